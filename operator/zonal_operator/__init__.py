@@ -1,0 +1,1 @@
+"""zonal-operator: zone-aware placement and failover for Kubernetes workloads."""

@@ -15,6 +15,7 @@ A single node goes down by being excluded from its zone's kwok (the label
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -215,6 +216,7 @@ class LocalCluster:
             self._wait_tcp(ports["etcd"], "etcd", timeout=30)
             self._start(state, "kube-apiserver", self._apiserver_args(state))
             self._wait_ready(state, timeout=90)
+            self._trust_serving_certificate(state)
             self._start(state, "kube-controller-manager", self._controller_manager_args())
             self._start(state, "kube-scheduler", self._scheduler_args())
             self._create_nodes(state.zones)
@@ -431,7 +433,8 @@ class LocalCluster:
                     "clusters": [
                         {
                             "name": "zonal-local",
-                            # The API server serves a self-signed certificate it made itself.
+                            # Until the API server has made its serving certificate (and the CA
+                            # that signs it) there is nothing to verify against.
                             "cluster": {"server": server, "insecure-skip-tls-verify": True},
                         }
                     ],
@@ -448,6 +451,16 @@ class LocalCluster:
             )
         )
         self.kubeconfig.chmod(0o600)
+
+    def _trust_serving_certificate(self, state: ClusterState) -> None:
+        """Point the kubeconfig at the CA the API server generated for its serving certificate
+        (the .crt file holds the certificate and that CA), so clients verify TLS for real."""
+        bundle = (self.state_dir / "pki" / "apiserver.crt").read_bytes()
+        kubeconfig = json.loads(self.kubeconfig.read_text())
+        cluster = kubeconfig["clusters"][0]["cluster"]
+        cluster.pop("insecure-skip-tls-verify", None)
+        cluster["certificate-authority-data"] = base64.b64encode(bundle).decode()
+        self.kubeconfig.write_text(json.dumps(kubeconfig, indent=2))
 
     def _start(self, state: ClusterState, name: str, args: Sequence[str]) -> None:
         binary = binaries.find("kwok" if name.startswith("kwok-") else name)

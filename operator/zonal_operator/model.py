@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 DEFAULT_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 
@@ -44,3 +45,32 @@ class NodeInfo:
     ready: str = "Unknown"
     # lastTransitionTime of the Ready condition, when known.
     ready_since: datetime | None = None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> NodeInfo:
+        """Project a Node as the API serves it. Heartbeat timestamps are left out on purpose:
+        two projections differ only when something the operator acts on has changed."""
+        meta, spec, status = (
+            body.get("metadata") or {},
+            body.get("spec") or {},
+            body.get("status") or {},
+        )
+        ready, since = "Unknown", None
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "Ready":
+                ready = cond.get("status") or "Unknown"
+                if cond.get("lastTransitionTime"):
+                    since = datetime.fromisoformat(
+                        cond["lastTransitionTime"].replace("Z", "+00:00")
+                    )
+        return cls(
+            name=meta.get("name", ""),
+            labels=dict(meta.get("labels") or {}),
+            taints=tuple(
+                Taint(key=t.get("key", ""), effect=t.get("effect", ""), value=t.get("value") or "")
+                for t in spec.get("taints") or []
+            ),
+            unschedulable=bool(spec.get("unschedulable", False)),
+            ready=ready,
+            ready_since=since,
+        )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from localcluster import ClusterConfig, LocalCluster
+from tests.e2e.helpers import get_json, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
@@ -40,9 +41,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 @pytest.fixture(scope="session")
 def crd_installed(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/zonalworkloads.zonal.dev", "--timeout=60s"
-    )
+
+    def established() -> bool:
+        crd = get_json(cluster, "crd", "zonalworkloads.zonal.dev")
+        conditions = crd.get("status", {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    wait_for(established, timeout=60, interval=0.5, what="the ZonalWorkload CRD Established")
 
 
 @pytest.fixture

@@ -1,0 +1,1034 @@
+#!/usr/bin/env python3
+"""Generates crds/zonal.dev_zonalworkloads.yaml, the CustomResourceDefinition of ZonalWorkload.
+
+The schema of ``spec.template.spec`` is Kubernetes' own ``io.k8s.api.core.v1.PodSpec``, taken
+from the OpenAPI v3 document that ships inside the ``k8s.io/kubernetes`` Go module of the version
+pinned in hack/versions.env (KUBERNETES_VERSION). Every ``$ref`` is inlined and the result is
+turned into a structural CRD schema, so that strict field validation rejects typos in pod
+templates and ``kubectl explain`` knows the fields.
+
+Usage:
+    .venv/bin/python hack/gen_crd.py            # (re)write the CRD file
+    .venv/bin/python hack/gen_crd.py --check    # exit 1 if the committed file is out of date
+    .venv/bin/python hack/gen_crd.py --openapi FILE   # use this OpenAPI v3 document, not go's
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+Schema = dict[str, Any]
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+VERSIONS_ENV: Final = REPO_ROOT / "hack" / "versions.env"
+OUTPUT: Final = REPO_ROOT / "crds" / "zonal.dev_zonalworkloads.yaml"
+RERUN: Final = ".venv/bin/python hack/gen_crd.py"
+OPENAPI_IN_MODULE: Final = Path("api/openapi-spec/v3/apis__apps__v1_openapi.json")
+
+GROUP: Final = "zonal.dev"
+VERSION: Final = "v1alpha1"
+KIND: Final = "ZonalWorkload"
+PLURAL: Final = "zonalworkloads"
+RESERVED_LABEL_PREFIX: Final = "zonal.dev/"
+MAX_NAME_LENGTH: Final = 40
+DEFAULT_TOPOLOGY_KEY: Final = "topology.kubernetes.io/zone"
+
+POD_SPEC: Final = "io.k8s.api.core.v1.PodSpec"
+QUANTITY: Final = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+INT_OR_STRING: Final = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+TIME_TYPES: Final = frozenset(
+    {"io.k8s.apimachinery.pkg.apis.meta.v1.Time", "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"}
+)
+OBJECT_META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+REF_PREFIX: Final = "#/components/schemas/"
+
+# The pattern controller-gen uses for resource.Quantity (it applies to the string form only).
+QUANTITY_PATTERN: Final = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# A label key: an optional DNS subdomain prefix and "/", then a name of at most 63 characters.
+QUALIFIED_NAME_PATTERN: Final = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN: Final = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+NON_EMPTY_LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+PERCENT_PATTERN: Final = r"^[0-9]+%$"
+
+# Bounds that keep the CEL rules which iterate these collections within the cost budget.
+MAX_LABELS: Final = 64
+MAX_ANNOTATIONS: Final = 256
+MAX_SELECTOR_EXPRESSIONS: Final = 32
+MAX_SELECTOR_VALUES: Final = 64
+MAX_ZONES: Final = 100
+
+POD_SPEC_DESCRIPTION: Final = (
+    "Specification of the pods: the same fields as the spec of a Pod (core/v1 PodSpec). "
+    "It is copied unchanged into the pod template of each generated Deployment. restartPolicy "
+    "must be Always and activeDeadlineSeconds must not be set. Field reference: "
+    "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodSpec"
+)
+
+# Keys of the upstream OpenAPI schemas and what becomes of them.
+_KEPT_KEYS: Final = frozenset(
+    {
+        "type",
+        "format",
+        "enum",
+        "required",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "pattern",
+        "x-kubernetes-list-type",
+        "x-kubernetes-list-map-keys",
+        "x-kubernetes-map-type",
+    }
+)
+_DROPPED_KEYS: Final = frozenset(
+    {
+        "description",  # stripped inside spec.template.spec to keep the CRD small
+        "x-kubernetes-patch-strategy",
+        "x-kubernetes-patch-merge-key",
+        "x-kubernetes-unions",
+    }
+)
+_HANDLED_KEYS: Final = frozenset(
+    {"$ref", "allOf", "properties", "items", "additionalProperties", "default"}
+)
+# Formats a CRD schema understands (k8s.io/apiextensions-apiserver supported formats).
+_KNOWN_FORMATS: Final = frozenset({"int32", "int64", "float", "double", "byte", "date-time"})
+
+
+class GenerationError(Exception):
+    """The upstream schema holds something this generator does not know how to convert."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the upstream PodSpec schema
+
+
+def read_versions(path: Path = VERSIONS_ENV) -> dict[str, str]:
+    """Parses a KEY=VALUE file (comments and blank lines ignored, optional quotes removed)."""
+    result: dict[str, str] = {}
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise GenerationError(f"{path}:{lineno}: expected KEY=VALUE, got {raw!r}")
+        result[key.strip()] = value.strip().strip("'\"")
+    return result
+
+
+def kubernetes_module_dir(version: str) -> Path:
+    """Downloads (or finds in the module cache) k8s.io/kubernetes@v<version>; returns its dir."""
+    go = os.environ.get("GO") or shutil.which("go")
+    if go is None and Path("/usr/local/go/bin/go").is_file():
+        go = "/usr/local/go/bin/go"
+    if go is None:
+        raise GenerationError(
+            "`go` is not on PATH (nor $GO): it is needed to fetch the Kubernetes module; "
+            "or pass --openapi FILE"
+        )
+    proc = subprocess.run(
+        [go, "mod", "download", "-json", f"k8s.io/kubernetes@v{version}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    if proc.returncode != 0:
+        raise GenerationError(
+            f"go mod download k8s.io/kubernetes@v{version} failed:\n{proc.stdout}{proc.stderr}"
+        )
+    info = json.loads(proc.stdout)
+    if "Dir" not in info:
+        raise GenerationError(f"go mod download gave no module directory: {info.get('Error')}")
+    return Path(info["Dir"])
+
+
+def load_schemas(openapi_path: Path) -> dict[str, Schema]:
+    document = json.loads(openapi_path.read_text(encoding="utf-8"))
+    schemas = document.get("components", {}).get("schemas")
+    if not isinstance(schemas, dict) or POD_SPEC not in schemas:
+        raise GenerationError(f"{openapi_path} has no components.schemas[{POD_SPEC!r}]")
+    return schemas
+
+
+# --------------------------------------------------------------------------------------------
+# Converting it into a structural CRD schema
+
+
+def _ref_name(schema: Mapping[str, Any]) -> str | None:
+    """The schema name a node refers to: a bare $ref, or the v3 `allOf: [{$ref}]` wrapper."""
+    ref = schema.get("$ref")
+    if ref is None and "allOf" in schema:
+        all_of = schema["allOf"]
+        if (
+            not isinstance(all_of, list)
+            or len(all_of) != 1
+            or not isinstance(all_of[0], dict)
+            or set(all_of[0]) != {"$ref"}
+        ):
+            raise GenerationError(f"unsupported allOf (only a single $ref is): {all_of!r}")
+        ref = all_of[0]["$ref"]
+    if ref is None:
+        return None
+    if not isinstance(ref, str) or not ref.startswith(REF_PREFIX):
+        raise GenerationError(f"unsupported $ref {ref!r}")
+    return ref.removeprefix(REF_PREFIX)
+
+
+def _is_zero(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value is False
+    return value is None or value == 0 or value in ("", {}, [])
+
+
+def template_metadata_schema(described: bool) -> Schema:
+    """Object metadata of a template: only labels and annotations, as the API server allows."""
+
+    def desc(text: str) -> dict[str, str]:
+        return {"description": text} if described else {}
+
+    return {
+        "type": "object",
+        **desc("Labels and annotations of the pods. No other metadata fields are allowed."),
+        "properties": {
+            "labels": {
+                "type": "object",
+                **desc("Labels of the pods."),
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": 63,
+                    "pattern": LABEL_VALUE_PATTERN,
+                },
+            },
+            "annotations": {
+                "type": "object",
+                **desc("Annotations of the pods."),
+                "additionalProperties": {"type": "string"},
+            },
+        },
+    }
+
+
+class PodSpecConverter:
+    """Inlines the $refs of an OpenAPI v3 schema and makes the result structural."""
+
+    def __init__(self, schemas: Mapping[str, Schema]) -> None:
+        self._schemas = schemas
+
+    def convert_named(self, name: str) -> Schema:
+        return self._convert_ref(name, (), name)
+
+    def _convert_ref(self, name: str, stack: tuple[str, ...], path: str) -> Schema:
+        if name in stack:
+            cycle = " -> ".join((*stack, name))
+            raise GenerationError(f"recursive schema at {path}: {cycle}")
+        if name == QUANTITY:
+            return {"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}
+        if name == INT_OR_STRING:
+            return {"x-kubernetes-int-or-string": True}
+        if name in TIME_TYPES:
+            return {"type": "string", "format": "date-time"}
+        if name == OBJECT_META:
+            # Only a template's metadata (PersistentVolumeClaimTemplate) is reachable from a
+            # PodSpec, and there the API server allows nothing but labels and annotations.
+            return template_metadata_schema(described=False)
+        if name not in self._schemas:
+            raise GenerationError(f"{path}: unknown schema {name!r}")
+        return self._convert(self._schemas[name], (*stack, name), path)
+
+    def _convert(self, schema: Mapping[str, Any], stack: tuple[str, ...], path: str) -> Schema:
+        unknown = set(schema) - _KEPT_KEYS - _DROPPED_KEYS - _HANDLED_KEYS - {"oneOf", "anyOf"}
+        if unknown:
+            raise GenerationError(f"{path}: unsupported schema keys {sorted(unknown)}")
+
+        out: Schema = {}
+        ref = _ref_name(schema)
+        if ref is not None:
+            out = self._convert_ref(ref, stack, path)
+
+        if "oneOf" in schema or "anyOf" in schema:
+            # Only IntOrString and Quantity use oneOf upstream; both are handled by name above.
+            raise GenerationError(f"{path}: unsupported oneOf/anyOf outside IntOrString/Quantity")
+        if schema.get("format") == "int-or-string":
+            out["x-kubernetes-int-or-string"] = True
+        elif "format" in schema and schema["format"] not in _KNOWN_FORMATS:
+            raise GenerationError(f"{path}: unsupported format {schema['format']!r}")
+
+        for key in sorted(_KEPT_KEYS & set(schema)):
+            if key == "format" and schema[key] == "int-or-string":
+                continue
+            out[key] = copy.deepcopy(schema[key])
+
+        if "properties" in schema:
+            out["properties"] = {
+                prop: self._convert(sub, stack, f"{path}.{prop}")
+                for prop, sub in sorted(schema["properties"].items())
+            }
+        if "items" in schema:
+            out["items"] = self._convert(schema["items"], stack, f"{path}[]")
+        if "additionalProperties" in schema:
+            additional = schema["additionalProperties"]
+            if not isinstance(additional, dict):
+                raise GenerationError(f"{path}: additionalProperties must be a schema")
+            out["additionalProperties"] = self._convert(additional, stack, f"{path}{{}}")
+
+        if "default" in schema and not _is_zero(schema["default"]):
+            # Defaults upstream mostly document Go zero values; in a CRD they would really be
+            # applied (and e.g. satisfy `required` with ""), so only meaningful ones are kept.
+            out["default"] = copy.deepcopy(schema["default"])
+
+        if out.get("x-kubernetes-int-or-string"):
+            out.pop("type", None)
+            out.pop("format", None)
+        elif "type" not in out:
+            raise GenerationError(f"{path}: no type (a structural schema needs one)")
+        if out.get("x-kubernetes-list-type") == "map":
+            self._fix_list_map_keys(schema, out, path)
+        return out
+
+    def _resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = _ref_name(schema)
+        return self._schemas.get(ref, {}) if ref is not None else schema
+
+    def _fix_list_map_keys(self, schema: Mapping[str, Any], out: Schema, path: str) -> None:
+        """A CRD needs every key of a map-type list to be required or to have a default.
+
+        Upstream, optional keys carry their zero value as the default (e.g. "" for the name of
+        imagePullSecrets); for those keys that default is kept, because it is what a native
+        object gets too.
+        """
+        items = out.get("items", {})
+        raw_props = self._resolve(self._resolve(schema).get("items", {})).get("properties", {})
+        required = set(items.get("required", []))
+        for key in out.get("x-kubernetes-list-map-keys", []):
+            prop = items.get("properties", {}).get(key)
+            if prop is None:
+                raise GenerationError(f"{path}: list map key {key!r} is not an item property")
+            if key in required or "default" in prop:
+                continue
+            if "default" not in raw_props.get(key, {}):
+                raise GenerationError(
+                    f"{path}: list map key {key!r} must be required or have a default"
+                )
+            prop["default"] = copy.deepcopy(raw_props[key]["default"])
+
+
+def pod_spec_schema(schemas: Mapping[str, Schema]) -> Schema:
+    spec = PodSpecConverter(schemas).convert_named(POD_SPEC)
+    # A pod needs at least one container; say so in the schema instead of failing later when
+    # the Deployment is created.
+    spec["properties"]["containers"]["minItems"] = 1
+    spec["properties"]["restartPolicy"]["x-kubernetes-validations"] = [
+        {
+            "rule": "self == 'Always'",
+            "message": "spec.template.spec.restartPolicy must be Always: Deployments accept "
+            "no other value",
+        }
+    ]
+    spec["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.activeDeadlineSeconds)",
+            "message": "spec.template.spec.activeDeadlineSeconds must not be set: Deployments "
+            "do not support it",
+            "fieldPath": ".activeDeadlineSeconds",
+        }
+    ]
+    spec["description"] = POD_SPEC_DESCRIPTION
+    return spec
+
+
+# --------------------------------------------------------------------------------------------
+# The ZonalWorkload schema
+
+
+def _int32(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "format": "int32", "description": description, **extra}
+
+
+def _int64(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "format": "int64", "description": description, **extra}
+
+
+def _string(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def _date_time(description: str) -> Schema:
+    return {"type": "string", "format": "date-time", "description": description}
+
+
+def _rule(rule: str, message: str, field_path: str | None = None, **extra: str) -> Schema:
+    out: Schema = {"rule": rule, "message": message}
+    if field_path is not None:
+        out["fieldPath"] = field_path
+    out.update(extra)
+    return out
+
+
+def label_selector_schema() -> Schema:
+    prefix = RESERVED_LABEL_PREFIX
+    requirement: Schema = {
+        "type": "object",
+        "description": "A label selector requirement: a key, an operator and a set of values.",
+        "required": ["key", "operator"],
+        "properties": {
+            "key": _string(
+                "The label key that the selector applies to.",
+                maxLength=317,
+                pattern=QUALIFIED_NAME_PATTERN,
+                **{
+                    "x-kubernetes-validations": [
+                        _rule(
+                            f"!self.startsWith('{prefix}')",
+                            f"spec.selector.matchExpressions[].key must not use the reserved "
+                            f"{prefix} prefix: those labels belong to the operator",
+                        )
+                    ]
+                },
+            ),
+            "operator": _string(
+                "How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
+                enum=["In", "NotIn", "Exists", "DoesNotExist"],
+            ),
+            "values": {
+                "type": "array",
+                "description": "The values of the requirement: non-empty for In and NotIn, "
+                "empty for Exists and DoesNotExist.",
+                "maxItems": MAX_SELECTOR_VALUES,
+                "items": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE_PATTERN},
+                "x-kubernetes-list-type": "atomic",
+            },
+        },
+        "x-kubernetes-validations": [
+            _rule(
+                "!(self.operator in ['In', 'NotIn']) || "
+                "(has(self.values) && self.values.size() > 0)",
+                "spec.selector.matchExpressions[].values must be non-empty when the operator "
+                "is In or NotIn",
+                ".values",
+            ),
+            _rule(
+                "!(self.operator in ['Exists', 'DoesNotExist']) || "
+                "!has(self.values) || self.values.size() == 0",
+                "spec.selector.matchExpressions[].values must be empty when the operator "
+                "is Exists or DoesNotExist",
+                ".values",
+            ),
+        ],
+    }
+    return {
+        "type": "object",
+        "description": "Label query over the pods of this workload; it must match the labels "
+        "of spec.template. Optional: when absent the operator derives one. Immutable: it cannot "
+        "be added, changed or removed after the workload is created.",
+        "properties": {
+            "matchLabels": {
+                "type": "object",
+                "description": "A map of {key: value} pairs; each is equivalent to an In "
+                "requirement with that single value. All requirements are ANDed.",
+                "maxProperties": MAX_LABELS,
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": 63,
+                    "pattern": LABEL_VALUE_PATTERN,
+                },
+                "x-kubernetes-validations": [
+                    _rule(
+                        f"self.all(k, !k.startsWith('{prefix}'))",
+                        f"spec.selector.matchLabels must not use keys with the reserved "
+                        f"{prefix} prefix: those labels belong to the operator",
+                    ),
+                    _rule(
+                        f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
+                        "spec.selector.matchLabels keys must be valid label keys ([prefix/]name)",
+                    ),
+                ],
+            },
+            "matchExpressions": {
+                "type": "array",
+                "description": "A list of label selector requirements. All requirements are ANDed.",
+                "maxItems": MAX_SELECTOR_EXPRESSIONS,
+                "items": requirement,
+                "x-kubernetes-list-type": "atomic",
+            },
+        },
+        "x-kubernetes-map-type": "atomic",
+        "x-kubernetes-validations": [
+            _rule(
+                "(has(self.matchLabels) && self.matchLabels.size() > 0) || "
+                "(has(self.matchExpressions) && self.matchExpressions.size() > 0)",
+                "spec.selector must not be empty: set matchLabels or matchExpressions, or "
+                "leave spec.selector out to let the operator derive one",
+            )
+        ],
+    }
+
+
+def pod_template_schema(schemas: Mapping[str, Schema]) -> Schema:
+    metadata = template_metadata_schema(described=True)
+    labels = metadata["properties"]["labels"]
+    labels["maxProperties"] = MAX_LABELS
+    labels["description"] = (
+        "Labels of the pods. spec.selector must match them. Keys with the "
+        f"{RESERVED_LABEL_PREFIX} prefix are reserved for the operator."
+    )
+    labels["x-kubernetes-validations"] = [
+        _rule(
+            f"self.all(k, !k.startsWith('{RESERVED_LABEL_PREFIX}'))",
+            f"spec.template.metadata.labels must not use keys with the reserved "
+            f"{RESERVED_LABEL_PREFIX} prefix: those labels belong to the operator",
+        ),
+        _rule(
+            f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
+            "spec.template.metadata.labels keys must be valid label keys ([prefix/]name)",
+        ),
+    ]
+    annotations = metadata["properties"]["annotations"]
+    annotations["maxProperties"] = MAX_ANNOTATIONS
+    annotations["x-kubernetes-validations"] = [
+        _rule(
+            f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
+            "spec.template.metadata.annotations keys must be valid qualified names ([prefix/]name)",
+        )
+    ]
+    return {
+        "type": "object",
+        "description": "The pod template of the workload, copied into each generated "
+        "Deployment (one per zone).",
+        "required": ["spec"],
+        "properties": {
+            "metadata": metadata,
+            "spec": pod_spec_schema(schemas),
+        },
+    }
+
+
+def failover_schema() -> Schema:
+    return {
+        "type": "object",
+        "description": "When and how replicas move out of an unhealthy zone and back again.",
+        "default": {},
+        "properties": {
+            "enabled": {
+                "type": "boolean",
+                "description": "Whether replicas move out of unhealthy zones. Default true.",
+                "default": True,
+            },
+            "unhealthyNodePercent": _int32(
+                "A zone is unhealthy when at least this percentage of its eligible nodes are "
+                "not Ready. 1 to 100, default 50.",
+                minimum=1,
+                maximum=100,
+                default=50,
+            ),
+            "gracePeriodSeconds": _int32(
+                "How long, in seconds, a zone must stay unhealthy before its replicas move to "
+                "the healthy zones. 0 to 3600, default 30.",
+                minimum=0,
+                maximum=3600,
+                default=30,
+            ),
+            "failbackDelaySeconds": _int32(
+                "How long, in seconds, a recovered zone must stay healthy before replicas "
+                "return to it. 0 to 86400, default 300.",
+                minimum=0,
+                maximum=86400,
+                default=300,
+            ),
+            "failbackStepPercent": _int32(
+                "The percentage of spec.replicas returned to a recovered zone per failback "
+                "step. 1 to 100, default 25.",
+                minimum=1,
+                maximum=100,
+                default=25,
+            ),
+            "tolerationSeconds": _int64(
+                "tolerationSeconds of the NoExecute tolerations for node.kubernetes.io/not-ready "
+                "and node.kubernetes.io/unreachable that the operator adds to the pods, unless "
+                "the template sets its own. 0 to 3600, default 30.",
+                minimum=0,
+                maximum=3600,
+                default=30,
+            ),
+        },
+    }
+
+
+def strategy_schema() -> Schema:
+    def int_or_percent(description: str, rules: list[Schema]) -> Schema:
+        out: Schema = {
+            "description": description,
+            "x-kubernetes-int-or-string": True,
+            "minimum": 0,
+            "maxLength": 12,
+            "pattern": PERCENT_PATTERN,
+        }
+        if rules:
+            out["x-kubernetes-validations"] = rules
+        return out
+
+    return {
+        "type": "object",
+        "description": "The update strategy of each generated Deployment (passed on unchanged).",
+        "properties": {
+            "type": _string(
+                "Type of the update: RollingUpdate (the Deployment default) or Recreate.",
+                enum=["RollingUpdate", "Recreate"],
+            ),
+            "rollingUpdate": {
+                "type": "object",
+                "description": "Parameters of a rolling update; only with type RollingUpdate.",
+                "properties": {
+                    "maxSurge": int_or_percent(
+                        "How many pods a Deployment may create above its desired count during "
+                        "an update: a number or a percentage like 25%.",
+                        [],
+                    ),
+                    "maxUnavailable": int_or_percent(
+                        "How many pods of a Deployment may be unavailable during an update: a "
+                        "number or a percentage like 25% (at most 100%).",
+                        [
+                            _rule(
+                                "type(self) == int || int(self.substring(0, self.size() - 1)) "
+                                "<= 100",
+                                "spec.strategy.rollingUpdate.maxUnavailable must not be "
+                                "greater than 100%",
+                            )
+                        ],
+                    ),
+                },
+                "x-kubernetes-validations": [
+                    _rule(
+                        "!has(self.maxSurge) || !has(self.maxUnavailable) || "
+                        "!(string(self.maxSurge).matches('^0+%?$') && "
+                        "string(self.maxUnavailable).matches('^0+%?$'))",
+                        "spec.strategy.rollingUpdate.maxUnavailable may not be 0 when "
+                        "spec.strategy.rollingUpdate.maxSurge is 0",
+                        ".maxUnavailable",
+                    )
+                ],
+            },
+        },
+        "x-kubernetes-validations": [
+            _rule(
+                "!has(self.rollingUpdate) || !has(self.type) || self.type == 'RollingUpdate'",
+                "spec.strategy.rollingUpdate may only be set when spec.strategy.type is "
+                "RollingUpdate",
+                ".rollingUpdate",
+            )
+        ],
+    }
+
+
+def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
+    # CEL has no local variables here (cel.bind is not in the Kubernetes environment), so the
+    # template labels are spelled out; the has() guards make a missing map behave as empty.
+    has_labels = "(has(self.template.metadata) && has(self.template.metadata.labels))"
+    labels = "self.template.metadata.labels"
+    selector_rules = [
+        _rule(
+            f"!has(self.selector) || !has(self.selector.matchLabels) || "
+            f"self.selector.matchLabels.all(k, {has_labels} && k in {labels} && "
+            f"{labels}[k] == self.selector.matchLabels[k])",
+            "spec.selector must match spec.template.metadata.labels: every "
+            "spec.selector.matchLabels entry must be among the template labels",
+            ".selector",
+        ),
+        _rule(
+            f"!has(self.selector) || !has(self.selector.matchExpressions) || "
+            f"self.selector.matchExpressions.all(e, "
+            f"e.operator == 'In' ? ({has_labels} && e.key in {labels} && has(e.values) && "
+            f"{labels}[e.key] in e.values) : "
+            f"e.operator == 'NotIn' ? (!{has_labels} || !(e.key in {labels}) || "
+            f"!has(e.values) || !({labels}[e.key] in e.values)) : "
+            f"e.operator == 'Exists' ? ({has_labels} && e.key in {labels}) : "
+            f"(!{has_labels} || !(e.key in {labels})))",
+            "spec.selector must match spec.template.metadata.labels: every "
+            "spec.selector.matchExpressions requirement must hold for the template labels",
+            ".selector",
+        ),
+        _rule(
+            "has(self.selector) == has(oldSelf.selector) && "
+            "(!has(self.selector) || self.selector == oldSelf.selector)",
+            "spec.selector is immutable",
+            ".selector",
+        ),
+        _rule(
+            "has(self.progressDeadlineSeconds) ? "
+            "self.progressDeadlineSeconds > self.?minReadySeconds.orValue(0) : "
+            "self.?minReadySeconds.orValue(0) < 600",
+            "spec.progressDeadlineSeconds must be greater than spec.minReadySeconds (a "
+            "Deployment defaults progressDeadlineSeconds to 600)",
+            ".progressDeadlineSeconds",
+        ),
+    ]
+    return {
+        "type": "object",
+        "description": "The desired state of the ZonalWorkload: a pod template run as one "
+        "Deployment per zone, with the replicas spread evenly across the zones.",
+        "required": ["template"],
+        "properties": {
+            "replicas": _int32(
+                "Total desired number of replicas across all zones. Default 1.",
+                minimum=0,
+                default=1,
+            ),
+            "selector": label_selector_schema(),
+            "template": pod_template_schema(schemas),
+            "topologyKey": _string(
+                "The node label whose value names a node's zone. Immutable. Default "
+                f"{DEFAULT_TOPOLOGY_KEY}.",
+                default=DEFAULT_TOPOLOGY_KEY,
+                minLength=1,
+                maxLength=317,
+                pattern=QUALIFIED_NAME_PATTERN,
+                **{
+                    "x-kubernetes-validations": [
+                        _rule("self == oldSelf", "spec.topologyKey is immutable"),
+                    ]
+                },
+            ),
+            "zones": {
+                "type": "array",
+                "description": "The zones (values of the topologyKey node label) to run in; "
+                "no duplicates. Default: every zone that has eligible nodes.",
+                "maxItems": MAX_ZONES,
+                "items": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 63,
+                    "pattern": NON_EMPTY_LABEL_VALUE_PATTERN,
+                },
+                "x-kubernetes-list-type": "set",
+            },
+            "maxSkew": _int32(
+                "The largest allowed difference between the desired replicas of any two "
+                "zones. Default 1.",
+                minimum=1,
+                default=1,
+            ),
+            "strategy": strategy_schema(),
+            "minReadySeconds": _int32(
+                "Minimum seconds a new pod must be ready, without any container crashing, to "
+                "count as available. Passed on to each Deployment (whose default is 0).",
+                minimum=0,
+            ),
+            "revisionHistoryLimit": _int32(
+                "How many old ReplicaSets each Deployment keeps for rollback. Passed on to "
+                "each Deployment (whose default is 10).",
+                minimum=0,
+            ),
+            "progressDeadlineSeconds": _int32(
+                "Seconds a Deployment may take to make progress before it is reported as "
+                "failed; must be greater than minReadySeconds. Passed on to each Deployment "
+                "(whose default is 600).",
+                minimum=1,
+            ),
+            "paused": {
+                "type": "boolean",
+                "description": "Pauses rollouts of template changes: passed on to each "
+                "Deployment. Default false.",
+                "default": False,
+            },
+            "failover": failover_schema(),
+        },
+        "x-kubernetes-validations": selector_rules,
+    }
+
+
+def status_schema() -> Schema:
+    zone: Schema = {
+        "type": "object",
+        "description": "The state of one zone.",
+        "required": ["name"],
+        "properties": {
+            "name": _string("The zone: a value of the topologyKey node label."),
+            "deployment": _string("Name of the Deployment that runs the zone's replicas."),
+            "eligibleNodes": _int32("Nodes of the zone the pods may run on."),
+            "readyNodes": _int32("Eligible nodes of the zone that are Ready."),
+            "desiredReplicas": _int32(
+                "Replicas the zone is to run once every move in progress is done."
+            ),
+            "readyReplicas": _int32("Ready replicas of the zone's Deployment."),
+            "availableReplicas": _int32("Available replicas of the zone's Deployment."),
+            "health": _string(
+                "Health of the zone. Healthy: serves its share. Degraded: nodes are failing but "
+                "the grace period has not run out (or failover is disabled), so it keeps its "
+                "share. Unhealthy: failed over, its share runs in other zones. Recovering: its "
+                "nodes are back, and its share returns once the failback delay has passed.",
+                enum=["Healthy", "Degraded", "Unhealthy", "Recovering"],
+            ),
+            "deploymentGeneration": _int64(
+                "metadata.generation of the zone's Deployment after the operator's last write. "
+                "Any other generation means the Deployment was edited by hand, and the operator "
+                "puts it back."
+            ),
+            "reason": _string("Machine-readable reason for the zone's health."),
+            "message": _string("Human-readable details about the zone's health."),
+            "unhealthySince": _date_time(
+                "When the zone started failing (set while Degraded or Unhealthy)."
+            ),
+            "healthySince": _date_time("When the zone's nodes came back (set while Recovering)."),
+        },
+    }
+    condition: Schema = {
+        "type": "object",
+        "description": "A condition of the workload (metav1.Condition).",
+        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+        "properties": {
+            "type": _string(
+                "Type of the condition in CamelCase, e.g. Ready.",
+                maxLength=316,
+                pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+            ),
+            "status": _string(
+                "Status of the condition: True, False or Unknown.",
+                enum=["True", "False", "Unknown"],
+            ),
+            "observedGeneration": _int64(
+                "The metadata.generation the condition was set for.", minimum=0
+            ),
+            "lastTransitionTime": _date_time("When the condition last changed status."),
+            "reason": _string(
+                "Machine-readable CamelCase reason for the last transition.",
+                minLength=1,
+                maxLength=1024,
+                pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+            ),
+            "message": _string(
+                "Human-readable details about the last transition.", maxLength=32768
+            ),
+        },
+    }
+    return {
+        "type": "object",
+        "description": "The observed state of the ZonalWorkload, written by the operator.",
+        "properties": {
+            "observedGeneration": _int64("The metadata.generation the operator last acted on."),
+            "replicas": _int32("Pods of all zones' Deployments."),
+            "readyReplicas": _int32("Ready pods of all zones' Deployments."),
+            "availableReplicas": _int32("Available pods of all zones' Deployments."),
+            "updatedReplicas": _int32("Pods of the current template, across all zones."),
+            "selector": _string(
+                "The pod label selector in string form (for the scale subresource and the "
+                "HorizontalPodAutoscaler)."
+            ),
+            "zoneCount": _int32("Zones the workload runs in."),
+            "healthyZoneCount": _int32("Zones that are Healthy."),
+            "zones": {
+                "type": "array",
+                "description": "Per-zone state, one entry per zone.",
+                "items": zone,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+            "conditions": {
+                "type": "array",
+                "description": "Conditions of the workload, e.g. Ready.",
+                "items": condition,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+        },
+    }
+
+
+def root_schema(schemas: Mapping[str, Schema]) -> Schema:
+    return {
+        "type": "object",
+        "description": "ZonalWorkload runs a pod template as one Deployment per zone, keeps "
+        "its replicas spread evenly across the zones, and moves replicas out of a failing zone "
+        "before Kubernetes evicts them.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": _string(
+                "APIVersion defines the versioned schema of this representation of an object."
+            ),
+            "kind": _string("Kind is a string value representing the REST resource."),
+            # Only name may be declared here; it lets the name rule below point at the field.
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "spec": spec_schema(schemas),
+            "status": status_schema(),
+        },
+        "x-kubernetes-validations": [
+            _rule(
+                f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
+                f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the generated "
+                "Deployments are named <name>-<zone> and must fit in 63 characters",
+                ".metadata.name",
+            )
+        ],
+    }
+
+
+def crd(schemas: Mapping[str, Schema]) -> Schema:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": ["zw"],
+                "categories": ["zonal"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": root_schema(schemas)},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": [
+                        _column("Desired", "integer", ".spec.replicas", "Desired replicas"),
+                        _column("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
+                        _column(
+                            "Available",
+                            "integer",
+                            ".status.availableReplicas",
+                            "Available replicas",
+                        ),
+                        _column("Zones", "integer", ".status.zoneCount", "Zones in use"),
+                        _column(
+                            "Healthy-Zones",
+                            "integer",
+                            ".status.healthyZoneCount",
+                            "Healthy zones",
+                            priority=1,
+                        ),
+                        _column(
+                            "Status",
+                            "string",
+                            '.status.conditions[?(@.type=="Ready")].status',
+                            "Status of the Ready condition",
+                        ),
+                        _column("Age", "date", ".metadata.creationTimestamp", None),
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def _column(
+    name: str, type_: str, path: str, description: str | None, priority: int | None = None
+) -> Schema:
+    out: Schema = {"name": name, "type": type_, "jsonPath": path}
+    if description is not None:
+        out["description"] = description
+    if priority is not None:
+        out["priority"] = priority
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def render(document: Schema, kubernetes_version: str) -> str:
+    header = (
+        "# Code generated by hack/gen_crd.py; DO NOT EDIT.\n"
+        f"# spec.template.spec is core/v1 PodSpec from Kubernetes v{kubernetes_version}.\n"
+    )
+    body = yaml.safe_dump(
+        document, sort_keys=True, default_flow_style=False, width=100, allow_unicode=True
+    )
+    return header + "---\n" + body
+
+
+def generate(openapi: Path | None) -> str:
+    version = read_versions().get("KUBERNETES_VERSION")
+    if not version:
+        raise GenerationError(f"KUBERNETES_VERSION is not set in {VERSIONS_ENV}")
+    if openapi is None:
+        openapi = kubernetes_module_dir(version) / OPENAPI_IN_MODULE
+    return render(crd(load_schemas(openapi)), version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 if the committed CRD differs from the generated one",
+    )
+    parser.add_argument(
+        "--openapi",
+        type=Path,
+        help="the Kubernetes OpenAPI v3 document (apis__apps__v1_openapi.json) to read; "
+        "default: the one in the k8s.io/kubernetes module of KUBERNETES_VERSION",
+    )
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="the CRD file")
+    args = parser.parse_args(argv)
+    try:
+        text = generate(args.openapi)
+    except (GenerationError, OSError, json.JSONDecodeError) as exc:
+        print(f"gen_crd: {exc}", file=sys.stderr)
+        return 2
+    output: Path = args.output
+    if args.check:
+        if not output.exists():
+            print(f"gen_crd: {output} is missing; run `{RERUN}`", file=sys.stderr)
+            return 1
+        current = output.read_text(encoding="utf-8")
+        if current != text:
+            diff = list(
+                difflib.unified_diff(
+                    current.splitlines(),
+                    text.splitlines(),
+                    f"{output} (committed)",
+                    f"{output} (generated)",
+                    lineterm="",
+                )
+            )
+            shown = "\n".join(diff[:40]) + ("\n..." if len(diff) > 40 else "")
+            print(
+                f"gen_crd: {output} is out of date; run `{RERUN}` and commit the result:\n{shown}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"gen_crd: {output} is up to date")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"gen_crd: wrote {output} ({len(text.encode())} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""`zonal-operator`: the command line of the operator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from importlib.metadata import version
+
+import kopf
+
+from zonal_operator import handlers  # registers the kopf handlers on import
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zonal-operator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operator against the current cluster")
+    run.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)"
+    )
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        dest="namespaces",
+        help="watch only this namespace (repeatable; glob patterns allowed); default: all",
+    )
+    run.add_argument("--workers", type=int, default=4, help="reconciles in parallel (default 4)")
+    run.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=600,
+        help="reconcile every workload at least this often, changes or not (default 600)",
+    )
+    run.add_argument(
+        "--watch-timeout",
+        type=float,
+        default=300,
+        help="server-side timeout of each watch request, after which it is renewed (default 300)",
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=8080, help="Prometheus /metrics port; 0 disables"
+    )
+    run.add_argument("--metrics-address", default="0.0.0.0", help="address for /metrics")
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8081/healthz",
+        help="kopf liveness endpoint URL; empty disables (default http://0.0.0.0:8081/healthz)",
+    )
+    run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
+    run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    peering = run.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="coordinate with other replicas through this KopfPeering (high availability)",
+    )
+    peering.add_argument(
+        "--standalone", action="store_true", default=True, help="no peering (default)"
+    )
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(version("zonal-operator"))
+        return 0
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # for kopf's own login as well
+    kopf.configure(
+        verbose=args.verbose,
+        log_format={
+            "plain": kopf.LogFormat.PLAIN,
+            "full": kopf.LogFormat.FULL,
+            "json": kopf.LogFormat.JSON,
+        }[args.log_format],
+    )
+    logging.getLogger("zonal_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:
+        # kopf logs every handled watch event at INFO; the controller logs what it does.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    assert handlers.__name__  # imported for its registrations
+    kopf.run(
+        clusterwide=not args.namespaces,
+        namespaces=args.namespaces,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        liveness_endpoint=args.liveness or None,
+        memo=kopf.Memo(options=args),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

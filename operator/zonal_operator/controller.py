@@ -1,0 +1,292 @@
+"""The level-triggered loop: watch events fill in-memory caches and queue workloads; workers
+take a workload from the queue, ask the pure planner what to do, and do it.
+
+kopf delivers the watch events (see handlers.py); nothing here imports kopf. The caches are
+touched only from the event loop; blocking API calls run in a thread pool and hand their
+responses back to the loop, which writes them through to the caches, so the next reconcile
+never acts on an object older than the operator's own last write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from zonal_operator import metrics, planner
+from zonal_operator.conditions import Condition, render_conditions
+from zonal_operator.kube import ApiException, KubeApi
+from zonal_operator.model import NodeInfo
+from zonal_operator.naming import deployment_name
+from zonal_operator.workload import KIND, MANAGED_BY, MANAGED_BY_LABEL, Workload
+from zonal_operator.workqueue import WorkQueue
+
+log = logging.getLogger("zonal_operator")
+Key = tuple[str, str]  # (namespace, name)
+
+
+def _newer_or_same(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    """Whether `new` is not older than `old` (a watch event may trail our own write)."""
+    if old is None:
+        return True
+    a = (new.get("metadata") or {}).get("resourceVersion", "")
+    b = (old.get("metadata") or {}).get("resourceVersion", "")
+    if str(a).isdigit() and str(b).isdigit():
+        return int(a) >= int(b)
+    return True  # resourceVersions are opaque to clients when not numbers
+
+
+def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What is kept of a Deployment the operator does not manage: enough to spot a name clash."""
+    meta = body.get("metadata") or {}
+    keep = ("name", "namespace", "uid", "resourceVersion", "ownerReferences", "labels")
+    return {"metadata": {k: meta[k] for k in keep if k in meta}}
+
+
+@dataclass
+class Store:
+    """The caches: what the watches have told us, plus our own writes' responses."""
+
+    workloads: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    # namespace -> name -> Deployment (full when managed by us, slim otherwise)
+    deployments: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+
+    def put_deployment(self, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        ns = self.deployments[meta.get("namespace", "")]
+        if not _newer_or_same(body, ns.get(meta.get("name", ""))):
+            return
+        managed = (meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+        ns[meta["name"]] = dict(body) if managed else _slim(body)
+
+    def deployments_for(self, wl: Workload) -> dict[str, Mapping[str, Any]]:
+        """Deployments owned by `wl`, and namesakes of the ones it would generate."""
+        prefix = deployment_name(wl.name, "x")[:-1]
+        found: dict[str, Mapping[str, Any]] = {}
+        for name, body in self.deployments.get(wl.namespace, {}).items():
+            refs = (body.get("metadata") or {}).get("ownerReferences") or []
+            if name.startswith(prefix) or any(r.get("uid") == wl.uid for r in refs):
+                found[name] = body
+        return found
+
+
+@dataclass(frozen=True)
+class Settings:
+    workers: int = 4  # reconciles running at once (threads for blocking API calls)
+    resync_seconds: float = 600.0  # every workload is reconciled at least this often
+
+
+class Controller:
+    def __init__(self, api: KubeApi, settings: Settings | None = None) -> None:
+        self.api = api
+        self.settings = settings or Settings()
+        self.store = Store()
+        self.queue = WorkQueue()
+        self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
+        self.last_event = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- watch events (called on the event loop) -----------------------------------------------
+    def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.store.workloads.pop(key, None)
+        elif _newer_or_same(body, self.store.workloads.get(key)):
+            self.store.workloads[key] = copy.deepcopy(dict(body))
+        metrics.WORKLOADS.set(len(self.store.workloads))
+        self.queue.add(key)
+
+    def on_deployment(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        if event_type == "DELETED":
+            self.store.deployments[namespace].pop(name, None)
+        else:
+            self.store.put_deployment(copy.deepcopy(dict(body)))
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == KIND and ref.get("controller"):
+                self.queue.add((namespace, ref["name"]))
+                return
+        # Not ours: it matters only to a workload whose Deployment name it takes.
+        for ns, wl_name in self.store.workloads:
+            if ns == namespace and name.startswith(deployment_name(wl_name, "x")[:-1]):
+                self.queue.add((ns, wl_name))
+
+    def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        info = NodeInfo.from_body(body)
+        if event_type == "DELETED":
+            changed = self.store.nodes.pop(info.name, None) is not None
+        else:
+            changed = self.store.nodes.get(info.name) != info
+            self.store.nodes[info.name] = info
+        if changed:  # heartbeats alone change nothing the planner reads
+            for key in self.store.workloads:
+                self.queue.add(key)
+
+    # -- workers ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
+        self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            for key in list(self.store.workloads):
+                self.queue.add(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key: Key = await self.queue.get()  # type: ignore[assignment]
+            metrics.QUEUE_DEPTH.set(len(self.queue))
+            started = time.perf_counter()
+            try:
+                await self.reconcile(key)
+                self.queue.forget(key)
+            except Exception as exc:
+                metrics.RECONCILE_ERRORS.inc()
+                delay = self.queue.retry(key)
+                log.warning("reconcile of %s/%s failed (%s); retrying in %.1fs", *key, exc, delay)
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+                self.queue.done(key)
+
+    async def reconcile(self, key: Key) -> None:
+        body = self.store.workloads.get(key)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return  # deleted: garbage collection removes its Deployments
+        wl = Workload.from_body(body)
+        observed = planner.Observed(
+            workload=wl,
+            nodes=list(self.store.nodes.values()),
+            deployments=self.store.deployments_for(wl),
+            now=datetime.now(UTC),
+        )
+        plan = planner.plan(observed)
+        if plan.actions or plan.status is not None or plan.events:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self.pool, self._execute, wl, plan)
+            for deployment in outcome.deployments:
+                self.store.put_deployment(deployment)
+            if outcome.workload is not None:
+                self.on_workload("MODIFIED", outcome.workload)
+            if outcome.retry:
+                self.queue.add_after(key, 1.0)
+        if plan.requeue_after is not None:
+            self.queue.add_after(key, plan.requeue_after)
+
+    # -- execution (runs in a worker thread) ---------------------------------------------------
+    def _execute(self, wl: Workload, plan: planner.Plan) -> _Outcome:
+        outcome = _Outcome()
+        generations: dict[str, int] = {}
+        rejected: list[str] = []
+        for action in plan.actions:
+            try:
+                response = self._apply(wl, action)
+            except ApiException as exc:
+                if exc.status == 409:  # changed under us, or already there: look again
+                    outcome.retry = True
+                    break
+                if exc.status == 404 and isinstance(action, planner.Delete):
+                    continue
+                if exc.status in (400, 403, 422):
+                    rejected.append(_describe_rejection(action, exc))
+                    continue
+                raise
+            if response is not None:
+                outcome.deployments.append(response)
+                meta = response.get("metadata") or {}
+                generations[meta["name"]] = int(meta.get("generation") or 0)
+        for event in plan.events:
+            self._event(wl, event.type, event.reason, event.message)
+        for message in rejected:
+            self._event(wl, "Warning", "DeploymentRejected", message)
+
+        status = plan.status
+        if generations or rejected:
+            status = copy.deepcopy(status if status is not None else dict(wl.status))
+            planner.record_generations(status, generations)
+            if rejected:
+                _mark_rejected(status, wl, "; ".join(rejected))
+        if status is not None and status != wl.status:
+            outcome.workload = self.api.patch_workload_status(wl.namespace, wl.name, status)
+        return outcome
+
+    def _apply(self, wl: Workload, action: planner.Action) -> dict[str, Any] | None:
+        ns = wl.namespace
+        if isinstance(action, planner.Create):
+            log.info("creating Deployment %s/%s", ns, action.body["metadata"]["name"])
+            return self.api.create_deployment(ns, action.body)
+        if isinstance(action, planner.Replace):
+            log.info("updating Deployment %s/%s", ns, action.body["metadata"]["name"])
+            return self.api.replace_deployment(ns, action.body)
+        if isinstance(action, planner.Scale):
+            log.info("scaling Deployment %s/%s to %d", ns, action.name, action.replicas)
+            return self.api.scale_deployment(ns, action.name, action.replicas)
+        log.info("deleting Deployment %s/%s", ns, action.name)
+        self.api.delete_deployment(ns, action.name, action.uid)
+        return None
+
+    def _event(self, wl: Workload, type_: str, reason: str, message: str) -> None:
+        try:
+            self.api.create_event(
+                wl.namespace, wl.name, wl.uid, type_=type_, reason=reason, message=message
+            )
+        except ApiException as exc:  # an event is worth a log line, never a failed reconcile
+            log.warning(
+                "could not record event %s for %s/%s: %s", reason, wl.namespace, wl.name, exc.reason
+            )
+
+
+@dataclass
+class _Outcome:
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    workload: dict[str, Any] | None = None
+    retry: bool = False
+
+
+def _describe_rejection(action: planner.Action, exc: ApiException) -> str:
+    name = (
+        action.body["metadata"]["name"]
+        if isinstance(action, planner.Create | planner.Replace)
+        else action.name
+    )
+    detail = exc.reason
+    if exc.body:
+        with contextlib.suppress(ValueError):
+            detail = json.loads(exc.body).get("message", detail)
+    return f"Deployment {name}: {detail}"
+
+
+def _mark_rejected(status: dict[str, Any], wl: Workload, message: str) -> None:
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Degraded"]
+    previous = [c for c in wl.status.get("conditions") or [] if c.get("type") == "Degraded"]
+    degraded = render_conditions(
+        [Condition("Degraded", True, "DeploymentRejected", message)],
+        previous,
+        wl.generation,
+        datetime.now(UTC),
+    )
+    status["conditions"] = [*conditions, *degraded]

@@ -1,0 +1,68 @@
+"""The kopf layer: watch events go to the controller's caches and queue, nothing else.
+
+Only `on.event` handlers are used: they put no finalizers and write nothing on the watched
+objects, so a ZonalWorkload is deleted (and garbage-collects its Deployments) even when the
+operator is not running. Every decision is taken by the controller's reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from zonal_operator.controller import Controller, Settings
+from zonal_operator.kube import KubeApi, load_client
+from zonal_operator.workload import GROUP, PLURAL, VERSION
+
+log = logging.getLogger("zonal_operator")
+
+
+@kopf.on.startup()
+async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    options = memo.options
+    # kopf's own posting of log lines as Kubernetes events would be writes we do not decide.
+    settings.posting.enabled = False
+    settings.watching.server_timeout = options.watch_timeout
+    settings.watching.client_timeout = options.watch_timeout + 30
+    settings.networking.request_timeout = 60
+    api = KubeApi(load_client(options.kubeconfig, pool_size=options.workers + 2))
+    controller = Controller(
+        api, Settings(workers=options.workers, resync_seconds=options.resync_seconds)
+    )
+    memo.controller = controller
+    controller.start()
+    if options.metrics_port:
+        start_http_server(options.metrics_port, addr=options.metrics_address)
+        log.info("serving metrics on %s:%d/metrics", options.metrics_address, options.metrics_port)
+
+
+@kopf.on.cleanup()
+async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        await controller.stop()
+
+
+@kopf.on.probe(id="seconds_since_last_event")
+def _last_event(memo: kopf.Memo, **_: Any) -> float:
+    controller: Controller = memo.controller
+    return round(time.monotonic() - controller.last_event, 1)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def _workload(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_workload(event.get("type"), event["object"])
+
+
+@kopf.on.event("apps", "v1", "deployments")
+async def _deployment(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_deployment(event.get("type"), event["object"])
+
+
+@kopf.on.event("", "v1", "nodes")
+async def _node(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_node(event.get("type"), event["object"])

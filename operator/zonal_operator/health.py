@@ -1,0 +1,85 @@
+"""Zone health from the zone's eligible nodes (pure).
+
+A node counts as failed when its Ready condition is not True or the node lifecycle controller
+has tainted it `not-ready`/`unreachable`. A cordoned node that is Ready is not a failure (it is
+being drained on purpose), but it takes no new replicas.
+
+A zone is failing when at least `threshold_percent` of its nodes have failed (a zone of one node
+fails with its node). The times are derived from the nodes' Ready transition times, which the
+node lifecycle controller sets, so they survive an operator restart:
+- `failing_since`: each failed node has been failed continuously since its transition time, so
+  the zone has been failing continuously since the k-th earliest of those times, where k is the
+  number of failed nodes that makes the zone fail;
+- `healthy_since`: likewise the m-th earliest transition time of the nodes that are fine, m
+  being the number of fine nodes that keeps the zone healthy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from zonal_operator.model import NodeInfo
+
+FAILURE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+# A node with no Ready transition time on record is taken to have been in its state forever:
+# never "now", which would restart every grace period on each evaluation.
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ZoneHealth:
+    zone: str
+    nodes: int
+    ready: int
+    failed: int
+    cordoned: int
+    # Nodes that can take a new replica now: Ready, not cordoned, not tainted as failing.
+    schedulable: int
+    failing: bool
+    failing_since: datetime | None
+    healthy_since: datetime | None
+
+    def describe(self) -> str:
+        parts = [f"{self.ready}/{self.nodes} nodes Ready"]
+        if self.failed:
+            parts.append(f"{self.failed} not Ready")
+        if self.cordoned:
+            parts.append(f"{self.cordoned} cordoned")
+        return ", ".join(parts)
+
+
+def node_failed(node: NodeInfo) -> bool:
+    return node.ready != "True" or any(t.key in FAILURE_TAINTS for t in node.taints)
+
+
+def failed_nodes_to_fail(nodes: int, threshold_percent: int) -> int:
+    """How many failed nodes make a zone of `nodes` nodes fail (at least one)."""
+    return max(1, math.ceil(nodes * threshold_percent / 100))
+
+
+def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) -> ZoneHealth:
+    failed = [n for n in nodes if node_failed(n)]
+    fine = [n for n in nodes if not node_failed(n)]
+    cordoned = sum(1 for n in fine if n.unschedulable)
+    k = failed_nodes_to_fail(len(nodes), threshold_percent)
+    failing = bool(nodes) and len(failed) >= k
+    failing_since = healthy_since = None
+    if failing:
+        failing_since = sorted(n.ready_since or _LONG_AGO for n in failed)[k - 1]
+    elif nodes:
+        needed = len(nodes) - k + 1  # fine nodes that keep failed ones below k
+        healthy_since = sorted(n.ready_since or _LONG_AGO for n in fine)[needed - 1]
+    return ZoneHealth(
+        zone=zone,
+        nodes=len(nodes),
+        ready=sum(1 for n in nodes if n.ready == "True"),
+        failed=len(failed),
+        cordoned=cordoned,
+        schedulable=len(fine) - cordoned,
+        failing=failing,
+        failing_since=failing_since,
+        healthy_since=healthy_since,
+    )

@@ -1,0 +1,128 @@
+"""The operator's only door to the API server for writes: a thin wrapper over the official
+`kubernetes` client that speaks plain dicts (the wire JSON) and counts every request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from zonal_operator import metrics
+from zonal_operator.workload import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+__all__ = ["ApiException", "KubeApi", "load_client"]
+
+
+def load_client(kubeconfig: str | None = None, pool_size: int = 8) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG or path)."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
+
+
+class KubeApi:
+    """Blocking calls; the controller runs them in its worker threads."""
+
+    def __init__(self, api_client: client.ApiClient, field_manager: str = "zonal-operator"):
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.field_manager = field_manager
+
+    def _call(self, verb: str, resource: str, fn: Callable[..., Any], *args: Any) -> Any:
+        metrics.API_REQUESTS.labels(verb=verb, resource=resource).inc()
+        try:
+            response = fn(*args, _preload_content=False)
+        except ApiException as exc:
+            metrics.API_ERRORS.labels(verb=verb, resource=resource, code=str(exc.status)).inc()
+            raise
+        data = response.data
+        return json.loads(data) if data else {}
+
+    # -- Deployments ---------------------------------------------------------------------------
+    def create_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        fn = self.apps.create_namespaced_deployment
+        return dict(
+            self._call(
+                "create",
+                "deployments",
+                _with(fn, field_manager=self.field_manager),
+                namespace,
+                body,
+            )
+        )
+
+    def replace_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        fn = _with(self.apps.replace_namespaced_deployment, field_manager=self.field_manager)
+        return dict(
+            self._call("update", "deployments", fn, body["metadata"]["name"], namespace, body)
+        )
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        fn = _with(self.apps.patch_namespaced_deployment, field_manager=self.field_manager)
+        patch = {"spec": {"replicas": replicas}}
+        return dict(self._call("patch", "deployments", fn, name, namespace, patch))
+
+    def delete_deployment(self, namespace: str, name: str, uid: str) -> None:
+        options = client.V1DeleteOptions(
+            propagation_policy="Background",
+            # Never delete a namesake that replaced ours since we looked.
+            preconditions=client.V1Preconditions(uid=uid) if uid else None,
+        )
+        fn = _with(self.apps.delete_namespaced_deployment, body=options)
+        self._call("delete", "deployments", fn, name, namespace)
+
+    # -- ZonalWorkloads ------------------------------------------------------------------------
+    def patch_workload_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        fn = _with(
+            self.custom.patch_namespaced_custom_object_status, field_manager=self.field_manager
+        )
+        args = (GROUP, VERSION, namespace, PLURAL, name, {"status": status})
+        return dict(self._call("patch", "zonalworkloads/status", fn, *args))
+
+    # -- Events --------------------------------------------------------------------------------
+    def create_event(
+        self, namespace: str, name: str, uid: str, *, type_: str, reason: str, message: str
+    ) -> None:
+        now = datetime.now(UTC)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": name,
+                "namespace": namespace,
+                "uid": uid,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "zonal-operator"},
+            "reportingComponent": "zonal.dev/zonal-operator",
+            "reportingInstance": "zonal-operator",
+            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "count": 1,
+        }
+        self._call("create", "events", self.core.create_namespaced_event, namespace, body)
+
+
+def _with(fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    def call(*args: Any, **more: Any) -> Any:
+        return fn(*args, **kwargs, **more)
+
+    return call

@@ -1,0 +1,546 @@
+"""One reconcile, as a pure function: what is observed in, what to do out.
+
+`plan(observed)` recomputes everything from the workload, the nodes and the Deployments it sees;
+it holds no memory but the workload's own status. Running it again on the state its actions
+produce yields no actions, which is what keeps the operator silent in steady state.
+
+How replicas move (the zone states are documented on `ZoneState`):
+1. The serving zones (Healthy or Degraded) share `spec.replicas` within `maxSkew`, moving the
+   fewest replicas from what the Deployments hold now.
+2. Increases come first. While the workload has fewer Ready replicas than asked, increases are
+   made in full (a zone failed, the user scaled up). When capacity is already whole, an increase
+   is a rebalance and adds at most one failback step of not-yet-Ready pods at a time.
+3. Decreases only spend surplus: a Deployment is scaled down only as far as the Ready replicas
+   it would remove are covered by Ready replicas above `spec.replicas` elsewhere (pods that are
+   not Ready go first, as the ReplicaSet controller removes those first). So the operator's own
+   moves never take Ready capacity below what was asked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from zonal_operator.conditions import Condition, format_time, render_conditions
+from zonal_operator.distribution import distribute
+from zonal_operator.eligibility import eligible_zones
+from zonal_operator.health import ZoneHealth, zone_health
+from zonal_operator.model import NodeInfo
+from zonal_operator.naming import deployment_name
+from zonal_operator.render import render_deployment
+from zonal_operator.semantic import contains
+from zonal_operator.workload import ZONE_LABEL, Workload, selector_string
+
+
+class ZoneState(StrEnum):
+    HEALTHY = "Healthy"  # serves its share
+    DEGRADED = "Degraded"  # failing, within the grace period (or failover is off): still serves
+    UNHEALTHY = "Unhealthy"  # failed over: its share runs in other zones
+    RECOVERING = "Recovering"  # nodes are back; waiting out the failback delay
+
+
+SERVING = (ZoneState.HEALTHY, ZoneState.DEGRADED)
+FAILED_OVER = (ZoneState.UNHEALTHY, ZoneState.RECOVERING)
+
+
+@dataclass(frozen=True)
+class Observed:
+    workload: Workload
+    nodes: Sequence[NodeInfo]
+    # Live Deployments of the workload's namespace that it owns or whose names it would use.
+    deployments: Mapping[str, Mapping[str, Any]]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Create:
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Put the Deployment back to what it should be (template change, or hand edit). The body
+    carries the live resourceVersion, so a concurrent change makes the write fail, not win."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class Delete:
+    name: str
+    uid: str
+
+
+Action = Create | Replace | Scale | Delete
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    # The complete new status, or None when the current one is still true.
+    status: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+    # Reconcile again after this many seconds even if nothing changes (a grace period ends).
+    requeue_after: float | None = None
+
+
+@dataclass
+class _Zone:
+    name: str
+    health: ZoneHealth | None  # None: the zone has no eligible node any more
+    state: ZoneState
+    since: datetime | None = None  # healthySince / unhealthySince to report
+    deployment: str = ""
+    live: Mapping[str, Any] | None = None
+    conflict: bool = False
+    current: int = 0  # spec.replicas of its Deployment
+    ready: int = 0
+    available: int = 0
+    target: int = 0  # its share once all moves are done
+    next: int = 0  # what its Deployment gets in this step
+
+
+def plan(observed: Observed) -> Plan:
+    wl, now = observed.workload, observed.now
+    policy = wl.failover
+    result = Plan()
+    previous_zones = {z.get("name"): z for z in wl.status.get("zones") or []}
+
+    # -- zones, their health and their Deployments ------------------------------------------
+    nodes_by_zone = eligible_zones(observed.nodes, wl.pod_spec, wl.topology_key, wl.zones or None)
+    zones: dict[str, _Zone] = {}
+    for name, nodes in nodes_by_zone.items():
+        health = zone_health(name, nodes, policy.unhealthy_node_percent)
+        zones[name] = _Zone(name, health, ZoneState.HEALTHY)
+    for dep in observed.deployments.values():
+        owned_zone = _owned_zone(dep, wl)
+        if owned_zone is not None and owned_zone not in zones:
+            # Vanished (no eligible node left): drain it, then delete its Deployment.
+            zones[owned_zone] = _Zone(owned_zone, None, ZoneState.UNHEALTHY)
+    for zone in zones.values():
+        zone.deployment = deployment_name(wl.name, zone.name)
+        zone.live = observed.deployments.get(zone.deployment)
+        if zone.live is not None and not _owns(wl, zone.live):
+            zone.conflict, zone.live = True, None
+        if zone.live is not None:
+            spec, status = zone.live.get("spec") or {}, zone.live.get("status") or {}
+            zone.current = int(spec.get("replicas", 1))
+            zone.ready = min(int(status.get("readyReplicas") or 0), zone.current)
+            zone.available = min(int(status.get("availableReplicas") or 0), zone.current)
+
+    timers: list[datetime] = []
+    for zone in zones.values():
+        if zone.health is not None:
+            _judge(zone, previous_zones.get(zone.name) or {}, wl, now, timers)
+    live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
+    all_failing = bool(live_zones) and not any(z.state in SERVING for z in live_zones)
+    if all_failing:
+        # Every zone looks dead at once: far likelier that we (or the control plane) are blind
+        # than that the whole region burned. Like the node lifecycle controller, move nothing.
+        for zone in live_zones:
+            if zone.state is ZoneState.UNHEALTHY and zone.current > 0:
+                zone.state = ZoneState.DEGRADED
+
+    # -- targets -------------------------------------------------------------------------------
+    serving = sorted(z.name for z in live_zones if z.state in SERVING)
+    shares = distribute(
+        wl.replicas,
+        serving,
+        max_skew=wl.max_skew,
+        current={name: zones[name].current for name in serving},
+    )
+    for zone in zones.values():
+        zone.target = shares.get(zone.name, 0)
+        zone.next = zone.current if zone.live is not None else 0
+
+    if serving:
+        _step(list(zones.values()), wl)
+
+    # -- actions -------------------------------------------------------------------------------
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        if zone.conflict:
+            continue
+        if zone.live is None:
+            if zone.name in shares:
+                body = render_deployment(wl, zone.name, zone.next)
+                result.actions.append(Create(body))
+                result.events.append(
+                    Event(
+                        "Normal",
+                        "DeploymentCreated",
+                        f"Created Deployment {zone.deployment} "
+                        f"for zone {zone.name} with {zone.next} replicas",
+                    )
+                )
+            continue
+        if zone.health is None and zone.next == 0 and zone.current == 0:
+            meta = zone.live.get("metadata") or {}
+            result.actions.append(Delete(zone.deployment, meta.get("uid", "")))
+            result.events.append(
+                Event(
+                    "Normal",
+                    "DeploymentDeleted",
+                    f"Deleted Deployment {zone.deployment}: "
+                    f"zone {zone.name} has no eligible nodes any more",
+                )
+            )
+            continue
+        desired = render_deployment(wl, zone.name, zone.next)
+        # Any spec change bumps a Deployment's generation; the operator records the generation
+        # its own writes produced, so a different one means somebody else edited the spec.
+        recorded = (previous_zones.get(zone.name) or {}).get("deploymentGeneration")
+        live_generation = (zone.live.get("metadata") or {}).get("generation")
+        edited = recorded is not None and recorded != live_generation
+        if edited or not _matches(desired, zone.live):
+            result.actions.append(Replace(_merge_for_replace(desired, zone.live)))
+            reason, what = (
+                ("DeploymentRestored", "after it was changed by hand")
+                if edited
+                else ("DeploymentUpdated", "to the workload's new spec")
+            )
+            result.events.append(
+                Event("Normal", reason, f"Updated Deployment {zone.deployment} {what}")
+            )
+        elif zone.next != zone.current:
+            result.actions.append(Scale(zone.deployment, zone.next))
+
+    # Increases before decreases, so capacity is added before any is taken away.
+    result.actions.sort(key=_action_order(zones))
+
+    # -- status and events ---------------------------------------------------------------------
+    _zone_events(zones, previous_zones, result)
+    status = _status(wl, zones, all_failing, now)
+    if status != dict(wl.status):
+        result.status = status
+    if timers:
+        wait = min(timers) - now
+        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
+    return result
+
+
+def _judge(
+    zone: _Zone, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+) -> None:
+    """Decide the zone's state from its nodes, the policy and what status said before."""
+    health, policy = zone.health, wl.failover
+    assert health is not None
+    was_failed_over = previous.get("health") in FAILED_OVER
+    if health.failing:
+        zone.since = health.failing_since
+        if not policy.enabled:
+            zone.state = ZoneState.DEGRADED
+            return
+        if was_failed_over:
+            zone.state = ZoneState.UNHEALTHY
+            return
+        deadline = (health.failing_since or now) + timedelta(seconds=policy.grace_period_seconds)
+        if now >= deadline:
+            zone.state = ZoneState.UNHEALTHY
+        else:
+            zone.state = ZoneState.DEGRADED
+            timers.append(deadline)
+        return
+    if not was_failed_over or not policy.enabled:
+        zone.state = ZoneState.HEALTHY
+        return
+    # Healthy since the later of what the nodes say and when we first saw it: robust against
+    # kubelets that do not move the Ready transition time when they come back.
+    seen = (
+        _parse_time(previous.get("healthySince"))
+        if previous.get("health") == "Recovering"
+        else None
+    )
+    zone.since = max(t for t in (health.healthy_since, seen or now) if t is not None)
+    deadline = zone.since + timedelta(seconds=policy.failback_delay_seconds)
+    if now >= deadline:
+        zone.state = ZoneState.HEALTHY
+    else:
+        zone.state = ZoneState.RECOVERING
+        timers.append(deadline)
+
+
+def _step(zones: list[_Zone], wl: Workload) -> None:
+    """Set each zone's `next` replicas: all increases allowed now, and decreases as far as
+    surplus Ready capacity covers them."""
+    ready = sum(z.ready for z in zones)
+    deficit = max(0, wl.replicas - ready)
+    step = max(1, math.ceil(wl.replicas * wl.failover.failback_step_percent / 100))
+    for zone in sorted(zones, key=lambda z: z.name):
+        if zone.target > zone.current:
+            if deficit > 0:
+                zone.next = zone.target  # capacity is missing: restore it at once
+            else:
+                # A rebalance: at most `step` pods on their way up in this zone at a time.
+                zone.next = min(zone.target, max(zone.current, zone.ready + step))
+    stale = any(z.live is not None and _status_stale(z.live) for z in zones)
+    if stale:
+        return  # a Deployment has not caught up with its spec: judge surplus next time
+    surplus = max(0, ready - wl.replicas)
+    # Failing and vanished zones give up their replicas first.
+    order = sorted(zones, key=lambda z: (z.state in SERVING, z.name))
+    for zone in order:
+        if zone.target >= zone.current:
+            continue
+        not_ready = zone.current - zone.ready
+        cut = min(zone.current - zone.target, not_ready + surplus)
+        surplus -= max(0, cut - not_ready)
+        zone.next = zone.current - cut
+
+
+def _status_stale(live: Mapping[str, Any]) -> bool:
+    meta, status = live.get("metadata") or {}, live.get("status") or {}
+    return int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0)
+
+
+def _owns(wl: Workload, obj: Mapping[str, Any]) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("controller") and r.get("uid") == wl.uid for r in refs)
+
+
+def _owned_zone(obj: Mapping[str, Any], wl: Workload) -> str | None:
+    if not _owns(wl, obj):
+        return None
+    zone = ((obj.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL)
+    return str(zone) if zone else None
+
+
+def _matches(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Whether the live Deployment holds everything rendered, replicas aside."""
+    want_spec = {k: v for k, v in desired["spec"].items() if k != "replicas"}
+    meta, live_meta = desired["metadata"], live.get("metadata") or {}
+    return (
+        contains(want_spec, live.get("spec") or {})
+        and contains(meta["labels"], live_meta.get("labels") or {})
+        and contains(meta["ownerReferences"], live_meta.get("ownerReferences") or [])
+        and (not desired["spec"].get("paused")) == (not (live.get("spec") or {}).get("paused"))
+    )
+
+
+def _merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """The full object to PUT: our spec and labels, everybody else's labels and annotations."""
+    live_meta = live.get("metadata") or {}
+    meta = dict(desired["metadata"])
+    meta["labels"] = {**(live_meta.get("labels") or {}), **meta["labels"]}
+    if live_meta.get("annotations"):
+        meta["annotations"] = dict(live_meta["annotations"])
+    meta["resourceVersion"] = live_meta.get("resourceVersion")
+    return {**desired, "metadata": meta}
+
+
+def _action_order(zones: Mapping[str, _Zone]) -> Any:
+    by_deployment = {z.deployment: z for z in zones.values()}
+
+    def key(action: Action) -> tuple[int, str]:
+        if isinstance(action, Create):
+            return (0, action.body["metadata"]["name"])
+        if isinstance(action, Delete):
+            return (3, action.name)
+        name = action.name if isinstance(action, Scale) else action.body["metadata"]["name"]
+        zone = by_deployment[name]
+        return (1 if zone.next >= zone.current else 2, name)
+
+    return key
+
+
+def _zone_events(
+    zones: Mapping[str, _Zone], previous: Mapping[str, Mapping[str, Any]], result: Plan
+) -> None:
+    moved_to = sorted(z.name for z in zones.values() if z.target > z.current)
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        before = previous.get(zone.name, {}).get("health")
+        if zone.health is None or before == zone.state:
+            continue
+        detail = zone.health.describe()
+        if zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
+            result.events.append(
+                Event("Warning", "ZoneUnhealthy", f"Zone {zone.name} is unhealthy ({detail})")
+            )
+            if zone.current:
+                result.events.append(
+                    Event(
+                        "Normal",
+                        "ReplicasShifted",
+                        f"Moving {zone.current} replicas out of "
+                        f"zone {zone.name} to {', '.join(moved_to) or 'no healthy zone'}",
+                    )
+                )
+        elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
+            result.events.append(
+                Event(
+                    "Normal",
+                    "ZoneRecovered",
+                    f"Zone {zone.name} is healthy again ({detail}); "
+                    "replicas return after the failback delay",
+                )
+            )
+        elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
+            result.events.append(
+                Event(
+                    "Normal",
+                    "ReplicasReturned",
+                    f"Returning {zone.target} replicas to zone {zone.name}",
+                )
+            )
+
+
+def _status(
+    wl: Workload, zones: Mapping[str, _Zone], all_failing: bool, now: datetime
+) -> dict[str, Any]:
+    owned = [z for z in zones.values() if z.live is not None]
+    totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
+    for zone in owned:
+        status = zone.live.get("status") or {}  # type: ignore[union-attr]
+        for key in totals:
+            totals[key] += int(status.get(key) or 0)
+    zone_entries = []
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        entry: dict[str, Any] = {
+            "name": zone.name,
+            "deployment": zone.deployment,
+            "eligibleNodes": zone.health.nodes if zone.health else 0,
+            "readyNodes": zone.health.ready if zone.health else 0,
+            "desiredReplicas": zone.target,
+            "readyReplicas": zone.ready,
+            "availableReplicas": zone.available,
+            "health": zone.state.value,
+        }
+        if zone.live is not None:
+            entry["deploymentGeneration"] = int(
+                (zone.live.get("metadata") or {}).get("generation") or 0
+            )
+        reason, message = _zone_reason(zone)
+        entry["reason"], entry["message"] = reason, message
+        if zone.since is not None and zone.state is not ZoneState.HEALTHY:
+            key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
+            entry[key] = format_time(zone.since)
+        zone_entries.append(entry)
+
+    conflicts = sorted(z.deployment for z in zones.values() if z.conflict)
+    serving = [z for z in zones.values() if z.state in SERVING and z.health and not z.conflict]
+    failed_over = sorted(z.name for z in zones.values() if z.health and z.state in FAILED_OVER)
+    available = totals["availableReplicas"]
+    converged = all(
+        z.next == z.target == z.current
+        and not _status_stale(z.live)  # type: ignore[arg-type]
+        and int((z.live.get("status") or {}).get("updatedReplicas") or 0) >= z.current  # type: ignore[union-attr]
+        and z.ready >= z.current
+        for z in owned
+    ) and len(owned) >= len(serving)
+
+    wanted = [
+        Condition(
+            "Ready",
+            available >= wl.replicas and not conflicts and (bool(serving) or wl.replicas == 0),
+            "AllReplicasAvailable" if available >= wl.replicas else "ReplicasUnavailable",
+            f"{available} of {wl.replicas} replicas available",
+        ),
+        Condition(
+            "Progressing",
+            not converged,
+            "Reconciling" if not converged else "Stable",
+            "Deployments are being created, scaled or rolled out"
+            if not converged
+            else "Every zone's Deployment has its replicas, up to date",
+        ),
+        _degraded(zones, conflicts, all_failing, serving),
+        Condition(
+            "FailedOver",
+            bool(failed_over),
+            "ZonesFailedOver" if failed_over else "AllZonesServing",
+            f"Replicas of {', '.join(failed_over)} run in other zones"
+            if failed_over
+            else "Every zone serves its share",
+        ),
+    ]
+    serving_names = {z.name for z in serving}
+    return {
+        "observedGeneration": wl.generation,
+        **totals,
+        "selector": selector_string(wl.base_selector()),
+        "zoneCount": len(serving_names),
+        "healthyZoneCount": sum(1 for z in serving if z.state is ZoneState.HEALTHY),
+        "zones": zone_entries,
+        "conditions": render_conditions(
+            wanted, wl.status.get("conditions") or [], wl.generation, now
+        ),
+    }
+
+
+def _degraded(
+    zones: Mapping[str, _Zone], conflicts: list[str], all_failing: bool, serving: list[_Zone]
+) -> Condition:
+    if conflicts:
+        return Condition(
+            "Degraded",
+            True,
+            "DeploymentConflict",
+            f"Deployment {', '.join(conflicts)} exists and is not owned by this ZonalWorkload; "
+            "it is left untouched and its zone's share runs elsewhere",
+        )
+    if not any(z.health for z in zones.values()):
+        return Condition(
+            "Degraded",
+            True,
+            "NoEligibleZones",
+            "No node carries the topology key and admits the pod template (nodeSelector, "
+            "required node affinity, taints, spec.zones)",
+        )
+    if all_failing:
+        return Condition(
+            "Degraded",
+            True,
+            "AllZonesUnhealthy",
+            "Every zone looks unhealthy; nothing is moved until at least one zone is healthy",
+        )
+    failing = sorted(z.name for z in zones.values() if z.health and z.health.failing)
+    if failing:
+        return Condition("Degraded", True, "ZoneUnhealthy", f"Failing zones: {', '.join(failing)}")
+    return Condition("Degraded", False, "AsExpected", "Every zone is healthy")
+
+
+def _zone_reason(zone: _Zone) -> tuple[str, str]:
+    if zone.conflict:
+        return "DeploymentConflict", f"Deployment {zone.deployment} belongs to someone else"
+    if zone.health is None:
+        return "NoEligibleNodes", "No eligible node left in this zone"
+    detail = zone.health.describe()
+    return {
+        ZoneState.HEALTHY: ("NodesReady", detail),
+        ZoneState.DEGRADED: ("NodesNotReady", f"{detail}; replicas stay during the grace period"),
+        ZoneState.UNHEALTHY: ("FailedOver", f"{detail}; replicas moved to other zones"),
+        ZoneState.RECOVERING: ("WaitingForFailback", f"{detail}; waiting out the failback delay"),
+    }[zone.state]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def record_generations(status: dict[str, Any], generations: Mapping[str, int]) -> None:
+    """Write into a planned status the Deployment generations the operator's own writes
+    produced (from the write responses), so they are not mistaken for hand edits."""
+    for entry in status.get("zones") or []:
+        if entry.get("deployment") in generations:
+            entry["deploymentGeneration"] = generations[entry["deployment"]]

@@ -1,0 +1,133 @@
+"""Render the Deployment of one zone of a ZonalWorkload (pure: values in, a dict out).
+
+What is added to the user's pod template, and why:
+- required node affinity `topologyKey In [zone]`, ANDed into every node selector term the user
+  already has, so the pods land in their zone and nowhere else;
+- a soft topology spread constraint over `kubernetes.io/hostname`, so a zone's replicas do not
+  pile onto one node, unless the user already spreads over hostnames;
+- NoExecute tolerations for `not-ready` and `unreachable` with the failover policy's short
+  `tolerationSeconds` (unless the template tolerates those taints itself), so pods on a dead
+  node are replaced in seconds rather than after the API server's default 300 s.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from zonal_operator.naming import deployment_name
+from zonal_operator.workload import (
+    API_VERSION,
+    KIND,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    WORKLOAD_LABEL,
+    ZONE_LABEL,
+    Workload,
+)
+
+HOSTNAME_KEY = "kubernetes.io/hostname"
+NODE_FAILURE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def owner_reference(workload: Workload) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": workload.name,
+        "uid": workload.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def zone_labels(workload: Workload, zone: str) -> dict[str, str]:
+    """Labels that tell a zone's Deployment and pods apart from every other one's."""
+    return {WORKLOAD_LABEL: workload.name, ZONE_LABEL: zone}
+
+
+def zone_selector(workload: Workload, zone: str) -> dict[str, Any]:
+    selector = workload.base_selector()
+    selector["matchLabels"] = {**selector["matchLabels"], **zone_labels(workload, zone)}
+    return selector
+
+
+def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str, Any]:
+    """The Deployment that runs `replicas` pods of `workload` in `zone`."""
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, **zone_labels(workload, zone)}
+    template = copy.deepcopy(dict(workload.template))
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **zone_labels(workload, zone)}
+    pod_spec = template.setdefault("spec", {})
+    _pin_to_zone(pod_spec, workload.topology_key, zone)
+    _spread_over_nodes(pod_spec, zone_selector(workload, zone))
+    _tolerate_node_failures(pod_spec, workload.failover.toleration_seconds)
+
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "selector": zone_selector(workload, zone),
+        "template": template,
+        **copy.deepcopy(dict(workload.rollout)),
+    }
+    if workload.paused:
+        spec["paused"] = True
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(workload.name, zone),
+            "namespace": workload.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(workload)],
+        },
+        "spec": spec,
+    }
+
+
+def _pin_to_zone(pod_spec: dict[str, Any], topology_key: str, zone: str) -> None:
+    requirement = {"key": topology_key, "operator": "In", "values": [zone]}
+    node_affinity = pod_spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
+    required = node_affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
+    terms = required.get("nodeSelectorTerms") or [{}]
+    # Terms are ORed: the zone requirement must go into each of them to hold for all.
+    for term in terms:
+        term["matchExpressions"] = [*(term.get("matchExpressions") or []), requirement]
+    required["nodeSelectorTerms"] = terms
+
+
+def _spread_over_nodes(pod_spec: dict[str, Any], selector: Mapping[str, Any]) -> None:
+    constraints = pod_spec.get("topologySpreadConstraints") or []
+    if any(c.get("topologyKey") == HOSTNAME_KEY for c in constraints):
+        return  # the user's own hostname spreading wins
+    constraints.append(
+        {
+            "maxSkew": 1,
+            "topologyKey": HOSTNAME_KEY,
+            # Soft: a full or cordoned node must not leave a replica Pending.
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": copy.deepcopy(dict(selector)),
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+    )
+    pod_spec["topologySpreadConstraints"] = constraints
+
+
+def _tolerate_node_failures(pod_spec: dict[str, Any], seconds: int) -> None:
+    tolerations = pod_spec.get("tolerations") or []
+    for key in NODE_FAILURE_TAINTS:
+        if any(_covers(t, key) for t in tolerations):
+            continue  # the template decides for itself
+        tolerations.append(
+            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+        )
+    pod_spec["tolerations"] = tolerations
+
+
+def _covers(toleration: Mapping[str, Any], key: str) -> bool:
+    """Whether the toleration already applies to the NoExecute taint `key`."""
+    if toleration.get("effect") not in (None, "", "NoExecute"):
+        return False
+    if not toleration.get("key"):
+        return toleration.get("operator") == "Exists"
+    return bool(toleration.get("key") == key)

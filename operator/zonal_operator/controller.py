@@ -97,6 +97,9 @@ class Controller:
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
         self.last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
+        # Workloads (by uid) whose namespace is being deleted: the namespace controller will
+        # delete them too; recreating their Deployments meanwhile would only fight it.
+        self._terminating: set[str] = set()
 
     # -- watch events (called on the event loop) -----------------------------------------------
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -105,6 +108,7 @@ class Controller:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
             self.store.workloads.pop(key, None)
+            self._terminating.discard(meta.get("uid", ""))
         elif _newer_or_same(body, self.store.workloads.get(key)):
             self.store.workloads[key] = copy.deepcopy(dict(body))
         metrics.WORKLOADS.set(len(self.store.workloads))
@@ -178,6 +182,8 @@ class Controller:
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             return  # deleted: garbage collection removes its Deployments
         wl = Workload.from_body(body)
+        if wl.uid in self._terminating:
+            return
         observed = planner.Observed(
             workload=wl,
             nodes=list(self.store.nodes.values()),
@@ -194,6 +200,10 @@ class Controller:
                 self.on_workload("MODIFIED", outcome.workload)
             if outcome.retry:
                 self.queue.add_after(key, 1.0)
+            if outcome.namespace_terminating:
+                log.info("namespace %s is being deleted; leaving %s alone", *key)
+                self._terminating.add(wl.uid)
+                return
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
 
@@ -211,6 +221,9 @@ class Controller:
                     break
                 if exc.status == 404 and isinstance(action, planner.Delete):
                     continue
+                if _namespace_terminating(exc):
+                    outcome.namespace_terminating = True
+                    return outcome
                 if exc.status in (400, 403, 422):
                     rejected.append(_describe_rejection(action, exc))
                     continue
@@ -265,6 +278,17 @@ class _Outcome:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     workload: dict[str, Any] | None = None
     retry: bool = False
+    namespace_terminating: bool = False
+
+
+def _namespace_terminating(exc: ApiException) -> bool:
+    if exc.status != 403 or not exc.body:
+        return False
+    try:
+        causes = (json.loads(exc.body).get("details") or {}).get("causes") or []
+    except ValueError:
+        return False
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 def _describe_rejection(action: planner.Action, exc: ApiException) -> str:

@@ -15,7 +15,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from zonal_operator.controller import Controller, Settings
-from zonal_operator.kube import KubeApi, load_client
+from zonal_operator.kube import KubeApi, load_client, load_configuration
 from zonal_operator.workload import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("zonal_operator")
@@ -29,7 +29,8 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.watching.server_timeout = options.watch_timeout
     settings.watching.client_timeout = options.watch_timeout + 30
     settings.networking.request_timeout = 60
-    api = KubeApi(load_client(options.kubeconfig, pool_size=options.workers + 2))
+    memo.configuration = load_configuration(options.kubeconfig)
+    api = KubeApi(load_client(memo.configuration, pool_size=options.workers + 2))
     controller = Controller(
         api, Settings(workers=options.workers, resync_seconds=options.resync_seconds)
     )
@@ -38,6 +39,27 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     if options.metrics_port:
         start_http_server(options.metrics_port, addr=options.metrics_address)
         log.info("serving metrics on %s:%d/metrics", options.metrics_address, options.metrics_port)
+
+
+@kopf.on.login()
+def _login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches authenticate exactly as the operator's own client does."""
+    configuration = memo.configuration  # loaded at start-up, before any login
+    auth = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    if configuration.refresh_api_key_hook is not None:
+        configuration.refresh_api_key_hook(configuration)  # rotated service account tokens
+        auth = configuration.api_key.get("authorization", auth)
+    token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        token=token,
+    )
 
 
 @kopf.on.cleanup()

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from zonal_operator.model import NodeInfo
 
 FAILURE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
-# A node with no Ready transition time on record is taken to have been in its state forever:
+# A node with no transition time on record is taken to have been in its state for a long time:
 # never "now", which would restart every grace period on each evaluation.
-_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ def node_failed(node: NodeInfo) -> bool:
     return node.ready != "True" or any(t.key in FAILURE_TAINTS for t in node.taints)
 
 
+def _failed_since(node: NodeInfo) -> datetime:
+    """Since when a failed node has been failed: its Ready transition, or, when Ready says True
+    but the node lifecycle controller has tainted it, the earliest such taint."""
+    if node.ready != "True":
+        return node.ready_since or _LONG_AGO
+    added = [t.time_added for t in node.taints if t.key in FAILURE_TAINTS and t.time_added]
+    return min(added) if added else _LONG_AGO
+
+
 def failed_nodes_to_fail(nodes: int, threshold_percent: int) -> int:
     """How many failed nodes make a zone of `nodes` nodes fail (at least one)."""
     return max(1, math.ceil(nodes * threshold_percent / 100))
@@ -68,7 +77,7 @@ def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) ->
     failing = bool(nodes) and len(failed) >= k
     failing_since = healthy_since = None
     if failing:
-        failing_since = sorted(n.ready_since or _LONG_AGO for n in failed)[k - 1]
+        failing_since = sorted(_failed_since(n) for n in failed)[k - 1]
     elif nodes:
         needed = len(nodes) - k + 1  # fine nodes that keep failed ones below k
         healthy_since = sorted(n.ready_since or _LONG_AGO for n in fine)[needed - 1]

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,18 +16,25 @@ from kubernetes.client.exceptions import ApiException
 from zonal_operator import metrics
 from zonal_operator.workload import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
-__all__ = ["ApiException", "KubeApi", "load_client"]
+__all__ = ["ApiException", "KubeApi", "load_client", "load_configuration"]
 
 
-def load_client(kubeconfig: str | None = None, pool_size: int = 8) -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG or path)."""
+def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
+    """In-cluster credentials when running in a pod, else the kubeconfig: the given path,
+    $KUBECONFIG, or ~/.kube/config. kopf's watches and the operator's writes both use it."""
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
+        path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
         config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
+            config_file=path, client_configuration=configuration
         )
+    return configuration
+
+
+def load_client(configuration: client.Configuration, pool_size: int = 8) -> client.ApiClient:
+    configuration = copy.copy(configuration)
     configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
 

@@ -31,6 +31,8 @@ class Taint:
     key: str
     effect: str
     value: str = ""
+    # Set by the node lifecycle controller on the taints it adds.
+    time_added: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,18 +61,30 @@ class NodeInfo:
         for cond in status.get("conditions") or []:
             if cond.get("type") == "Ready":
                 ready = cond.get("status") or "Unknown"
-                if cond.get("lastTransitionTime"):
-                    since = datetime.fromisoformat(
-                        cond["lastTransitionTime"].replace("Z", "+00:00")
-                    )
+                since = _parse_time(cond.get("lastTransitionTime"))
         return cls(
             name=meta.get("name", ""),
             labels=dict(meta.get("labels") or {}),
             taints=tuple(
-                Taint(key=t.get("key", ""), effect=t.get("effect", ""), value=t.get("value") or "")
+                Taint(
+                    key=t.get("key", ""),
+                    effect=t.get("effect", ""),
+                    value=t.get("value") or "",
+                    time_added=_parse_time(t.get("timeAdded")),
+                )
                 for t in spec.get("taints") or []
             ),
             unschedulable=bool(spec.get("unschedulable", False)),
             ready=ready,
             ready_since=since,
         )
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as the API serves it, or None."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -18,6 +18,7 @@ How replicas move (the zone states are documented on `ZoneState`):
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ def plan(observed: Observed) -> Plan:
         if zone.health is not None:
             _judge(zone, previous_zones.get(zone.name) or {}, wl, now, timers)
     live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
-    all_failing = bool(live_zones) and not any(z.state in SERVING for z in live_zones)
+    all_failing = bool(live_zones) and not any(z.state is ZoneState.HEALTHY for z in live_zones)
     if all_failing:
         # Every zone looks dead at once: far likelier that we (or the control plane) are blind
         # than that the whole region burned. Like the node lifecycle controller, move nothing.
@@ -160,12 +161,7 @@ def plan(observed: Observed) -> Plan:
 
     # -- targets -------------------------------------------------------------------------------
     serving = sorted(z.name for z in live_zones if z.state in SERVING)
-    shares = distribute(
-        wl.replicas,
-        serving,
-        max_skew=wl.max_skew,
-        current={name: zones[name].current for name in serving},
-    )
+    shares = _shares(wl, serving, zones)
     for zone in zones.values():
         zone.target = shares.get(zone.name, 0)
         zone.next = zone.current if zone.live is not None else 0
@@ -176,6 +172,9 @@ def plan(observed: Observed) -> Plan:
     # -- actions -------------------------------------------------------------------------------
     for zone in sorted(zones.values(), key=lambda z: z.name):
         if zone.conflict:
+            continue
+        if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
+            timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
             continue
         if zone.live is None:
             if zone.name in shares:
@@ -226,7 +225,8 @@ def plan(observed: Observed) -> Plan:
 
     # -- status and events ---------------------------------------------------------------------
     _zone_events(zones, previous_zones, result)
-    status = _status(wl, zones, all_failing, now)
+    status = _status(wl, zones, all_failing, now, acting=bool(result.actions))
+    _condition_events(wl.status, status, result)
     if status != dict(wl.status):
         result.status = status
     if timers:
@@ -276,6 +276,30 @@ def _judge(
         timers.append(deadline)
 
 
+def _shares(wl: Workload, serving: list[str], zones: Mapping[str, _Zone]) -> dict[str, int]:
+    """Each serving zone's share: spec.replicas within maxSkew, fewest moves. A zone that is
+    failing (still in its grace period) or has no node to schedule on keeps at most what it
+    has: a replica moved there would be moved again, or sit Pending."""
+    current = {name: zones[name].current for name in serving}
+    capped = {
+        name
+        for name in serving
+        if zones[name].state is ZoneState.DEGRADED
+        or (zones[name].health is not None and zones[name].health.schedulable == 0)  # type: ignore[union-attr]
+    }
+    fixed: dict[str, int] = {}
+    while True:
+        rest = [name for name in serving if name not in fixed]
+        remaining = wl.replicas - sum(fixed.values())
+        if not rest or remaining < 0:
+            return distribute(wl.replicas, serving, max_skew=wl.max_skew, current=current)
+        shares = distribute(remaining, rest, max_skew=wl.max_skew, current=current)
+        over = {name for name in rest if name in capped and shares[name] > current[name]}
+        if not over or over == set(rest):
+            return {**fixed, **shares}
+        fixed.update({name: current[name] for name in over})
+
+
 def _step(zones: list[_Zone], wl: Workload) -> None:
     """Set each zone's `next` replicas: all increases allowed now, and decreases as far as
     surplus Ready capacity covers them."""
@@ -304,6 +328,19 @@ def _step(zones: list[_Zone], wl: Workload) -> None:
         zone.next = zone.current - cut
 
 
+def _rolled_out(zone: _Zone) -> bool:
+    """The zone's Deployment is done, as `kubectl rollout status` judges it: status is current,
+    every pod runs the latest template, no old pod is left, and all are available."""
+    live = zone.live or {}
+    status = live.get("status") or {}
+    return (
+        not _status_stale(live)
+        and int(status.get("updatedReplicas") or 0) == zone.current
+        and int(status.get("replicas") or 0) == zone.current
+        and zone.available == zone.current
+    )
+
+
 def _status_stale(live: Mapping[str, Any]) -> bool:
     meta, status = live.get("metadata") or {}, live.get("status") or {}
     return int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0)
@@ -322,26 +359,36 @@ def _owned_zone(obj: Mapping[str, Any], wl: Workload) -> str | None:
 
 
 def _matches(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
-    """Whether the live Deployment holds everything rendered, replicas aside."""
+    """Whether the live Deployment holds what is rendered now, replicas aside: the same spec
+    digest (catches fields the workload no longer sets) and every rendered field and label."""
     want_spec = {k: v for k, v in desired["spec"].items() if k != "replicas"}
     meta, live_meta = desired["metadata"], live.get("metadata") or {}
+    live_spec = live.get("spec") or {}
     return (
-        contains(want_spec, live.get("spec") or {})
+        contains(meta["annotations"], live_meta.get("annotations") or {})
+        and contains(want_spec, live_spec)
         and contains(meta["labels"], live_meta.get("labels") or {})
-        and contains(meta["ownerReferences"], live_meta.get("ownerReferences") or [])
-        and (not desired["spec"].get("paused")) == (not (live.get("spec") or {}).get("paused"))
+        and bool(want_spec.get("paused")) == bool(live_spec.get("paused"))
     )
 
 
 def _merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
-    """The full object to PUT: our spec and labels, everybody else's labels and annotations."""
+    """The full object to PUT: the live metadata (finalizers, other owners, everybody's labels
+    and annotations) with ours laid over it, and our spec."""
     live_meta = live.get("metadata") or {}
-    meta = dict(desired["metadata"])
-    meta["labels"] = {**(live_meta.get("labels") or {}), **meta["labels"]}
-    if live_meta.get("annotations"):
-        meta["annotations"] = dict(live_meta["annotations"])
-    meta["resourceVersion"] = live_meta.get("resourceVersion")
-    return {**desired, "metadata": meta}
+    ours = desired["metadata"]
+    meta = {k: copy.deepcopy(v) for k, v in live_meta.items() if k != "managedFields"}
+    meta["labels"] = {**(live_meta.get("labels") or {}), **ours["labels"]}
+    meta["annotations"] = {**(live_meta.get("annotations") or {}), **ours["annotations"]}
+    mine = ours["ownerReferences"][0]
+    others = [r for r in live_meta.get("ownerReferences") or [] if r.get("uid") != mine["uid"]]
+    meta["ownerReferences"] = [mine, *others]
+    return {
+        "apiVersion": desired["apiVersion"],
+        "kind": desired["kind"],
+        "metadata": meta,
+        "spec": desired["spec"],
+    }
 
 
 def _action_order(zones: Mapping[str, _Zone]) -> Any:
@@ -368,7 +415,11 @@ def _zone_events(
         if zone.health is None or before == zone.state:
             continue
         detail = zone.health.describe()
-        if zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
+        if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
+            result.events.append(
+                Event("Warning", "ZoneDegraded", f"Zone {zone.name} is failing ({detail})")
+            )
+        elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
             result.events.append(
                 Event("Warning", "ZoneUnhealthy", f"Zone {zone.name} is unhealthy ({detail})")
             )
@@ -400,8 +451,22 @@ def _zone_events(
             )
 
 
+# Degraded reasons worth an event of their own (zone failures have their own events).
+_WARN_ON = frozenset({"DeploymentConflict", "NoEligibleZones", "AllZonesUnhealthy"})
+
+
+def _condition_events(before: Mapping[str, Any], after: Mapping[str, Any], result: Plan) -> None:
+    def degraded(status: Mapping[str, Any]) -> Mapping[str, Any]:
+        conditions = status.get("conditions") or []
+        return next((c for c in conditions if c.get("type") == "Degraded"), {})
+
+    new, old = degraded(after), degraded(before)
+    if new.get("reason") in _WARN_ON and new.get("reason") != old.get("reason"):
+        result.events.append(Event("Warning", new["reason"], new["message"]))
+
+
 def _status(
-    wl: Workload, zones: Mapping[str, _Zone], all_failing: bool, now: datetime
+    wl: Workload, zones: Mapping[str, _Zone], all_failing: bool, now: datetime, *, acting: bool
 ) -> dict[str, Any]:
     owned = [z for z in zones.values() if z.live is not None]
     totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
@@ -436,13 +501,11 @@ def _status(
     serving = [z for z in zones.values() if z.state in SERVING and z.health and not z.conflict]
     failed_over = sorted(z.name for z in zones.values() if z.health and z.state in FAILED_OVER)
     available = totals["availableReplicas"]
-    converged = all(
-        z.next == z.target == z.current
-        and not _status_stale(z.live)  # type: ignore[arg-type]
-        and int((z.live.get("status") or {}).get("updatedReplicas") or 0) >= z.current  # type: ignore[union-attr]
-        and z.ready >= z.current
-        for z in owned
-    ) and len(owned) >= len(serving)
+    converged = (
+        not acting
+        and all(z.next == z.target == z.current and _rolled_out(z) for z in owned)
+        and len(owned) >= len(serving)
+    )
 
     wanted = [
         Condition(
@@ -511,7 +574,7 @@ def _degraded(
         )
     failing = sorted(z.name for z in zones.values() if z.health and z.health.failing)
     if failing:
-        return Condition("Degraded", True, "ZoneUnhealthy", f"Failing zones: {', '.join(failing)}")
+        return Condition("Degraded", True, "ZonesFailing", f"Failing zones: {', '.join(failing)}")
     return Condition("Degraded", False, "AsExpected", "Every zone is healthy")
 
 

@@ -13,6 +13,8 @@ What is added to the user's pod template, and why:
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +30,7 @@ from zonal_operator.workload import (
 )
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
+SPEC_HASH_ANNOTATION = "zonal.dev/spec-hash"
 NODE_FAILURE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
@@ -79,10 +82,19 @@ def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str,
             "name": deployment_name(workload.name, zone),
             "namespace": workload.namespace,
             "labels": labels,
+            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(spec)},
             "ownerReferences": [owner_reference(workload)],
         },
         "spec": spec,
     }
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """A digest of the rendered spec, replicas aside. A field removed from the workload's
+    template is invisible to a field-by-field comparison with the live object; the digest
+    changes."""
+    rest = {k: v for k, v in spec.items() if k != "replicas"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _pin_to_zone(pod_spec: dict[str, Any], topology_key: str, zone: str) -> None:
@@ -90,9 +102,12 @@ def _pin_to_zone(pod_spec: dict[str, Any], topology_key: str, zone: str) -> None
     node_affinity = pod_spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
     required = node_affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
     terms = required.get("nodeSelectorTerms") or [{}]
-    # Terms are ORed: the zone requirement must go into each of them to hold for all.
+    # Terms are ORed: the zone requirement must go into each of them to hold for all. A user's
+    # empty term matches no node; it is left as it is rather than made to match the zone.
+    user_terms = bool(required.get("nodeSelectorTerms"))
     for term in terms:
-        term["matchExpressions"] = [*(term.get("matchExpressions") or []), requirement]
+        if term or not user_terms:
+            term["matchExpressions"] = [*(term.get("matchExpressions") or []), requirement]
     required["nodeSelectorTerms"] = terms
 
 

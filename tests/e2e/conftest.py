@@ -15,6 +15,7 @@ import pytest
 
 from localcluster import ClusterConfig, LocalCluster
 from tests.e2e.helpers import get_json, wait_for
+from tests.e2e.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
@@ -70,3 +71,24 @@ def restore_zones(cluster: LocalCluster) -> Iterator[None]:
         for node in cluster.nodes_in_zone(zone):
             cluster.node_up(node)
     cluster.wait_nodes_ready(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: LocalCluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, running for the whole session (tests may restart it)."""
+    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def running_operator(operator: OperatorProcess) -> OperatorProcess:
+    """The session operator, started again if an earlier test left it stopped."""
+    if operator.proc is None or operator.proc.poll() is not None:
+        operator.start()
+    return operator

@@ -1,0 +1,1318 @@
+"""Scenarios for the pure planner: one reconcile in, actions and status out.
+
+`Sim` plays the parts around the planner: the API server (it applies the actions, bumps
+generations and adds its defaults), the Deployment controller (`settle` writes a status with
+the Ready pods a test chooses) and the controller's bookkeeping (it writes the planned status,
+with the generations of the operator's own writes recorded, back into the workload).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, Taint
+from zonal_operator.naming import deployment_name
+from zonal_operator.planner import (
+    Action,
+    Create,
+    Delete,
+    Observed,
+    Plan,
+    Replace,
+    Scale,
+    plan,
+    record_generations,
+)
+from zonal_operator.render import SPEC_HASH_ANNOTATION, render_deployment
+from zonal_operator.workload import MANAGED_BY, MANAGED_BY_LABEL, ZONE_LABEL, Workload
+
+NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+LONG_AGO = NOW - timedelta(days=2)
+UID = "3f0c8a52-0000-4000-8000-000000000001"
+ZONES = ("zone-a", "zone-b", "zone-c")
+UNREACHABLE = Taint("node.kubernetes.io/unreachable", "NoExecute")
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+
+TEMPLATE: dict[str, Any] = {
+    "metadata": {"labels": {"app": "web"}},
+    "spec": {
+        "containers": [
+            {
+                "name": "web",
+                "image": "nginx:1.27",
+                "ports": [{"name": "http", "containerPort": 80}],
+                # The API server writes these back as "500m" and "1Gi".
+                "resources": {"requests": {"cpu": "0.5"}, "limits": {"memory": "1024Mi"}},
+            }
+        ]
+    },
+}
+
+
+def dep(zone: str) -> str:
+    return deployment_name("web", zone)
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+
+def workload_body(
+    replicas: int = 9,
+    *,
+    generation: int = 1,
+    failover: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "zonal.dev/v1alpha1",
+        "kind": "ZonalWorkload",
+        "metadata": {"name": "web", "namespace": "shop", "uid": UID, "generation": generation},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": copy.deepcopy(TEMPLATE),
+            "failover": dict(failover or {}),
+            **copy.deepcopy(spec),
+        },
+    }
+    if status is not None:
+        body["status"] = copy.deepcopy(dict(status))
+    return body
+
+
+def zone_nodes(
+    zone: str,
+    count: int = 3,
+    *,
+    ready: str = "True",
+    since: datetime | None = LONG_AGO,
+    taints: tuple[Taint, ...] = (),
+    unschedulable: bool = False,
+) -> list[NodeInfo]:
+    return [
+        NodeInfo(
+            name=f"{zone}-{i}",
+            labels={DEFAULT_TOPOLOGY_KEY: zone, "kubernetes.io/hostname": f"{zone}-{i}"},
+            taints=taints,
+            unschedulable=unschedulable,
+            ready=ready,
+            ready_since=since,
+        )
+        for i in range(count)
+    ]
+
+
+def down(zone: str, since: datetime, count: int = 3) -> list[NodeInfo]:
+    """Nodes the node lifecycle controller lost touch with at `since`."""
+    return zone_nodes(zone, count, ready="Unknown", since=since, taints=(UNREACHABLE,))
+
+
+def cluster_nodes(zones: Iterable[str] = ZONES, per_zone: int = 3) -> list[NodeInfo]:
+    return [n for zone in zones for n in zone_nodes(zone, per_zone)]
+
+
+def _canonical_quantity(value: Any) -> Any:
+    return {"0.5": "500m", "1024Mi": "1Gi", "1000m": "1"}.get(value, value)
+
+
+def server_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the API server stores for a written Deployment: its defaults added, quantities in
+    canonical form."""
+    out = copy.deepcopy(dict(body))
+    spec = out["spec"]
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    spec.setdefault(
+        "strategy",
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+    )
+    pod = spec["template"]["spec"]
+    pod.setdefault("restartPolicy", "Always")
+    pod.setdefault("dnsPolicy", "ClusterFirst")
+    pod.setdefault("schedulerName", "default-scheduler")
+    pod.setdefault("securityContext", {})
+    pod.setdefault("terminationGracePeriodSeconds", 30)
+    for c in pod.get("containers") or []:
+        c.setdefault("imagePullPolicy", "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        for port in c.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+        for kind in ("requests", "limits"):
+            quantities = (c.get("resources") or {}).get(kind) or {}
+            for name, value in quantities.items():
+                quantities[name] = _canonical_quantity(value)
+    out.pop("status", None)
+    return out
+
+
+def deployment_status(
+    generation: int, replicas: int, ready: int, *, observed: bool = True
+) -> dict[str, Any]:
+    """A Deployment status as the API serves it: zero counts left out."""
+    status = {
+        "observedGeneration": generation if observed else generation - 1,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+    }
+    return {k: v for k, v in status.items() if v}
+
+
+def next_live(
+    action: Action,
+    previous: Mapping[str, Any] | None,
+    *,
+    rv: int,
+    ready: int | None = None,
+    observed: bool = True,
+) -> dict[str, Any] | None:
+    """The Deployment as it is after the API server applied `action` to `previous`, with the
+    status the Deployment controller would write once `ready` pods (default: all) are Ready."""
+    if isinstance(action, Delete):
+        assert previous is not None
+        assert action.uid == previous["metadata"]["uid"], "deleting somebody else's Deployment"
+        return None
+    if isinstance(action, Create):
+        assert previous is None, "creating over an existing Deployment"
+        live = server_view(action.body)
+        name = live["metadata"]["name"]
+        live["metadata"].update(uid=f"uid-{name}", generation=1)
+    elif isinstance(action, Replace):
+        assert previous is not None
+        assert action.body["metadata"]["resourceVersion"] == previous["metadata"]["resourceVersion"]
+        live = server_view(action.body)
+        meta = live["metadata"]
+        meta.pop("resourceVersion")
+        meta["uid"] = previous["metadata"]["uid"]
+        bump = server_view(action.body)["spec"] != previous["spec"]
+        meta["generation"] = previous["metadata"]["generation"] + int(bump)
+    else:
+        assert isinstance(action, Scale)
+        assert previous is not None
+        live = copy.deepcopy(dict(previous))
+        live.pop("status", None)
+        bump = live["spec"]["replicas"] != action.replicas
+        live["spec"]["replicas"] = action.replicas
+        live["metadata"]["generation"] += int(bump)
+    live["metadata"]["resourceVersion"] = str(rv)
+    replicas = live["spec"]["replicas"]
+    live["status"] = deployment_status(
+        live["metadata"]["generation"],
+        replicas,
+        replicas if ready is None else min(ready, replicas),
+        observed=observed,
+    )
+    return live
+
+
+def action_name(action: Action) -> str:
+    if isinstance(action, Create | Replace):
+        return str(action.body["metadata"]["name"])
+    return action.name
+
+
+def replicas_after(action: Action) -> int | None:
+    if isinstance(action, Create | Replace):
+        return int(action.body["spec"]["replicas"])
+    if isinstance(action, Scale):
+        return action.replicas
+    return None
+
+
+@dataclass
+class Sim:
+    body: dict[str, Any]
+    nodes: list[NodeInfo]
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    now: datetime = NOW
+    rv: int = 1000
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def workload(self) -> Workload:
+        return Workload.from_body(self.body)
+
+    def plan(self) -> Plan:
+        before = copy.deepcopy((self.body, self.deployments, self.nodes))
+        result = plan(Observed(self.workload, list(self.nodes), self.deployments, self.now))
+        assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
+        check_plan(result, self.workload, self.deployments)
+        return result
+
+    def apply(
+        self, result: Plan, ready: Mapping[str, int] | None = None, *, observed: bool = True
+    ) -> None:
+        """Carry out `result` as the controller does; written Deployments then have the given
+        Ready pods (by Deployment name; default: all of them), in a status that has (or, with
+        `observed` false, has not yet) caught up with the new generation."""
+        generations: dict[str, int] = {}
+        for action in result.actions:
+            name = action_name(action)
+            self.rv += 1
+            live = next_live(
+                action,
+                self.deployments.get(name),
+                rv=self.rv,
+                ready=(ready or {}).get(name),
+                observed=observed,
+            )
+            if live is None:
+                del self.deployments[name]
+            else:
+                self.deployments[name] = live
+                generations[name] = live["metadata"]["generation"]
+        self.events.extend(e.reason for e in result.events)
+        if result.status is None and not generations:
+            return
+        status = copy.deepcopy(result.status if result.status is not None else self.status)
+        record_generations(status, generations)
+        self.body["status"] = status
+
+    def settle(self, ready: Mapping[str, int] | None = None) -> None:
+        """The Deployment controller catches up: given Ready pods per Deployment, else all."""
+        for name, live in self.deployments.items():
+            replicas = live["spec"]["replicas"]
+            count = replicas if ready is None or name not in ready else min(ready[name], replicas)
+            live["status"] = deployment_status(live["metadata"]["generation"], replicas, count)
+
+    def step(self, ready: Mapping[str, int] | None = None) -> Plan:
+        result = self.plan()
+        self.apply(result, ready)
+        return result
+
+    def converge(self, rounds: int = 8) -> list[Plan]:
+        """Plan, apply and let every pod get Ready until a plan has nothing to do."""
+        plans = []
+        for _ in range(rounds):
+            result = self.step()
+            self.settle()
+            plans.append(result)
+            if not result.actions and result.status is None:
+                return plans
+        raise AssertionError(f"no steady state after {rounds} rounds: {plans[-1]}")
+
+    def hand_edit(self, name: str, edit: Any) -> None:
+        live = self.deployments[name]
+        edit(live)
+        live["metadata"]["generation"] += 1
+        self.rv += 1
+        live["metadata"]["resourceVersion"] = str(self.rv)
+        live["status"]["observedGeneration"] = live["metadata"]["generation"]
+
+    def set_spec(self, **changes: Any) -> None:
+        self.body["spec"].update(copy.deepcopy(changes))
+        self.body["metadata"]["generation"] += 1
+
+    def replicas(self) -> dict[str, int]:
+        return {name: d["spec"]["replicas"] for name, d in self.deployments.items()}
+
+    def ready(self) -> dict[str, int]:
+        return {
+            name: min(d["status"].get("readyReplicas", 0), d["spec"]["replicas"])
+            for name, d in self.deployments.items()
+        }
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.body.get("status") or {})
+
+    def zone_status(self, zone: str) -> dict[str, Any]:
+        return zone_entry(self.status, zone)
+
+
+def zone_entry(status: Mapping[str, Any] | None, zone: str) -> dict[str, Any]:
+    assert status is not None
+    for entry in status["zones"]:
+        if entry["name"] == zone:
+            return dict(entry)
+    raise AssertionError(f"no status for zone {zone}: {status['zones']}")
+
+
+def condition(status: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
+    assert status is not None
+    found = [c for c in status["conditions"] if c["type"] == kind]
+    assert len(found) == 1
+    return dict(found[0])
+
+
+def reasons(result: Plan) -> list[str]:
+    return [e.reason for e in result.events]
+
+
+def scales(result: Plan) -> dict[str, int]:
+    return {a.name: a.replicas for a in result.actions if isinstance(a, Scale)}
+
+
+def check_plan(result: Plan, wl: Workload, deployments: Mapping[str, Mapping[str, Any]]) -> None:
+    """What holds for every plan, whatever the state."""
+    names = [action_name(a) for a in result.actions]
+    assert len(names) == len(set(names)), f"two actions on one Deployment: {result.actions}"
+    # Increases come before decreases, deletions last.
+    order = []
+    for action in result.actions:
+        live = deployments.get(action_name(action))
+        after = replicas_after(action)
+        if isinstance(action, Delete):
+            order.append(3)
+        elif live is None:
+            order.append(0)
+        else:
+            assert after is not None
+            order.append(1 if after >= live["spec"]["replicas"] else 2)
+    assert order == sorted(order), f"actions out of order: {result.actions}"
+    for action in result.actions:
+        live = deployments.get(action_name(action))
+        if live is not None:  # never touch what is not ours
+            refs = live["metadata"].get("ownerReferences") or []
+            assert any(r.get("controller") and r.get("uid") == wl.uid for r in refs)
+        if isinstance(action, Create | Replace):
+            body = action.body
+            assert body["metadata"]["ownerReferences"][0]["uid"] == wl.uid
+            assert body["metadata"]["labels"][MANAGED_BY_LABEL] == MANAGED_BY
+        after = replicas_after(action)
+        assert after is None or after >= 0
+        if isinstance(action, Delete):
+            assert live is not None and live["spec"]["replicas"] == 0
+    if result.status is not None:
+        for entry in result.status["zones"]:
+            for key in ("unhealthySince", "healthySince"):
+                if key in entry:
+                    assert RFC3339.match(entry[key]), (key, entry[key])
+    if result.requeue_after is not None:
+        assert result.requeue_after >= 1
+
+
+def steady(replicas: int = 9, **spec: Any) -> Sim:
+    """A workload that has reached its steady state on the default 3 x 3 nodes."""
+    sim = Sim(workload_body(replicas, **spec), cluster_nodes())
+    sim.converge()
+    return sim
+
+
+# --- a fresh workload -------------------------------------------------------------------------
+
+
+def test_fresh_workload_creates_one_deployment_per_zone() -> None:
+    sim = Sim(workload_body(9), cluster_nodes())
+    first = sim.plan()
+    assert all(isinstance(a, Create) for a in first.actions)
+    assert {action_name(a): replicas_after(a) for a in first.actions} == {
+        dep("zone-a"): 3,
+        dep("zone-b"): 3,
+        dep("zone-c"): 3,
+    }
+    for action in first.actions:
+        assert isinstance(action, Create)
+        zone = action.body["metadata"]["labels"][ZONE_LABEL]
+        assert action.body == render_deployment(sim.workload, zone, 3)
+    assert reasons(first) == ["DeploymentCreated"] * 3
+    status = first.status
+    assert status is not None
+    assert status["observedGeneration"] == 1
+    assert [z["name"] for z in status["zones"]] == list(ZONES)
+    assert {z["desiredReplicas"] for z in status["zones"]} == {3}
+    assert {z["health"] for z in status["zones"]} == {"Healthy"}
+    assert status["zoneCount"] == status["healthyZoneCount"] == 3
+    assert status["selector"] == "app=web,zonal.dev/workload=web"
+    assert {c["type"] for c in status["conditions"]} == {
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "FailedOver",
+    }
+    assert condition(status, "Ready")["status"] == "False"
+    assert condition(status, "Progressing")["status"] == "True"
+    assert condition(status, "Degraded")["status"] == "False"
+    assert condition(status, "FailedOver")["status"] == "False"
+    assert first.requeue_after is None
+
+    sim.apply(first)  # every pod Ready at once
+    second = sim.plan()
+    assert second.actions == []
+    assert second.events == []
+    status = second.status
+    assert status is not None  # the Ready pods are news
+    assert status["readyReplicas"] == status["availableReplicas"] == 9
+    assert condition(status, "Ready")["status"] == "True"
+    assert condition(status, "Progressing")["status"] == "False"
+    assert [z["deploymentGeneration"] for z in status["zones"]] == [1, 1, 1]
+    sim.apply(second)
+
+    # Steady state: nothing to do, nothing to write, however much later.
+    sim.now += timedelta(hours=3)
+    third = sim.plan()
+    assert (third.actions, third.status, third.events, third.requeue_after) == ([], None, [], None)
+
+
+def test_fresh_workload_with_zones_listed_and_a_zone_without_nodes() -> None:
+    sim = Sim(
+        workload_body(4, zones=["zone-c", "zone-a", "zone-x"]),
+        cluster_nodes(),
+    )
+    first = sim.plan()
+    assert {action_name(a): replicas_after(a) for a in first.actions} == {
+        dep("zone-a"): 2,
+        dep("zone-c"): 2,
+    }
+    assert [z["name"] for z in first.status["zones"]] == ["zone-a", "zone-c"]  # type: ignore[index]
+
+
+def test_no_eligible_zone() -> None:
+    sim = Sim(workload_body(3, zones=["zone-x"]), cluster_nodes())
+    result = sim.plan()
+    assert result.actions == []
+    assert condition(result.status, "Degraded")["reason"] == "NoEligibleZones"
+    assert condition(result.status, "Ready")["status"] == "False"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    replicas=st.integers(0, 30),
+    zone_count=st.integers(1, 5),
+    max_skew=st.integers(1, 3),
+    step_percent=st.integers(1, 100),
+)
+def test_fresh_workload_reaches_a_silent_steady_state(
+    replicas: int, zone_count: int, max_skew: int, step_percent: int
+) -> None:
+    zones = [f"zone-{chr(ord('a') + i)}" for i in range(zone_count)]
+    sim = Sim(
+        workload_body(replicas, maxSkew=max_skew, failover={"failbackStepPercent": step_percent}),
+        cluster_nodes(zones),
+    )
+    first = sim.plan()
+    assert all(isinstance(a, Create) for a in first.actions)
+    counts = [replicas_after(a) or 0 for a in first.actions]
+    assert len(counts) == zone_count
+    assert sum(counts) == replicas
+    assert max(counts) - min(counts) <= 1  # nothing to preserve: the even split
+    sim.apply(first)
+    second = sim.plan()
+    assert second.actions == []
+    sim.apply(second)
+    sim.now += timedelta(minutes=10)
+    third = sim.plan()
+    assert (third.actions, third.status, third.events) == ([], None, [])
+    assert sim.status["readyReplicas"] == replicas
+    assert condition(sim.status, "Ready")["status"] == "True"
+
+
+# --- scaling and spec changes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_skew", [1, 2])
+def test_scale_up_and_down(max_skew: int) -> None:
+    sim = steady(9, maxSkew=max_skew)
+    for total in (12, 4, 5, 0, 7):
+        before = sim.replicas()
+        sim.set_spec(replicas=total)
+        result = sim.plan()
+        assert all(isinstance(a, Scale) for a in result.actions), result.actions
+        after = {**before, **scales(result)}
+        assert sum(after.values()) == total
+        assert max(after.values()) - min(after.values()) <= max_skew
+        # Fewest moves: every zone moves the same way as the total.
+        assert all((v - before[k]) * (total - sum(before.values())) >= 0 for k, v in after.items())
+        assert (
+            result.status is not None
+            and result.status["observedGeneration"] == (sim.body["metadata"]["generation"])
+        )
+        sim.apply(result)
+        sim.converge()
+        assert sim.replicas() == after
+
+
+def test_scale_9_12_4_exact() -> None:
+    sim = steady(9)
+    sim.set_spec(replicas=12)
+    assert scales(sim.plan()) == {dep(z): 4 for z in ZONES}
+    sim.converge()
+    sim.set_spec(replicas=4)
+    assert scales(sim.plan()) == {dep("zone-a"): 2, dep("zone-b"): 1, dep("zone-c"): 1}
+
+
+def test_template_change_replaces_every_zone() -> None:
+    sim = steady(9)
+    for name in sim.deployments:  # things others put on our Deployments survive a Replace
+        meta = sim.deployments[name]["metadata"]
+        meta["labels"]["team"] = "payments"
+        meta["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+    template = copy.deepcopy(TEMPLATE)
+    template["spec"]["containers"][0]["image"] = "nginx:1.28"
+    sim.set_spec(template=template)
+    result = sim.plan()
+    assert [type(a) for a in result.actions] == [Replace] * 3
+    for action in result.actions:
+        assert isinstance(action, Replace)
+        body, live = action.body, sim.deployments[action_name(action)]
+        assert body["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+        assert body["spec"]["replicas"] == 3
+        assert body["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+        assert body["metadata"]["labels"]["team"] == "payments"
+        assert body["metadata"]["labels"][ZONE_LABEL] == live["metadata"]["labels"][ZONE_LABEL]
+        annotations = body["metadata"]["annotations"]
+        assert annotations["deployment.kubernetes.io/revision"] == "1"  # the live one, kept
+        assert annotations[SPEC_HASH_ANNOTATION] != live["metadata"]["annotations"].get(
+            SPEC_HASH_ANNOTATION
+        )
+    assert reasons(result) == ["DeploymentUpdated"] * 3
+    sim.apply(result)
+    sim.settle()
+    assert [e["deploymentGeneration"] for e in sim.status["zones"]] == [2, 2, 2]
+    sim.converge()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"paused": True},
+        {"minReadySeconds": 30},
+        {"strategy": {"type": "Recreate"}},
+        {"selector": {"matchLabels": {"app": "web"}}, "maxSkew": 1},
+    ],
+)
+def test_rollout_changes_replace_only_when_they_change_the_deployment(
+    change: dict[str, Any],
+) -> None:
+    sim = steady(9)
+    sim.set_spec(**change)
+    result = sim.plan()
+    if set(change) <= {"selector", "maxSkew"}:  # same values as before
+        assert result.actions == []
+    else:
+        assert [type(a) for a in result.actions] == [Replace] * 3
+        for action in result.actions:
+            assert isinstance(action, Replace)
+            for key, value in change.items():
+                assert action.body["spec"][key] == value
+    sim.apply(result)
+    sim.settle()
+    sim.converge()
+
+
+def test_unpausing_is_a_change() -> None:
+    sim = steady(9, paused=True)
+    assert all(d["spec"]["paused"] is True for d in sim.deployments.values())
+    sim.set_spec(paused=False)
+    result = sim.plan()
+    assert [type(a) for a in result.actions] == [Replace] * 3
+    assert all("paused" not in a.body["spec"] for a in result.actions if isinstance(a, Replace))
+
+
+def test_hand_edit_is_undone() -> None:
+    sim = steady(9)
+
+    def edit(live: dict[str, Any]) -> None:
+        # A field the operator does not set itself: only the generation tells.
+        live["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 5
+
+    sim.hand_edit(dep("zone-b"), edit)
+    result = sim.plan()
+    assert len(result.actions) == 1
+    action = result.actions[0]
+    assert isinstance(action, Replace)
+    assert action_name(action) == dep("zone-b")
+    assert "terminationGracePeriodSeconds" not in action.body["spec"]["template"]["spec"]
+    assert action.body["spec"]["replicas"] == 3
+    assert reasons(result) == ["DeploymentRestored"]
+    sim.apply(result)
+    sim.settle()
+    sim.converge()
+    assert (
+        sim.deployments[dep("zone-b")]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        == 30
+    )
+
+
+def test_hand_edit_of_a_field_the_operator_sets_is_undone() -> None:
+    sim = steady(9)
+
+    def edit(live: dict[str, Any]) -> None:
+        live["spec"]["template"]["spec"]["containers"][0]["image"] = "evil:latest"
+
+    sim.hand_edit(dep("zone-c"), edit)
+    result = sim.plan()
+    assert [action_name(a) for a in result.actions] == [dep("zone-c")]
+    action = result.actions[0]
+    assert isinstance(action, Replace)
+    assert action.body["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+
+
+def test_hand_scale_is_undone_without_losing_capacity() -> None:
+    sim = steady(9)
+
+    def edit(live: dict[str, Any]) -> None:
+        live["spec"]["replicas"] = 1
+
+    sim.hand_edit(dep("zone-a"), edit)
+    sim.settle()  # zone-a now has 1 Ready pod
+    result = sim.plan()
+    assert [action_name(a) for a in result.actions] == [dep("zone-a")]
+    assert replicas_after(result.actions[0]) == 3
+    sim.apply(result)
+    sim.settle()
+    sim.converge()
+    assert sim.replicas() == {dep(z): 3 for z in ZONES}
+
+
+def test_deleted_deployment_is_created_again() -> None:
+    sim = steady(9)
+    del sim.deployments[dep("zone-b")]
+    result = sim.plan()
+    assert [(type(a), action_name(a), replicas_after(a)) for a in result.actions] == [
+        (Create, dep("zone-b"), 3)
+    ]
+    assert reasons(result) == ["DeploymentCreated"]
+    sim.apply(result)
+    sim.converge()
+    assert sim.zone_status("zone-b")["deploymentGeneration"] == 1
+
+
+def test_server_side_changes_to_labels_are_restored() -> None:
+    sim = steady(9)
+    del sim.deployments[dep("zone-a")]["metadata"]["labels"][MANAGED_BY_LABEL]
+    result = sim.plan()
+    assert [action_name(a) for a in result.actions] == [dep("zone-a")]
+    action = result.actions[0]
+    assert isinstance(action, Replace)
+    assert action.body["metadata"]["labels"][MANAGED_BY_LABEL] == MANAGED_BY
+
+
+def foreign(zone: str, owner_uid: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": dep(zone),
+        "namespace": "shop",
+        "uid": "uid-foreign",
+        "generation": 4,
+        "resourceVersion": "77",
+        "labels": {"app": "someone-else"},
+    }
+    if owner_uid is not None:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "zonal.dev/v1alpha1",
+                "kind": "ZonalWorkload",
+                "name": "web",
+                "uid": owner_uid,
+                "controller": True,
+            }
+        ]
+    return {
+        "metadata": meta,
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "x"}]}}},
+        "status": deployment_status(4, 2, 2),
+    }
+
+
+@pytest.mark.parametrize("owner_uid", [None, "uid-of-an-older-web"])
+def test_foreign_deployment_with_our_name_is_left_alone(owner_uid: str | None) -> None:
+    sim = Sim(workload_body(9), cluster_nodes(), {dep("zone-a"): foreign("zone-a", owner_uid)})
+    original = copy.deepcopy(sim.deployments[dep("zone-a")])
+    first = sim.plan()
+    assert dep("zone-a") not in [action_name(a) for a in first.actions]
+    assert {action_name(a): replicas_after(a) for a in first.actions} == {
+        dep("zone-b"): 5,
+        dep("zone-c"): 4,
+    }
+    degraded = condition(first.status, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "DeploymentConflict")
+    assert dep("zone-a") in degraded["message"]
+    assert condition(first.status, "Ready")["status"] == "False"
+    entry = zone_entry(first.status, "zone-a")
+    assert entry["reason"] == "DeploymentConflict"
+    assert entry["desiredReplicas"] == 0
+    assert "deploymentGeneration" not in entry
+    assert first.status is not None and first.status["zoneCount"] == 2
+    # Foreign replicas are not ours to count.
+    sim.apply(first)
+    sim.settle()
+    plans = sim.converge()
+    for result in plans:
+        assert dep("zone-a") not in [action_name(a) for a in result.actions]
+    assert sim.deployments[dep("zone-a")] == original
+    assert sim.status["readyReplicas"] == 9
+    # Once the namesake is gone, the zone gets its share back.
+    del sim.deployments[dep("zone-a")]
+    sim.converge()
+    assert sim.replicas() == {dep(z): 3 for z in ZONES}
+
+
+# --- a zone that vanishes ---------------------------------------------------------------------
+
+
+def test_vanished_zone_is_drained_as_surplus_allows_then_deleted() -> None:
+    sim = steady(9)
+    sim.nodes = cluster_nodes(["zone-a", "zone-b"])
+    first = sim.plan()
+    # Its share goes to the others first; its own Ready pods stay for now.
+    assert scales(first) == {dep("zone-a"): 5, dep("zone-b"): 4}
+    entry = zone_entry(first.status, "zone-c")
+    assert (entry["health"], entry["reason"], entry["eligibleNodes"]) == (
+        "Unhealthy",
+        "NoEligibleNodes",
+        0,
+    )
+    sim.apply(first, ready={dep("zone-a"): 3, dep("zone-b"): 3})
+    assert sim.plan().actions == []  # nothing new is Ready: nothing may go
+
+    sim.settle({dep("zone-a"): 5, dep("zone-b"): 3})  # 2 surplus Ready pods
+    assert scales(sim.step()) == {dep("zone-c"): 1}
+    sim.settle({dep("zone-a"): 5, dep("zone-b"): 4})
+    assert scales(sim.step()) == {dep("zone-c"): 0}
+    sim.settle()
+    result = sim.step()
+    assert result.actions == [Delete(dep("zone-c"), f"uid-{dep('zone-c')}")]
+    assert reasons(result) == ["DeploymentDeleted"]
+    sim.converge()
+    assert sim.replicas() == {dep("zone-a"): 5, dep("zone-b"): 4}
+    assert [z["name"] for z in sim.status["zones"]] == ["zone-a", "zone-b"]
+
+
+def test_vanished_zone_with_pods_not_ready_is_drained_at_once() -> None:
+    sim = steady(9)
+    sim.settle({dep("zone-c"): 0})
+    sim.nodes = cluster_nodes(["zone-a", "zone-b"])
+    result = sim.plan()
+    assert scales(result) == {dep("zone-a"): 5, dep("zone-b"): 4, dep("zone-c"): 0}
+    assert [action_name(a) for a in result.actions][-1] == dep("zone-c")
+
+
+def test_no_decrease_while_a_deployment_status_lags_behind_its_spec() -> None:
+    sim = steady(9)
+    sim.nodes = cluster_nodes(["zone-a", "zone-b"])
+    first = sim.plan()
+    assert scales(first) == {dep("zone-a"): 5, dep("zone-b"): 4}
+    # The counts claim every pod is Ready, but zone-b's status is from before the scale.
+    sim.apply(first)
+    live = sim.deployments[dep("zone-b")]
+    live["status"]["observedGeneration"] = live["metadata"]["generation"] - 1
+    assert sim.plan().actions == []
+    sim.settle()
+    assert scales(sim.plan()) == {dep("zone-c"): 0}
+
+
+def test_new_zone_takes_its_share_as_its_pods_get_ready() -> None:
+    sim = steady(9)
+    sim.nodes = cluster_nodes([*ZONES, "zone-d"])
+    first = sim.plan()
+    assert [(type(a), action_name(a), replicas_after(a)) for a in first.actions] == [
+        (Create, dep("zone-d"), 2)
+    ]
+    sim.apply(first, ready={dep("zone-d"): 0})
+    assert sim.plan().actions == []  # nothing else goes before the new pods are Ready
+    sim.settle({dep("zone-d"): 1})
+    assert scales(sim.step()) == {dep("zone-b"): 2}
+    sim.settle()
+    assert scales(sim.step()) == {dep("zone-c"): 2}
+    sim.settle()
+    sim.converge()
+    assert sim.replicas() == {
+        dep("zone-a"): 3,
+        dep("zone-b"): 2,
+        dep("zone-c"): 2,
+        dep("zone-d"): 2,
+    }
+
+
+def test_lost_generation_record_is_no_hand_edit() -> None:
+    sim = steady(9)
+    for entry in sim.body["status"]["zones"]:
+        del entry["deploymentGeneration"]
+    result = sim.plan()
+    assert result.actions == []
+    assert [z["deploymentGeneration"] for z in result.status["zones"]] == [1, 1, 1]  # type: ignore[index]
+
+
+# --- failover ---------------------------------------------------------------------------------
+
+
+def fail_zone(sim: Sim, zone: str, since: datetime) -> None:
+    sim.nodes = [n for n in sim.nodes if n.labels[DEFAULT_TOPOLOGY_KEY] != zone] + down(zone, since)
+
+
+def test_failover_within_grace_period_waits() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=10))
+    result = sim.plan()
+    assert result.actions == []
+    assert result.requeue_after == pytest.approx(20, abs=1)
+    entry = zone_entry(result.status, "zone-a")
+    assert (entry["health"], entry["reason"]) == ("Degraded", "NodesNotReady")
+    assert entry["unhealthySince"] == "2025-03-01T11:59:50Z"
+    assert entry["readyNodes"] == 0
+    degraded = condition(result.status, "Degraded")
+    assert degraded["status"] == "True"
+    assert "zone-a" in degraded["message"]
+    assert condition(result.status, "FailedOver")["status"] == "False"
+    # Nothing is said to have moved.
+    assert not {"ZoneUnhealthy", "ReplicasShifted"} & set(reasons(result))
+    sim.apply(result)
+    # Still within the grace period a bit later: the same, nothing new to write.
+    sim.now += timedelta(seconds=15)
+    later = sim.plan()
+    assert (later.actions, later.status) == ([], None)
+    assert later.requeue_after == pytest.approx(5, abs=1)
+    # The grace period is over.
+    sim.now += timedelta(seconds=5)
+    assert zone_entry(sim.plan().status, "zone-a")["health"] == "Unhealthy"
+
+
+def test_failover_moves_replicas_without_losing_ready_capacity() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
+    # The pods in zone-a are still reported Ready.
+    result = sim.plan()
+    entry = zone_entry(result.status, "zone-a")
+    assert (entry["health"], entry["reason"], entry["desiredReplicas"]) == (
+        "Unhealthy",
+        "FailedOver",
+        0,
+    )
+    assert entry["unhealthySince"] == "2025-03-01T11:59:00Z"
+    assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4}  # no decrease yet
+    assert reasons(result) == ["ZoneUnhealthy", "ReplicasShifted"]
+    assert result.events[0].type == "Warning"
+    assert "zone-b, zone-c" in result.events[1].message
+    failed_over = condition(result.status, "FailedOver")
+    assert (failed_over["status"], failed_over["reason"]) == ("True", "ZonesFailedOver")
+    sim.apply(result, ready={dep("zone-b"): 3, dep("zone-c"): 3})
+
+    # New pods get Ready one zone at a time: zone-a shrinks by exactly that surplus.
+    sim.settle({dep("zone-b"): 5, dep("zone-c"): 3})
+    assert scales(sim.step()) == {dep("zone-a"): 1}
+    sim.settle({dep("zone-b"): 5, dep("zone-c"): 4, dep("zone-a"): 1})
+    assert scales(sim.step()) == {dep("zone-a"): 0}
+    sim.settle()
+    sim.converge()
+    assert sim.replicas() == {dep("zone-a"): 0, dep("zone-b"): 5, dep("zone-c"): 4}
+    assert sim.zone_status("zone-a")["health"] == "Unhealthy"
+    # The emptied Deployment stays: its zone still has nodes.
+    sim.now += timedelta(hours=1)
+    assert sim.plan().actions == []
+
+
+def test_failover_with_pods_already_not_ready_shifts_at_once() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
+    sim.settle({dep("zone-a"): 0})
+    result = sim.plan()
+    assert [(action_name(a), replicas_after(a)) for a in result.actions] == [
+        (dep("zone-b"), 5),
+        (dep("zone-c"), 4),
+        (dep("zone-a"), 0),
+    ]
+
+
+def test_failover_disabled_only_reports() -> None:
+    sim = steady(9, failover={"enabled": False})
+    fail_zone(sim, "zone-a", NOW - timedelta(hours=1))
+    result = sim.plan()
+    assert result.actions == []
+    assert result.requeue_after is None
+    assert zone_entry(result.status, "zone-a")["health"] == "Degraded"
+    assert condition(result.status, "Degraded")["status"] == "True"
+    assert "ZoneUnhealthy" not in reasons(result)
+
+
+def test_a_minority_of_failed_nodes_is_no_failover() -> None:
+    sim = steady(9)
+    sim.nodes = [n for n in sim.nodes if n.name != "zone-a-0"] + [
+        down("zone-a", NOW - timedelta(hours=1), count=1)[0]
+    ]
+    result = sim.plan()
+    assert result.actions == []
+    assert zone_entry(result.status, "zone-a")["health"] == "Healthy"
+    assert zone_entry(result.status, "zone-a")["readyNodes"] == 2
+
+
+def test_all_zones_failing_moves_nothing() -> None:
+    sim = steady(9)
+    sim.nodes = [n for z in ZONES for n in down(z, NOW - timedelta(minutes=5))]
+    sim.settle({dep(z): 0 for z in ZONES})
+    result = sim.plan()
+    assert result.actions == []
+    degraded = condition(result.status, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "AllZonesUnhealthy")
+    assert {z["health"] for z in result.status["zones"]} == {"Degraded"}  # type: ignore[index]
+    assert {z["desiredReplicas"] for z in result.status["zones"]} == {3}  # type: ignore[index]
+    assert "ZoneUnhealthy" not in reasons(result)
+    sim.apply(result)
+    sim.now += timedelta(minutes=10)
+    assert sim.plan().actions == []
+
+
+def test_all_zones_failing_after_one_failed_over_moves_nothing_either() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(minutes=5))
+    sim.converge()
+    assert sim.replicas()[dep("zone-a")] == 0
+    sim.nodes = [n for z in ZONES for n in down(z, NOW - timedelta(minutes=1))]
+    sim.settle({dep(z): 0 for z in ZONES})
+    result = sim.plan()
+    assert [a for a in result.actions if isinstance(a, Scale | Create | Delete)] == []
+    assert condition(result.status, "Degraded")["reason"] == "AllZonesUnhealthy"
+    assert zone_entry(result.status, "zone-a")["health"] == "Unhealthy"
+
+
+# --- failback ---------------------------------------------------------------------------------
+
+
+def failed_over(replicas: int = 12, **failover: Any) -> Sim:
+    """zone-a failed over long ago: its Deployment is at 0, the others carry its share."""
+    sim = Sim(workload_body(replicas, failover=failover), cluster_nodes())
+    sim.converge()
+    fail_zone(sim, "zone-a", NOW - timedelta(minutes=10))
+    sim.converge()
+    assert sim.replicas()[dep("zone-a")] == 0
+    assert sim.zone_status("zone-a")["health"] == "Unhealthy"
+    return sim
+
+
+def test_failback_waits_then_returns_in_steps() -> None:
+    sim = failed_over(12, failbackStepPercent=10, failbackDelaySeconds=120)
+    step = math.ceil(12 * 10 / 100)
+    assert step == 2
+    # The nodes came back 5 s ago.
+    sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
+        "zone-a", since=sim.now - timedelta(seconds=5)
+    )
+    result = sim.step()
+    assert result.actions == []
+    assert reasons(result) == ["ZoneRecovered"]
+    entry = sim.zone_status("zone-a")
+    assert (entry["health"], entry["reason"]) == ("Recovering", "WaitingForFailback")
+    assert entry["healthySince"] == "2025-03-01T12:00:00Z"  # first seen healthy: now
+    assert result.requeue_after == pytest.approx(120, abs=1)
+    assert condition(sim.status, "FailedOver")["status"] == "True"
+
+    sim.now += timedelta(seconds=60)
+    waiting = sim.step()
+    assert (waiting.actions, waiting.status, waiting.events) == ([], None, [])
+    assert waiting.requeue_after == pytest.approx(60, abs=1)
+
+    sim.now += timedelta(seconds=60)
+    others = [dep("zone-b"), dep("zone-c")]
+    rounds = 0
+    returned = False
+    while True:
+        rounds += 1
+        assert rounds < 20, "failback does not finish"
+        before, ready = sim.replicas(), sim.ready()
+        result = sim.plan()
+        after = {**before, **{action_name(a): replicas_after(a) or 0 for a in result.actions}}
+        if "ReplicasReturned" in reasons(result):
+            returned = True
+            assert sim.zone_status("zone-a")["health"] == "Recovering"
+        # At most one step of not-yet-Ready pods in the returning zone.
+        assert after[dep("zone-a")] - ready[dep("zone-a")] <= step
+        # The others shrink only by as many pods as the returning zone has Ready above 4...
+        surplus = sum(ready.values()) - 12
+        shrunk = sum(before[n] - after[n] for n in others if after[n] < before[n])
+        assert shrunk <= max(0, surplus)
+        # ... so the Ready capacity never drops below 12.
+        assert sum(min(ready[n], after[n]) for n in after) >= 12
+        sim.apply(result, ready={n: ready.get(n, 0) for n in after})
+        if not result.actions and result.status is None:
+            break
+        # One more pod of zone-a gets Ready per round.
+        new_ready = {dep("zone-a"): ready[dep("zone-a")] + 1}
+        sim.settle(new_ready)
+    assert returned
+    assert sim.replicas() == {dep(z): 4 for z in ZONES}
+    assert sim.zone_status("zone-a")["health"] == "Healthy"
+    assert condition(sim.status, "FailedOver")["status"] == "False"
+    assert "healthySince" not in sim.zone_status("zone-a")
+
+
+def test_failback_first_step_and_events() -> None:
+    sim = failed_over(9)  # defaults: 300 s delay, 25 % steps
+    sim.nodes = cluster_nodes()
+    first = sim.step()
+    assert reasons(first) == ["ZoneRecovered"]
+    assert first.requeue_after == pytest.approx(300, abs=1)
+    sim.now += timedelta(seconds=299)
+    assert sim.step().actions == []
+    sim.now += timedelta(seconds=1)
+    result = sim.plan()
+    assert reasons(result) == ["ReplicasReturned"]
+    assert scales(result) == {dep("zone-a"): 3}  # ceil(9 * 25 %) = 3 pods at once
+    assert zone_entry(result.status, "zone-a")["health"] == "Healthy"
+    assert zone_entry(result.status, "zone-a")["desiredReplicas"] == 3
+
+
+def test_recovering_zone_that_fails_again_is_unhealthy_at_once() -> None:
+    sim = failed_over(9)
+    sim.nodes = cluster_nodes()
+    sim.step()
+    assert sim.zone_status("zone-a")["health"] == "Recovering"
+    sim.now += timedelta(seconds=10)
+    fail_zone(sim, "zone-a", sim.now - timedelta(seconds=1))
+    result = sim.step()
+    assert sim.zone_status("zone-a")["health"] == "Unhealthy"  # no new grace period
+    assert result.actions == []
+    assert "ZoneUnhealthy" not in reasons(result)  # it never stopped being failed over
+    # Back again: the failback delay starts afresh.
+    sim.now += timedelta(seconds=10)
+    sim.nodes = cluster_nodes()
+    result = sim.step()
+    assert sim.zone_status("zone-a")["healthySince"] == "2025-03-01T12:00:20Z"
+    assert result.requeue_after == pytest.approx(300, abs=1)
+
+
+def test_failback_delay_counts_from_the_nodes_when_they_came_back_later() -> None:
+    sim = failed_over(9)
+    sim.nodes = cluster_nodes()
+    sim.step()
+    # The nodes flap while the zone is Recovering: the later transition moves the wait.
+    sim.now += timedelta(seconds=200)
+    sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
+        "zone-a", since=sim.now - timedelta(seconds=1)
+    )
+    result = sim.step()
+    assert sim.zone_status("zone-a")["health"] == "Recovering"
+    assert result.requeue_after == pytest.approx(299, abs=1)
+
+
+# --- flapping ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("down_for", "up_for"), [(20, 20), (29, 1), (10, 40), (25, 5)])
+def test_zone_flapping_faster_than_the_grace_period_never_fails_over(
+    down_for: int, up_for: int
+) -> None:
+    sim = steady(9)  # grace period 30 s
+    period = down_for + up_for
+    start = sim.now
+    for tick in range(0, 6 * period, 3):
+        sim.now = start + timedelta(seconds=tick)
+        cycle_start = start + timedelta(seconds=tick - tick % period)
+        if tick % period < down_for:
+            fail_zone(sim, "zone-a", cycle_start)
+        else:
+            sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
+                "zone-a", since=cycle_start + timedelta(seconds=down_for)
+            )
+        result = sim.step()
+        assert sim.zone_status("zone-a")["health"] in ("Healthy", "Degraded"), tick
+        assert result.actions == [], tick
+        assert "ZoneUnhealthy" not in reasons(result)
+
+
+def test_zone_down_longer_than_the_grace_period_fails_over() -> None:
+    """The counterpart of the flapping test: the same loop does see a real outage."""
+    sim = steady(9)
+    start = sim.now
+    states = []
+    for tick in range(0, 45, 3):
+        sim.now = start + timedelta(seconds=tick)
+        fail_zone(sim, "zone-a", start)
+        sim.step()
+        states.append(sim.zone_status("zone-a")["health"])
+    assert states[:10] == ["Degraded"] * 10
+    assert states[10:] == ["Unhealthy"] * 5
+    assert sim.events.count("ZoneUnhealthy") == 1
+
+
+# --- the safety property ----------------------------------------------------------------------
+
+_zone_kind = st.sampled_from(
+    ["healthy", "failing", "grace", "recovering", "vanished", "absent", "foreign"]
+)
+
+
+@st.composite
+def random_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int]]:
+    zone_count = draw(st.integers(1, 4))
+    zones = [f"zone-{chr(ord('a') + i)}" for i in range(zone_count)]
+    replicas = draw(st.integers(0, 20))
+    failover = {
+        "failbackStepPercent": draw(st.integers(1, 100)),
+        "failbackDelaySeconds": draw(st.sampled_from([0, 60, 300])),
+    }
+    body = workload_body(replicas, maxSkew=draw(st.integers(1, 3)), failover=failover)
+    wl = Workload.from_body(body)
+    nodes: list[NodeInfo] = []
+    deployments: dict[str, dict[str, Any]] = {}
+    zone_status: list[dict[str, Any]] = []
+    current: dict[str, int] = {}
+    ready: dict[str, int] = {}
+    for zone in zones:
+        kind = draw(_zone_kind)
+        previous = draw(st.sampled_from(["Healthy", "Degraded", "Unhealthy", "Recovering"]))
+        if kind in ("healthy", "foreign"):
+            nodes += zone_nodes(zone)
+        elif kind == "failing":
+            nodes += down(zone, NOW - timedelta(minutes=5))
+        elif kind == "grace":
+            nodes += down(zone, NOW - timedelta(seconds=5))
+        elif kind == "recovering":
+            nodes += zone_nodes(zone, since=NOW - timedelta(seconds=30))
+            previous = draw(st.sampled_from(["Unhealthy", "Recovering"]))
+        # "vanished": a Deployment but no node; "absent": neither.
+        entry: dict[str, Any] = {"name": zone, "deployment": dep(zone), "health": previous}
+        if previous == "Recovering":
+            entry["healthySince"] = "2025-03-01T11:58:00Z"
+        if kind == "foreign":
+            deployments[dep(zone)] = foreign(zone, draw(st.sampled_from([None, "other-uid"])))
+        elif kind != "absent" and draw(st.booleans() if kind != "vanished" else st.just(True)):
+            n = draw(st.integers(0, 10))
+            r = draw(st.integers(0, n))
+            generation = draw(st.integers(1, 3))
+            live = server_view(render_deployment(wl, zone, n))
+            live["metadata"].update(
+                uid=f"uid-{zone}", generation=generation, resourceVersion=str(generation)
+            )
+            live["status"] = deployment_status(
+                generation, n, r, observed=draw(st.booleans()) or generation == 1
+            )
+            deployments[dep(zone)] = live
+            entry["deploymentGeneration"] = generation
+            current[zone], ready[zone] = n, r
+        zone_status.append(entry)
+    body["status"] = {"observedGeneration": 1, "zones": zone_status}
+    return Sim(body, nodes, deployments), current, ready
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=random_state())
+def test_the_operators_moves_never_take_ready_capacity_below_what_was_asked(
+    state: tuple[Sim, dict[str, int], dict[str, int]],
+) -> None:
+    sim, current, ready = state
+    result = sim.plan()  # also checks the invariants of check_plan
+    after = dict(current)
+    for action in result.actions:
+        zone = action_name(action).removeprefix("web-")
+        count = replicas_after(action)
+        if isinstance(action, Delete):
+            assert current[zone] == 0
+            after[zone] = 0
+        elif isinstance(action, Create):
+            assert zone not in current
+            after[zone] = count or 0
+        else:
+            assert count is not None
+            after[zone] = count
+    # Pods that are not Ready go first, so a zone keeps min(ready, next) Ready pods.
+    kept = sum(min(ready.get(z, 0), after[z]) for z in after)
+    assert kept >= min(sim.workload.replicas, sum(ready.values()))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=random_state())
+def test_any_state_settles_into_a_silent_steady_state(
+    state: tuple[Sim, dict[str, int], dict[str, int]],
+) -> None:
+    """Node health held still and every pod getting Ready: the plans stop, and the serving
+    zones hold spec.replicas."""
+    sim, _, _ = state
+    for _ in range(30):
+        result = sim.step()
+        sim.settle()
+        sim.now += timedelta(minutes=6)  # past every grace period and failback delay
+        if not result.actions and result.status is None:
+            break
+    else:
+        raise AssertionError(f"no steady state: {result}")
+    serving = [
+        z
+        for z in sim.status["zones"]
+        if z["health"] in ("Healthy", "Degraded") and z["reason"] != "DeploymentConflict"
+    ]
+    on_serving = sum(sim.replicas().get(z["deployment"], 0) for z in serving)
+    if serving:
+        assert on_serving == sim.workload.replicas
+        counts = [z["desiredReplicas"] for z in serving]
+        assert max(counts) - min(counts) <= sim.workload.max_skew
+
+
+# --- bugs -------------------------------------------------------------------------------------
+
+
+def test_unhealthy_since_is_a_valid_date_time_when_node_times_are_unknown() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
+    # A Ready condition without lastTransitionTime (or no Ready condition at all).
+    sim.nodes = [
+        NodeInfo(n.name, n.labels, n.taints, n.unschedulable, n.ready, None)
+        if n.name.startswith("zone-a")
+        else n
+        for n in sim.nodes
+    ]
+    result = plan(Observed(sim.workload, sim.nodes, sim.deployments, sim.now))
+    since = zone_entry(result.status, "zone-a").get("unhealthySince")
+    assert since is None or RFC3339.match(since), since
+
+
+def test_removing_a_field_from_the_template_replaces_the_deployments() -> None:
+    sim = steady(9)
+    template = copy.deepcopy(TEMPLATE)
+    del template["spec"]["containers"][0]["resources"]["limits"]
+    sim.set_spec(template=template)
+    result = sim.plan()
+    assert [type(a) for a in result.actions] == [Replace] * 3
+
+
+@pytest.mark.parametrize("what", ["label", "nodeSelector"])
+def test_removing_a_map_entry_from_the_template_replaces_the_deployments(what: str) -> None:
+    template = copy.deepcopy(TEMPLATE)
+    if what == "label":
+        template["metadata"]["labels"]["canary"] = "yes"
+    else:
+        template["spec"]["nodeSelector"] = {"disk": "ssd"}
+    nodes = [
+        NodeInfo(n.name, {**n.labels, "disk": "ssd"}, ready=n.ready, ready_since=n.ready_since)
+        for n in cluster_nodes()
+    ]
+    sim = Sim(workload_body(9, template=template), nodes)
+    sim.converge()
+    sim.set_spec(template=TEMPLATE)
+    result = sim.plan()
+    assert [type(a) for a in result.actions] == [Replace] * 3
+
+
+def test_replace_keeps_the_live_finalizers() -> None:
+    sim = steady(9)
+    live = sim.deployments[dep("zone-a")]
+    live["metadata"]["finalizers"] = ["example.com/protect"]
+    template = copy.deepcopy(TEMPLATE)
+    template["spec"]["containers"][0]["image"] = "nginx:1.28"
+    sim.set_spec(template=template)
+    result = sim.plan()
+    replace = next(a for a in result.actions if action_name(a) == dep("zone-a"))
+    assert isinstance(replace, Replace)
+    assert replace.body["metadata"].get("finalizers") == ["example.com/protect"]
+
+
+def test_helpers_turn_actions_into_live_objects() -> None:
+    """The simulation's API server: generations move only with the spec."""
+    wl = Workload.from_body(workload_body(9))
+    created = next_live(Create(render_deployment(wl, "zone-a", 3)), None, rv=1, ready=1)
+    assert created is not None
+    assert created["metadata"]["generation"] == 1
+    assert created["status"] == deployment_status(1, 3, 1)
+    assert created["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
+        "cpu": "500m"
+    }
+    scaled = next_live(Scale(dep("zone-a"), 5), created, rv=2)
+    assert scaled is not None and scaled["metadata"]["generation"] == 2
+    same = next_live(Scale(dep("zone-a"), 5), scaled, rv=3)
+    assert same is not None and same["metadata"]["generation"] == 2
+    body = render_deployment(wl, "zone-a", 5)
+    body["metadata"]["resourceVersion"] = "3"
+    unchanged = next_live(Replace(body), same, rv=4)
+    assert unchanged is not None and unchanged["metadata"]["generation"] == 2
+    assert next_live(Delete(dep("zone-a"), "uid-web-zone-a"), unchanged, rv=5) is None

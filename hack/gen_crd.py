@@ -780,6 +780,10 @@ def status_schema() -> Schema:
                 "nodes are back, and its share returns once the failback delay has passed.",
                 enum=["Healthy", "Degraded", "Unhealthy", "Recovering"],
             ),
+            "unschedulableReplicas": _int32(
+                "Pods of the zone's Deployment that the scheduler cannot place (Pending as "
+                "Unschedulable). They are reported here and in the Degraded condition, not moved."
+            ),
             "deploymentGeneration": _int64(
                 "metadata.generation of the zone's Deployment after the operator's last write. "
                 "Any other generation means the Deployment was edited by hand, and the operator "

@@ -25,9 +25,16 @@ from typing import Any
 from zonal_operator import metrics, planner
 from zonal_operator.conditions import Condition, render_conditions
 from zonal_operator.kube import ApiException, KubeApi
-from zonal_operator.model import NodeInfo
+from zonal_operator.model import NodeInfo, parse_time
 from zonal_operator.naming import deployment_name
-from zonal_operator.workload import KIND, MANAGED_BY, MANAGED_BY_LABEL, Workload
+from zonal_operator.workload import (
+    KIND,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    WORKLOAD_LABEL,
+    ZONE_LABEL,
+    Workload,
+)
 from zonal_operator.workqueue import WorkQueue
 
 log = logging.getLogger("zonal_operator")
@@ -62,6 +69,8 @@ class Store:
     deployments: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(dict)
     )
+    # workload -> zone -> names of its pods Pending as Unschedulable
+    unschedulable: dict[Key, dict[str, set[str]]] = field(default_factory=dict)
 
     def put_deployment(self, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
@@ -100,6 +109,8 @@ class Controller:
         # Workloads (by uid) whose namespace is being deleted: the namespace controller will
         # delete them too; recreating their Deployments meanwhile would only fight it.
         self._terminating: set[str] = set()
+        self._metric_zones: dict[Key, set[str]] = {}  # zones with metric series, per workload
+        self._restoring: dict[Key, datetime] = {}  # failover start, until capacity is back
 
     # -- watch events (called on the event loop) -----------------------------------------------
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -109,6 +120,8 @@ class Controller:
         if event_type == "DELETED":
             self.store.workloads.pop(key, None)
             self._terminating.discard(meta.get("uid", ""))
+            self._forget_workload(key)
+            self.store.unschedulable.pop(key, None)
         elif _newer_or_same(body, self.store.workloads.get(key)):
             self.store.workloads[key] = copy.deepcopy(dict(body))
         metrics.WORKLOADS.set(len(self.store.workloads))
@@ -130,6 +143,23 @@ class Controller:
         for ns, wl_name in self.store.workloads:
             if ns == namespace and name.startswith(deployment_name(wl_name, "x")[:-1]):
                 self.queue.add((ns, wl_name))
+
+    def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Only whether a workload's pod sits Pending as Unschedulable is kept, per zone."""
+        meta = body.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        workload, zone = labels.get(WORKLOAD_LABEL), labels.get(ZONE_LABEL)
+        if not workload or not zone:
+            return
+        key = (meta.get("namespace", ""), workload)
+        names = self.store.unschedulable.setdefault(key, {}).setdefault(zone, set())
+        before = len(names)
+        if event_type != "DELETED" and _unschedulable(body):
+            names.add(meta.get("name", ""))
+        else:
+            names.discard(meta.get("name", ""))
+        if len(names) != before:
+            self.queue.add(key)
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
@@ -189,8 +219,14 @@ class Controller:
             nodes=list(self.store.nodes.values()),
             deployments=self.store.deployments_for(wl),
             now=datetime.now(UTC),
+            unschedulable={
+                zone: len(names)
+                for zone, names in self.store.unschedulable.get(key, {}).items()
+                if names
+            },
         )
         plan = planner.plan(observed)
+        self._observe(wl, plan, observed.now)
         if plan.actions or plan.status is not None or plan.events:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(self.pool, self._execute, wl, plan)
@@ -206,6 +242,38 @@ class Controller:
                 return
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+
+    def _observe(self, wl: Workload, plan: planner.Plan, now: datetime) -> None:
+        """Keep the per-zone metrics and the failover counters and timings current."""
+        status = plan.status if plan.status is not None else wl.status
+        labels = (wl.namespace, wl.name)
+        zones = status.get("zones") or []
+        for gone in self._metric_zones.get(wl.key, set()) - {z["name"] for z in zones}:
+            _forget_zone(*labels, gone)
+        self._metric_zones[wl.key] = {z["name"] for z in zones}
+        for zone in zones:
+            for state in planner.ZoneState:
+                value = 1 if zone.get("health") == state.value else 0
+                metrics.ZONE_STATE.labels(*labels, zone["name"], state.value).set(value)
+            metrics.ZONE_DESIRED.labels(*labels, zone["name"]).set(zone.get("desiredReplicas", 0))
+            metrics.ZONE_READY.labels(*labels, zone["name"]).set(zone.get("readyReplicas", 0))
+        for event in plan.events:
+            if event.reason == "ZoneUnhealthy":
+                metrics.FAILOVERS.labels(*labels, event.zone).inc()
+                entry: Mapping[str, Any] = next((z for z in zones if z["name"] == event.zone), {})
+                started = parse_time(entry.get("unhealthySince")) or now
+                self._restoring[wl.key] = min(self._restoring.get(wl.key, started), started)
+            elif event.reason == "ReplicasReturned":
+                metrics.FAILBACKS.labels(*labels, event.zone).inc()
+        began = self._restoring.get(wl.key)
+        if began is not None and int(status.get("readyReplicas") or 0) >= wl.replicas:
+            metrics.RESTORE_SECONDS.observe((now - began).total_seconds())
+            del self._restoring[wl.key]
+
+    def _forget_workload(self, key: Key) -> None:
+        for zone in self._metric_zones.pop(key, set()):
+            _forget_zone(*key, zone)
+        self._restoring.pop(key, None)
 
     # -- execution (runs in a worker thread) ---------------------------------------------------
     def _execute(self, wl: Workload, plan: planner.Plan) -> _Outcome:
@@ -279,6 +347,27 @@ class _Outcome:
     workload: dict[str, Any] | None = None
     retry: bool = False
     namespace_terminating: bool = False
+
+
+def _unschedulable(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    if (pod.get("metadata") or {}).get("deletionTimestamp") or status.get("phase") != "Pending":
+        return False
+    return any(
+        c.get("type") == "PodScheduled"
+        and c.get("status") == "False"
+        and c.get("reason") == "Unschedulable"
+        for c in status.get("conditions") or []
+    )
+
+
+def _forget_zone(namespace: str, workload: str, zone: str) -> None:
+    for state in planner.ZoneState:
+        with contextlib.suppress(KeyError):
+            metrics.ZONE_STATE.remove(namespace, workload, zone, state.value)
+    for gauge in (metrics.ZONE_DESIRED, metrics.ZONE_READY):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, workload, zone)
 
 
 def _namespace_terminating(exc: ApiException) -> bool:

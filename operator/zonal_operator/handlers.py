@@ -16,7 +16,7 @@ from prometheus_client import start_http_server
 
 from zonal_operator.controller import Controller, Settings
 from zonal_operator.kube import KubeApi, load_client, load_configuration
-from zonal_operator.workload import GROUP, PLURAL, VERSION
+from zonal_operator.workload import GROUP, PLURAL, VERSION, WORKLOAD_LABEL
 
 log = logging.getLogger("zonal_operator")
 
@@ -83,6 +83,11 @@ async def _workload(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments")
 async def _deployment(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.controller.on_deployment(event.get("type"), event["object"])
+
+
+@kopf.on.event("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.PRESENT})
+async def _pod(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_pod(event.get("type"), event["object"])
 
 
 @kopf.on.event("", "v1", "nodes")

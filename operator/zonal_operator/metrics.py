@@ -25,3 +25,36 @@ RECONCILE_ERRORS = Counter(
 )
 QUEUE_DEPTH = Gauge("zonal_operator_queue_depth", "ZonalWorkloads waiting to be reconciled.")
 WORKLOADS = Gauge("zonal_operator_workloads", "ZonalWorkloads the operator watches.")
+
+# Per workload and zone. Series of a deleted workload are removed.
+ZONE_STATE = Gauge(
+    "zonal_operator_zone_state",
+    "1 for the state each zone is in for a workload (Healthy, Degraded, Unhealthy, Recovering).",
+    ["namespace", "workload", "zone", "state"],
+)
+ZONE_DESIRED = Gauge(
+    "zonal_operator_zone_desired_replicas",
+    "Replicas a zone is to run for a workload once moves in progress are done.",
+    ["namespace", "workload", "zone"],
+)
+ZONE_READY = Gauge(
+    "zonal_operator_zone_ready_replicas",
+    "Ready replicas of a workload in a zone.",
+    ["namespace", "workload", "zone"],
+)
+FAILOVERS = Counter(
+    "zonal_operator_failovers_total",
+    "Zones judged unhealthy whose replicas were moved to other zones.",
+    ["namespace", "workload", "zone"],
+)
+FAILBACKS = Counter(
+    "zonal_operator_failbacks_total",
+    "Recovered zones whose replicas were returned.",
+    ["namespace", "workload", "zone"],
+)
+RESTORE_SECONDS = Histogram(
+    "zonal_operator_capacity_restore_seconds",
+    "From a zone starting to fail (its nodes going NotReady) to the workload having its "
+    "requested Ready replicas again in the other zones.",
+    buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+)

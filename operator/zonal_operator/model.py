@@ -47,6 +47,9 @@ class NodeInfo:
     ready: str = "Unknown"
     # lastTransitionTime of the Ready condition, when known.
     ready_since: datetime | None = None
+    # Whether the node has ever reported a Ready condition. A node that has not is still
+    # joining: it belongs to no zone yet, and is certainly not a failure of one.
+    joined: bool = True
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> NodeInfo:
@@ -57,11 +60,12 @@ class NodeInfo:
             body.get("spec") or {},
             body.get("status") or {},
         )
-        ready, since = "Unknown", None
+        ready, since, joined = "Unknown", None, False
         for cond in status.get("conditions") or []:
             if cond.get("type") == "Ready":
+                joined = True
                 ready = cond.get("status") or "Unknown"
-                since = _parse_time(cond.get("lastTransitionTime"))
+                since = parse_time(cond.get("lastTransitionTime"))
         return cls(
             name=meta.get("name", ""),
             labels=dict(meta.get("labels") or {}),
@@ -70,17 +74,18 @@ class NodeInfo:
                     key=t.get("key", ""),
                     effect=t.get("effect", ""),
                     value=t.get("value") or "",
-                    time_added=_parse_time(t.get("timeAdded")),
+                    time_added=parse_time(t.get("timeAdded")),
                 )
                 for t in spec.get("taints") or []
             ),
             unschedulable=bool(spec.get("unschedulable", False)),
             ready=ready,
             ready_since=since,
+            joined=joined,
         )
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 timestamp as the API serves it, or None."""
     if not value:
         return None

@@ -30,7 +30,7 @@ from zonal_operator.conditions import Condition, format_time, render_conditions
 from zonal_operator.distribution import distribute
 from zonal_operator.eligibility import eligible_zones
 from zonal_operator.health import ZoneHealth, zone_health
-from zonal_operator.model import NodeInfo
+from zonal_operator.model import NodeInfo, parse_time
 from zonal_operator.naming import deployment_name
 from zonal_operator.render import render_deployment
 from zonal_operator.semantic import contains
@@ -55,6 +55,8 @@ class Observed:
     # Live Deployments of the workload's namespace that it owns or whose names it would use.
     deployments: Mapping[str, Mapping[str, Any]]
     now: datetime
+    # zone -> the workload's pods there that sit Pending as Unschedulable
+    unschedulable: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Event:
     type: str  # Normal or Warning
     reason: str
     message: str
+    zone: str = ""  # the zone it is about, if any
 
 
 @dataclass
@@ -125,7 +128,8 @@ def plan(observed: Observed) -> Plan:
     previous_zones = {z.get("name"): z for z in wl.status.get("zones") or []}
 
     # -- zones, their health and their Deployments ------------------------------------------
-    nodes_by_zone = eligible_zones(observed.nodes, wl.pod_spec, wl.topology_key, wl.zones or None)
+    joined = [n for n in observed.nodes if n.joined]
+    nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
     zones: dict[str, _Zone] = {}
     for name, nodes in nodes_by_zone.items():
         health = zone_health(name, nodes, policy.unhealthy_node_percent)
@@ -225,7 +229,14 @@ def plan(observed: Observed) -> Plan:
 
     # -- status and events ---------------------------------------------------------------------
     _zone_events(zones, previous_zones, result)
-    status = _status(wl, zones, all_failing, now, acting=bool(result.actions))
+    status = _status(
+        wl,
+        zones,
+        all_failing,
+        now,
+        acting=bool(result.actions),
+        unschedulable=observed.unschedulable,
+    )
     _condition_events(wl.status, status, result)
     if status != dict(wl.status):
         result.status = status
@@ -263,9 +274,7 @@ def _judge(
     # Healthy since the later of what the nodes say and when we first saw it: robust against
     # kubelets that do not move the Ready transition time when they come back.
     seen = (
-        _parse_time(previous.get("healthySince"))
-        if previous.get("health") == "Recovering"
-        else None
+        parse_time(previous.get("healthySince")) if previous.get("health") == "Recovering" else None
     )
     zone.since = max(t for t in (health.healthy_since, seen or now) if t is not None)
     deadline = zone.since + timedelta(seconds=policy.failback_delay_seconds)
@@ -417,11 +426,18 @@ def _zone_events(
         detail = zone.health.describe()
         if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
             result.events.append(
-                Event("Warning", "ZoneDegraded", f"Zone {zone.name} is failing ({detail})")
+                Event(
+                    "Warning", "ZoneDegraded", f"Zone {zone.name} is failing ({detail})", zone.name
+                )
             )
         elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
             result.events.append(
-                Event("Warning", "ZoneUnhealthy", f"Zone {zone.name} is unhealthy ({detail})")
+                Event(
+                    "Warning",
+                    "ZoneUnhealthy",
+                    f"Zone {zone.name} is unhealthy ({detail})",
+                    zone.name,
+                )
             )
             if zone.current:
                 result.events.append(
@@ -430,6 +446,7 @@ def _zone_events(
                         "ReplicasShifted",
                         f"Moving {zone.current} replicas out of "
                         f"zone {zone.name} to {', '.join(moved_to) or 'no healthy zone'}",
+                        zone.name,
                     )
                 )
         elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
@@ -439,6 +456,7 @@ def _zone_events(
                     "ZoneRecovered",
                     f"Zone {zone.name} is healthy again ({detail}); "
                     "replicas return after the failback delay",
+                    zone.name,
                 )
             )
         elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
@@ -447,6 +465,7 @@ def _zone_events(
                     "Normal",
                     "ReplicasReturned",
                     f"Returning {zone.target} replicas to zone {zone.name}",
+                    zone.name,
                 )
             )
 
@@ -466,7 +485,13 @@ def _condition_events(before: Mapping[str, Any], after: Mapping[str, Any], resul
 
 
 def _status(
-    wl: Workload, zones: Mapping[str, _Zone], all_failing: bool, now: datetime, *, acting: bool
+    wl: Workload,
+    zones: Mapping[str, _Zone],
+    all_failing: bool,
+    now: datetime,
+    *,
+    acting: bool,
+    unschedulable: Mapping[str, int],
 ) -> dict[str, Any]:
     owned = [z for z in zones.values() if z.live is not None]
     totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
@@ -485,6 +510,7 @@ def _status(
             "readyReplicas": zone.ready,
             "availableReplicas": zone.available,
             "health": zone.state.value,
+            "unschedulableReplicas": unschedulable.get(zone.name, 0),
         }
         if zone.live is not None:
             entry["deploymentGeneration"] = int(
@@ -522,7 +548,7 @@ def _status(
             if not converged
             else "Every zone's Deployment has its replicas, up to date",
         ),
-        _degraded(zones, conflicts, all_failing, serving),
+        _degraded(zones, conflicts, all_failing, unschedulable),
         Condition(
             "FailedOver",
             bool(failed_over),
@@ -547,7 +573,10 @@ def _status(
 
 
 def _degraded(
-    zones: Mapping[str, _Zone], conflicts: list[str], all_failing: bool, serving: list[_Zone]
+    zones: Mapping[str, _Zone],
+    conflicts: list[str],
+    all_failing: bool,
+    unschedulable: Mapping[str, int],
 ) -> Condition:
     if conflicts:
         return Condition(
@@ -575,6 +604,16 @@ def _degraded(
     failing = sorted(z.name for z in zones.values() if z.health and z.health.failing)
     if failing:
         return Condition("Degraded", True, "ZonesFailing", f"Failing zones: {', '.join(failing)}")
+    stuck = {zone: n for zone, n in sorted(unschedulable.items()) if n}
+    if stuck:
+        where = ", ".join(f"{n} in {zone}" for zone, n in stuck.items())
+        return Condition(
+            "Degraded",
+            True,
+            "ReplicasUnschedulable",
+            f"Replicas Pending as Unschedulable: {where}. The scheduler cannot place them "
+            "(capacity, taints, affinity); they are reported, not moved",
+        )
     return Condition("Degraded", False, "AsExpected", "Every zone is healthy")
 
 
@@ -590,15 +629,6 @@ def _zone_reason(zone: _Zone) -> tuple[str, str]:
         ZoneState.UNHEALTHY: ("FailedOver", f"{detail}; replicas moved to other zones"),
         ZoneState.RECOVERING: ("WaitingForFailback", f"{detail}; waiting out the failback delay"),
     }[zone.state]
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def record_generations(status: dict[str, Any], generations: Mapping[str, int]) -> None:

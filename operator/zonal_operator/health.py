@@ -1,8 +1,9 @@
 """Zone health from the zone's eligible nodes (pure).
 
-A node counts as failed when its Ready condition is not True or the node lifecycle controller
-has tainted it `not-ready`/`unreachable`. A cordoned node that is Ready is not a failure (it is
-being drained on purpose), but it takes no new replicas.
+A node counts as failed when its Ready condition is not True (the node lifecycle controller
+sets it Unknown when the kubelet stops reporting, and taints the node). A cordoned node that is
+Ready is not a failure (it is being drained on purpose), but it takes no new replicas; nor does
+a node still carrying the lifecycle taints while it comes back.
 
 A zone is failing when at least `threshold_percent` of its nodes have failed (a zone of one node
 fails with its node). The times are derived from the nodes' Ready transition times, which the
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 
 from zonal_operator.model import NodeInfo
 
-FAILURE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+LIFECYCLE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 # A node with no transition time on record is taken to have been in its state for a long time:
 # never "now", which would restart every grace period on each evaluation.
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,16 +53,10 @@ class ZoneHealth:
 
 
 def node_failed(node: NodeInfo) -> bool:
-    return node.ready != "True" or any(t.key in FAILURE_TAINTS for t in node.taints)
-
-
-def _failed_since(node: NodeInfo) -> datetime:
-    """Since when a failed node has been failed: its Ready transition, or, when Ready says True
-    but the node lifecycle controller has tainted it, the earliest such taint."""
-    if node.ready != "True":
-        return node.ready_since or _LONG_AGO
-    added = [t.time_added for t in node.taints if t.key in FAILURE_TAINTS and t.time_added]
-    return min(added) if added else _LONG_AGO
+    # The Ready condition decides. The lifecycle controller's not-ready/unreachable taints
+    # follow it, and linger a moment after a node comes back: a Ready node with such a taint
+    # is recovering, not failing.
+    return node.ready != "True"
 
 
 def failed_nodes_to_fail(nodes: int, threshold_percent: int) -> int:
@@ -77,7 +72,7 @@ def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) ->
     failing = bool(nodes) and len(failed) >= k
     failing_since = healthy_since = None
     if failing:
-        failing_since = sorted(_failed_since(n) for n in failed)[k - 1]
+        failing_since = sorted(n.ready_since or _LONG_AGO for n in failed)[k - 1]
     elif nodes:
         needed = len(nodes) - k + 1  # fine nodes that keep failed ones below k
         healthy_since = sorted(n.ready_since or _LONG_AGO for n in fine)[needed - 1]
@@ -87,7 +82,11 @@ def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) ->
         ready=sum(1 for n in nodes if n.ready == "True"),
         failed=len(failed),
         cordoned=cordoned,
-        schedulable=len(fine) - cordoned,
+        schedulable=sum(
+            1
+            for n in fine
+            if not n.unschedulable and not any(t.key in LIFECYCLE_TAINTS for t in n.taints)
+        ),
         failing=failing,
         failing_since=failing_since,
         healthy_since=healthy_since,

@@ -72,6 +72,16 @@ def restore_zones(cluster: LocalCluster) -> Iterator[None]:
             cluster.node_up(node)
     cluster.wait_nodes_ready(timeout=120)
 
+    def untainted() -> bool:
+        nodes = get_json(cluster, "nodes")["items"]
+        return not any(
+            t["key"] in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+            for n in nodes
+            for t in n["spec"].get("taints") or []
+        )
+
+    wait_for(untainted, timeout=60, what="node lifecycle taints removed")
+
 
 @pytest.fixture(scope="session")
 def operator(

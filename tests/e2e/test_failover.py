@@ -58,7 +58,10 @@ class Sampler:
                 sum(int(d.get("status", {}).get("readyReplicas") or 0) for d in deps.values())
             )
             self.desired.append(
-                {d["metadata"]["labels"]["zonal.dev/zone"]: d["spec"]["replicas"] for d in deps.values()}
+                {
+                    d["metadata"]["labels"]["zonal.dev/zone"]: d["spec"]["replicas"]
+                    for d in deps.values()
+                }
             )
             self._stop.wait(1.0)
 
@@ -77,7 +80,7 @@ def sampling(cluster: LocalCluster, namespace: str) -> Iterator[Sampler]:
 
 def event_count(cluster: LocalCluster, namespace: str, reason: str) -> int:
     items = get_json(
-        cluster, "events", "-n", namespace, "--field-selector", f"involvedObject.name=web"
+        cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=web"
     )["items"]
     return sum(int(e.get("count") or 1) for e in items if e["reason"] == reason)
 
@@ -165,9 +168,7 @@ def test_a_flapping_zone_fails_over_and_back_at_most_once(
         wait_for(nodes_not_ready(cluster, "zone-a"), timeout=60, what="zone-a NotReady")
         time.sleep(6)
         cluster.zone_up("zone-a")
-        wait_for(
-            lambda: not nodes_not_ready(cluster, "zone-a")(), timeout=60, what="zone-a Ready"
-        )
+        wait_for(lambda: not nodes_not_ready(cluster, "zone-a")(), timeout=60, what="zone-a Ready")
         time.sleep(4)
     wait_converged(cluster, namespace, "web", EVEN, timeout=150)
     assert event_count(cluster, namespace, "ZoneUnhealthy") <= 1
@@ -212,9 +213,7 @@ def test_one_dead_node_is_replaced_inside_its_zone(cluster: LocalCluster, namesp
         on_victim = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == victim}
 
     cluster.node_down(victim)
-    wait_for(
-        lambda: dict(cluster.node_readiness())[victim] != "True", timeout=60, what="node down"
-    )
+    wait_for(lambda: dict(cluster.node_readiness())[victim] != "True", timeout=60, what="node down")
     down_at = time.monotonic()
 
     def replaced() -> bool:

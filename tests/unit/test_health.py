@@ -47,9 +47,10 @@ def at(ago: float) -> datetime:
         (node("n", "True"), False),
         (node("n", "False"), True),
         (node("n", "Unknown"), True),
-        (node("n", "True", taints=(UNREACHABLE,)), True),
-        (node("n", "True", taints=(NOT_READY,)), True),
-        (node("n", "True", taints=(Taint("node.kubernetes.io/not-ready", "NoSchedule"),)), True),
+        # Ready with a lingering lifecycle taint: coming back, not failing.
+        (node("n", "True", taints=(UNREACHABLE,)), False),
+        (node("n", "True", taints=(NOT_READY,)), False),
+        (node("n", "True", taints=(Taint("node.kubernetes.io/not-ready", "NoSchedule"),)), False),
         (
             node("n", "True", taints=(Taint("node.kubernetes.io/unschedulable", "NoSchedule"),)),
             False,
@@ -149,17 +150,17 @@ def test_hundred_percent_needs_every_node() -> None:
     assert zone_health("z", all_three, 100).failing
 
 
-def test_taint_only_failure_counts() -> None:
+def test_ready_nodes_still_tainted_are_recovering_not_failing() -> None:
     nodes = [
         node("a", "True", taints=(UNREACHABLE,)),
         node("b", "True", taints=(NOT_READY,)),
         node("c"),
     ]
     health = zone_health("z", nodes, 50)
-    assert health.failing
-    assert health.failed == 2
-    assert health.ready == 3  # the Ready condition still says True
-    assert health.schedulable == 1
+    assert not health.failing
+    assert health.failed == 0
+    assert health.ready == 3
+    assert health.schedulable == 1  # the scheduler avoids the tainted ones meanwhile
 
 
 def test_cordoned_ready_node_is_no_failure_but_takes_nothing() -> None:
@@ -268,22 +269,18 @@ def test_failing_iff_enough_nodes_failed(
         for i, (ready, tainted, cordoned, ago) in enumerate(states)
     ]
     health = zone_health("z", nodes, percent)
-    failed = [n for n in nodes if n.ready != "True" or n.taints]
+    failed = [n for n in nodes if n.ready != "True"]
     fine = [n for n in nodes if n not in failed]
     k = max(1, -(-len(nodes) * percent // 100))  # ceil in integers
     assert health.failed == len(failed)
     assert health.ready == sum(1 for n in nodes if n.ready == "True")
     assert health.cordoned == sum(1 for n in fine if n.unschedulable)
-    assert health.schedulable == len(fine) - health.cordoned
+    assert health.schedulable == sum(1 for n in fine if not n.unschedulable and not n.taints)
     assert health.failing == (bool(nodes) and len(failed) >= k)
 
     long_ago = datetime(1970, 1, 1, tzinfo=UTC)
 
     def when(n: NodeInfo) -> datetime:
-        # A failed node with Ready=True failed when the lifecycle controller tainted it.
-        if node_failed(n) and n.ready == "True":
-            added = [t.time_added for t in n.taints if t.time_added]
-            return min(added) if added else long_ago
         return n.ready_since or long_ago
 
     if health.failing:

@@ -1235,8 +1235,11 @@ def test_any_state_settles_into_a_silent_steady_state(
     on_serving = sum(sim.replicas().get(z["deployment"], 0) for z in serving)
     if serving:
         assert on_serving == sim.workload.replicas
-        counts = [z["desiredReplicas"] for z in serving]
-        assert max(counts) - min(counts) <= sim.workload.max_skew
+        # maxSkew binds the zones that take new replicas; a failing zone in its grace period
+        # keeps what it has rather than receive replicas that would have to move again.
+        counts = [z["desiredReplicas"] for z in serving if z["health"] == "Healthy"]
+        if counts:
+            assert max(counts) - min(counts) <= sim.workload.max_skew
 
 
 # --- bugs -------------------------------------------------------------------------------------

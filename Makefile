@@ -8,13 +8,14 @@ CLUSTER_DIR ?= $(CURDIR)/.cluster
 export CLUSTER_DIR
 KUBECONFIG_LOCAL := $(CLUSTER_DIR)/kubeconfig
 LOCALCLUSTER := PYTHONPATH=hack $(PY) -m localcluster --state-dir $(CLUSTER_DIR)
+KUBECTL_LOCAL = $(shell PYTHONPATH=hack $(PY) -c 'from localcluster import binaries; print(binaries.find("kubectl"))') --kubeconfig $(KUBECONFIG_LOCAL)
 ZONES ?= 3
 NODES_PER_ZONE ?= 3
 PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(PY): pyproject.toml
 	python3 -m venv $(VENV)
@@ -62,11 +63,33 @@ node-up: $(PY) ## Resume the heartbeats of NODE
 	@test -n "$(NODE)" || { echo "usage: make node-up NODE=kwok-zone-a-0" >&2; exit 2; }
 	$(LOCALCLUSTER) node-up $(NODE)
 
+.PHONY: run
+run: $(PY) ## Start the local cluster if needed, install the CRD, apply the sample, run the operator
+	@hack/install-tools.sh cluster
+	@$(LOCALCLUSTER) status >/dev/null 2>&1 || $(LOCALCLUSTER) up --zones $(ZONES) --nodes-per-zone $(NODES_PER_ZONE)
+	$(KUBECTL_LOCAL) apply --server-side --force-conflicts -f crds/
+	$(KUBECTL_LOCAL) wait --for condition=Established crd/zonalworkloads.zonal.dev --timeout=60s
+	$(KUBECTL_LOCAL) apply --server-side -f examples/zonalworkload.yaml
+	@echo "Operator starting; in another shell: export KUBECONFIG=$(KUBECONFIG_LOCAL); kubectl get zw,deploy"
+	@echo "Break a zone with: make zone-down ZONE=zone-a   (Ctrl-C stops the operator; make cluster-down the cluster)"
+	$(VENV)/bin/zonal-operator run --kubeconfig $(KUBECONFIG_LOCAL) --metrics-port 8080 --liveness http://127.0.0.1:8081/healthz
+
+.PHONY: generate
+generate: $(PY) ## Regenerate the CRD (hack/gen_crd.py), the chart's copy of it and manifests/
+	$(PY) hack/gen_crd.py
+	$(MAKE) manifests
+
+.PHONY: generate-check
+generate-check: $(PY) ## Fail if any generated file is out of date
+	$(PY) hack/gen_crd.py --check
+	$(MAKE) manifests-check
+
 .PHONY: lint
-lint: $(PY) ## ruff and mypy
+lint: $(PY) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict hack/gen_crd.py hack/render_manifests.py hack/kubeconform_schemas.py
 
 .PHONY: unit
 unit: $(PY) ## Unit and property tests only (no cluster)
@@ -75,5 +98,7 @@ unit: $(PY) ## Unit and property tests only (no cluster)
 .PHONY: test
 test: $(PY) ## Everything CI runs: lint, generated files up to date, unit and end-to-end tests
 	@hack/install-tools.sh all
-	$(MAKE) lint
+	$(MAKE) lint generate-check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+include hack/make/ship.mk

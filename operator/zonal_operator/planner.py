@@ -232,6 +232,7 @@ def plan(observed: Observed) -> Plan:
     status = _status(
         wl,
         zones,
+        previous_zones,
         all_failing,
         now,
         acting=bool(result.actions),
@@ -487,6 +488,7 @@ def _condition_events(before: Mapping[str, Any], after: Mapping[str, Any], resul
 def _status(
     wl: Workload,
     zones: Mapping[str, _Zone],
+    previous: Mapping[str, Mapping[str, Any]],
     all_failing: bool,
     now: datetime,
     *,
@@ -513,9 +515,11 @@ def _status(
             "unschedulableReplicas": unschedulable.get(zone.name, 0),
         }
         if zone.live is not None:
-            entry["deploymentGeneration"] = int(
-                (zone.live.get("metadata") or {}).get("generation") or 0
-            )
+            # What the operator's own last write produced; only a write (see
+            # record_generations) moves it. Adopted from the live object when never recorded.
+            recorded = (previous.get(zone.name) or {}).get("deploymentGeneration")
+            live_generation = int((zone.live.get("metadata") or {}).get("generation") or 0)
+            entry["deploymentGeneration"] = recorded if recorded is not None else live_generation
         reason, message = _zone_reason(zone)
         entry["reason"], entry["message"] = reason, message
         if zone.since is not None and zone.state is not ZoneState.HEALTHY:

@@ -179,9 +179,7 @@ def test_foreign_deployment_with_the_same_name_is_left_alone(
         timeout=60,
         what="zone-b and zone-c carry all 9 replicas",
     )
-    after = get_json(
-        cluster, "deployment", "web-zone-a", "-n", namespace, "--show-managed-fields"
-    )
+    after = get_json(cluster, "deployment", "web-zone-a", "-n", namespace, "--show-managed-fields")
     # Untouched: same spec and metadata, and the operator never wrote a field of it.
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert after["spec"] == before["spec"]

@@ -637,6 +637,23 @@ def test_hand_edit_is_undone() -> None:
     )
 
 
+def test_hand_edit_stays_detected_when_the_restoring_write_fails() -> None:
+    """A Replace can lose a race (409 Conflict). The status written meanwhile must not adopt
+    the edited generation, or the edit would pass for the operator's own and stay."""
+    sim = steady(9)
+    recorded = zone_entry(sim.status, "zone-b")["deploymentGeneration"]
+    sim.hand_edit(
+        dep("zone-b"),
+        lambda live: live["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=5),
+    )
+    result = sim.plan()
+    assert [type(a) for a in result.actions] == [Replace]
+    # The controller writes this status when the Replace fails.
+    assert result.status is None or (
+        zone_entry(result.status, "zone-b")["deploymentGeneration"] == recorded
+    )
+
+
 def test_hand_edit_of_a_field_the_operator_sets_is_undone() -> None:
     sim = steady(9)
 

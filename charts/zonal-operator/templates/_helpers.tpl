@@ -1,0 +1,115 @@
+{{/* Names. */}}
+{{- define "zonal-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "zonal-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "zonal-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object; selector labels are the stable subset the Deployment selects. */}}
+{{- define "zonal-operator.labels" -}}
+helm.sh/chart: {{ include "zonal-operator.chart" . }}
+{{ include "zonal-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: zonal-operator
+{{- end }}
+
+{{- define "zonal-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "zonal-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "zonal-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "zonal-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "zonal-operator.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "zonal-operator.peeringName" -}}
+{{- default (include "zonal-operator.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{/*
+RBAC rules, least privilege and no wildcards. What needs each rule:
+- zonalworkloads: kopf watches them; the controller reads them.
+- zonalworkloads/status: the controller reports status (a merge patch of the status subresource).
+- zonalworkloads/finalizers: the per-zone Deployments are owned by their ZonalWorkload with
+  blockOwnerDeletion=true, which the OwnerReferencesPermissionEnforcement admission plugin only
+  allows to whoever may update the owner's finalizers.
+- deployments: the per-zone Deployments (kopf watches them; the controller writes them).
+- pods, pods/eviction: reading pods and evicting them out of a failing zone (zone failover).
+- events: the controller records events on ZonalWorkloads (core/v1 today; events.k8s.io/v1 is
+  the same objects through the newer API).
+- nodes (read-only): zone membership and health.
+- customresourcedefinitions (read-only): kopf watches CRDs to notice its resources appear.
+- namespaces (read-only, namespaced mode only): kopf lists and watches namespaces to match its
+  --namespace patterns; cluster-wide it does not look at them.
+- kopf.dev peerings (peering only): kopf's keep-alives are merge patches of the peering object.
+*/}}
+{{- define "zonal-operator.namespacedRules" -}}
+- apiGroups: ["zonal.dev"]
+  resources: ["zonalworkloads"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["zonal.dev"]
+  resources: ["zonalworkloads/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["zonal.dev"]
+  resources: ["zonalworkloads/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods/eviction"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{- define "zonal-operator.clusterRules" -}}
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{- define "zonal-operator.peeringRules" -}}
+- apiGroups: ["kopf.dev"]
+  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}

@@ -1,0 +1,102 @@
+# Shipping: the container image, the Helm chart, the plain manifests and a kind workflow.
+# Included by the main Makefile (`include hack/make/ship.mk`); also works on its own from the
+# repository root: `make -f hack/make/ship.mk <target>`.
+#
+# Docker and kind are not needed for the chart targets. The targets that need them (image,
+# kind-*) print their commands instead of running them with DRY_RUN=1.
+
+VENV ?= .venv
+PY ?= $(VENV)/bin/python
+DRY_RUN ?=
+
+SHIP_K8S_VERSION := $(shell sed -n 's/^KUBERNETES_VERSION=//p' hack/versions.env)
+# Where hack/install-tools.sh puts helm, kubeconform and kubectl (hack/localcluster/binaries.py).
+TOOLS_BIN ?= $(or $(ZONAL_CACHE_DIR),$(HOME)/.cache/zonal-operator)/k8s-v$(SHIP_K8S_VERSION)/bin
+HELM ?= $(TOOLS_BIN)/helm
+KUBECTL ?= $(TOOLS_BIN)/kubectl
+DOCKER ?= docker
+KIND_VERSION ?= v0.33.0
+KIND ?= $(TOOLS_BIN)/kind
+
+IMAGE_REPO ?= zonal-operator
+IMAGE_TAG ?= dev
+IMAGE := $(IMAGE_REPO):$(IMAGE_TAG)
+CHART_DIR := charts/zonal-operator
+KIND_CLUSTER ?= zonal
+# Empty: the node image kind KIND_VERSION defaults to (kind pins it by digest).
+KIND_NODE_IMAGE ?=
+KIND_CONTEXT := kind-$(KIND_CLUSTER)
+
+ifeq ($(DRY_RUN),1)
+SHIP_RUN := @echo +
+else
+SHIP_RUN :=
+endif
+
+# -- Generated files ------------------------------------------------------------------------
+
+.PHONY: chart-crd
+chart-crd: ## Copy crds/*.yaml into the chart (charts/zonal-operator/files/crds/)
+	$(PY) hack/render_manifests.py --only crd
+
+.PHONY: manifests
+manifests: ## Regenerate the chart's CRD copy and manifests/ (helm template, default values)
+	$(PY) hack/render_manifests.py
+
+.PHONY: manifests-check
+manifests-check: ## Fail if the chart's CRD copy or manifests/ are out of date
+	$(PY) hack/render_manifests.py --check
+
+# -- Chart checks (also run by `make test`, as tests/unit/test_chart_render.py) ----------------
+
+.PHONY: chart-lint
+chart-lint: ## helm lint --strict, default values and ci/all-on-values.yaml
+	$(HELM) lint --strict $(CHART_DIR)
+	$(HELM) lint --strict $(CHART_DIR) -f $(CHART_DIR)/ci/all-on-values.yaml
+
+.PHONY: chart-test
+chart-test: ## Chart unit checks (lint, kubeconform, render) and the chart e2e test
+	$(VENV)/bin/pytest -q tests/unit/test_chart_render.py tests/e2e/test_chart.py
+
+.PHONY: chart-package
+chart-package: manifests-check ## helm package the chart into dist/
+	$(HELM) package $(CHART_DIR) --destination dist
+
+# -- Image and kind (DRY_RUN=1 prints the commands) ------------------------------------------
+
+.PHONY: image
+image: ## docker build the operator image (IMAGE_REPO=zonal-operator IMAGE_TAG=dev)
+	$(SHIP_RUN) $(DOCKER) build --tag $(IMAGE) .
+
+.PHONY: kind-tool
+kind-tool: ## Build kind KIND_VERSION into the tools cache (go install, Go module proxy)
+	$(SHIP_RUN) env GOBIN=$(TOOLS_BIN) GOFLAGS=-mod=mod go install sigs.k8s.io/kind@$(KIND_VERSION)
+
+.PHONY: kind-up
+kind-up: kind-tool ## Create the kind cluster: 1 control plane, 6 workers in zones a/b/c
+	$(SHIP_RUN) $(KIND) create cluster --name $(KIND_CLUSTER) \
+		--config hack/kind/kind-config.yaml $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) \
+		--wait 180s
+
+.PHONY: kind-load
+kind-load: image ## Build the image and load it into the kind cluster's nodes
+	$(SHIP_RUN) $(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+
+.PHONY: kind-deploy
+kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the loaded image
+	$(SHIP_RUN) $(KUBECTL) --context $(KIND_CONTEXT) apply --server-side \
+		-f hack/kind/namespace.yaml
+	$(SHIP_RUN) $(HELM) upgrade --install zonal-operator $(CHART_DIR) \
+		--kube-context $(KIND_CONTEXT) --namespace zonal-system \
+		--values hack/kind/values.yaml \
+		--set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
+		--set image.pullPolicy=Never --wait --timeout 5m
+
+.PHONY: kind-e2e
+kind-e2e: kind-up kind-load kind-deploy ## kind cluster, image, chart, then hack/kind/e2e.sh
+	DRY_RUN=$(DRY_RUN) KIND_CLUSTER=$(KIND_CLUSTER) KUBECTL=$(KUBECTL) DOCKER=$(DOCKER) \
+		hack/kind/e2e.sh
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster
+	$(SHIP_RUN) $(KIND) delete cluster --name $(KIND_CLUSTER)

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--controller-burst", type=int, default=30)
     up.add_argument("--audit-log", action="store_true", help="write an API audit log")
     sub.add_parser("down", help="stop the cluster and remove its state")
+    crds = sub.add_parser("install-crds", help="apply CRDs and wait until they are served")
+    crds.add_argument("path", type=Path)
     sub.add_parser("status", help="say whether the cluster runs, and its zones and nodes")
     for verb in ("zone-down", "zone-up"):
         cmd = sub.add_parser(verb, help=f"{verb.replace('-', ' ')}: stop/resume its heartbeats")
@@ -80,6 +82,9 @@ def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
             print(f"cluster in {cluster.state_dir} stopped")
         else:
             print(f"no cluster in {cluster.state_dir}; nothing to stop")
+    elif command == "install-crds":
+        for name in cluster.install_crds(args.path):
+            print(f"customresourcedefinition {name} established")
     elif command == "status":
         if not cluster.is_running():
             print(f"no cluster is running in {cluster.state_dir}")

@@ -254,6 +254,26 @@ class LocalCluster:
                 path.unlink(missing_ok=True)
         return True
 
+    def install_crds(self, path: Path | str, timeout: float = 60) -> list[str]:
+        """Apply the CRDs in `path` (server-side: they are large) and wait until the API
+        server serves them. Returns their names."""
+        self._require()
+        result = self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(path), "-o", "name"
+        )
+        names = [line.split("/", 1)[1] for line in result.stdout.split() if "/" in line]
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while True:
+                crd = json.loads(self.kubectl("get", "crd", name, "-o", "json").stdout)
+                conditions = crd.get("status", {}).get("conditions") or []
+                if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                    break
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"CRD {name} not Established within {timeout:.0f}s")
+                time.sleep(0.2)
+        return names
+
     # -- topology changes --------------------------------------------------------------------
     def add_zone(self, zone: str, nodes: int, timeout: float = 60) -> None:
         """Add a zone of `nodes` Ready nodes to the running cluster."""

@@ -123,17 +123,68 @@ class _Zone:
 
 def plan(observed: Observed) -> Plan:
     wl, now = observed.workload, observed.now
-    policy = wl.failover
     result = Plan()
-    previous_zones = {z.get("name"): z for z in wl.status.get("zones") or []}
+    previous = {z.get("name"): z for z in wl.status.get("zones") or []}
+    zones = _zones(observed)
 
-    # -- zones, their health and their Deployments ------------------------------------------
+    timers: list[datetime] = []
+    for zone in zones.values():
+        if zone.health is not None:
+            _judge(zone, previous.get(zone.name) or {}, wl, now, timers)
+    live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
+    all_failing = bool(live_zones) and not any(z.state is ZoneState.HEALTHY for z in live_zones)
+    if all_failing:
+        # Every zone looks dead at once: far likelier that we (or the control plane) are blind
+        # than that the whole region burned. Like the node lifecycle controller, move nothing.
+        for zone in live_zones:
+            if zone.state is ZoneState.UNHEALTHY and zone.current > 0:
+                zone.state = ZoneState.DEGRADED
+
+    serving = sorted(z.name for z in live_zones if z.state in SERVING)
+    shares = _shares(wl, serving, zones)
+    for zone in zones.values():
+        zone.target = shares.get(zone.name, 0)
+        zone.next = zone.current if zone.live is not None else 0
+    if serving:
+        _step(list(zones.values()), wl)
+
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        _act(zone, wl, zone.name in shares, previous.get(zone.name) or {}, result)
+        if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
+            timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
+    # Increases before decreases, so capacity is added before any is taken away.
+    result.actions.sort(key=_action_order(zones))
+
+    _zone_events(zones, previous, result)
+    status = _status(
+        wl,
+        zones,
+        previous,
+        all_failing,
+        now,
+        acting=bool(result.actions),
+        unschedulable=observed.unschedulable,
+    )
+    _condition_events(wl.status, status, result)
+    if status != dict(wl.status):
+        result.status = status
+    if timers:
+        wait = min(timers) - now
+        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
+    return result
+
+
+def _zones(observed: Observed) -> dict[str, _Zone]:
+    """Every zone the workload has or could have: those with eligible (joined) nodes, and
+    those whose nodes vanished but where it still owns a Deployment."""
+    wl = observed.workload
     joined = [n for n in observed.nodes if n.joined]
     nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
-    zones: dict[str, _Zone] = {}
-    for name, nodes in nodes_by_zone.items():
-        health = zone_health(name, nodes, policy.unhealthy_node_percent)
-        zones[name] = _Zone(name, health, ZoneState.HEALTHY)
+    zones = {
+        name: _Zone(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
+                    ZoneState.HEALTHY)
+        for name, nodes in nodes_by_zone.items()
+    }  # fmt: skip
     for dep in observed.deployments.values():
         owned_zone = _owned_zone(dep, wl)
         if owned_zone is not None and owned_zone not in zones:
@@ -149,102 +200,58 @@ def plan(observed: Observed) -> Plan:
             zone.current = int(spec.get("replicas", 1))
             zone.ready = min(int(status.get("readyReplicas") or 0), zone.current)
             zone.available = min(int(status.get("availableReplicas") or 0), zone.current)
+    return zones
 
-    timers: list[datetime] = []
-    for zone in zones.values():
-        if zone.health is not None:
-            _judge(zone, previous_zones.get(zone.name) or {}, wl, now, timers)
-    live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
-    all_failing = bool(live_zones) and not any(z.state is ZoneState.HEALTHY for z in live_zones)
-    if all_failing:
-        # Every zone looks dead at once: far likelier that we (or the control plane) are blind
-        # than that the whole region burned. Like the node lifecycle controller, move nothing.
-        for zone in live_zones:
-            if zone.state is ZoneState.UNHEALTHY and zone.current > 0:
-                zone.state = ZoneState.DEGRADED
 
-    # -- targets -------------------------------------------------------------------------------
-    serving = sorted(z.name for z in live_zones if z.state in SERVING)
-    shares = _shares(wl, serving, zones)
-    for zone in zones.values():
-        zone.target = shares.get(zone.name, 0)
-        zone.next = zone.current if zone.live is not None else 0
-
-    if serving:
-        _step(list(zones.values()), wl)
-
-    # -- actions -------------------------------------------------------------------------------
-    for zone in sorted(zones.values(), key=lambda z: z.name):
-        if zone.conflict:
-            continue
-        if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
-            timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
-            continue
-        if zone.live is None:
-            if zone.name in shares:
-                body = render_deployment(wl, zone.name, zone.next)
-                result.actions.append(Create(body))
-                result.events.append(
-                    Event(
-                        "Normal",
-                        "DeploymentCreated",
-                        f"Created Deployment {zone.deployment} "
-                        f"for zone {zone.name} with {zone.next} replicas",
-                    )
-                )
-            continue
-        if zone.health is None and zone.next == 0 and zone.current == 0:
-            meta = zone.live.get("metadata") or {}
-            result.actions.append(Delete(zone.deployment, meta.get("uid", "")))
+def _act(
+    zone: _Zone, wl: Workload, has_share: bool, previous: Mapping[str, Any], result: Plan
+) -> None:
+    """The one write (if any) that brings the zone's Deployment to what it should be now."""
+    if zone.conflict:
+        return
+    if zone.live is None:
+        if has_share:
+            result.actions.append(Create(render_deployment(wl, zone.name, zone.next)))
             result.events.append(
                 Event(
                     "Normal",
-                    "DeploymentDeleted",
-                    f"Deleted Deployment {zone.deployment}: "
-                    f"zone {zone.name} has no eligible nodes any more",
+                    "DeploymentCreated",
+                    f"Created Deployment {zone.deployment} for zone {zone.name} "
+                    f"with {zone.next} replicas",
                 )
             )
-            continue
-        desired = render_deployment(wl, zone.name, zone.next)
-        # Any spec change bumps a Deployment's generation; the operator records the generation
-        # its own writes produced, so a different one means somebody else edited the spec.
-        recorded = (previous_zones.get(zone.name) or {}).get("deploymentGeneration")
-        live_generation = (zone.live.get("metadata") or {}).get("generation")
-        edited = recorded is not None and recorded != live_generation
-        if edited or not _matches(desired, zone.live):
-            result.actions.append(Replace(_merge_for_replace(desired, zone.live)))
-            reason, what = (
-                ("DeploymentRestored", "after it was changed by hand")
-                if edited
-                else ("DeploymentUpdated", "to the workload's new spec")
+        return
+    meta = zone.live.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return
+    if zone.health is None and zone.next == 0 and zone.current == 0:
+        result.actions.append(Delete(zone.deployment, meta.get("uid", "")))
+        result.events.append(
+            Event(
+                "Normal",
+                "DeploymentDeleted",
+                f"Deleted Deployment {zone.deployment}: "
+                f"zone {zone.name} has no eligible nodes any more",
             )
-            result.events.append(
-                Event("Normal", reason, f"Updated Deployment {zone.deployment} {what}")
-            )
-        elif zone.next != zone.current:
-            result.actions.append(Scale(zone.deployment, zone.next))
-
-    # Increases before decreases, so capacity is added before any is taken away.
-    result.actions.sort(key=_action_order(zones))
-
-    # -- status and events ---------------------------------------------------------------------
-    _zone_events(zones, previous_zones, result)
-    status = _status(
-        wl,
-        zones,
-        previous_zones,
-        all_failing,
-        now,
-        acting=bool(result.actions),
-        unschedulable=observed.unschedulable,
-    )
-    _condition_events(wl.status, status, result)
-    if status != dict(wl.status):
-        result.status = status
-    if timers:
-        wait = min(timers) - now
-        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
-    return result
+        )
+        return
+    desired = render_deployment(wl, zone.name, zone.next)
+    # Any spec change bumps a Deployment's generation; the operator records the generation its
+    # own writes produced, so a different one means somebody else edited the spec.
+    recorded = previous.get("deploymentGeneration")
+    edited = recorded is not None and recorded != meta.get("generation")
+    if edited or not _matches(desired, zone.live):
+        result.actions.append(Replace(_merge_for_replace(desired, zone.live)))
+        reason, what = (
+            ("DeploymentRestored", "after it was changed by hand")
+            if edited
+            else ("DeploymentUpdated", "to the workload's new spec")
+        )
+        result.events.append(
+            Event("Normal", reason, f"Updated Deployment {zone.deployment} {what}")
+        )
+    elif zone.next != zone.current:
+        result.actions.append(Scale(zone.deployment, zone.next))
 
 
 def _judge(

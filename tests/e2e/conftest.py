@@ -41,14 +41,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="session")
 def crd_installed(cluster: LocalCluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-
-    def established() -> bool:
-        crd = get_json(cluster, "crd", "zonalworkloads.zonal.dev")
-        conditions = crd.get("status", {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-    wait_for(established, timeout=60, interval=0.5, what="the ZonalWorkload CRD Established")
+    cluster.install_crds(CRD)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ import yaml
 
 from localcluster import LocalCluster, binaries
 from tests.e2e.helpers import get_json, wait_for
+from tests.e2e.workloads import wait_converged
 
 pytestmark = pytest.mark.e2e
 
@@ -312,6 +313,7 @@ def test_operator_pod_is_admitted_under_restricted_pod_security(
     assert not [e for e in events if e["reason"] == "FailedCreate"]
 
 
+@pytest.mark.usefixtures("restore_zones")
 def test_service_account_runs_the_operator_cluster_wide(
     cluster: LocalCluster, namespace: str, sa_kubeconfig: Path, tmp_path: Path
 ) -> None:
@@ -324,6 +326,11 @@ def test_service_account_runs_the_operator_cluster_wide(
             timeout=90,
             interval=1,
             what=f"ZonalWorkload web Ready (operator log: {log})",
+        )
+        # The whole failover path on the chart's credentials: read nodes, rescale, report.
+        cluster.zone_down("zone-a")
+        wait_converged(
+            cluster, namespace, "web", {"zone-a": 0, "zone-b": 5, "zone-c": 4}, timeout=180
         )
     assert zone_deployments(cluster, namespace) == ["web-zone-a", "web-zone-b", "web-zone-c"]
     text = log.read_text()

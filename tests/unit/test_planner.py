@@ -12,7 +12,7 @@ import copy
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1336,3 +1336,17 @@ def test_helpers_turn_actions_into_live_objects() -> None:
     unchanged = next_live(Replace(body), same, rv=4)
     assert unchanged is not None and unchanged["metadata"]["generation"] == 2
     assert next_live(Delete(dep("zone-a"), "uid-web-zone-a"), unchanged, rv=5) is None
+
+
+def test_nodes_still_joining_belong_to_no_zone() -> None:
+    """A node that has not reported a Ready condition yet is neither a zone nor a failure of
+    one: its zone appears (Healthy) once the node has joined."""
+    sim = steady(9)
+    joining = [replace(n, ready="Unknown", ready_since=None, joined=False)
+               for n in zone_nodes("zone-d", 2)]  # fmt: skip
+    sim.nodes = [*sim.nodes, *joining]
+    assert sim.plan().actions == []
+    sim.nodes = [*cluster_nodes(), *zone_nodes("zone-d", 2, since=NOW)]
+    result = sim.plan()
+    assert [action_name(a) for a in result.actions if isinstance(a, Create)] == [dep("zone-d")]
+    assert zone_entry(result.status, "zone-d")["health"] == "Healthy"

@@ -106,3 +106,4 @@ test: $(PY) ## Everything CI runs: lint, generated files up to date, unit and en
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 include hack/make/ship.mk
+include hack/make/bench-scale.mk

@@ -35,6 +35,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -190,7 +191,7 @@ class Operator:
         while time.monotonic() < deadline:
             self.check()
             with contextlib.suppress(OSError):
-                self.scrape()
+                self.scrape("zonal_operator_workloads")
                 return
             time.sleep(0.2)
         raise BenchError(f"the operator served no metrics within {timeout:.0f}s: {self.log_path}")
@@ -209,15 +210,19 @@ class Operator:
             self.proc.kill()
             self.proc.wait()
 
-    def scrape(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+    def scrape(self, *names: str) -> str:
+        """The metrics text; only the named series when names are given (with 1000 workloads
+        the per-zone gauges are tens of thousands of lines, which cost the operator CPU)."""
+        query = urllib.parse.urlencode([("name[]", n) for n in names])
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics" + (f"?{query}" if query else "")
         with urllib.request.urlopen(url, timeout=10) as response:
             return str(response.read().decode())
 
     def requests(self) -> Counter[tuple[str, str]]:
         """(verb, resource) -> requests sent so far, from zonal_operator_api_requests_total."""
         counts: Counter[tuple[str, str]] = Counter()
-        for family in text_string_to_metric_families(self.scrape()):
+        text = self.scrape("zonal_operator_api_requests_total")
+        for family in text_string_to_metric_families(text):
             if family.name != "zonal_operator_api_requests":
                 continue
             for sample in family.samples:
@@ -225,8 +230,20 @@ class Operator:
                     counts[(sample.labels["verb"], sample.labels["resource"])] += int(sample.value)
         return counts
 
+    def reconciles(self) -> tuple[int, float]:
+        """(reconciles done, seconds spent in them) so far, from the reconcile histogram."""
+        name = "zonal_operator_reconcile_duration_seconds"
+        count, total = 0, 0.0
+        for family in text_string_to_metric_families(self.scrape(f"{name}_count", f"{name}_sum")):
+            for sample in family.samples:
+                if sample.name == f"{name}_count":
+                    count = int(sample.value)
+                elif sample.name == f"{name}_sum":
+                    total = float(sample.value)
+        return count, total
+
     def gauge(self, name: str) -> float:
-        for family in text_string_to_metric_families(self.scrape()):
+        for family in text_string_to_metric_families(self.scrape(name)):
             for sample in family.samples:
                 if sample.name == name:
                     return float(sample.value)
@@ -268,14 +285,16 @@ class Profiler:
         self.phase = ""
 
     def start(self, phase: str) -> None:
-        self.phase = phase
-        raw = self.out_dir / f"profile-{phase}.txt"
+        self.phase = phase.split(maxsplit=1)[0]
+        raw = self.out_dir / f"profile-{self.phase}.txt"
         command = [self.py_spy, "record", "--pid", str(self.pid), "--rate", str(self.rate)]
-        command += ["--nonblocking", "--function", "--format", "raw", "--output", str(raw)]
+        # --gil: only the thread holding the GIL, i.e. where the operator spends CPU (threads
+        # blocked on a socket would otherwise show up as busy).
+        command += ["--nonblocking", "--gil", "--function", "--format", "raw", "--output", str(raw)]
         self.proc = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
-            stderr=(self.out_dir / f"profile-{phase}.log").open("wb"),
+            stderr=(self.out_dir / f"profile-{self.phase}.log").open("wb"),
         )
 
     def stop(self) -> None:
@@ -295,6 +314,13 @@ class Profiler:
             log(f"profile of {self.phase}: {raw}\n{summary}")
 
 
+# Frames every sample passes through (interpreter start, event loop, thread pool): not news.
+_SCAFFOLDING = re.compile(
+    r"\((<frozen runpy>|asyncio/|threading\.py|concurrent/futures/|zonal_operator/(cli|__main__)"
+    r"\.py|kopf/_core/reactor/running\.py)"
+)
+
+
 def summarize_profile(raw: str, top: int = 25) -> str:
     """The functions with the most samples, inclusive and self, from py-spy's raw format."""
     total, inclusive, own = 0, Counter[str](), Counter[str]()
@@ -303,10 +329,11 @@ def summarize_profile(raw: str, top: int = 25) -> str:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [f.rsplit(":", 1)[0] if f.endswith(")") else f for f in stack.split(";")]
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
         total += n
         for frame in set(frames):
-            inclusive[frame] += n
+            if not _SCAFFOLDING.search(frame):
+                inclusive[frame] += n
         own[frames[-1]] += n
     if not total:
         return "no samples\n"
@@ -406,6 +433,11 @@ def list_workloads(api: Api) -> list[dict[str, Any]]:
         "items"
     ]
     return items
+
+
+def workload_table(api: Api) -> list[dict[str, Any]]:
+    """Every ZonalWorkload as a Table row (the CRD's printer columns: Status is Ready's)."""
+    return api.table("/apis/zonal.dev/v1alpha1/zonalworkloads", {})
 
 
 def condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
@@ -527,6 +559,7 @@ class Phase:
     started: float
     audit_offset: int = 0
     control_plane_cpu: float = 0.0
+    reconciles: tuple[int, float] = (0, 0.0)
 
 
 class Bench:
@@ -594,6 +627,7 @@ class Bench:
             started=time.monotonic(),
             audit_offset=audit.stat().st_size if self.args.audit and audit.exists() else 0,
             control_plane_cpu=self.control_plane_cpu(),
+            reconciles=self.op.reconciles(),
         )
 
     @contextlib.contextmanager
@@ -618,6 +652,13 @@ class Bench:
             f"{cpu:.1f} s in {wall:.0f} s ({100 * cpu / max(wall, 1e-9):.0f}% of a core)",
         )
         self.report.add(name, "operator API requests", by_verb(delta))
+        count = end.reconciles[0] - start.reconciles[0]
+        busy = end.reconciles[1] - start.reconciles[1]
+        self.report.add(
+            name,
+            "reconciles (mean wall time each)",
+            f"{count} ({1000 * busy / max(count, 1):.0f} ms)",
+        )
         self.report.add(name, "operator RSS at end", f"{rss:.0f} MiB")
         self.report.add(
             name,
@@ -629,6 +670,8 @@ class Bench:
             "operator_cpu_seconds": round(cpu, 2),
             "operator_requests": {f"{v} {r}": n for (v, r), n in sorted(delta.items()) if n},
             "operator_writes": writes(delta),
+            "reconciles": count,
+            "reconcile_seconds": round(busy, 1),
             "operator_rss_mib": round(rss, 1),
             "control_plane_cpu_seconds": round(end.control_plane_cpu - start.control_plane_cpu, 1),
         }
@@ -649,14 +692,15 @@ class Bench:
             time.sleep(max(0.0, interval - (time.monotonic() - started - elapsed)))
 
     def settle(self, what: str) -> float:
-        """Wait until the operator's queue is empty and it has written nothing for
-        --settle-seconds; returns when it last wrote (time.monotonic())."""
+        """Wait until the operator has written nothing for --settle-seconds; returns when it
+        last wrote (time.monotonic()). Its queue need not be empty: a node change re-queues
+        every workload, and such reconciles that find nothing to do are not waited for."""
         started = time.monotonic()
         last_writes, quiet_since = writes(self.op.requests()), time.monotonic()
         while True:
             time.sleep(1)
             now_writes = writes(self.op.requests())
-            if now_writes != last_writes or self.op.gauge("zonal_operator_queue_depth") > 0:
+            if now_writes != last_writes:
                 last_writes, quiet_since = now_writes, time.monotonic()
             elif time.monotonic() - quiet_since >= self.args.settle_seconds:
                 return quiet_since
@@ -773,9 +817,13 @@ class Bench:
                 t_deployments = now
             progress = f"  {now:5.0f}s  Deployments right {right}/{len(fleet.names)}"
             if t_converged is None:
-                ready = sum(1 for w in list_workloads(self.kube) if ready_and_current(w))
+                # The Table's Status column is the Ready condition; only once every row says
+                # True is the full list read, to check observedGeneration too.
+                ready = sum(1 for row in workload_table(self.kube) if row.get("Status") == "True")
                 progress += f"  status Ready {ready}"
-                if ready == right == len(fleet.names):
+                if ready == right == len(fleet.names) and all(
+                    ready_and_current(w) for w in list_workloads(self.kube)
+                ):
                     t_converged = now
             if t_pods is None:
                 running = running_pods(self.kube)
@@ -840,10 +888,12 @@ class Bench:
         reacted: dict[str, float] = {}
         moved: dict[str, float] = {}
         restored: dict[str, float] = {}
+        cpu: list[tuple[float, float]] = []  # (time, operator CPU seconds so far)
 
         def done(_: float) -> bool:
             nonlocal all_not_ready_seen
             now = time.time()
+            cpu.append((now, self.op.cpu_seconds()))
             if all_not_ready_seen is None and not any(n.ready for n in zone_nodes(self.kube, zone)):
                 all_not_ready_seen = now
                 log(f"  all {nodes} nodes of {zone} NotReady after {now - t_down:.0f}s")
@@ -909,6 +959,15 @@ class Bench:
             max(move) <= 30,
         )
         self.report.add(phase, "judged -> Ready replicas back", spread(back))
+        window = (judged_at, max(moved.values()))
+        inside = [(t, c) for t, c in cpu if window[0] <= t <= window[1]]
+        if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+            busy = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+            self.report.add(
+                phase,
+                "operator CPU from judged to all rescaled",
+                f"{100 * busy:.0f}% of a core over {window[1] - window[0]:.0f} s",
+            )
         self.report.add(
             phase, f"workloads reporting {zone} Unhealthy", f"{unhealthy} of {len(fleet.names)}"
         )
@@ -986,7 +1045,7 @@ class Bench:
             self.report.add(
                 phase,
                 f"{zone} healthy again (enough nodes Ready)",
-                f"{nodes_healthy_at - t_up:.0f} s after it came back",
+                f"{max(0.0, nodes_healthy_at - t_up):.0f} s after it came back",
             )
         if recovering_since:
             noticed = [recovering_since[n] - (nodes_healthy_at or t_up) for n in recovering_since]
@@ -1132,12 +1191,9 @@ def settings_text(bench: Bench) -> list[str]:
 def doc_section(bench: Bench, report: Report) -> str:
     command = "python hack/bench/scale.py " + " ".join(bench.args.argv)
     lines = [
-        "## Scale and efficiency (`make bench-scale`)",
-        "",
-        "Written by `hack/bench/scale.py --write-doc`; rerun it rather than editing this section.",
-        "",
-        f"Last run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit {revision()}; "
-        f"machine: {machine()}. Command: `{command.strip()}`.",
+        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit {revision()}, "
+        f"machine: {machine()}. Written by `{command.strip()}`; rerun it rather than editing "
+        "this section.",
         "",
         *settings_text(bench),
         "",
@@ -1160,16 +1216,17 @@ def doc_section(bench: Bench, report: Report) -> str:
 def write_doc(path: Path, section: str) -> None:
     """Replace the text between the bench-scale markers, leaving the rest of the file alone."""
     block = f"{DOC_START}\n{section}\n{DOC_END}"
+    heading = "## Scale: `make bench-scale`"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# Benchmarks\n\n{block}\n")
+        path.write_text(f"# Benchmarks\n\n{heading}\n\n{block}\n")
         return
     text = path.read_text()
     start, end = text.find(DOC_START), text.find(DOC_END)
     if start >= 0 and end > start:
         text = text[:start] + block + text[end + len(DOC_END) :]
     else:
-        text = text.rstrip("\n") + f"\n\n{block}\n"
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n{block}\n"
     path.write_text(text)
 
 

@@ -93,7 +93,8 @@ lint: $(PY) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict hack/gen_crd.py hack/render_manifests.py hack/kubeconform_schemas.py
+	$(VENV)/bin/mypy --strict hack/gen_crd.py hack/render_manifests.py hack/kubeconform_schemas.py \
+	  hack/bench/failover.py hack/bench/scale.py
 
 .PHONY: unit
 unit: $(PY) ## Unit and property tests only (no cluster)

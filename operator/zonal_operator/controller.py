@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import fnmatch
 import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -172,6 +173,51 @@ class Controller:
         if changed:  # heartbeats alone change nothing the planner reads
             for key in self.store.workloads:
                 self.queue.add(key)
+
+    # -- start-up ----------------------------------------------------------------------------------
+    async def sync(self, namespaces: Sequence[str] = ()) -> None:
+        """Fill the caches from full lists before the first reconcile, as client-go's informers
+        do before their controllers start. The watches begin only afterwards, so nothing they
+        deliver is older than what is listed here. Without this, a restarted operator could plan
+        against the first few nodes it hears of: with a zone down and another one not heard of
+        yet, all replicas would be asked of the one zone left."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                listed = await loop.run_in_executor(self.pool, self._list_all, namespaces)
+                break
+            except ApiException as exc:
+                log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
+                await asyncio.sleep(5)
+        nodes, deployments, pods, workloads = listed
+        for node in nodes:
+            info = NodeInfo.from_body(node)
+            self.store.nodes[info.name] = info
+        for deployment in deployments:
+            self.store.put_deployment(deployment)
+        for pod in pods:
+            self.on_pod(None, pod)
+        for workload in workloads:
+            self.on_workload(None, workload)
+        log.info(
+            "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
+            *map(len, listed),
+        )
+
+    def _list_all(self, patterns: Sequence[str]) -> tuple[list[dict[str, Any]], ...]:
+        scopes: list[str | None] = [None]  # None: every namespace
+        if patterns:
+            names = patterns
+            if any(set(p) & set("*?[!,") for p in patterns):
+                names = select_namespaces(patterns, self.api.list_namespaces())
+            scopes = list(names)
+        selector = WORKLOAD_LABEL
+        return (
+            self.api.list_nodes(),
+            [d for ns in scopes for d in self.api.list_deployments(ns)],
+            [p for ns in scopes for p in self.api.list_pods(ns, selector)],
+            [w for ns in scopes for w in self.api.list_workloads(ns)],
+        )
 
     # -- workers ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -347,6 +393,22 @@ class _Outcome:
     workload: dict[str, Any] | None = None
     retry: bool = False
     namespace_terminating: bool = False
+
+
+def select_namespaces(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The namespaces that `--namespace` patterns select, as kopf reads them: each pattern is a
+    comma-separated list of globs, where `!glob` excludes."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for pattern in patterns:
+        for part in filter(None, (p.strip() for p in pattern.split(","))):
+            (exclude if part.startswith("!") else include).append(part.lstrip("!"))
+    return [
+        name
+        for name in names
+        if (not include or any(fnmatch.fnmatchcase(name, g) for g in include))
+        and not any(fnmatch.fnmatchcase(name, g) for g in exclude)
+    ]
 
 
 def _unschedulable(pod: Mapping[str, Any]) -> bool:

@@ -35,6 +35,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         api, Settings(workers=options.workers, resync_seconds=options.resync_seconds)
     )
     memo.controller = controller
+    await controller.sync(options.namespaces)
     controller.start()
     if options.metrics_port:
         start_http_server(options.metrics_port, addr=options.metrics_address)

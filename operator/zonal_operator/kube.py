@@ -58,6 +58,45 @@ class KubeApi:
         data = response.data
         return json.loads(data) if data else {}
 
+    def _list(self, resource: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        """Every item, fetched in pages so that a big cluster is never one huge response."""
+        items: list[Any] = []
+        token = None
+        while True:
+            page = self._call(
+                "list", resource, _with(fn, limit=500, _continue=token, **kwargs), *args
+            )
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    # -- Reads for the start-up sync (the watches keep the caches current afterwards) ---------
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return self._list("nodes", self.core.list_node)
+
+    def list_namespaces(self) -> list[str]:
+        return [n["metadata"]["name"] for n in self._list("namespaces", self.core.list_namespace)]
+
+    def list_deployments(self, namespace: str | None) -> list[dict[str, Any]]:
+        if namespace is None:
+            return self._list("deployments", self.apps.list_deployment_for_all_namespaces)
+        return self._list("deployments", self.apps.list_namespaced_deployment, namespace)
+
+    def list_pods(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
+        if namespace is None:
+            everywhere = self.core.list_pod_for_all_namespaces
+            return self._list("pods", everywhere, label_selector=label_selector)
+        within = self.core.list_namespaced_pod
+        return self._list("pods", within, namespace, label_selector=label_selector)
+
+    def list_workloads(self, namespace: str | None) -> list[dict[str, Any]]:
+        if namespace is None:
+            everywhere = self.custom.list_cluster_custom_object
+            return self._list("zonalworkloads", everywhere, GROUP, VERSION, PLURAL)
+        within = self.custom.list_namespaced_custom_object
+        return self._list("zonalworkloads", within, GROUP, VERSION, namespace, PLURAL)
+
     # -- Deployments ---------------------------------------------------------------------------
     def create_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         fn = self.apps.create_namespaced_deployment

@@ -686,8 +686,9 @@ def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
     ]
     return {
         "type": "object",
-        "description": "The desired state of the ZonalWorkload: a pod template run as one "
-        "Deployment per zone, with the replicas spread evenly across the zones.",
+        "description": "The desired state of the ZonalWorkload: a pod template run with its "
+        "replicas spread evenly across the zones, as one Deployment per zone (placement "
+        "PerZone) or as one Deployment with a zone topology spread constraint (Spread).",
         "required": ["template"],
         "properties": {
             "replicas": _int32(
@@ -723,9 +724,31 @@ def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
                 },
                 "x-kubernetes-list-type": "set",
             },
+            "placement": _string(
+                "How the replicas are placed. PerZone (default): one Deployment per zone, "
+                "named <name>-<zone>, each pinned to its zone; the operator sets each zone's "
+                "replicas. Spread: one Deployment named <name>, whose pods carry a "
+                "DoNotSchedule topology spread constraint over the zones; the scheduler places "
+                "them, and the operator replaces the pods of a failed zone and rebalances after "
+                "recovery (surge first, then evictions that honour PodDisruptionBudgets). "
+                "Immutable.",
+                enum=["PerZone", "Spread"],
+                default="PerZone",
+                **{
+                    "x-kubernetes-validations": [
+                        _rule(
+                            "self == oldSelf",
+                            "spec.placement is immutable: switching would remove the running "
+                            "Deployments before the new ones have capacity. Create a second "
+                            "ZonalWorkload with the other placement, wait for it to be Ready, "
+                            "then delete this one",
+                        ),
+                    ]
+                },
+            ),
             "maxSkew": _int32(
-                "The largest allowed difference between the desired replicas of any two "
-                "zones. Default 1.",
+                "The largest allowed difference between the replicas of any two zones (with "
+                "Spread placement, the maxSkew of the zone spread constraint). Default 1.",
                 minimum=1,
                 default=1,
             ),
@@ -771,7 +794,8 @@ def status_schema() -> Schema:
             "desiredReplicas": _int32(
                 "Replicas the zone is to run once every move in progress is done."
             ),
-            "readyReplicas": _int32("Ready replicas of the zone's Deployment."),
+            "replicas": _int32("Spread placement: the workload's pods running in the zone."),
+            "readyReplicas": _int32("Ready replicas of the zone (its pods that are Ready)."),
             "availableReplicas": _int32("Available replicas of the zone's Deployment."),
             "health": _string(
                 "Health of the zone. Healthy: serves its share. Degraded: nodes are failing but "
@@ -841,6 +865,14 @@ def status_schema() -> Schema:
                 "HorizontalPodAutoscaler)."
             ),
             "zoneCount": _int32("Zones the workload runs in."),
+            "skew": _int32(
+                "Spread placement: the largest difference between the pods of two zones that "
+                "can take pods (Healthy or Recovering). See the Balanced condition."
+            ),
+            "surgeReplicas": _int32(
+                "Spread placement: extra replicas the operator holds while it rebalances "
+                "(make-before-break); removed again through evictions."
+            ),
             "healthyZoneCount": _int32("Zones that are Healthy."),
             "zones": {
                 "type": "array",
@@ -928,6 +960,20 @@ def crd(schemas: Mapping[str, Schema]) -> Schema:
                             "Available replicas",
                         ),
                         _column("Zones", "integer", ".status.zoneCount", "Zones in use"),
+                        _column(
+                            "Placement",
+                            "string",
+                            ".spec.placement",
+                            "PerZone or Spread",
+                            priority=1,
+                        ),
+                        _column(
+                            "Skew",
+                            "integer",
+                            ".status.skew",
+                            "Spread placement: pods per zone, largest difference",
+                            priority=1,
+                        ),
                         _column(
                             "Healthy-Zones",
                             "integer",

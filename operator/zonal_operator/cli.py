@@ -27,7 +27,12 @@ def _parser() -> argparse.ArgumentParser:
         dest="namespaces",
         help="watch only this namespace (repeatable; glob patterns allowed); default: all",
     )
-    run.add_argument("--workers", type=int, default=4, help="reconciles in parallel (default 4)")
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        default=16,
+        help="reconciles in parallel, each with its own API connection (default 16)",
+    )
     run.add_argument(
         "--resync-seconds",
         type=float,
@@ -62,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("version", help="print the version")
     return parser
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import fnmatch
+import functools
 import json
 import logging
 import time
@@ -23,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from zonal_operator import metrics, planner
+from zonal_operator import metrics, planner, spread
 from zonal_operator.conditions import Condition, render_conditions
 from zonal_operator.kube import ApiException, KubeApi
-from zonal_operator.model import NodeInfo, parse_time
+from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
 from zonal_operator.workload import (
     KIND,
@@ -72,30 +73,114 @@ class Store:
     )
     # workload -> zone -> names of its pods Pending as Unschedulable
     unschedulable: dict[Key, dict[str, set[str]]] = field(default_factory=dict)
+    # Spread placement: workload -> pod name -> the pod
+    pods: dict[Key, dict[str, PodInfo]] = field(default_factory=dict)
+    # Indexes over `deployments`, so that a reconcile looks at its own Deployments only, not at
+    # its whole namespace: owner uid -> (namespace, name); (namespace, p) -> names that start
+    # with p + "-", for every such p (a workload's generated names all start with one of them).
+    _by_owner: dict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    _by_prefix: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (namespace, name prefix of its Deployments) -> workload names, for Deployments not ours
+    _workloads_by_prefix: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def put_deployment(self, body: Mapping[str, Any]) -> None:
+        """Cache a Deployment. The body is kept, not copied: it must be one nobody changes
+        afterwards (each watch event and API response is a fresh dict; the planner copies
+        whatever it takes from a live object into what it writes)."""
         meta = body.get("metadata") or {}
-        ns = self.deployments[meta.get("namespace", "")]
-        if not _newer_or_same(body, ns.get(meta.get("name", ""))):
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        ns = self.deployments[namespace]
+        old = ns.get(name)
+        if not _newer_or_same(body, old):
             return
         managed = (meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
-        ns[meta["name"]] = dict(body) if managed else _slim(body)
+        new = dict(body) if managed else _slim(body)
+        if old is not None:
+            self._unindex(namespace, name, old)
+        ns[name] = new
+        self._index(namespace, name, new)
+
+    def remove_deployment(self, namespace: str, name: str) -> None:
+        old = self.deployments[namespace].pop(name, None)
+        if old is not None:
+            self._unindex(namespace, name, old)
 
     def deployments_for(self, wl: Workload) -> dict[str, Mapping[str, Any]]:
         """Deployments owned by `wl`, and namesakes of the ones it would generate."""
-        prefix = deployment_name(wl.name, "x")[:-1]
-        found: dict[str, Mapping[str, Any]] = {}
-        for name, body in self.deployments.get(wl.namespace, {}).items():
-            refs = (body.get("metadata") or {}).get("ownerReferences") or []
-            if name.startswith(prefix) or any(r.get("uid") == wl.uid for r in refs):
-                found[name] = body
-        return found
+        ns = self.deployments.get(wl.namespace, {})
+        names = set(self._by_prefix.get((wl.namespace, self.name_prefix(wl.name)), ()))
+        names.update(n for s, n in self._by_owner.get(wl.uid, ()) if s == wl.namespace)
+        names.add(wl.name)  # Spread placement's one Deployment is named like the workload
+        return {name: ns[name] for name in names if name in ns}
+
+    def workloads_named_in(self, namespace: str, deployment: str) -> list[str]:
+        """The workloads whose generated Deployment names `deployment` could be."""
+        return [
+            workload
+            for prefix in _dash_prefixes(deployment)
+            for workload in self._workloads_by_prefix.get((namespace, prefix), ())
+        ]
+
+    def index_workload(self, namespace: str, name: str, present: bool) -> None:
+        prefix = (namespace, self.name_prefix(name))
+        if present:
+            self._workloads_by_prefix[prefix].add(name)
+        elif prefix in self._workloads_by_prefix:
+            self._workloads_by_prefix[prefix].discard(name)
+            if not self._workloads_by_prefix[prefix]:
+                del self._workloads_by_prefix[prefix]
+
+    @staticmethod
+    @functools.lru_cache(maxsize=65536)
+    def name_prefix(workload: str) -> str:
+        """What a workload's Deployment names start with, before their "-<zone>"."""
+        try:
+            return deployment_name(workload, "x")[:-2]
+        except ValueError:  # not a valid name: it generates nothing
+            return workload
+
+    def _index(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+            if ref.get("uid"):
+                self._by_owner[ref["uid"]].add((namespace, name))
+        for prefix in _dash_prefixes(name):
+            self._by_prefix[(namespace, prefix)].add(name)
+
+    def _unindex(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+            owned = self._by_owner.get(ref.get("uid") or "")
+            if owned is not None:
+                owned.discard((namespace, name))
+                if not owned:
+                    del self._by_owner[ref["uid"]]
+        for prefix in _dash_prefixes(name):
+            names = self._by_prefix.get((namespace, prefix))
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._by_prefix[(namespace, prefix)]
+
+
+def _dash_prefixes(name: str) -> list[str]:
+    """Every p such that `name` starts with p + "-"."""
+    return [name[:i] for i, char in enumerate(name) if char == "-" and i > 0]
 
 
 @dataclass(frozen=True)
 class Settings:
-    workers: int = 4  # reconciles running at once (threads for blocking API calls)
+    # Reconciles running at once, each in a thread of its own for its blocking API calls (the
+    # API client's connection pool has as many connections). A reconcile mostly waits on API
+    # round trips, so this is what bounds throughput: with 1000 workloads, 4 needed 82 s to
+    # create every Deployment, 16 need 38 s (docs/benchmarks.md, bench-scale).
+    workers: int = 16
     resync_seconds: float = 600.0  # every workload is reconciled at least this often
+    # A node's change re-queues every workload; changes within this many seconds are handled
+    # in one pass, as the node lifecycle controller marks a dead zone's nodes in batches.
+    node_batch_seconds: float = 1.0
+    # Likewise a Deployment's changes: the deployment controller reports a scale-up's progress
+    # in several status writes within a second or two (replicas, then ready, then available),
+    # and each would be a reconcile and a status patch of its own.
+    deployment_batch_seconds: float = 1.0
 
 
 class Controller:
@@ -105,6 +190,7 @@ class Controller:
         self.store = Store()
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
+        self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
         self.last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
         # Workloads (by uid) whose namespace is being deleted: the namespace controller will
@@ -119,12 +205,18 @@ class Controller:
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
-            self.store.workloads.pop(key, None)
+            if self.store.workloads.pop(key, None) is not None:
+                self.store.index_workload(*key, present=False)
             self._terminating.discard(meta.get("uid", ""))
             self._forget_workload(key)
             self.store.unschedulable.pop(key, None)
+            self.store.pods.pop(key, None)
         elif _newer_or_same(body, self.store.workloads.get(key)):
-            self.store.workloads[key] = copy.deepcopy(dict(body))
+            # Kept as is, not copied: each event (and API response) is a fresh dict, and
+            # Workload.from_body copies what a reconcile could change.
+            if key not in self.store.workloads:
+                self.store.index_workload(*key, present=True)
+            self.store.workloads[key] = dict(body)
         metrics.WORKLOADS.set(len(self.store.workloads))
         self.queue.add(key)
 
@@ -133,33 +225,47 @@ class Controller:
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         if event_type == "DELETED":
-            self.store.deployments[namespace].pop(name, None)
+            self.store.remove_deployment(namespace, name)
         else:
-            self.store.put_deployment(copy.deepcopy(dict(body)))
+            self.store.put_deployment(body)  # a fresh dict per event: kept, not copied
         for ref in meta.get("ownerReferences") or []:
             if ref.get("kind") == KIND and ref.get("controller"):
-                self.queue.add((namespace, ref["name"]))
+                self._add_soon((namespace, ref["name"]), self.settings.deployment_batch_seconds)
                 return
         # Not ours: it matters only to a workload whose Deployment name it takes.
-        for ns, wl_name in self.store.workloads:
-            if ns == namespace and name.startswith(deployment_name(wl_name, "x")[:-1]):
-                self.queue.add((ns, wl_name))
+        for wl_name in self.store.workloads_named_in(namespace, name):
+            self.queue.add((namespace, wl_name))
+        if (namespace, name) in self.store.workloads:  # Spread placement's name
+            self.queue.add((namespace, name))
 
     def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """Only whether a workload's pod sits Pending as Unschedulable is kept, per zone."""
+        """PerZone pods: only whether one sits Pending as Unschedulable is kept, per zone.
+        Spread pods (no zone label): where each one is and whether it is Ready."""
         meta = body.get("metadata") or {}
         labels = meta.get("labels") or {}
         workload, zone = labels.get(WORKLOAD_LABEL), labels.get(ZONE_LABEL)
-        if not workload or not zone:
+        if not workload:
             return
         key = (meta.get("namespace", ""), workload)
+        if not zone:
+            pods = self.store.pods.setdefault(key, {})
+            name = meta.get("name", "")
+            before = pods.pop(name, None)
+            after = None if event_type == "DELETED" else PodInfo.from_body(body)
+            if after is not None:
+                pods[name] = after
+            if not pods:
+                del self.store.pods[key]
+            if after != before:
+                self.queue.add(key)
+            return
         names = self.store.unschedulable.setdefault(key, {}).setdefault(zone, set())
-        before = len(names)
+        before_count = len(names)
         if event_type != "DELETED" and _unschedulable(body):
             names.add(meta.get("name", ""))
         else:
             names.discard(meta.get("name", ""))
-        if len(names) != before:
+        if len(names) != before_count:
             self.queue.add(key)
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -171,8 +277,29 @@ class Controller:
             changed = self.store.nodes.get(info.name) != info
             self.store.nodes[info.name] = info
         if changed:  # heartbeats alone change nothing the planner reads
-            for key in self.store.workloads:
-                self.queue.add(key)
+            self._requeue_all_soon()
+
+    def _add_soon(self, key: Key, delay: float) -> None:
+        try:
+            self.queue.add_after(key, delay)
+        except RuntimeError:  # no running loop (tests): at once
+            self.queue.add(key)
+
+    def _requeue_all_soon(self) -> None:
+        """Re-queue every workload once the current batch of node changes is in."""
+        if self._nodes_changed is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tests): at once
+            self._requeue_all()
+            return
+        self._nodes_changed = loop.call_later(self.settings.node_batch_seconds, self._requeue_all)
+
+    def _requeue_all(self) -> None:
+        self._nodes_changed = None
+        for key in self.store.workloads:
+            self.queue.add(key)
 
     # -- start-up ----------------------------------------------------------------------------------
     async def sync(self, namespaces: Sequence[str] = ()) -> None:
@@ -270,8 +397,9 @@ class Controller:
                 for zone, names in self.store.unschedulable.get(key, {}).items()
                 if names
             },
+            pods=list(self.store.pods.get(key, {}).values()),
         )
-        plan = planner.plan(observed)
+        plan = spread.plan(observed) if wl.spread else planner.plan(observed)
         self._observe(wl, plan, observed.now)
         if plan.actions or plan.status is not None or plan.events:
             loop = asyncio.get_running_loop()
@@ -280,8 +408,8 @@ class Controller:
                 self.store.put_deployment(deployment)
             if outcome.workload is not None:
                 self.on_workload("MODIFIED", outcome.workload)
-            if outcome.retry:
-                self.queue.add_after(key, 1.0)
+            if outcome.retry or outcome.retry_after:
+                self.queue.add_after(key, outcome.retry_after or 1.0)
             if outcome.namespace_terminating:
                 log.info("namespace %s is being deleted; leaving %s alone", *key)
                 self._terminating.add(wl.uid)
@@ -301,7 +429,9 @@ class Controller:
             for state in planner.ZoneState:
                 value = 1 if zone.get("health") == state.value else 0
                 metrics.ZONE_STATE.labels(*labels, zone["name"], state.value).set(value)
-            metrics.ZONE_DESIRED.labels(*labels, zone["name"]).set(zone.get("desiredReplicas", 0))
+            # Spread placement has no per-zone target: the pods the zone runs stand for it.
+            desired = zone.get("desiredReplicas", zone.get("replicas", 0))
+            metrics.ZONE_DESIRED.labels(*labels, zone["name"]).set(desired)
             metrics.ZONE_READY.labels(*labels, zone["name"]).set(zone.get("readyReplicas", 0))
         for event in plan.events:
             if event.reason == "ZoneUnhealthy":
@@ -328,12 +458,15 @@ class Controller:
         rejected: list[str] = []
         for action in plan.actions:
             try:
-                response = self._apply(wl, action)
+                if isinstance(action, planner.Evict):
+                    response = self._evict(wl, action, outcome)
+                else:
+                    response = self._apply(wl, action)
             except ApiException as exc:
                 if exc.status == 409:  # changed under us, or already there: look again
                     outcome.retry = True
                     break
-                if exc.status == 404 and isinstance(action, planner.Delete):
+                if exc.status == 404 and isinstance(action, planner.Delete | planner.DeletePod):
                     continue
                 if _namespace_terminating(exc):
                     outcome.namespace_terminating = True
@@ -352,11 +485,15 @@ class Controller:
             self._event(wl, "Warning", "DeploymentRejected", message)
 
         status = plan.status
-        if generations or rejected:
+        if wl.spread:
+            generations = {}  # one Deployment, compared field by field: nothing to record
+        if generations or rejected or outcome.blocked:
             status = copy.deepcopy(status if status is not None else dict(wl.status))
             planner.record_generations(status, generations)
             if rejected:
                 _mark_rejected(status, wl, "; ".join(rejected))
+            if outcome.blocked:
+                _mark_blocked(status, wl, outcome.blocked)
         if status is not None and status != wl.status:
             outcome.workload = self.api.patch_workload_status(wl.namespace, wl.name, status)
         return outcome
@@ -372,9 +509,41 @@ class Controller:
         if isinstance(action, planner.Scale):
             log.info("scaling Deployment %s/%s to %d", ns, action.name, action.replicas)
             return self.api.scale_deployment(ns, action.name, action.replicas)
+        if isinstance(action, planner.DeletePod):
+            log.info("deleting pod %s/%s on a failed node", ns, action.name)
+            self.api.delete_pod(ns, action.name, action.uid)
+            return None
+        assert isinstance(action, planner.Delete)
         log.info("deleting Deployment %s/%s", ns, action.name)
         self.api.delete_deployment(ns, action.name, action.uid)
         return None
+
+    def _evict(
+        self, wl: Workload, action: planner.Evict, outcome: _Outcome
+    ) -> dict[str, Any] | None:
+        """Evict the pods one by one, then shrink the Deployment by as many as went. Should the
+        ReplicaSet replace an evicted pod before the shrink lands, the shrink removes the
+        replacement: a ReplicaSet scales down unscheduled and not-ready pods first."""
+        ns, evicted = wl.namespace, 0
+        for name, uid in action.pods:
+            try:
+                self.api.evict_pod(ns, name, uid)
+            except ApiException as exc:
+                if exc.status == 429:  # a PodDisruptionBudget says not now
+                    if not evicted:  # no progress at all: say so, and ask again shortly
+                        outcome.blocked = _api_message(exc)
+                        outcome.retry_after = 5.0
+                    break
+                if exc.status in (404, 409):  # gone already, or replaced by a namesake
+                    continue
+                raise
+            log.info("evicted pod %s/%s to rebalance zones", ns, name)
+            evicted += 1
+        if not evicted:
+            return None
+        replicas = action.replicas - evicted
+        log.info("scaling Deployment %s/%s to %d", ns, action.deployment, replicas)
+        return self.api.scale_deployment(ns, action.deployment, replicas)
 
     def _event(self, wl: Workload, type_: str, reason: str, message: str) -> None:
         try:
@@ -392,7 +561,9 @@ class _Outcome:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     workload: dict[str, Any] | None = None
     retry: bool = False
+    retry_after: float | None = None
     namespace_terminating: bool = False
+    blocked: str = ""  # why an eviction was refused
 
 
 def select_namespaces(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -443,16 +614,33 @@ def _namespace_terminating(exc: ApiException) -> bool:
 
 
 def _describe_rejection(action: planner.Action, exc: ApiException) -> str:
-    name = (
-        action.body["metadata"]["name"]
-        if isinstance(action, planner.Create | planner.Replace)
-        else action.name
+    if isinstance(action, planner.Create | planner.Replace):
+        what = f"Deployment {action.body['metadata']['name']}"
+    elif isinstance(action, planner.Evict):
+        what = f"Deployment {action.deployment}"
+    elif isinstance(action, planner.DeletePod):
+        what = f"Pod {action.name}"
+    else:
+        what = f"Deployment {action.name}"
+    return f"{what}: {_api_message(exc)}"
+
+
+def _api_message(exc: ApiException) -> str:
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        return str(json.loads(exc.body or "").get("message") or exc.reason)
+    return str(exc.reason)
+
+
+def _mark_blocked(status: dict[str, Any], wl: Workload, message: str) -> None:
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Balanced"]
+    previous = [c for c in wl.status.get("conditions") or [] if c.get("type") == "Balanced"]
+    balanced = render_conditions(
+        [Condition("Balanced", False, "EvictionBlocked", f"Rebalancing paused: {message}")],
+        previous,
+        wl.generation,
+        datetime.now(UTC),
     )
-    detail = exc.reason
-    if exc.body:
-        with contextlib.suppress(ValueError):
-            detail = json.loads(exc.body).get("message", detail)
-    return f"Deployment {name}: {detail}"
+    status["conditions"] = [*conditions, *balanced]
 
 
 def _mark_rejected(status: dict[str, Any], wl: Workload, message: str) -> None:

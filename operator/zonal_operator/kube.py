@@ -130,6 +130,21 @@ class KubeApi:
         fn = _with(self.apps.delete_namespaced_deployment, body=options)
         self._call("delete", "deployments", fn, name, namespace)
 
+    # -- Pods (Spread placement) ---------------------------------------------------------------
+    def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        fn = _with(self.core.delete_namespaced_pod, body=options)
+        self._call("delete", "pods", fn, name, namespace)
+
+    def evict_pod(self, namespace: str, name: str, uid: str) -> None:
+        """The Eviction API: refused with 429 while a PodDisruptionBudget allows no disruption."""
+        body = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace),
+            delete_options=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+        )
+        fn = self.core.create_namespaced_pod_eviction
+        self._call("create", "pods/eviction", fn, name, namespace, body)
+
     # -- ZonalWorkloads ------------------------------------------------------------------------
     def patch_workload_status(
         self, namespace: str, name: str, status: dict[str, Any]

@@ -93,3 +93,39 @@ def parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """What the Spread placement needs to know of one of the workload's pods."""
+
+    name: str
+    uid: str = ""
+    node: str = ""  # spec.nodeName; empty while unscheduled
+    ready: bool = False
+    deleting: bool = False  # has a deletionTimestamp: no longer counts, as for the scheduler
+    unschedulable: bool = False  # Pending, and the scheduler said Unschedulable
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> PodInfo:
+        meta, spec, status = (
+            body.get("metadata") or {},
+            body.get("spec") or {},
+            body.get("status") or {},
+        )
+        conditions = status.get("conditions") or []
+
+        def condition(type_: str) -> Mapping[str, Any]:
+            return next((c for c in conditions if c.get("type") == type_), {})
+
+        scheduled = condition("PodScheduled")
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            node=spec.get("nodeName") or "",
+            ready=condition("Ready").get("status") == "True",
+            deleting=bool(meta.get("deletionTimestamp")),
+            unschedulable=status.get("phase") == "Pending"
+            and scheduled.get("status") == "False"
+            and scheduled.get("reason") == "Unschedulable",
+        )

@@ -30,7 +30,7 @@ from zonal_operator.conditions import Condition, format_time, render_conditions
 from zonal_operator.distribution import distribute
 from zonal_operator.eligibility import eligible_zones
 from zonal_operator.health import ZoneHealth, zone_health
-from zonal_operator.model import NodeInfo, parse_time
+from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
 from zonal_operator.render import render_deployment
 from zonal_operator.semantic import contains
@@ -57,6 +57,8 @@ class Observed:
     now: datetime
     # zone -> the workload's pods there that sit Pending as Unschedulable
     unschedulable: Mapping[str, int] = field(default_factory=dict)
+    # The workload's pods (Spread placement only; PerZone reads its Deployments' status).
+    pods: Sequence[PodInfo] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,25 @@ class Delete:
     uid: str
 
 
-Action = Create | Replace | Scale | Delete
+@dataclass(frozen=True)
+class DeletePod:
+    """Delete a pod stranded on a failed node, as taint-based eviction would, only sooner."""
+
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class Evict:
+    """Make-before-break: evict these pods through the Eviction API (PodDisruptionBudgets
+    decide), then shrink Deployment `deployment` from `replicas` by as many as were evicted."""
+
+    deployment: str
+    replicas: int
+    pods: tuple[tuple[str, str], ...]  # (name, uid)
+
+
+Action = Create | Replace | Scale | Delete | DeletePod | Evict
 
 
 @dataclass(frozen=True)
@@ -167,11 +187,43 @@ def plan(observed: Observed) -> Plan:
     )
     _condition_events(wl.status, status, result)
     if status != dict(wl.status):
-        result.status = status
+        settled = _node_counts_settle_at(observed)
+        if settled is not None and settled > now and _only_node_counts(wl.status, status):
+            timers.append(settled)  # written once the nodes stop changing
+        else:
+            result.status = status
     if timers:
         wait = min(timers) - now
         result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
     return result
+
+
+# A dying zone's nodes turn NotReady one batch at a time over many seconds (and come back the
+# same way); writing every intermediate count of Ready nodes into the status of every workload
+# would be most of the writes a zone loss costs. A status change that is only such counts waits
+# until no node has changed its Ready state for this long; any other change carries them along.
+NODE_COUNTS_SETTLE_SECONDS = 10
+_NODE_COUNT_FIELDS = frozenset({"eligibleNodes", "readyNodes", "message"})
+
+
+def _node_counts_settle_at(observed: Observed) -> datetime | None:
+    """When the nodes' counts are settled: the latest Ready transition plus the settle time."""
+    latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
+    return None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
+
+
+def _only_node_counts(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether two statuses differ only in their zones' node counts (and the messages that
+    spell them out)."""
+
+    def without(status: Mapping[str, Any]) -> dict[str, Any]:
+        zones = [
+            {k: v for k, v in zone.items() if k not in _NODE_COUNT_FIELDS}
+            for zone in status.get("zones") or []
+        ]
+        return {**status, "zones": zones}
+
+    return without(before) == without(after)
 
 
 def _zones(observed: Observed) -> dict[str, _Zone]:
@@ -416,6 +468,8 @@ def _action_order(zones: Mapping[str, _Zone]) -> Any:
             return (0, action.body["metadata"]["name"])
         if isinstance(action, Delete):
             return (3, action.name)
+        if isinstance(action, DeletePod | Evict):
+            return (4, action.deployment if isinstance(action, Evict) else action.name)
         name = action.name if isinstance(action, Scale) else action.body["metadata"]["name"]
         zone = by_deployment[name]
         return (1 if zone.next >= zone.current else 2, name)
@@ -439,24 +493,21 @@ def _zone_events(
                 )
             )
         elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
+            # One event per failover, saying both what happened and what is done about it: at
+            # a thousand workloads every event is a thousand API writes.
+            moving = (
+                f"moving its {zone.current} replicas to {', '.join(moved_to) or 'no healthy zone'}"
+                if zone.current
+                else "it has no replicas to move"
+            )
             result.events.append(
                 Event(
                     "Warning",
                     "ZoneUnhealthy",
-                    f"Zone {zone.name} is unhealthy ({detail})",
+                    f"Zone {zone.name} is unhealthy ({detail}); {moving}",
                     zone.name,
                 )
             )
-            if zone.current:
-                result.events.append(
-                    Event(
-                        "Normal",
-                        "ReplicasShifted",
-                        f"Moving {zone.current} replicas out of "
-                        f"zone {zone.name} to {', '.join(moved_to) or 'no healthy zone'}",
-                        zone.name,
-                    )
-                )
         elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
             result.events.append(
                 Event(

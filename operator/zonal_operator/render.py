@@ -1,8 +1,14 @@
-"""Render the Deployment of one zone of a ZonalWorkload (pure: values in, a dict out).
+"""Render the Deployments of a ZonalWorkload (pure: values in, a dict out): one per zone with
+PerZone placement, a single one with Spread placement.
 
 What is added to the user's pod template, and why:
-- required node affinity `topologyKey In [zone]`, ANDed into every node selector term the user
-  already has, so the pods land in their zone and nowhere else;
+- PerZone: required node affinity `topologyKey In [zone]`, ANDed into every node selector term
+  the user already has, so the pods land in their zone and nowhere else;
+- Spread: required node affinity `topologyKey Exists` (or `In spec.zones`), and a
+  `DoNotSchedule` topology spread constraint over the zone key with `nodeTaintsPolicy: Honor`:
+  the nodes of a dead zone carry the `unreachable`/`not-ready` NoSchedule taints, so they drop
+  out of the skew computation and the replacements schedule in the healthy zones instead of
+  waiting Pending for the dead zone to catch up;
 - a soft topology spread constraint over `kubernetes.io/hostname`, so a zone's replicas do not
   pile onto one node, unless the user already spreads over hostnames;
 - NoExecute tolerations for `not-ready` and `unreachable` with the failover policy's short
@@ -15,7 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zonal_operator.naming import deployment_name
@@ -57,19 +63,64 @@ def zone_selector(workload: Workload, zone: str) -> dict[str, Any]:
 
 
 def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str, Any]:
-    """The Deployment that runs `replicas` pods of `workload` in `zone`."""
-    labels = {MANAGED_BY_LABEL: MANAGED_BY, **zone_labels(workload, zone)}
-    template = copy.deepcopy(dict(workload.template))
-    meta = template.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **zone_labels(workload, zone)}
-    pod_spec = template.setdefault("spec", {})
+    """The Deployment that runs `replicas` pods of `workload` in `zone` (PerZone placement)."""
+    labels = zone_labels(workload, zone)
+    template = _template(workload, labels)
+    pod_spec = template["spec"]
     _pin_to_zone(pod_spec, workload.topology_key, zone)
     _spread_over_nodes(pod_spec, zone_selector(workload, zone))
     _tolerate_node_failures(pod_spec, workload.failover.toleration_seconds)
+    name = deployment_name(workload.name, zone)
+    return _deployment(
+        workload,
+        name,
+        labels=labels,
+        selector=zone_selector(workload, zone),
+        template=template,
+        replicas=replicas,
+    )
 
+
+def render_spread_deployment(workload: Workload, replicas: int) -> dict[str, Any]:
+    """The one Deployment of a workload with Spread placement: named like the workload."""
+    labels = {WORKLOAD_LABEL: workload.name}
+    selector = workload.base_selector()
+    template = _template(workload, labels)
+    pod_spec = template["spec"]
+    _require_zone(pod_spec, workload.topology_key, workload.zones)
+    _spread_over_zones(pod_spec, workload, selector)
+    _spread_over_nodes(pod_spec, selector)
+    _tolerate_node_failures(pod_spec, workload.failover.toleration_seconds)
+    return _deployment(
+        workload,
+        workload.name,
+        labels=labels,
+        selector=selector,
+        template=template,
+        replicas=replicas,
+    )
+
+
+def _template(workload: Workload, labels: Mapping[str, str]) -> dict[str, Any]:
+    template = copy.deepcopy(dict(workload.template))
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    template.setdefault("spec", {})
+    return template
+
+
+def _deployment(
+    workload: Workload,
+    name: str,
+    *,
+    labels: Mapping[str, str],
+    selector: Mapping[str, Any],
+    template: dict[str, Any],
+    replicas: int,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "replicas": replicas,
-        "selector": zone_selector(workload, zone),
+        "selector": copy.deepcopy(dict(selector)),
         "template": template,
         **copy.deepcopy(dict(workload.rollout)),
     }
@@ -79,9 +130,9 @@ def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str,
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": deployment_name(workload.name, zone),
+            "name": name,
             "namespace": workload.namespace,
-            "labels": labels,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, **labels},
             "annotations": {SPEC_HASH_ANNOTATION: spec_hash(spec)},
             "ownerReferences": [owner_reference(workload)],
         },
@@ -98,7 +149,19 @@ def spec_hash(spec: Mapping[str, Any]) -> str:
 
 
 def _pin_to_zone(pod_spec: dict[str, Any], topology_key: str, zone: str) -> None:
-    requirement = {"key": topology_key, "operator": "In", "values": [zone]}
+    _require(pod_spec, {"key": topology_key, "operator": "In", "values": [zone]})
+
+
+def _require_zone(pod_spec: dict[str, Any], topology_key: str, zones: Sequence[str]) -> None:
+    """Only nodes that belong to a zone (one of spec.zones, when given): a node without the
+    zone label would be a domain of its own to the scheduler's skew arithmetic."""
+    if zones:
+        _require(pod_spec, {"key": topology_key, "operator": "In", "values": sorted(zones)})
+    else:
+        _require(pod_spec, {"key": topology_key, "operator": "Exists"})
+
+
+def _require(pod_spec: dict[str, Any], requirement: Mapping[str, Any]) -> None:
     node_affinity = pod_spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
     required = node_affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
     terms = required.get("nodeSelectorTerms") or [{}]
@@ -107,8 +170,33 @@ def _pin_to_zone(pod_spec: dict[str, Any], topology_key: str, zone: str) -> None
     user_terms = bool(required.get("nodeSelectorTerms"))
     for term in terms:
         if term or not user_terms:
-            term["matchExpressions"] = [*(term.get("matchExpressions") or []), requirement]
+            term["matchExpressions"] = [
+                *(term.get("matchExpressions") or []),
+                copy.deepcopy(dict(requirement)),
+            ]
     required["nodeSelectorTerms"] = terms
+
+
+def _spread_over_zones(
+    pod_spec: dict[str, Any], workload: Workload, selector: Mapping[str, Any]
+) -> None:
+    constraints = pod_spec.get("topologySpreadConstraints") or []
+    if any(c.get("topologyKey") == workload.topology_key for c in constraints):
+        return  # the user's own zone spreading wins
+    constraints.append(
+        {
+            "maxSkew": workload.max_skew,
+            "topologyKey": workload.topology_key,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": copy.deepcopy(dict(selector)),
+            # Count only the pods of the current ReplicaSet: a rollout starts a fresh spread.
+            "matchLabelKeys": ["pod-template-hash"],
+            # Honor taints: a dead zone's tainted nodes are no domain, so they hold no one back.
+            "nodeTaintsPolicy": "Honor",
+            "nodeAffinityPolicy": "Honor",
+        }
+    )
+    pod_spec["topologySpreadConstraints"] = constraints
 
 
 def _spread_over_nodes(pod_spec: dict[str, Any], selector: Mapping[str, Any]) -> None:

@@ -26,6 +26,11 @@ MANAGED_BY = "zonal-operator"
 WORKLOAD_LABEL = "zonal.dev/workload"
 ZONE_LABEL = "zonal.dev/zone"
 
+# spec.placement: one Deployment per zone (the default), or one Deployment whose pods the
+# scheduler spreads across zones with a topology spread constraint.
+PER_ZONE = "PerZone"
+SPREAD = "Spread"
+
 
 @dataclass(frozen=True)
 class FailoverPolicy:
@@ -71,6 +76,7 @@ class Workload:
     zones: tuple[str, ...] = ()
     max_skew: int = 1
     paused: bool = False
+    placement: str = PER_ZONE
     # Deployment settings passed through untouched (strategy, minReadySeconds, ...).
     rollout: Mapping[str, Any] = field(default_factory=dict)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
@@ -111,10 +117,15 @@ class Workload:
             zones=tuple(spec.get("zones") or ()),
             max_skew=int(spec.get("maxSkew", 1)),
             paused=bool(spec.get("paused", False)),
+            placement=str(spec.get("placement") or PER_ZONE),
             rollout=rollout,
             failover=FailoverPolicy.from_spec(spec.get("failover")),
             status=copy.deepcopy(body.get("status") or {}),
         )
+
+    @property
+    def spread(self) -> bool:
+        return self.placement == SPREAD
 
     def base_selector(self) -> dict[str, Any]:
         """The selector of all this workload's pods, over every zone (for /scale and the HPA)."""

@@ -288,7 +288,7 @@ def test_install_serves_crd_and_runs_operator(
     assert resources.split() == [CRD_NAME]
     cluster.kubectl("get", "zw", "-A")  # the short name is served
     wait_available(cluster, installed, FULLNAME)
-    assert deployment_args(cluster, installed)[:3] == ["run", "--log-format=json", "--workers=4"]
+    assert deployment_args(cluster, installed)[:3] == ["run", "--log-format=json", "--workers=16"]
     sa = get_json(cluster, "serviceaccount", FULLNAME, "-n", installed)
     assert sa["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
     get_json(cluster, "service", f"{FULLNAME}-metrics", "-n", installed)
@@ -347,6 +347,9 @@ def test_service_account_runs_the_operator_cluster_wide(
         "-n", namespace,
     )  # fmt: skip
     assert can_i(sa_kubeconfig, "watch", "nodes")
+    # Spread placement: stranded pods are deleted, surplus pods evicted.
+    assert can_i(sa_kubeconfig, "delete", "pods", "-n", namespace)
+    assert can_i(sa_kubeconfig, "create", "pods", "--subresource=eviction", "-n", namespace)
     for denied in (
         ("get", "secrets", "-n", namespace),
         ("list", "secrets", "--all-namespaces"),
@@ -354,7 +357,8 @@ def test_service_account_runs_the_operator_cluster_wide(
         ("delete", "nodes"),
         ("create", "zonalworkloads.zonal.dev", "-n", namespace),
         ("update", "zonalworkloads.zonal.dev", "-n", namespace),
-        ("delete", "pods", "-n", namespace),
+        ("create", "pods", "-n", namespace),
+        ("update", "pods", "-n", namespace),
         ("create", "clusterroles.rbac.authorization.k8s.io"),
         ("update", "customresourcedefinitions.apiextensions.k8s.io"),
     ):
@@ -377,7 +381,7 @@ def test_upgrade_changes_the_operator_flags(
     helm.install("--set", "operator.workers=7", "--set", "operator.resyncSeconds=120")
     args = deployment_args(cluster, installed)
     assert "--workers=7" in args and "--resync-seconds=120" in args
-    assert "--workers=4" not in args
+    assert "--workers=16" not in args
     after = get_json(cluster, "deployment", FULLNAME, "-n", installed)["metadata"]["generation"]
     assert after > before
     wait_available(cluster, installed, FULLNAME)

@@ -320,6 +320,11 @@ INVALID = [
         ("spec.topologyKey",),
     ),
     Invalid("empty-zone", lambda n: with_spec(n, zones=[""]), ("spec.zones[0]",)),
+    Invalid(
+        "unknown-placement",
+        lambda n: with_spec(n, placement="Everywhere"),
+        ("spec.placement", "PerZone", "Spread"),
+    ),
 ]
 
 
@@ -377,6 +382,7 @@ def test_minimal_object_is_accepted_and_defaulted(cluster: Cluster, namespace: s
     assert spec["topologyKey"] == "topology.kubernetes.io/zone"
     assert spec["maxSkew"] == 1
     assert spec["paused"] is False
+    assert spec["placement"] == "PerZone"
     assert spec["failover"] == {
         "enabled": True,
         "unhealthyNodePercent": 50,
@@ -420,7 +426,8 @@ def test_matching_selector_expressions_are_accepted(cluster: Cluster, namespace:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_example_is_valid(cluster: Cluster, namespace: str) -> None:
+@pytest.mark.parametrize("example", [EXAMPLE, EXAMPLE.with_name("zonalworkload-spread.yaml")])
+def test_example_is_valid(cluster: Cluster, namespace: str, example: Path) -> None:
     proc = cluster.kubectl(
         "-n",
         namespace,
@@ -428,7 +435,7 @@ def test_example_is_valid(cluster: Cluster, namespace: str) -> None:
         "--server-side",
         "--dry-run=server",
         "-f",
-        str(EXAMPLE),
+        str(example),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -483,6 +490,27 @@ def test_topology_key_cannot_change(cluster: Cluster, namespace: str, existing: 
     assert proc.returncode != 0, proc.stdout
     assert "spec.topologyKey" in proc.stderr
     assert "immutable" in proc.stderr
+
+
+@pytest.mark.parametrize("to", ["Spread", "PerZone"])
+def test_placement_cannot_change(cluster: Cluster, namespace: str, to: str) -> None:
+    """Either way, and also by dropping the field (its default is PerZone): rejected with the
+    way to switch in the message."""
+    manifest = with_spec(
+        f"plc-{uuid.uuid4().hex[:6]}", placement="PerZone" if to == "Spread" else "Spread"
+    )
+    proc = _send(cluster, namespace, "apply", manifest)
+    assert proc.returncode == 0, proc.stderr
+    changed = copy.deepcopy(manifest)
+    if to == "PerZone":
+        del changed["spec"]["placement"]
+    else:
+        changed["spec"]["placement"] = to
+    proc = _send(cluster, namespace, "apply", changed)
+    assert proc.returncode != 0, proc.stdout
+    assert "spec.placement" in proc.stderr
+    assert "immutable" in proc.stderr
+    assert "Create a second ZonalWorkload" in proc.stderr
 
 
 def test_other_fields_can_change(cluster: Cluster, namespace: str, existing: Manifest) -> None:

@@ -251,7 +251,7 @@ NAMESPACED = {
     ("zonal.dev", "zonalworkloads/status", ("get", "patch", "update")),
     ("zonal.dev", "zonalworkloads/finalizers", ("update",)),
     ("apps", "deployments", ("get", "list", "watch", "create", "update", "patch", "delete")),
-    ("", "pods", ("get", "list", "watch")),
+    ("", "pods", ("get", "list", "watch", "delete")),
     ("", "pods/eviction", ("create",)),
     ("", "events", ("create", "patch")),
     ("events.k8s.io", "events", ("create", "patch")),
@@ -323,7 +323,7 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
     assert default["args"] == [
         "run",
         "--log-format=json",
-        "--workers=4",
+        "--workers=16",
         "--resync-seconds=600",
         "--watch-timeout=300",
         "--metrics-port=8080",

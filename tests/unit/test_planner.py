@@ -875,7 +875,7 @@ def test_failover_within_grace_period_waits() -> None:
     assert "zone-a" in degraded["message"]
     assert condition(result.status, "FailedOver")["status"] == "False"
     # Nothing is said to have moved.
-    assert not {"ZoneUnhealthy", "ReplicasShifted"} & set(reasons(result))
+    assert "ZoneUnhealthy" not in reasons(result)
     sim.apply(result)
     # Still within the grace period a bit later: the same, nothing new to write.
     sim.now += timedelta(seconds=15)
@@ -900,9 +900,11 @@ def test_failover_moves_replicas_without_losing_ready_capacity() -> None:
     )
     assert entry["unhealthySince"] == "2025-03-01T11:59:00Z"
     assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4}  # no decrease yet
-    assert reasons(result) == ["ZoneUnhealthy", "ReplicasShifted"]
+    # One event says both that the zone failed and where its replicas go.
+    assert reasons(result) == ["ZoneUnhealthy"]
     assert result.events[0].type == "Warning"
-    assert "zone-b, zone-c" in result.events[1].message
+    assert "is unhealthy" in result.events[0].message
+    assert "moving its 3 replicas to zone-b, zone-c" in result.events[0].message
     failed_over = condition(result.status, "FailedOver")
     assert (failed_over["status"], failed_over["reason"]) == ("True", "ZonesFailedOver")
     sim.apply(result, ready={dep("zone-b"): 3, dep("zone-c"): 3})
@@ -931,6 +933,35 @@ def test_failover_with_pods_already_not_ready_shifts_at_once() -> None:
         (dep("zone-c"), 4),
         (dep("zone-a"), 0),
     ]
+
+
+def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:
+    def one_node_down(sim: Sim) -> None:
+        # One node of zone-b stops reporting: the zone stays healthy, only its counts change.
+        sim.nodes = [n for n in sim.nodes if n.name != "zone-b-0"] + [
+            replace(down("zone-b", NOW - timedelta(seconds=3), count=1)[0], name="zone-b-0")
+        ]
+
+    sim = steady(9)
+    one_node_down(sim)
+    held = sim.plan()
+    assert (held.actions, held.status, held.events) == ([], None, [])
+    assert held.requeue_after == pytest.approx(7, abs=1)
+    # Once no node has changed for the settle time, the counts alone are written too.
+    sim.now += timedelta(seconds=7)
+    written = sim.step()
+    assert zone_entry(written.status, "zone-b")["readyNodes"] == 2
+    assert "2/3 nodes Ready" in zone_entry(written.status, "zone-b")["message"]
+    assert sim.plan().status is None
+
+    # Anything else that changes meanwhile takes the counts along at once.
+    sim = steady(9)
+    one_node_down(sim)
+    sim.settle({dep("zone-b"): 2})
+    carried = sim.plan()
+    assert carried.status is not None
+    assert zone_entry(carried.status, "zone-b")["readyNodes"] == 2
+    assert zone_entry(carried.status, "zone-b")["readyReplicas"] == 2
 
 
 def test_failover_disabled_only_reports() -> None:

@@ -85,9 +85,11 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# delete: Spread placement removes its pods stranded on a failed zone's nodes, as taint-based
+# eviction would; pods/eviction: it rebalances through the Eviction API.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "delete"]
 - apiGroups: [""]
   resources: ["pods/eviction"]
   verbs: ["create"]

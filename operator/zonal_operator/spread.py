@@ -1,0 +1,411 @@
+"""One reconcile of a workload with Spread placement, as a pure function (see planner.py for
+PerZone placement, whose zone health, failover and failback policy it shares).
+
+The workload runs as one Deployment, named like the workload, whose pods carry a
+`DoNotSchedule` topology spread constraint over the zone key (see render.py). The scheduler
+places pods; the operator only decides when pods must go and how many there are:
+
+1. Failover. Once a zone is judged Unhealthy (after gracePeriodSeconds, as with PerZone), the
+   workload's pods on its failed nodes are deleted, as taint-based eviction would do later.
+   The Deployment replaces them at once, and because the dead zone's nodes are tainted and the
+   constraint honours taints, the replacements schedule in the healthy zones.
+2. Failback, make-before-break. When every zone is Healthy again (the failback delay has run
+   out) and the pods per zone differ by more than maxSkew, the Deployment is surged by one
+   failback step: the constraint puts the new pods in the emptiest zones. Once every pod is
+   Ready, as many pods of the fullest zones are evicted through the Eviction API (so
+   PodDisruptionBudgets decide) and the Deployment is shrunk by the number evicted. This repeats
+   until the skew is within maxSkew.
+
+The surge the operator holds is recorded in status.surgeReplicas, so that a restart finishes
+it rather than mistaking it for the user's replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from zonal_operator.conditions import Condition, render_conditions
+from zonal_operator.distribution import distribute
+from zonal_operator.eligibility import eligible_zones
+from zonal_operator.health import zone_health
+from zonal_operator.model import PodInfo
+from zonal_operator.planner import (
+    FAILED_OVER,
+    SERVING,
+    Create,
+    DeletePod,
+    Event,
+    Evict,
+    Observed,
+    Plan,
+    Replace,
+    Scale,
+    ZoneState,
+    _condition_events,
+    _degraded,
+    _judge,
+    _matches,
+    _merge_for_replace,
+    _owns,
+    _status_stale,
+    _Zone,
+    _zone_reason,
+)
+from zonal_operator.render import render_spread_deployment
+from zonal_operator.workload import Workload, selector_string
+
+SURGE_KEY = "surgeReplicas"
+
+
+def plan(observed: Observed) -> Plan:
+    wl, now = observed.workload, observed.now
+    result = Plan()
+    previous = {z.get("name"): z for z in wl.status.get("zones") or []}
+    timers: list[datetime] = []
+    zones = _zones(observed, previous, timers)
+    zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
+    failed_nodes = {n.name for n in observed.nodes if n.ready != "True"}
+    pods = [p for p in observed.pods if not p.deleting]
+    live = observed.deployments.get(wl.name)
+    conflict = live is not None and not _owns(wl, live)
+    if conflict:
+        live = None
+
+    # 1. Failover: pods stranded on the failed nodes of an Unhealthy zone go now.
+    stranded = [
+        p
+        for p in pods
+        if p.node in failed_nodes and zones.get(zone_of.get(p.node, "")) is not None
+        and zones[zone_of[p.node]].state is ZoneState.UNHEALTHY
+    ]  # fmt: skip
+    result.actions.extend(DeletePod(p.name, p.uid) for p in sorted(stranded, key=lambda p: p.name))
+    pods = [p for p in pods if p not in stranded]
+
+    by_zone: dict[str, list[PodInfo]] = defaultdict(list)
+    for pod in pods:
+        if pod.node:
+            by_zone[zone_of.get(pod.node, "")].append(pod)
+    # The domains the skew is measured over: zones that can take pods now or soon.
+    domains = sorted(
+        z.name
+        for z in zones.values()
+        if z.state in (ZoneState.HEALTHY, ZoneState.RECOVERING)
+        and z.health is not None
+        and z.health.schedulable > 0
+    )
+    counts = {name: len(by_zone.get(name, [])) for name in domains}
+    skew = max(counts.values()) - min(counts.values()) if counts else 0
+
+    # 2. The Deployment, and the surge of a rebalance.
+    surge, why = 0, ""
+    if live is None:
+        if not conflict:
+            result.actions.append(Create(render_spread_deployment(wl, wl.replicas)))
+            result.events.append(
+                Event(
+                    "Normal",
+                    "DeploymentCreated",
+                    f"Created Deployment {wl.name} with {wl.replicas} replicas",
+                )
+            )
+    else:
+        surge, why = _rebalance(
+            wl,
+            live,
+            zones=zones,
+            pods=pods,
+            by_zone=by_zone,
+            counts=counts,
+            skew=skew,
+            result=result,
+        )
+
+    stranded_in: dict[str, int] = defaultdict(int)
+    for pod in stranded:
+        stranded_in[zone_of[pod.node]] += 1
+    _events(zones, previous, stranded_in, result)
+    status = _status(
+        wl,
+        live,
+        zones,
+        by_zone,
+        skew=skew,
+        surge=surge,
+        why=why,
+        conflict=conflict,
+        pending=sum(1 for p in pods if p.unschedulable),
+        acting=bool(result.actions),
+        now=now,
+    )
+    _condition_events(wl.status, status, result)
+    if status != dict(wl.status):
+        result.status = status
+    if timers:
+        wait = min(timers) - now
+        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
+    return result
+
+
+def _zones(
+    observed: Observed, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
+) -> dict[str, _Zone]:
+    wl, now = observed.workload, observed.now
+    joined = [n for n in observed.nodes if n.joined]
+    nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
+    zones = {
+        name: _Zone(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
+                    ZoneState.HEALTHY, deployment=wl.name)
+        for name, nodes in nodes_by_zone.items()
+    }  # fmt: skip
+    for zone in zones.values():
+        _judge(zone, previous.get(zone.name) or {}, wl, now, timers)
+    if zones and not any(z.state is ZoneState.HEALTHY for z in zones.values()):
+        # Every zone looks dead at once: far likelier that we are blind. Move nothing.
+        for zone in zones.values():
+            if zone.state is ZoneState.UNHEALTHY:
+                zone.state = ZoneState.DEGRADED
+    return zones
+
+
+def _rebalance(
+    wl: Workload,
+    live: Mapping[str, Any],
+    *,
+    zones: Mapping[str, _Zone],
+    pods: Sequence[PodInfo],
+    by_zone: Mapping[str, list[PodInfo]],
+    counts: Mapping[str, int],
+    skew: int,
+    result: Plan,
+) -> tuple[int, str]:
+    """Bring the Deployment to what it should run now. Returns the surge held after this
+    reconcile and, while the skew is above maxSkew, why it is (a condition reason)."""
+    meta, spec = live.get("metadata") or {}, live.get("spec") or {}
+    if meta.get("deletionTimestamp"):
+        return 0, ""
+    current = int(spec.get("replicas", 1))
+    # Only a surge this operator recorded, and still held, is a surge; anything else above
+    # spec.replicas is a change of replicas, to be followed as a Deployment follows its spec.
+    surge = max(0, min(current - wl.replicas, int(wl.status.get(SURGE_KEY) or 0)))
+    want = wl.replicas + surge
+    ready = sum(1 for p in pods if p.ready)
+    settled = _settled(live, current) and ready >= current and not any(not p.node for p in pods)
+    all_healthy = all(z.state is ZoneState.HEALTHY for z in zones.values())
+    unbalanced = skew > wl.max_skew
+
+    why = ""
+    if unbalanced:
+        if not wl.failover.enabled:
+            why = "FailoverDisabled"
+        elif any(z.state is ZoneState.RECOVERING for z in zones.values()):
+            why = "WaitingForFailback"
+        elif not all_healthy:
+            why = "ZonesFailing"
+        elif any(p.unschedulable for p in pods):
+            why = "ReplicasUnschedulable"
+        else:
+            why = "Rebalancing"
+
+    evict: tuple[tuple[str, str], ...] = ()
+    if surge and settled and current == want:
+        # The surge is in place and Ready: take as many pods from the fullest zones.
+        evict = _victims(by_zone, counts, min(surge, ready - wl.replicas))
+    elif not surge and why == "Rebalancing" and settled and current == want:
+        target = distribute(wl.replicas, list(counts), max_skew=wl.max_skew, current=counts)
+        moves = sum(max(0, counts[z] - target[z]) for z in counts)
+        step = max(1, math.ceil(wl.replicas * wl.failover.failback_step_percent / 100))
+        surge = min(moves, step)
+        want = wl.replicas + surge
+
+    desired = render_spread_deployment(wl, want)
+    if not _matches(desired, live):
+        result.actions.append(Replace(_merge_for_replace(desired, live)))
+        result.events.append(
+            Event("Normal", "DeploymentUpdated", f"Updated Deployment {wl.name} to the spec")
+        )
+    elif evict:
+        result.actions.append(Evict(wl.name, current, evict))
+    elif want != current:
+        result.actions.append(Scale(wl.name, want))
+    return surge, why
+
+
+def _victims(
+    by_zone: Mapping[str, Sequence[PodInfo]], counts: Mapping[str, int], n: int
+) -> tuple[tuple[str, str], ...]:
+    """`n` Ready pods, one at a time from whichever zone holds the most (ties: by name)."""
+    left = dict(counts)
+    candidates = {
+        zone: sorted((p for p in by_zone.get(zone, []) if p.ready), key=lambda p: p.name)
+        for zone in counts
+    }
+    chosen: list[tuple[str, str]] = []
+    while len(chosen) < n:
+        zones = [z for z in sorted(left) if candidates[z]]
+        if not zones:
+            break
+        fullest = max(zones, key=lambda z: left[z])
+        pod = candidates[fullest].pop()
+        left[fullest] -= 1
+        chosen.append((pod.name, pod.uid))
+    return tuple(chosen)
+
+
+def _settled(live: Mapping[str, Any], replicas: int) -> bool:
+    """The Deployment has caught up: no rollout in progress, every pod counted and available."""
+    status = live.get("status") or {}
+    return (
+        not _status_stale(live)
+        and int(status.get("replicas") or 0) == replicas
+        and int(status.get("updatedReplicas") or 0) == replicas
+        and int(status.get("availableReplicas") or 0) >= replicas
+    )
+
+
+def _events(
+    zones: Mapping[str, _Zone],
+    previous: Mapping[str, Mapping[str, Any]],
+    stranded: Mapping[str, int],
+    result: Plan,
+) -> None:
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        before = previous.get(zone.name, {}).get("health")
+        if zone.health is None or before == zone.state:
+            continue
+        detail = zone.health.describe()
+        if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
+            message = f"Zone {zone.name} is failing ({detail})"
+            result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
+        elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
+            # One event per failover, as with PerZone placement: what happened and what is done.
+            doing = (
+                f"deleting its {stranded.get(zone.name, 0)} pods on failed nodes; the "
+                "Deployment replaces them in the healthy zones"
+                if stranded.get(zone.name)
+                else "it has no pods to replace"
+            )
+            message = f"Zone {zone.name} is unhealthy ({detail}); {doing}"
+            result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
+        elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
+            message = (
+                f"Zone {zone.name} is healthy again ({detail}); "
+                "pods are rebalanced into it after the failback delay"
+            )
+            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
+        elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
+            message = f"Rebalancing pods into zone {zone.name}, surge first"
+            result.events.append(Event("Normal", "ReplicasReturned", message, zone.name))
+
+
+def _status(
+    wl: Workload,
+    live: Mapping[str, Any] | None,
+    zones: Mapping[str, _Zone],
+    by_zone: Mapping[str, Sequence[PodInfo]],
+    *,
+    skew: int,
+    surge: int,
+    why: str,
+    conflict: bool,
+    pending: int,
+    acting: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    live_status = (live or {}).get("status") or {}
+    keys = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
+    totals = {key: int(live_status.get(key) or 0) for key in keys}
+    entries = []
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        here = by_zone.get(zone.name, [])
+        reason, message = _zone_reason(zone)
+        entry: dict[str, Any] = {
+            "name": zone.name,
+            "deployment": wl.name,
+            "eligibleNodes": zone.health.nodes if zone.health else 0,
+            "readyNodes": zone.health.ready if zone.health else 0,
+            "replicas": len(here),
+            "readyReplicas": sum(1 for p in here if p.ready),
+            "health": zone.state.value,
+            "reason": reason,
+            "message": message,
+        }
+        if zone.since is not None and zone.state is not ZoneState.HEALTHY:
+            key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
+            entry[key] = zone.since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        entries.append(entry)
+
+    serving = [z for z in zones.values() if z.state in SERVING]
+    failed_over = sorted(z.name for z in zones.values() if z.state in FAILED_OVER)
+    available = totals["availableReplicas"]
+    converged = not acting and not surge and live is not None and _settled(live, wl.replicas)
+    spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
+    all_failing = bool(zones) and not any(z.state is ZoneState.HEALTHY for z in zones.values())
+    degraded = _degraded(zones, [wl.name] if conflict else [], all_failing, {})
+    if not degraded.status and pending:
+        degraded = Condition(
+            "Degraded",
+            True,
+            "ReplicasUnschedulable",
+            f"{pending} pods Pending as Unschedulable. The scheduler cannot place them "
+            "(capacity, taints, affinity, the zone spread constraint); they are reported",
+        )
+    wanted = [
+        Condition(
+            "Ready",
+            available >= wl.replicas and not conflict,
+            "AllReplicasAvailable" if available >= wl.replicas else "ReplicasUnavailable",
+            f"{available} of {wl.replicas} replicas available",
+        ),
+        Condition(
+            "Progressing",
+            not converged,
+            "Stable" if converged else "Reconciling",
+            "The Deployment has its replicas, up to date"
+            if converged
+            else "The Deployment is being created, scaled, rolled out or rebalanced",
+        ),
+        degraded,
+        Condition(
+            "FailedOver",
+            bool(failed_over),
+            "ZonesFailedOver" if failed_over else "AllZonesServing",
+            f"Pods of {', '.join(failed_over)} run in other zones"
+            if failed_over
+            else "Every zone serves",
+        ),
+        Condition(
+            "Balanced",
+            not why,
+            why or "WithinMaxSkew",
+            f"Pods per zone: {spread or 'none'}; skew {skew}, maxSkew {wl.max_skew}"
+            + (f"; {_WHY[why]}" if why else ""),
+        ),
+    ]
+    status: dict[str, Any] = {
+        "observedGeneration": wl.generation,
+        **totals,
+        "selector": selector_string(wl.base_selector()),
+        "zoneCount": len(serving),
+        "healthyZoneCount": sum(1 for z in serving if z.state is ZoneState.HEALTHY),
+        "skew": skew,
+        "zones": entries,
+        "conditions": render_conditions(
+            wanted, wl.status.get("conditions") or [], wl.generation, now
+        ),
+    }
+    # Always present: the status is written as a merge patch, which never drops a key.
+    status[SURGE_KEY] = surge
+    return status
+
+
+_WHY = {
+    "Rebalancing": "pods are being moved, surge first, through the Eviction API",
+    "WaitingForFailback": "a recovered zone is waiting out the failback delay",
+    "ZonesFailing": "pods are rebalanced once every zone is Healthy",
+    "ReplicasUnschedulable": "pods are Pending as Unschedulable; rebalancing waits for them",
+    "FailoverDisabled": "spec.failover.enabled is false, so pods are not moved",
+}

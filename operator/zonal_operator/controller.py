@@ -54,6 +54,12 @@ def _newer_or_same(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> boo
     return True  # resourceVersions are opaque to clients when not numbers
 
 
+def _cached_form(body: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment as the cache keeps it: whole when the operator manages it, else slim."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return body if labels.get(MANAGED_BY_LABEL) == MANAGED_BY else _slim(body)
+
+
 def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
     """What is kept of a Deployment the operator does not manage: enough to spot a name clash."""
     meta = body.get("metadata") or {}
@@ -341,7 +347,7 @@ class Controller:
         selector = WORKLOAD_LABEL
         return (
             self.api.list_nodes(),
-            [d for ns in scopes for d in self.api.list_deployments(ns)],
+            [d for ns in scopes for d in self.api.list_deployments(ns, keep=_cached_form)],
             [p for ns in scopes for p in self.api.list_pods(ns, selector)],
             [w for ns in scopes for w in self.api.list_workloads(ns)],
         )

@@ -58,15 +58,23 @@ class KubeApi:
         data = response.data
         return json.loads(data) if data else {}
 
-    def _list(self, resource: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
-        """Every item, fetched in pages so that a big cluster is never one huge response."""
+    def _list(
+        self,
+        resource: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Every item, fetched in pages so that a big cluster is never one huge response;
+        `keep` projects each item as its page arrives, so only what is kept stays in memory."""
         items: list[Any] = []
         token = None
         while True:
             page = self._call(
                 "list", resource, _with(fn, limit=500, _continue=token, **kwargs), *args
             )
-            items.extend(page.get("items") or [])
+            items.extend(map(keep, page.get("items") or []) if keep else page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items
@@ -78,17 +86,28 @@ class KubeApi:
     def list_namespaces(self) -> list[str]:
         return [n["metadata"]["name"] for n in self._list("namespaces", self.core.list_namespace)]
 
-    def list_deployments(self, namespace: str | None) -> list[dict[str, Any]]:
+    def list_deployments(
+        self,
+        namespace: str | None,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
         if namespace is None:
-            return self._list("deployments", self.apps.list_deployment_for_all_namespaces)
-        return self._list("deployments", self.apps.list_namespaced_deployment, namespace)
+            everywhere = self.apps.list_deployment_for_all_namespaces
+            return self._list("deployments", everywhere, keep=keep)
+        within = self.apps.list_namespaced_deployment
+        return self._list("deployments", within, namespace, keep=keep)
 
     def list_pods(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
+        """The pods, each cut down to what the controller reads of a pod (see _pod_essentials)."""
         if namespace is None:
             everywhere = self.core.list_pod_for_all_namespaces
-            return self._list("pods", everywhere, label_selector=label_selector)
+            return self._list(
+                "pods", everywhere, label_selector=label_selector, keep=_pod_essentials
+            )
         within = self.core.list_namespaced_pod
-        return self._list("pods", within, namespace, label_selector=label_selector)
+        return self._list(
+            "pods", within, namespace, label_selector=label_selector, keep=_pod_essentials
+        )
 
     def list_workloads(self, namespace: str | None) -> list[dict[str, Any]]:
         if namespace is None:
@@ -182,6 +201,25 @@ class KubeApi:
             "count": 1,
         }
         self._call("create", "events", self.core.create_namespaced_event, namespace, body)
+
+
+def _pod_essentials(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the controller reads of a pod: identity, labels, node, phase, and the Ready and
+    PodScheduled conditions. Thousands of full pods would be a burst of memory at start-up."""
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    keys = ("name", "namespace", "uid", "labels", "deletionTimestamp")
+    return {
+        "metadata": {k: meta[k] for k in keys if k in meta},
+        "spec": {"nodeName": spec["nodeName"]} if spec.get("nodeName") else {},
+        "status": {
+            "phase": status.get("phase"),
+            "conditions": [
+                {k: c.get(k) for k in ("type", "status", "reason")}
+                for c in status.get("conditions") or []
+                if c.get("type") in ("Ready", "PodScheduled")
+            ],
+        },
+    }
 
 
 def _with(fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:

@@ -14,6 +14,11 @@ How replicas move (the zone states are documented on `ZoneState`):
    it would remove are covered by Ready replicas above `spec.replicas` elsewhere (pods that are
    not Ready go first, as the ReplicaSet controller removes those first). So the operator's own
    moves never take Ready capacity below what was asked.
+
+This is PerZone placement. Spread placement (spread.py) shares the zone judgement (`ZoneView`,
+`judge_zone`, `zone_reason`), the Deployment comparisons (`owns`, `matches_live`,
+`merge_for_replace`, `status_stale`) and the conditions (`degraded_condition`,
+`condition_events`): the public names here.
 """
 
 from __future__ import annotations
@@ -126,7 +131,7 @@ class Plan:
 
 
 @dataclass
-class _Zone:
+class ZoneView:
     name: str
     health: ZoneHealth | None  # None: the zone has no eligible node any more
     state: ZoneState
@@ -150,7 +155,7 @@ def plan(observed: Observed) -> Plan:
     timers: list[datetime] = []
     for zone in zones.values():
         if zone.health is not None:
-            _judge(zone, previous.get(zone.name) or {}, wl, now, timers)
+            judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
     live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
     all_failing = bool(live_zones) and not any(z.state is ZoneState.HEALTHY for z in live_zones)
     if all_failing:
@@ -185,7 +190,7 @@ def plan(observed: Observed) -> Plan:
         acting=bool(result.actions),
         unschedulable=observed.unschedulable,
     )
-    _condition_events(wl.status, status, result)
+    condition_events(wl.status, status, result)
     if status != dict(wl.status):
         settled = _node_counts_settle_at(observed)
         if settled is not None and settled > now and _only_node_counts(wl.status, status):
@@ -226,14 +231,14 @@ def _only_node_counts(before: Mapping[str, Any], after: Mapping[str, Any]) -> bo
     return without(before) == without(after)
 
 
-def _zones(observed: Observed) -> dict[str, _Zone]:
+def _zones(observed: Observed) -> dict[str, ZoneView]:
     """Every zone the workload has or could have: those with eligible (joined) nodes, and
     those whose nodes vanished but where it still owns a Deployment."""
     wl = observed.workload
     joined = [n for n in observed.nodes if n.joined]
     nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
     zones = {
-        name: _Zone(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
+        name: ZoneView(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
                     ZoneState.HEALTHY)
         for name, nodes in nodes_by_zone.items()
     }  # fmt: skip
@@ -241,11 +246,11 @@ def _zones(observed: Observed) -> dict[str, _Zone]:
         owned_zone = _owned_zone(dep, wl)
         if owned_zone is not None and owned_zone not in zones:
             # Vanished (no eligible node left): drain it, then delete its Deployment.
-            zones[owned_zone] = _Zone(owned_zone, None, ZoneState.UNHEALTHY)
+            zones[owned_zone] = ZoneView(owned_zone, None, ZoneState.UNHEALTHY)
     for zone in zones.values():
         zone.deployment = deployment_name(wl.name, zone.name)
         zone.live = observed.deployments.get(zone.deployment)
-        if zone.live is not None and not _owns(wl, zone.live):
+        if zone.live is not None and not owns(wl, zone.live):
             zone.conflict, zone.live = True, None
         if zone.live is not None:
             spec, status = zone.live.get("spec") or {}, zone.live.get("status") or {}
@@ -256,7 +261,7 @@ def _zones(observed: Observed) -> dict[str, _Zone]:
 
 
 def _act(
-    zone: _Zone, wl: Workload, has_share: bool, previous: Mapping[str, Any], result: Plan
+    zone: ZoneView, wl: Workload, has_share: bool, previous: Mapping[str, Any], result: Plan
 ) -> None:
     """The one write (if any) that brings the zone's Deployment to what it should be now."""
     if zone.conflict:
@@ -292,8 +297,8 @@ def _act(
     # own writes produced, so a different one means somebody else edited the spec.
     recorded = previous.get("deploymentGeneration")
     edited = recorded is not None and recorded != meta.get("generation")
-    if edited or not _matches(desired, zone.live):
-        result.actions.append(Replace(_merge_for_replace(desired, zone.live)))
+    if edited or not matches_live(desired, zone.live):
+        result.actions.append(Replace(merge_for_replace(desired, zone.live)))
         reason, what = (
             ("DeploymentRestored", "after it was changed by hand")
             if edited
@@ -306,8 +311,8 @@ def _act(
         result.actions.append(Scale(zone.deployment, zone.next))
 
 
-def _judge(
-    zone: _Zone, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+def judge_zone(
+    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
 ) -> None:
     """Decide the zone's state from its nodes, the policy and what status said before."""
     health, policy = zone.health, wl.failover
@@ -345,7 +350,7 @@ def _judge(
         timers.append(deadline)
 
 
-def _shares(wl: Workload, serving: list[str], zones: Mapping[str, _Zone]) -> dict[str, int]:
+def _shares(wl: Workload, serving: list[str], zones: Mapping[str, ZoneView]) -> dict[str, int]:
     """Each serving zone's share: spec.replicas within maxSkew, fewest moves. A zone that is
     failing (still in its grace period) or has no node to schedule on keeps at most what it
     has: a replica moved there would be moved again, or sit Pending."""
@@ -369,7 +374,7 @@ def _shares(wl: Workload, serving: list[str], zones: Mapping[str, _Zone]) -> dic
         fixed.update({name: current[name] for name in over})
 
 
-def _step(zones: list[_Zone], wl: Workload) -> None:
+def _step(zones: list[ZoneView], wl: Workload) -> None:
     """Set each zone's `next` replicas: all increases allowed now, and decreases as far as
     surplus Ready capacity covers them."""
     ready = sum(z.ready for z in zones)
@@ -382,7 +387,7 @@ def _step(zones: list[_Zone], wl: Workload) -> None:
             else:
                 # A rebalance: at most `step` pods on their way up in this zone at a time.
                 zone.next = min(zone.target, max(zone.current, zone.ready + step))
-    stale = any(z.live is not None and _status_stale(z.live) for z in zones)
+    stale = any(z.live is not None and status_stale(z.live) for z in zones)
     if stale:
         return  # a Deployment has not caught up with its spec: judge surplus next time
     surplus = max(0, ready - wl.replicas)
@@ -397,37 +402,37 @@ def _step(zones: list[_Zone], wl: Workload) -> None:
         zone.next = zone.current - cut
 
 
-def _rolled_out(zone: _Zone) -> bool:
+def _rolled_out(zone: ZoneView) -> bool:
     """The zone's Deployment is done, as `kubectl rollout status` judges it: status is current,
     every pod runs the latest template, no old pod is left, and all are available."""
     live = zone.live or {}
     status = live.get("status") or {}
     return (
-        not _status_stale(live)
+        not status_stale(live)
         and int(status.get("updatedReplicas") or 0) == zone.current
         and int(status.get("replicas") or 0) == zone.current
         and zone.available == zone.current
     )
 
 
-def _status_stale(live: Mapping[str, Any]) -> bool:
+def status_stale(live: Mapping[str, Any]) -> bool:
     meta, status = live.get("metadata") or {}, live.get("status") or {}
     return int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0)
 
 
-def _owns(wl: Workload, obj: Mapping[str, Any]) -> bool:
+def owns(wl: Workload, obj: Mapping[str, Any]) -> bool:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(r.get("controller") and r.get("uid") == wl.uid for r in refs)
 
 
 def _owned_zone(obj: Mapping[str, Any], wl: Workload) -> str | None:
-    if not _owns(wl, obj):
+    if not owns(wl, obj):
         return None
     zone = ((obj.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL)
     return str(zone) if zone else None
 
 
-def _matches(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+def matches_live(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     """Whether the live Deployment holds what is rendered now, replicas aside: the same spec
     digest (catches fields the workload no longer sets) and every rendered field and label."""
     want_spec = {k: v for k, v in desired["spec"].items() if k != "replicas"}
@@ -441,7 +446,7 @@ def _matches(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     )
 
 
-def _merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+def merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
     """The full object to PUT: the live metadata (finalizers, other owners, everybody's labels
     and annotations) with ours laid over it, and our spec."""
     live_meta = live.get("metadata") or {}
@@ -460,7 +465,7 @@ def _merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict
     }
 
 
-def _action_order(zones: Mapping[str, _Zone]) -> Any:
+def _action_order(zones: Mapping[str, ZoneView]) -> Any:
     by_deployment = {z.deployment: z for z in zones.values()}
 
     def key(action: Action) -> tuple[int, str]:
@@ -478,7 +483,7 @@ def _action_order(zones: Mapping[str, _Zone]) -> Any:
 
 
 def _zone_events(
-    zones: Mapping[str, _Zone], previous: Mapping[str, Mapping[str, Any]], result: Plan
+    zones: Mapping[str, ZoneView], previous: Mapping[str, Mapping[str, Any]], result: Plan
 ) -> None:
     moved_to = sorted(z.name for z in zones.values() if z.target > z.current)
     for zone in sorted(zones.values(), key=lambda z: z.name):
@@ -533,7 +538,7 @@ def _zone_events(
 _WARN_ON = frozenset({"DeploymentConflict", "NoEligibleZones", "AllZonesUnhealthy"})
 
 
-def _condition_events(before: Mapping[str, Any], after: Mapping[str, Any], result: Plan) -> None:
+def condition_events(before: Mapping[str, Any], after: Mapping[str, Any], result: Plan) -> None:
     def degraded(status: Mapping[str, Any]) -> Mapping[str, Any]:
         conditions = status.get("conditions") or []
         return next((c for c in conditions if c.get("type") == "Degraded"), {})
@@ -545,7 +550,7 @@ def _condition_events(before: Mapping[str, Any], after: Mapping[str, Any], resul
 
 def _status(
     wl: Workload,
-    zones: Mapping[str, _Zone],
+    zones: Mapping[str, ZoneView],
     previous: Mapping[str, Mapping[str, Any]],
     all_failing: bool,
     now: datetime,
@@ -578,7 +583,7 @@ def _status(
             recorded = (previous.get(zone.name) or {}).get("deploymentGeneration")
             live_generation = int((zone.live.get("metadata") or {}).get("generation") or 0)
             entry["deploymentGeneration"] = recorded if recorded is not None else live_generation
-        reason, message = _zone_reason(zone)
+        reason, message = zone_reason(zone)
         entry["reason"], entry["message"] = reason, message
         if zone.since is not None and zone.state is not ZoneState.HEALTHY:
             key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
@@ -610,7 +615,7 @@ def _status(
             if not converged
             else "Every zone's Deployment has its replicas, up to date",
         ),
-        _degraded(zones, conflicts, all_failing, unschedulable),
+        degraded_condition(zones, conflicts, all_failing, unschedulable),
         Condition(
             "FailedOver",
             bool(failed_over),
@@ -634,8 +639,8 @@ def _status(
     }
 
 
-def _degraded(
-    zones: Mapping[str, _Zone],
+def degraded_condition(
+    zones: Mapping[str, ZoneView],
     conflicts: list[str],
     all_failing: bool,
     unschedulable: Mapping[str, int],
@@ -679,7 +684,7 @@ def _degraded(
     return Condition("Degraded", False, "AsExpected", "Every zone is healthy")
 
 
-def _zone_reason(zone: _Zone) -> tuple[str, str]:
+def zone_reason(zone: ZoneView) -> tuple[str, str]:
     if zone.conflict:
         return "DeploymentConflict", f"Deployment {zone.deployment} belongs to someone else"
     if zone.health is None:

@@ -45,15 +45,15 @@ from zonal_operator.planner import (
     Replace,
     Scale,
     ZoneState,
-    _condition_events,
-    _degraded,
-    _judge,
-    _matches,
-    _merge_for_replace,
-    _owns,
-    _status_stale,
-    _Zone,
-    _zone_reason,
+    ZoneView,
+    condition_events,
+    degraded_condition,
+    judge_zone,
+    matches_live,
+    merge_for_replace,
+    owns,
+    status_stale,
+    zone_reason,
 )
 from zonal_operator.render import render_spread_deployment
 from zonal_operator.workload import Workload, selector_string
@@ -71,7 +71,7 @@ def plan(observed: Observed) -> Plan:
     failed_nodes = {n.name for n in observed.nodes if n.ready != "True"}
     pods = [p for p in observed.pods if not p.deleting]
     live = observed.deployments.get(wl.name)
-    conflict = live is not None and not _owns(wl, live)
+    conflict = live is not None and not owns(wl, live)
     if conflict:
         live = None
 
@@ -141,7 +141,7 @@ def plan(observed: Observed) -> Plan:
         acting=bool(result.actions),
         now=now,
     )
-    _condition_events(wl.status, status, result)
+    condition_events(wl.status, status, result)
     if status != dict(wl.status):
         result.status = status
     if timers:
@@ -152,17 +152,17 @@ def plan(observed: Observed) -> Plan:
 
 def _zones(
     observed: Observed, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
-) -> dict[str, _Zone]:
+) -> dict[str, ZoneView]:
     wl, now = observed.workload, observed.now
     joined = [n for n in observed.nodes if n.joined]
     nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
     zones = {
-        name: _Zone(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
+        name: ZoneView(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
                     ZoneState.HEALTHY, deployment=wl.name)
         for name, nodes in nodes_by_zone.items()
     }  # fmt: skip
     for zone in zones.values():
-        _judge(zone, previous.get(zone.name) or {}, wl, now, timers)
+        judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
     if zones and not any(z.state is ZoneState.HEALTHY for z in zones.values()):
         # Every zone looks dead at once: far likelier that we are blind. Move nothing.
         for zone in zones.values():
@@ -175,7 +175,7 @@ def _rebalance(
     wl: Workload,
     live: Mapping[str, Any],
     *,
-    zones: Mapping[str, _Zone],
+    zones: Mapping[str, ZoneView],
     pods: Sequence[PodInfo],
     by_zone: Mapping[str, list[PodInfo]],
     counts: Mapping[str, int],
@@ -222,8 +222,8 @@ def _rebalance(
         want = wl.replicas + surge
 
     desired = render_spread_deployment(wl, want)
-    if not _matches(desired, live):
-        result.actions.append(Replace(_merge_for_replace(desired, live)))
+    if not matches_live(desired, live):
+        result.actions.append(Replace(merge_for_replace(desired, live)))
         result.events.append(
             Event("Normal", "DeploymentUpdated", f"Updated Deployment {wl.name} to the spec")
         )
@@ -259,7 +259,7 @@ def _settled(live: Mapping[str, Any], replicas: int) -> bool:
     """The Deployment has caught up: no rollout in progress, every pod counted and available."""
     status = live.get("status") or {}
     return (
-        not _status_stale(live)
+        not status_stale(live)
         and int(status.get("replicas") or 0) == replicas
         and int(status.get("updatedReplicas") or 0) == replicas
         and int(status.get("availableReplicas") or 0) >= replicas
@@ -267,7 +267,7 @@ def _settled(live: Mapping[str, Any], replicas: int) -> bool:
 
 
 def _events(
-    zones: Mapping[str, _Zone],
+    zones: Mapping[str, ZoneView],
     previous: Mapping[str, Mapping[str, Any]],
     stranded: Mapping[str, int],
     result: Plan,
@@ -304,7 +304,7 @@ def _events(
 def _status(
     wl: Workload,
     live: Mapping[str, Any] | None,
-    zones: Mapping[str, _Zone],
+    zones: Mapping[str, ZoneView],
     by_zone: Mapping[str, Sequence[PodInfo]],
     *,
     skew: int,
@@ -321,7 +321,7 @@ def _status(
     entries = []
     for zone in sorted(zones.values(), key=lambda z: z.name):
         here = by_zone.get(zone.name, [])
-        reason, message = _zone_reason(zone)
+        reason, message = zone_reason(zone)
         entry: dict[str, Any] = {
             "name": zone.name,
             "deployment": wl.name,
@@ -344,7 +344,7 @@ def _status(
     converged = not acting and not surge and live is not None and _settled(live, wl.replicas)
     spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
     all_failing = bool(zones) and not any(z.state is ZoneState.HEALTHY for z in zones.values())
-    degraded = _degraded(zones, [wl.name] if conflict else [], all_failing, {})
+    degraded = degraded_condition(zones, [wl.name] if conflict else [], all_failing, {})
     if not degraded.status and pending:
         degraded = Condition(
             "Degraded",

@@ -7,17 +7,15 @@ and a 20 s failback delay so that a full outage-and-recovery cycle fits in about
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from localcluster import LocalCluster
-from tests.e2e.helpers import get_json, wait_for
+from tests.e2e.helpers import Poller, get_json, wait_for
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.workloads import apply, deployments, split, status, wait_converged, workload
 
@@ -42,40 +40,29 @@ def ready_total(cluster: LocalCluster, namespace: str) -> int:
 
 
 @dataclass
-class Sampler:
+class Sampler(Poller):
     """Samples the workload's Deployments once a second in the background."""
 
     cluster: LocalCluster
     namespace: str
     ready: list[int] = field(default_factory=list)
     desired: list[dict[str, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            deps = deployments(self.cluster, self.namespace, "web")
-            self.ready.append(
-                sum(int(d.get("status", {}).get("readyReplicas") or 0) for d in deps.values())
-            )
-            self.desired.append(
-                {
-                    d["metadata"]["labels"]["zonal.dev/zone"]: d["spec"]["replicas"]
-                    for d in deps.values()
-                }
-            )
-            self._stop.wait(1.0)
+    def sample(self) -> None:
+        deps = deployments(self.cluster, self.namespace, "web")
+        self.ready.append(
+            sum(int(d.get("status", {}).get("readyReplicas") or 0) for d in deps.values())
+        )
+        self.desired.append(
+            {
+                d["metadata"]["labels"]["zonal.dev/zone"]: d["spec"]["replicas"]
+                for d in deps.values()
+            }
+        )
 
 
-@contextmanager
-def sampling(cluster: LocalCluster, namespace: str) -> Iterator[Sampler]:
-    sampler = Sampler(cluster, namespace)
-    thread = threading.Thread(target=sampler.run, daemon=True)
-    thread.start()
-    try:
-        yield sampler
-    finally:
-        sampler._stop.set()
-        thread.join(10)
+def sampling(cluster: LocalCluster, namespace: str) -> Sampler:
+    return Sampler(cluster, namespace)
 
 
 def event_count(cluster: LocalCluster, namespace: str, reason: str) -> int:

@@ -10,17 +10,15 @@ Every poll is one list call per kind, whatever the number of workloads.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from localcluster import LocalCluster
-from tests.e2e.helpers import get_json
+from tests.e2e.helpers import Poller, get_json
 from tests.e2e.workloads import workload
 
 pytestmark = [
@@ -135,33 +133,22 @@ def moved_out(cluster: LocalCluster, namespace: str) -> Callable[[], dict[str, A
 
 
 @dataclass
-class LowestReady:
+class LowestReady(Poller):
     """The fewest Ready replicas each workload had, sampled from one list every second."""
 
     cluster: LocalCluster
     namespace: str
     lowest: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NAMES, REPLICAS))
     samples: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            for name, zoned in deployments(self.cluster, self.namespace).items():
-                self.lowest[name] = min(self.lowest.get(name, REPLICAS), sum(zoned.ready.values()))
-            self.samples += 1
-            self._stop.wait(1.0)
+    def sample(self) -> None:
+        for name, zoned in deployments(self.cluster, self.namespace).items():
+            self.lowest[name] = min(self.lowest.get(name, REPLICAS), sum(zoned.ready.values()))
+        self.samples += 1
 
 
-@contextmanager
-def lowest_ready(cluster: LocalCluster, namespace: str) -> Iterator[LowestReady]:
-    sampler = LowestReady(cluster, namespace)
-    thread = threading.Thread(target=sampler.run, daemon=True)
-    thread.start()
-    try:
-        yield sampler
-    finally:
-        sampler._stop.set()
-        thread.join(30)
+def lowest_ready(cluster: LocalCluster, namespace: str) -> LowestReady:
+    return LowestReady(cluster, namespace)
 
 
 def test_fifty_workloads_fail_over_and_back(cluster: LocalCluster, namespace: str) -> None:

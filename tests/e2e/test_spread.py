@@ -9,18 +9,15 @@ seen well within that time is the operator's doing, not taint-based eviction's.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from localcluster import LocalCluster
-from tests.e2e.helpers import get_json, wait_for
+from tests.e2e.helpers import Poller, get_json, wait_for
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.test_failover import event_count, metric, nodes_not_ready, zone_health
 from tests.e2e.workloads import ZONE_KEY, apply, condition, status, workload
@@ -104,7 +101,7 @@ def wait_spread(
 
 
 @dataclass
-class Sampler:
+class Sampler(Poller):
     """Once a second: Ready pods, the Deployment's replicas, and the PodDisruptionBudget."""
 
     cluster: LocalCluster
@@ -113,31 +110,20 @@ class Sampler:
     ready: list[int] = field(default_factory=list)
     replicas: list[int] = field(default_factory=list)
     budget: list[tuple[int, int]] = field(default_factory=list)  # (currentHealthy, desired)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            live = pods(self.cluster, self.namespace)
-            self.ready.append(
-                sum(1 for p in live if not p["metadata"].get("deletionTimestamp") and is_ready(p))
-            )
-            self.replicas.append(deployment(self.cluster, self.namespace)["spec"]["replicas"])
-            if self.pdb:
-                st = get_json(self.cluster, "pdb", "web", "-n", self.namespace).get("status") or {}
-                self.budget.append((st.get("currentHealthy", 0), st.get("desiredHealthy", 0)))
-            self._stop.wait(1.0)
+    def sample(self) -> None:
+        live = pods(self.cluster, self.namespace)
+        self.ready.append(
+            sum(1 for p in live if not p["metadata"].get("deletionTimestamp") and is_ready(p))
+        )
+        self.replicas.append(deployment(self.cluster, self.namespace)["spec"]["replicas"])
+        if self.pdb:
+            st = get_json(self.cluster, "pdb", "web", "-n", self.namespace).get("status") or {}
+            self.budget.append((st.get("currentHealthy", 0), st.get("desiredHealthy", 0)))
 
 
-@contextmanager
-def sampling(cluster: LocalCluster, namespace: str, pdb: bool = False) -> Iterator[Sampler]:
-    sampler = Sampler(cluster, namespace, pdb)
-    thread = threading.Thread(target=sampler.run, daemon=True)
-    thread.start()
-    try:
-        yield sampler
-    finally:
-        sampler._stop.set()
-        thread.join(10)
+def sampling(cluster: LocalCluster, namespace: str, pdb: bool = False) -> Sampler:
+    return Sampler(cluster, namespace, pdb)
 
 
 def zone_a_down_and_failed_over(cluster: LocalCluster, namespace: str) -> float:

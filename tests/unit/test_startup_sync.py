@@ -27,9 +27,12 @@ class _ListingApi:
     def list_namespaces(self) -> list[str]:
         return ["team-a", "team-b", "kube-system"]
 
-    def list_deployments(self, namespace: str | None) -> list[dict[str, Any]]:
+    def list_deployments(self, namespace: str | None, keep: Any = None) -> list[dict[str, Any]]:
         self.scopes.append(namespace)
-        return [{"metadata": {"name": "web-zone-a", "namespace": "team-a", "resourceVersion": "7"}}]
+        items = [
+            {"metadata": {"name": "web-zone-a", "namespace": "team-a", "resourceVersion": "7"}}
+        ]
+        return [keep(d) for d in items] if keep else items
 
     def list_pods(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
         assert label_selector == "zonal.dev/workload"

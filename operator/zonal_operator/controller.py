@@ -267,7 +267,8 @@ class Controller:
             return
         names = self.store.unschedulable.setdefault(key, {}).setdefault(zone, set())
         before_count = len(names)
-        if event_type != "DELETED" and _unschedulable(body):
+        pod = PodInfo.from_body(body)
+        if event_type != "DELETED" and pod.unschedulable and not pod.deleting:
             names.add(meta.get("name", ""))
         else:
             names.discard(meta.get("name", ""))
@@ -344,11 +345,10 @@ class Controller:
             if any(set(p) & set("*?[!,") for p in patterns):
                 names = select_namespaces(patterns, self.api.list_namespaces())
             scopes = list(names)
-        selector = WORKLOAD_LABEL
         return (
             self.api.list_nodes(),
             [d for ns in scopes for d in self.api.list_deployments(ns, keep=_cached_form)],
-            [p for ns in scopes for p in self.api.list_pods(ns, selector)],
+            [p for ns in scopes for p in self.api.list_pods(ns, WORKLOAD_LABEL)],
             [w for ns in scopes for w in self.api.list_workloads(ns)],
         )
 
@@ -586,18 +586,6 @@ def select_namespaces(patterns: Sequence[str], names: Sequence[str]) -> list[str
         if (not include or any(fnmatch.fnmatchcase(name, g) for g in include))
         and not any(fnmatch.fnmatchcase(name, g) for g in exclude)
     ]
-
-
-def _unschedulable(pod: Mapping[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    if (pod.get("metadata") or {}).get("deletionTimestamp") or status.get("phase") != "Pending":
-        return False
-    return any(
-        c.get("type") == "PodScheduled"
-        and c.get("status") == "False"
-        and c.get("reason") == "Unschedulable"
-        for c in status.get("conditions") or []
-    )
 
 
 def _forget_zone(namespace: str, workload: str, zone: str) -> None:

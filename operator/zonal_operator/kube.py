@@ -81,7 +81,8 @@ class KubeApi:
 
     # -- Reads for the start-up sync (the watches keep the caches current afterwards) ---------
     def list_nodes(self) -> list[dict[str, Any]]:
-        return self._list("nodes", self.core.list_node)
+        """The nodes, each cut down to what NodeInfo reads of a node."""
+        return self._list("nodes", self.core.list_node, keep=_node_essentials)
 
     def list_namespaces(self) -> list[str]:
         return [n["metadata"]["name"] for n in self._list("namespaces", self.core.list_namespace)]
@@ -201,6 +202,23 @@ class KubeApi:
             "count": 1,
         }
         self._call("create", "events", self.core.create_namespaced_event, namespace, body)
+
+
+def _node_essentials(node: dict[str, Any]) -> dict[str, Any]:
+    """What NodeInfo reads of a node: name, labels, taints, cordon, the Ready condition.
+    Images, addresses and the rest of status would be most of a big cluster's node list."""
+    meta, spec, status = (
+        node.get("metadata") or {},
+        node.get("spec") or {},
+        node.get("status") or {},
+    )
+    return {
+        "metadata": {k: meta[k] for k in ("name", "labels") if k in meta},
+        "spec": {k: spec[k] for k in ("taints", "unschedulable") if k in spec},
+        "status": {
+            "conditions": [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        },
+    }
 
 
 def _pod_essentials(pod: dict[str, Any]) -> dict[str, Any]:

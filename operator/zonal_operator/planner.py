@@ -17,15 +17,15 @@ How replicas move (the zone states are documented on `ZoneState`):
 
 This is PerZone placement. Spread placement (spread.py) shares the zone judgement (`ZoneView`,
 `judge_zone`, `zone_reason`), the Deployment comparisons (`owns`, `matches_live`,
-`merge_for_replace`, `status_stale`) and the conditions (`degraded_condition`,
-`condition_events`): the public names here.
+`merge_for_replace`, `status_stale`), the conditions (`degraded_condition`,
+`condition_events`) and the zone events (`zone_events`): the public names here.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -486,52 +486,50 @@ def _zone_events(
     zones: Mapping[str, ZoneView], previous: Mapping[str, Mapping[str, Any]], result: Plan
 ) -> None:
     moved_to = sorted(z.name for z in zones.values() if z.target > z.current)
+
+    def moving(zone: ZoneView) -> str:
+        if not zone.current:
+            return "it has no replicas to move"
+        return f"moving its {zone.current} replicas to {', '.join(moved_to) or 'no healthy zone'}"
+
+    zone_events(
+        zones,
+        previous,
+        result,
+        moving=moving,
+        waiting="replicas return after the failback delay",
+        returning=lambda zone: f"Returning {zone.target} replicas to zone {zone.name}",
+    )
+
+
+def zone_events(
+    zones: Mapping[str, ZoneView],
+    previous: Mapping[str, Mapping[str, Any]],
+    result: Plan,
+    *,
+    moving: Callable[[ZoneView], str],
+    waiting: str,
+    returning: Callable[[ZoneView], str],
+) -> None:
+    """One event per change of a zone's state; the placement says what it does about it."""
     for zone in sorted(zones.values(), key=lambda z: z.name):
         before = previous.get(zone.name, {}).get("health")
         if zone.health is None or before == zone.state:
             continue
         detail = zone.health.describe()
         if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
-            result.events.append(
-                Event(
-                    "Warning", "ZoneDegraded", f"Zone {zone.name} is failing ({detail})", zone.name
-                )
-            )
+            message = f"Zone {zone.name} is failing ({detail})"
+            result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
         elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
             # One event per failover, saying both what happened and what is done about it: at
             # a thousand workloads every event is a thousand API writes.
-            moving = (
-                f"moving its {zone.current} replicas to {', '.join(moved_to) or 'no healthy zone'}"
-                if zone.current
-                else "it has no replicas to move"
-            )
-            result.events.append(
-                Event(
-                    "Warning",
-                    "ZoneUnhealthy",
-                    f"Zone {zone.name} is unhealthy ({detail}); {moving}",
-                    zone.name,
-                )
-            )
+            message = f"Zone {zone.name} is unhealthy ({detail}); {moving(zone)}"
+            result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
         elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
-            result.events.append(
-                Event(
-                    "Normal",
-                    "ZoneRecovered",
-                    f"Zone {zone.name} is healthy again ({detail}); "
-                    "replicas return after the failback delay",
-                    zone.name,
-                )
-            )
+            message = f"Zone {zone.name} is healthy again ({detail}); {waiting}"
+            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
-            result.events.append(
-                Event(
-                    "Normal",
-                    "ReplicasReturned",
-                    f"Returning {zone.target} replicas to zone {zone.name}",
-                    zone.name,
-                )
-            )
+            result.events.append(Event("Normal", "ReplicasReturned", returning(zone), zone.name))
 
 
 # Degraded reasons worth an event of their own (zone failures have their own events).

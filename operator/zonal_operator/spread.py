@@ -53,6 +53,7 @@ from zonal_operator.planner import (
     merge_for_replace,
     owns,
     status_stale,
+    zone_events,
     zone_reason,
 )
 from zonal_operator.render import render_spread_deployment
@@ -272,33 +273,22 @@ def _events(
     stranded: Mapping[str, int],
     result: Plan,
 ) -> None:
-    for zone in sorted(zones.values(), key=lambda z: z.name):
-        before = previous.get(zone.name, {}).get("health")
-        if zone.health is None or before == zone.state:
-            continue
-        detail = zone.health.describe()
-        if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
-            message = f"Zone {zone.name} is failing ({detail})"
-            result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
-        elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
-            # One event per failover, as with PerZone placement: what happened and what is done.
-            doing = (
-                f"deleting its {stranded.get(zone.name, 0)} pods on failed nodes; the "
-                "Deployment replaces them in the healthy zones"
-                if stranded.get(zone.name)
-                else "it has no pods to replace"
-            )
-            message = f"Zone {zone.name} is unhealthy ({detail}); {doing}"
-            result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
-        elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
-            message = (
-                f"Zone {zone.name} is healthy again ({detail}); "
-                "pods are rebalanced into it after the failback delay"
-            )
-            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
-        elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
-            message = f"Rebalancing pods into zone {zone.name}, surge first"
-            result.events.append(Event("Normal", "ReplicasReturned", message, zone.name))
+    def replacing(zone: ZoneView) -> str:
+        if not stranded.get(zone.name):
+            return "it has no pods to replace"
+        return (
+            f"deleting its {stranded[zone.name]} pods on failed nodes; the Deployment "
+            "replaces them in the healthy zones"
+        )
+
+    zone_events(
+        zones,
+        previous,
+        result,
+        moving=replacing,
+        waiting="pods are rebalanced into it after the failback delay",
+        returning=lambda zone: f"Rebalancing pods into zone {zone.name}, surge first",
+    )
 
 
 def _status(

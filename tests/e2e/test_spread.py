@@ -20,7 +20,7 @@ from localcluster import LocalCluster
 from tests.e2e.helpers import Poller, get_json, wait_for
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.test_failover import event_count, metric, nodes_not_ready, zone_health
-from tests.e2e.workloads import ZONE_KEY, apply, condition, status, workload
+from tests.e2e.workloads import ZONE_KEY, apply, condition, settled_status, status, workload
 
 pytestmark = [
     pytest.mark.e2e,
@@ -86,15 +86,7 @@ def wait_spread(
         if expected is None and (set(counts) != {"zone-b", "zone-c"} or
                                  abs(counts["zone-b"] - counts["zone-c"]) > 1):  # fmt: skip
             return None
-        obj = get_json(cluster, "zonalworkload", "web", "-n", namespace)
-        st: dict[str, Any] = obj.get("status") or {}
-        if st.get("observedGeneration") != obj["metadata"]["generation"]:
-            return None
-        if condition(st, "Ready").get("status") != "True":
-            return None
-        if condition(st, "Progressing").get("status") != "False":
-            return None
-        return st
+        return settled_status(cluster, namespace, "web")
 
     result: dict[str, Any] = wait_for(done, timeout=timeout, what=f"spread {expected}")
     return result

@@ -108,17 +108,23 @@ def wait_converged(
             z: n for z, n in expected.items() if n
         }:
             return None
-        obj = get_json(cluster, "zonalworkload", name, "-n", namespace)
-        st = obj.get("status") or {}
-        if st.get("observedGeneration") != obj["metadata"]["generation"]:
-            return None
-        if condition(st, "Ready").get("status") != "True":
-            return None
-        if condition(st, "Progressing").get("status") != "False":
-            return None
-        return st
+        return settled_status(cluster, namespace, name)
 
     result: dict[str, Any] = wait_for(
         done, timeout=timeout, what=f"{namespace}/{name} converged to {expected}"
     )
     return result
+
+
+def settled_status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any] | None:
+    """The workload's status once it is current for its generation, Ready, and no longer
+    Progressing; None before."""
+    obj = get_json(cluster, "zonalworkload", name, "-n", namespace)
+    st: dict[str, Any] = obj.get("status") or {}
+    if st.get("observedGeneration") != obj["metadata"]["generation"]:
+        return None
+    if condition(st, "Ready").get("status") != "True":
+        return None
+    if condition(st, "Progressing").get("status") != "False":
+        return None
+    return st

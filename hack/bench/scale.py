@@ -575,6 +575,7 @@ class Bench:
             node_lease_seconds=args.node_lease_seconds,
             controller_qps=args.controller_qps,
             controller_burst=args.controller_burst,
+            controller_syncs=args.controller_syncs,
             audit_log=args.audit,
         )
         self.cluster = LocalCluster(self.out / "cluster", self.cluster_config)
@@ -1172,7 +1173,9 @@ def settings_text(bench: Bench) -> list[str]:
         f"{cfg.node_monitor_grace_seconds} s, "
         f"node-monitor-period {cfg.node_monitor_period_seconds} s; kube-controller-manager and "
         f"kube-scheduler --kube-api-qps {cfg.controller_qps} --kube-api-burst "
-        f"{cfg.controller_burst} (stock: 20/30); kube-apiserver --max-requests-inflight 1000 "
+        f"{cfg.controller_burst} (stock: 20/30); kube-controller-manager "
+        f"--concurrent-deployment-syncs {cfg.controller_syncs} --concurrent-replicaset-syncs "
+        f"{cfg.controller_syncs} (stock: 5); kube-apiserver --max-requests-inflight 1000 "
         "--max-mutating-requests-inflight 500 (as localcluster always sets); audit log "
         + ("on" if cfg.audit_log else "off")
         + ".",
@@ -1255,6 +1258,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     cluster.add_argument("--node-monitor-period-seconds", type=int, default=2)
     cluster.add_argument("--controller-qps", type=int, default=200)
     cluster.add_argument("--controller-burst", type=int, default=400)
+    cluster.add_argument(
+        "--controller-syncs",
+        type=int,
+        default=5,
+        help="--concurrent-deployment-syncs and --concurrent-replicaset-syncs",
+    )
     cluster.add_argument(
         "--audit",
         action="store_true",

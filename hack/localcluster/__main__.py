@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--default-toleration-seconds", type=int, default=300)
     up.add_argument("--controller-qps", type=int, default=20)
     up.add_argument("--controller-burst", type=int, default=30)
+    up.add_argument(
+        "--controller-syncs",
+        type=int,
+        default=5,
+        help="workers of the deployment and ReplicaSet controllers",
+    )
     up.add_argument("--audit-log", action="store_true", help="write an API audit log")
     sub.add_parser("down", help="stop the cluster and remove its state")
     crds = sub.add_parser("install-crds", help="apply CRDs and wait until they are served")
@@ -69,6 +75,7 @@ def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
             default_toleration_seconds=args.default_toleration_seconds,
             controller_qps=args.controller_qps,
             controller_burst=args.controller_burst,
+            controller_syncs=args.controller_syncs,
             audit_log=args.audit_log,
         )
         if cluster.up():

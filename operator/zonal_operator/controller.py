@@ -18,17 +18,18 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from zonal_operator import metrics, planner, spread
 from zonal_operator.conditions import Condition, render_conditions
 from zonal_operator.kube import ApiException, KubeApi
 from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
+from zonal_operator.watch import Deliver, Source
 from zonal_operator.workload import (
     KIND,
     MANAGED_BY,
@@ -52,12 +53,6 @@ def _newer_or_same(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> boo
     if str(a).isdigit() and str(b).isdigit():
         return int(a) >= int(b)
     return True  # resourceVersions are opaque to clients when not numbers
-
-
-def _cached_form(body: dict[str, Any]) -> dict[str, Any]:
-    """A Deployment as the cache keeps it: whole when the operator manages it, else slim."""
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    return body if labels.get(MANAGED_BY_LABEL) == MANAGED_BY else _slim(body)
 
 
 def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,6 +83,27 @@ class Store:
     _by_prefix: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     # (namespace, name prefix of its Deployments) -> workload names, for Deployments not ours
     _workloads_by_prefix: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _node_snapshot: tuple[NodeInfo, ...] | None = None
+
+    def put_node(self, info: NodeInfo) -> bool:
+        """Keep a node; whether that changed anything the planner reads."""
+        if self.nodes.get(info.name) == info:
+            return False  # heartbeats alone
+        self.nodes[info.name], self._node_snapshot = info, None
+        return True
+
+    def drop_node(self, name: str) -> bool:
+        if self.nodes.pop(name, None) is None:
+            return False
+        self._node_snapshot = None
+        return True
+
+    def node_snapshot(self) -> tuple[NodeInfo, ...]:
+        """Every node, as one object that stays the same until a node changes: the zone
+        healths computed over it are reused by every plan until then (health.zone_healths)."""
+        if self._node_snapshot is None:
+            self._node_snapshot = tuple(self.nodes.values())
+        return self._node_snapshot
 
     def put_deployment(self, body: Mapping[str, Any]) -> None:
         """Cache a Deployment. The body is kept, not copied: it must be one nobody changes
@@ -189,10 +205,29 @@ class Settings:
     deployment_batch_seconds: float = 1.0
 
 
+class Reflecting(Protocol):
+    """What the controller needs of a reflector (watch.Reflector)."""
+
+    async def list(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
+# Builds the reflector of one collection: source, where its events go, which namespaces count.
+ReflectorFactory = Callable[[Source, Deliver, Callable[[str], bool] | None], Reflecting]
+
+
 class Controller:
-    def __init__(self, api: KubeApi, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        settings: Settings | None = None,
+        reflector: ReflectorFactory | None = None,
+    ) -> None:
         self.api = api
         self.settings = settings or Settings()
+        self._reflector = reflector
+        self._reflectors: list[Reflecting] = []
         self.store = Store()
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
@@ -204,6 +239,8 @@ class Controller:
         self._terminating: set[str] = set()
         self._metric_zones: dict[Key, set[str]] = {}  # zones with metric series, per workload
         self._restoring: dict[Key, datetime] = {}  # failover start, until capacity is back
+        # Since when a workload's status has held back a change of counts (planner._hold_until).
+        self._held: dict[Key, datetime] = {}
 
     # -- watch events (called on the event loop) -----------------------------------------------
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -278,12 +315,8 @@ class Controller:
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
         info = NodeInfo.from_body(body)
-        if event_type == "DELETED":
-            changed = self.store.nodes.pop(info.name, None) is not None
-        else:
-            changed = self.store.nodes.get(info.name) != info
-            self.store.nodes[info.name] = info
-        if changed:  # heartbeats alone change nothing the planner reads
+        deleted = event_type == "DELETED"
+        if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
             self._requeue_all_soon()
 
     def _add_soon(self, key: Key, delay: float) -> None:
@@ -311,49 +344,72 @@ class Controller:
     # -- start-up ----------------------------------------------------------------------------------
     async def sync(self, namespaces: Sequence[str] = ()) -> None:
         """Fill the caches from full lists before the first reconcile, as client-go's informers
-        do before their controllers start. The watches begin only afterwards, so nothing they
-        deliver is older than what is listed here. Without this, a restarted operator could plan
-        against the first few nodes it hears of: with a zone down and another one not heard of
-        yet, all replicas would be asked of the one zone left."""
+        do before their controllers start; the watches then go on from where the lists were
+        taken. Without this, a restarted operator could plan against the first few nodes it
+        hears of: with a zone down and another one not heard of yet, all replicas would be
+        asked of the one zone left. ZonalWorkloads are listed here too, and kopf watches them."""
+        if self._reflector is not None:
+            self._reflectors = self._make_reflectors(namespaces)
+        for reflector in self._reflectors:
+            while True:
+                try:
+                    await reflector.list()
+                    break
+                except Exception as exc:
+                    log.warning("listing at start-up failed (%s); retrying in 5s", exc)
+                    await asyncio.sleep(5)
         loop = asyncio.get_running_loop()
         while True:
             try:
-                listed = await loop.run_in_executor(self.pool, self._list_all, namespaces)
+                workloads = await loop.run_in_executor(self.pool, self._list_workloads, namespaces)
                 break
             except ApiException as exc:
                 log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
                 await asyncio.sleep(5)
-        nodes, deployments, pods, workloads = listed
-        for node in nodes:
-            info = NodeInfo.from_body(node)
-            self.store.nodes[info.name] = info
-        for deployment in deployments:
-            self.store.put_deployment(deployment)
-        for pod in pods:
-            self.on_pod(None, pod)
         for workload in workloads:
             self.on_workload(None, workload)
         log.info(
             "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
-            *map(len, listed),
+            len(self.store.nodes),
+            sum(map(len, self.store.deployments.values())),
+            sum(map(len, self.store.pods.values()))
+            + sum(len(n) for zones in self.store.unschedulable.values() for n in zones.values()),
+            len(workloads),
         )
 
-    def _list_all(self, patterns: Sequence[str]) -> tuple[list[dict[str, Any]], ...]:
+    def _make_reflectors(self, patterns: Sequence[str]) -> list[Reflecting]:
+        """Nodes, and per watched scope Deployments and the workloads' pods. Plain namespace
+        names are watched one by one; glob patterns (which may match namespaces created later)
+        are watched cluster-wide and filtered as kopf filters them."""
+        assert self._reflector is not None
+        scopes: list[str | None] = [None]
+        accept: Callable[[str], bool] | None = None
+        if any(set(p) & set("*?[!,") for p in patterns):
+            accept = functools.partial(_namespace_selected, tuple(patterns))
+        elif patterns:
+            scopes = list(patterns)
+        made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.on_node, None)]
+        for scope in scopes:
+            within = "" if scope is None else f"/namespaces/{scope}"
+            deployments = Source("deployments", f"/apis/apps/v1{within}/deployments")
+            pods = Source("pods", f"/api/v1{within}/pods", WORKLOAD_LABEL)
+            made.append(self._reflector(deployments, self.on_deployment, accept))
+            made.append(self._reflector(pods, self.on_pod, accept))
+        return made
+
+    def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
         scopes: list[str | None] = [None]  # None: every namespace
         if patterns:
             names = patterns
             if any(set(p) & set("*?[!,") for p in patterns):
                 names = select_namespaces(patterns, self.api.list_namespaces())
             scopes = list(names)
-        return (
-            self.api.list_nodes(),
-            [d for ns in scopes for d in self.api.list_deployments(ns, keep=_cached_form)],
-            [p for ns in scopes for p in self.api.list_pods(ns, WORKLOAD_LABEL)],
-            [w for ns in scopes for w in self.api.list_workloads(ns)],
-        )
+        return [w for ns in scopes for w in self.api.list_workloads(ns)]
 
     # -- workers ---------------------------------------------------------------------------------
     def start(self) -> None:
+        for reflector in self._reflectors:
+            self._tasks.append(asyncio.create_task(reflector.run()))
         for i in range(self.settings.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
@@ -395,7 +451,7 @@ class Controller:
             return
         observed = planner.Observed(
             workload=wl,
-            nodes=list(self.store.nodes.values()),
+            nodes=self.store.node_snapshot(),
             deployments=self.store.deployments_for(wl),
             now=datetime.now(UTC),
             unschedulable={
@@ -404,8 +460,13 @@ class Controller:
                 if names
             },
             pods=list(self.store.pods.get(key, {}).values()),
+            status_held_since=self._held.get(key),
         )
         plan = spread.plan(observed) if wl.spread else planner.plan(observed)
+        if plan.status_held:
+            self._held.setdefault(key, observed.now)
+        else:
+            self._held.pop(key, None)
         self._observe(wl, plan, observed.now)
         if plan.actions or plan.status is not None or plan.events:
             loop = asyncio.get_running_loop()
@@ -456,6 +517,7 @@ class Controller:
         for zone in self._metric_zones.pop(key, set()):
             _forget_zone(*key, zone)
         self._restoring.pop(key, None)
+        self._held.pop(key, None)
 
     # -- execution (runs in a worker thread) ---------------------------------------------------
     def _execute(self, wl: Workload, plan: planner.Plan) -> _Outcome:
@@ -570,6 +632,10 @@ class _Outcome:
     retry_after: float | None = None
     namespace_terminating: bool = False
     blocked: str = ""  # why an eviction was refused
+
+
+def _namespace_selected(patterns: Sequence[str], namespace: str) -> bool:
+    return bool(select_namespaces(patterns, [namespace]))
 
 
 def select_namespaces(patterns: Sequence[str], names: Sequence[str]) -> list[str]:

@@ -1,6 +1,8 @@
-"""The kopf layer: watch events go to the controller's caches and queue, nothing else.
+"""The kopf layer: start-up and shutdown, credentials, probes, and the ZonalWorkloads' watch
+events, which go to the controller's cache and queue, nothing else. (Nodes, Deployments and
+pods reach the caches through the controller's own reflectors, see watch.py.)
 
-Only `on.event` handlers are used: they put no finalizers and write nothing on the watched
+Only an `on.event` handler is used: it puts no finalizers and writes nothing on the watched
 objects, so a ZonalWorkload is deleted (and garbage-collects its Deployments) even when the
 operator is not running. Every decision is taken by the controller's reconcile.
 """
@@ -9,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
 from zonal_operator.controller import Controller, Settings
-from zonal_operator.kube import KubeApi, load_client, load_configuration
-from zonal_operator.workload import GROUP, PLURAL, VERSION, WORKLOAD_LABEL
+from zonal_operator.kube import KubeApi, bearer_token, load_client, load_configuration
+from zonal_operator.watch import Deliver, Http, Reflector, Source
+from zonal_operator.workload import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("zonal_operator")
 
@@ -48,8 +52,19 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.networking.request_timeout = 60
     memo.configuration = load_configuration(options.kubeconfig)
     api = KubeApi(load_client(memo.configuration, pool_size=options.workers + 2))
+    memo.http = http = Http(memo.configuration)
+
+    def reflector(
+        source: Source, deliver: Deliver, accept: Callable[[str], bool] | None
+    ) -> Reflector:
+        return Reflector(
+            http, source, deliver, accept_namespace=accept, timeout_seconds=options.watch_timeout
+        )
+
     controller = Controller(
-        api, Settings(workers=options.workers, resync_seconds=options.resync_seconds)
+        api,
+        Settings(workers=options.workers, resync_seconds=options.resync_seconds),
+        reflector=reflector,
     )
     memo.controller = controller
     await controller.sync(options.namespaces)
@@ -63,11 +78,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 def _login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """kopf's watches authenticate exactly as the operator's own client does."""
     configuration = memo.configuration  # loaded at start-up, before any login
-    auth = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
-    if configuration.refresh_api_key_hook is not None:
-        configuration.refresh_api_key_hook(configuration)  # rotated service account tokens
-        auth = configuration.api_key.get("authorization", auth)
-    token = auth.split(" ", 1)[1] if auth and auth.lower().startswith("bearer ") else auth
+    token = bearer_token(configuration)
     return kopf.ConnectionInfo(
         server=configuration.host,
         ca_path=configuration.ssl_ca_cert,
@@ -85,6 +96,9 @@ async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = memo.get("controller")
     if controller is not None:
         await controller.stop()
+    http: Http | None = memo.get("http")
+    if http is not None:
+        await http.close()
 
 
 @kopf.on.probe(id="seconds_since_last_event")
@@ -96,18 +110,3 @@ def _last_event(memo: kopf.Memo, **_: Any) -> float:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def _workload(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.controller.on_workload(event.get("type"), event["object"])
-
-
-@kopf.on.event("apps", "v1", "deployments")
-async def _deployment(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_deployment(event.get("type"), event["object"])
-
-
-@kopf.on.event("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.PRESENT})
-async def _pod(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_pod(event.get("type"), event["object"])
-
-
-@kopf.on.event("", "v1", "nodes")
-async def _node(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_node(event.get("type"), event["object"])

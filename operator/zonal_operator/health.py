@@ -17,11 +17,14 @@ node lifecycle controller sets, so they survive an operator restart:
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from zonal_operator.eligibility import eligible_zones
 from zonal_operator.model import NodeInfo
 
 LIFECYCLE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
@@ -91,3 +94,54 @@ def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) ->
         failing_since=failing_since,
         healthy_since=healthy_since,
     )
+
+
+def zone_healths(
+    nodes: Sequence[NodeInfo],
+    pod_spec: Mapping[str, Any],
+    topology_key: str,
+    allowed_zones: Collection[str] | None,
+    threshold_percent: int,
+) -> dict[str, ZoneHealth]:
+    """Zone -> its health, over the joined nodes the pod spec may run on, zones sorted."""
+    key = (
+        json.dumps(
+            [
+                pod_spec.get("nodeSelector"),
+                ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+                    "requiredDuringSchedulingIgnoredDuringExecution"
+                ),
+                pod_spec.get("tolerations"),
+            ],
+            sort_keys=True,
+        ),
+        topology_key,
+        tuple(sorted(allowed_zones or ())),
+        threshold_percent,
+    )
+    if nodes is not _memo.nodes:
+        _memo.nodes, _memo.healths = nodes, {}
+    found = _memo.healths.get(key)
+    if found is None:
+        joined = [n for n in nodes if n.joined]
+        by_zone = eligible_zones(joined, pod_spec, topology_key, allowed_zones or None)
+        found = {
+            zone: zone_health(zone, members, threshold_percent) for zone, members in by_zone.items()
+        }
+        _memo.healths[key] = found
+    return dict(found)
+
+
+class _Memo:
+    """The last node snapshot seen, and the zone healths computed over it, per scheduling
+    constraints. Workloads mostly share constraints, and a cluster change re-plans all of them
+    against one snapshot: a thousand workloads on hundreds of nodes would otherwise repeat the
+    same matching a thousand times. The controller hands every plan the same snapshot object
+    until a node changes; anything else (a fresh list) simply misses. Holding the snapshot keeps
+    its identity from being reused."""
+
+    nodes: Sequence[NodeInfo] | None = None
+    healths: dict[tuple[Any, ...], dict[str, ZoneHealth]] = {}  # noqa: RUF012
+
+
+_memo = _Memo()

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from zonal_operator import metrics
 from zonal_operator.workload import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
-__all__ = ["ApiException", "KubeApi", "load_client", "load_configuration"]
+__all__ = ["ApiException", "KubeApi", "bearer_token", "load_client", "load_configuration"]
 
 
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
@@ -31,6 +31,17 @@ def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
             config_file=path, client_configuration=configuration
         )
     return configuration
+
+
+def bearer_token(configuration: client.Configuration) -> str | None:
+    """The configuration's bearer token, refreshed first if it rotates (service accounts'
+    projected tokens, exec plugins)."""
+    if configuration.refresh_api_key_hook is not None:
+        configuration.refresh_api_key_hook(configuration)
+    auth = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    if auth and auth.lower().startswith("bearer "):
+        return str(auth.split(" ", 1)[1])
+    return str(auth) if auth else None
 
 
 def load_client(configuration: client.Configuration, pool_size: int = 8) -> client.ApiClient:
@@ -79,36 +90,9 @@ class KubeApi:
             if not token:
                 return items
 
-    # -- Reads for the start-up sync (the watches keep the caches current afterwards) ---------
-    def list_nodes(self) -> list[dict[str, Any]]:
-        """The nodes, each cut down to what NodeInfo reads of a node."""
-        return self._list("nodes", self.core.list_node, keep=_node_essentials)
-
+    # -- Reads for the start-up sync (kopf's watch keeps the workloads current afterwards) ---
     def list_namespaces(self) -> list[str]:
         return [n["metadata"]["name"] for n in self._list("namespaces", self.core.list_namespace)]
-
-    def list_deployments(
-        self,
-        namespace: str | None,
-        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> list[dict[str, Any]]:
-        if namespace is None:
-            everywhere = self.apps.list_deployment_for_all_namespaces
-            return self._list("deployments", everywhere, keep=keep)
-        within = self.apps.list_namespaced_deployment
-        return self._list("deployments", within, namespace, keep=keep)
-
-    def list_pods(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
-        """The pods, each cut down to what the controller reads of a pod (see _pod_essentials)."""
-        if namespace is None:
-            everywhere = self.core.list_pod_for_all_namespaces
-            return self._list(
-                "pods", everywhere, label_selector=label_selector, keep=_pod_essentials
-            )
-        within = self.core.list_namespaced_pod
-        return self._list(
-            "pods", within, namespace, label_selector=label_selector, keep=_pod_essentials
-        )
 
     def list_workloads(self, namespace: str | None) -> list[dict[str, Any]]:
         if namespace is None:
@@ -202,42 +186,6 @@ class KubeApi:
             "count": 1,
         }
         self._call("create", "events", self.core.create_namespaced_event, namespace, body)
-
-
-def _node_essentials(node: dict[str, Any]) -> dict[str, Any]:
-    """What NodeInfo reads of a node: name, labels, taints, cordon, the Ready condition.
-    Images, addresses and the rest of status would be most of a big cluster's node list."""
-    meta, spec, status = (
-        node.get("metadata") or {},
-        node.get("spec") or {},
-        node.get("status") or {},
-    )
-    return {
-        "metadata": {k: meta[k] for k in ("name", "labels") if k in meta},
-        "spec": {k: spec[k] for k in ("taints", "unschedulable") if k in spec},
-        "status": {
-            "conditions": [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-        },
-    }
-
-
-def _pod_essentials(pod: dict[str, Any]) -> dict[str, Any]:
-    """What the controller reads of a pod: identity, labels, node, phase, and the Ready and
-    PodScheduled conditions. Thousands of full pods would be a burst of memory at start-up."""
-    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    keys = ("name", "namespace", "uid", "labels", "deletionTimestamp")
-    return {
-        "metadata": {k: meta[k] for k in keys if k in meta},
-        "spec": {"nodeName": spec["nodeName"]} if spec.get("nodeName") else {},
-        "status": {
-            "phase": status.get("phase"),
-            "conditions": [
-                {k: c.get(k) for k in ("type", "status", "reason")}
-                for c in status.get("conditions") or []
-                if c.get("type") in ("Ready", "PodScheduled")
-            ],
-        },
-    }
 
 
 def _with(fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:

@@ -33,8 +33,7 @@ from typing import Any
 
 from zonal_operator.conditions import Condition, format_time, render_conditions
 from zonal_operator.distribution import distribute
-from zonal_operator.eligibility import eligible_zones
-from zonal_operator.health import ZoneHealth, zone_health
+from zonal_operator.health import ZoneHealth, zone_healths
 from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
 from zonal_operator.render import render_deployment
@@ -64,6 +63,8 @@ class Observed:
     unschedulable: Mapping[str, int] = field(default_factory=dict)
     # The workload's pods (Spread placement only; PerZone reads its Deployments' status).
     pods: Sequence[PodInfo] = ()
+    # Since when a change of counts has been held back from the status (see _hold_until).
+    status_held_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,8 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     # Reconcile again after this many seconds even if nothing changes (a grace period ends).
     requeue_after: float | None = None
+    # The status changed only in counts, and that is held back for now (see _hold_until).
+    status_held: bool = False
 
 
 @dataclass
@@ -144,6 +147,8 @@ class ZoneView:
     available: int = 0
     target: int = 0  # its share once all moves are done
     next: int = 0  # what its Deployment gets in this step
+    # No node of the zone is Ready, so none of its pods serve (see plan).
+    dark: bool = False
 
 
 def plan(observed: Observed) -> Plan:
@@ -164,6 +169,12 @@ def plan(observed: Observed) -> Plan:
         for zone in live_zones:
             if zone.state is ZoneState.UNHEALTHY and zone.current > 0:
                 zone.state = ZoneState.DEGRADED
+    for zone in live_zones:
+        # No pod of a zone without a Ready node serves, whatever its Deployment still says: the
+        # node lifecycle controller marks them not Ready, and the ReplicaSet and deployment
+        # controllers take their time to pass that on.
+        if zone.health is not None and zone.health.ready == 0:
+            zone.dark, zone.ready, zone.available = True, 0, 0
 
     serving = sorted(z.name for z in live_zones if z.state in SERVING)
     shares = _shares(wl, serving, zones)
@@ -179,8 +190,9 @@ def plan(observed: Observed) -> Plan:
             timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
     # Increases before decreases, so capacity is added before any is taken away.
     result.actions.sort(key=_action_order(zones))
+    _created_event(zones, result)
 
-    _zone_events(zones, previous, result)
+    _zone_events(wl, zones, previous, result)
     status = _status(
         wl,
         zones,
@@ -192,9 +204,10 @@ def plan(observed: Observed) -> Plan:
     )
     condition_events(wl.status, status, result)
     if status != dict(wl.status):
-        settled = _node_counts_settle_at(observed)
-        if settled is not None and settled > now and _only_node_counts(wl.status, status):
-            timers.append(settled)  # written once the nodes stop changing
+        hold = None if result.actions else _hold_until(observed, wl.status, status)
+        if hold is not None and hold > now:
+            timers.append(hold)
+            result.status_held = True
         else:
             result.status = status
     if timers:
@@ -203,45 +216,74 @@ def plan(observed: Observed) -> Plan:
     return result
 
 
+# Counts that move on their own while replicas move are held back for a while, so that one
+# status write carries many of them; anything else (a condition's status or reason, a zone's
+# health, a new target, observedGeneration) is written at once and carries them along.
+#
 # A dying zone's nodes turn NotReady one batch at a time over many seconds (and come back the
-# same way); writing every intermediate count of Ready nodes into the status of every workload
-# would be most of the writes a zone loss costs. A status change that is only such counts waits
-# until no node has changed its Ready state for this long; any other change carries them along.
+# same way); a change that is only node counts waits until no node has changed its Ready state
+# for this long.
 NODE_COUNTS_SETTLE_SECONDS = 10
+# While the workload is Progressing its Deployments report each pod created, Ready and
+# available in separate status updates; a change that is only replica counts waits at most this
+# long (from when it was first held back) for the change that ends the move.
+PROGRESS_HOLD_SECONDS = 10
 _NODE_COUNT_FIELDS = frozenset({"eligibleNodes", "readyNodes", "message"})
+_ZONE_COUNT_FIELDS = _NODE_COUNT_FIELDS | {"readyReplicas", "availableReplicas"}
+_REPLICA_COUNT_FIELDS = frozenset(
+    {"replicas", "readyReplicas", "availableReplicas", "updatedReplicas"}
+)
 
 
-def _node_counts_settle_at(observed: Observed) -> datetime | None:
-    """When the nodes' counts are settled: the latest Ready transition plus the settle time."""
-    latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
-    return None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
+def _hold_until(
+    observed: Observed, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> datetime | None:
+    """Until when a status change may wait, or None if it is to be written now."""
+    if _without(before, _NODE_COUNT_FIELDS) == _without(after, _NODE_COUNT_FIELDS):
+        latest = max(
+            (n.ready_since for n in observed.nodes if n.ready_since is not None), default=None
+        )
+        return None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
+    progressing = any(
+        c.get("type") == "Progressing" and c.get("status") == "True"
+        for c in after.get("conditions") or []
+    )
+    if progressing and _without(before, _ZONE_COUNT_FIELDS, counts=True) == _without(
+        after, _ZONE_COUNT_FIELDS, counts=True
+    ):
+        since = observed.status_held_since or observed.now
+        return since + timedelta(seconds=PROGRESS_HOLD_SECONDS)
+    return None
 
 
-def _only_node_counts(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Whether two statuses differ only in their zones' node counts (and the messages that
-    spell them out)."""
-
-    def without(status: Mapping[str, Any]) -> dict[str, Any]:
-        zones = [
-            {k: v for k, v in zone.items() if k not in _NODE_COUNT_FIELDS}
-            for zone in status.get("zones") or []
+def _without(
+    status: Mapping[str, Any], zone_fields: frozenset[str], *, counts: bool = False
+) -> dict[str, Any]:
+    """The status without the given fields of its zones; with `counts`, also without the
+    replica totals and the conditions' messages (which spell the counts out)."""
+    entries = status.get("zones") or []
+    zones = [{k: v for k, v in z.items() if k not in zone_fields} for z in entries]
+    rest: dict[str, Any] = {**status, "zones": zones}
+    if counts:
+        rest = {k: v for k, v in rest.items() if k not in _REPLICA_COUNT_FIELDS}
+        rest["conditions"] = [
+            {k: v for k, v in c.items() if k != "message"} for c in status.get("conditions") or []
         ]
-        return {**status, "zones": zones}
-
-    return without(before) == without(after)
+    return rest
 
 
 def _zones(observed: Observed) -> dict[str, ZoneView]:
     """Every zone the workload has or could have: those with eligible (joined) nodes, and
     those whose nodes vanished but where it still owns a Deployment."""
     wl = observed.workload
-    joined = [n for n in observed.nodes if n.joined]
-    nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
-    zones = {
-        name: ZoneView(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
-                    ZoneState.HEALTHY)
-        for name, nodes in nodes_by_zone.items()
-    }  # fmt: skip
+    healths = zone_healths(
+        observed.nodes,
+        wl.pod_spec,
+        wl.topology_key,
+        wl.zones,
+        wl.failover.unhealthy_node_percent,
+    )
+    zones = {name: ZoneView(name, health, ZoneState.HEALTHY) for name, health in healths.items()}
     for dep in observed.deployments.values():
         owned_zone = _owned_zone(dep, wl)
         if owned_zone is not None and owned_zone not in zones:
@@ -267,16 +309,8 @@ def _act(
     if zone.conflict:
         return
     if zone.live is None:
-        if has_share:
+        if has_share:  # one event for all that a reconcile creates: see _created_event
             result.actions.append(Create(render_deployment(wl, zone.name, zone.next)))
-            result.events.append(
-                Event(
-                    "Normal",
-                    "DeploymentCreated",
-                    f"Created Deployment {zone.deployment} for zone {zone.name} "
-                    f"with {zone.next} replicas",
-                )
-            )
         return
     meta = zone.live.get("metadata") or {}
     if meta.get("deletionTimestamp"):
@@ -309,6 +343,18 @@ def _act(
         )
     elif zone.next != zone.current:
         result.actions.append(Scale(zone.deployment, zone.next))
+
+
+def _created_event(zones: Mapping[str, ZoneView], result: Plan) -> None:
+    """One event for the Deployments created together (a new workload's, typically): at a
+    thousand workloads an event per Deployment would be thousands of writes more."""
+    created = {a.body["metadata"]["name"] for a in result.actions if isinstance(a, Create)}
+    made = [z for z in sorted(zones.values(), key=lambda z: z.name) if z.deployment in created]
+    if not made:
+        return
+    listed = ", ".join(f"{z.deployment} ({z.name}, {z.next} replicas)" for z in made)
+    noun = "Deployment" if len(made) == 1 else "Deployments"
+    result.events.append(Event("Normal", "DeploymentCreated", f"Created {noun} {listed}"))
 
 
 def judge_zone(
@@ -387,14 +433,14 @@ def _step(zones: list[ZoneView], wl: Workload) -> None:
             else:
                 # A rebalance: at most `step` pods on their way up in this zone at a time.
                 zone.next = min(zone.target, max(zone.current, zone.ready + step))
+    # While a Deployment has not caught up with its spec its counts are not to be trusted, so
+    # surplus is judged next time; a dark zone's replicas are known not to serve, and go now.
     stale = any(z.live is not None and status_stale(z.live) for z in zones)
-    if stale:
-        return  # a Deployment has not caught up with its spec: judge surplus next time
-    surplus = max(0, ready - wl.replicas)
+    surplus = 0 if stale else max(0, ready - wl.replicas)
     # Failing and vanished zones give up their replicas first.
     order = sorted(zones, key=lambda z: (z.state in SERVING, z.name))
     for zone in order:
-        if zone.target >= zone.current:
+        if zone.target >= zone.current or (stale and not zone.dark):
             continue
         not_ready = zone.current - zone.ready
         cut = min(zone.current - zone.target, not_ready + surplus)
@@ -483,7 +529,10 @@ def _action_order(zones: Mapping[str, ZoneView]) -> Any:
 
 
 def _zone_events(
-    zones: Mapping[str, ZoneView], previous: Mapping[str, Mapping[str, Any]], result: Plan
+    wl: Workload,
+    zones: Mapping[str, ZoneView],
+    previous: Mapping[str, Mapping[str, Any]],
+    result: Plan,
 ) -> None:
     moved_to = sorted(z.name for z in zones.values() if z.target > z.current)
 
@@ -499,6 +548,7 @@ def _zone_events(
         moving=moving,
         waiting="replicas return after the failback delay",
         returning=lambda zone: f"Returning {zone.target} replicas to zone {zone.name}",
+        failover=wl.failover.enabled,
     )
 
 
@@ -510,19 +560,28 @@ def zone_events(
     moving: Callable[[ZoneView], str],
     waiting: str,
     returning: Callable[[ZoneView], str],
+    failover: bool,
 ) -> None:
-    """One event per change of a zone's state; the placement says what it does about it."""
+    """One event per zone incident, saying what happened and what is done about it: at a
+    thousand workloads every event is a thousand API writes. With failover on, a zone that
+    fails is told of when it is failed over, or, if it comes back within the grace period, when
+    it does; with failover off, when it starts failing."""
     for zone in sorted(zones.values(), key=lambda z: z.name):
-        before = previous.get(zone.name, {}).get("health")
+        entry = previous.get(zone.name, {})
+        before = entry.get("health")
         if zone.health is None or before == zone.state:
             continue
         detail = zone.health.describe()
         if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
-            message = f"Zone {zone.name} is failing ({detail})"
-            result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
+            if not failover:
+                message = f"Zone {zone.name} is failing ({detail}); failover is off"
+                result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
+        elif zone.state is ZoneState.HEALTHY and before == ZoneState.DEGRADED:
+            since = f" since {entry['unhealthySince']}" if entry.get("unhealthySince") else ""
+            moved = "; nothing was moved" if failover else ""
+            message = f"Zone {zone.name} is healthy again ({detail}), failing{since}{moved}"
+            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
         elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
-            # One event per failover, saying both what happened and what is done about it: at
-            # a thousand workloads every event is a thousand API writes.
             message = f"Zone {zone.name} is unhealthy ({detail}); {moving(zone)}"
             result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
         elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
@@ -562,6 +621,9 @@ def _status(
         status = zone.live.get("status") or {}  # type: ignore[union-attr]
         for key in totals:
             totals[key] += int(status.get(key) or 0)
+        if zone.dark:  # see _zones: its pods do not serve
+            totals["readyReplicas"] -= int(status.get("readyReplicas") or 0)
+            totals["availableReplicas"] -= int(status.get("availableReplicas") or 0)
     zone_entries = []
     for zone in sorted(zones.values(), key=lambda z: z.name):
         entry: dict[str, Any] = {

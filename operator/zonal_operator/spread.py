@@ -30,8 +30,7 @@ from typing import Any
 
 from zonal_operator.conditions import Condition, render_conditions
 from zonal_operator.distribution import distribute
-from zonal_operator.eligibility import eligible_zones
-from zonal_operator.health import zone_health
+from zonal_operator.health import zone_healths
 from zonal_operator.model import PodInfo
 from zonal_operator.planner import (
     FAILED_OVER,
@@ -128,7 +127,7 @@ def plan(observed: Observed) -> Plan:
     stranded_in: dict[str, int] = defaultdict(int)
     for pod in stranded:
         stranded_in[zone_of[pod.node]] += 1
-    _events(zones, previous, stranded_in, result)
+    _events(wl, zones, previous, stranded_in, result)
     status = _status(
         wl,
         live,
@@ -155,13 +154,17 @@ def _zones(
     observed: Observed, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
 ) -> dict[str, ZoneView]:
     wl, now = observed.workload, observed.now
-    joined = [n for n in observed.nodes if n.joined]
-    nodes_by_zone = eligible_zones(joined, wl.pod_spec, wl.topology_key, wl.zones or None)
+    healths = zone_healths(
+        observed.nodes,
+        wl.pod_spec,
+        wl.topology_key,
+        wl.zones,
+        wl.failover.unhealthy_node_percent,
+    )
     zones = {
-        name: ZoneView(name, zone_health(name, nodes, wl.failover.unhealthy_node_percent),
-                    ZoneState.HEALTHY, deployment=wl.name)
-        for name, nodes in nodes_by_zone.items()
-    }  # fmt: skip
+        name: ZoneView(name, health, ZoneState.HEALTHY, deployment=wl.name)
+        for name, health in healths.items()
+    }
     for zone in zones.values():
         judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
     if zones and not any(z.state is ZoneState.HEALTHY for z in zones.values()):
@@ -268,6 +271,7 @@ def _settled(live: Mapping[str, Any], replicas: int) -> bool:
 
 
 def _events(
+    wl: Workload,
     zones: Mapping[str, ZoneView],
     previous: Mapping[str, Mapping[str, Any]],
     stranded: Mapping[str, int],
@@ -288,6 +292,7 @@ def _events(
         moving=replacing,
         waiting="pods are rebalanced into it after the failback delay",
         returning=lambda zone: f"Rebalancing pods into zone {zone.name}, surge first",
+        failover=wl.failover.enabled,
     )
 
 

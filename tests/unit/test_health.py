@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.health import failed_nodes_to_fail, node_failed, zone_health
+from zonal_operator.health import failed_nodes_to_fail, node_failed, zone_health, zone_healths
 from zonal_operator.model import NodeInfo, Taint
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -295,3 +295,43 @@ def test_failing_iff_enough_nodes_failed(
         needed = len(nodes) - k + 1
         assert sum(1 for n in fine if when(n) <= health.healthy_since) >= needed
         assert sum(1 for n in fine if when(n) < health.healthy_since) < needed
+
+
+# --- zone_healths: every zone of a workload, reused across plans over one node snapshot ---------
+ZONE = "topology.kubernetes.io/zone"
+GPU = Taint("gpu", "NoSchedule")
+TOLERATE_GPU = {"tolerations": [{"key": "gpu", "operator": "Exists"}]}
+
+
+def in_zone(name: str, zone: str, **kwargs: object) -> NodeInfo:
+    base = node(name, **kwargs)  # type: ignore[arg-type]
+    return NodeInfo(
+        name=base.name,
+        labels={ZONE: zone},
+        taints=base.taints,
+        ready=base.ready,
+        ready_since=base.ready_since,
+    )
+
+
+def test_zone_healths_follow_the_pod_spec_and_the_nodes_on_one_snapshot() -> None:
+    snapshot = (
+        in_zone("a-1", "a"),
+        in_zone("a-2", "a", ready="Unknown", ago=20),
+        in_zone("b-1", "b"),
+        in_zone("c-1", "c", taints=(GPU,)),
+    )
+    plain = zone_healths(snapshot, {}, ZONE, (), 50)
+    assert sorted(plain) == ["a", "b"]
+    assert plain["a"] == zone_health("a", list(snapshot[:2]), 50)
+    # Another workload on the same snapshot, with other constraints: its own answer.
+    assert sorted(zone_healths(snapshot, TOLERATE_GPU, ZONE, (), 50)) == ["a", "b", "c"]
+    assert sorted(zone_healths(snapshot, {}, ZONE, ("b",), 50)) == ["b"]
+    assert zone_healths(snapshot, {}, ZONE, (), 100)["a"].failing is False
+    assert zone_healths(snapshot, {}, ZONE, (), 50) == plain
+    # A node changes: a new snapshot, and the answer follows it.
+    changed = (*snapshot[:1], in_zone("a-2", "a"), *snapshot[2:])
+    assert zone_healths(changed, {}, ZONE, (), 50)["a"].failing is False
+    # Nodes that never reported Ready belong to no zone yet.
+    joining = (*snapshot, NodeInfo(name="d-1", labels={ZONE: "d"}, joined=False))
+    assert "d" not in zone_healths(joining, {}, ZONE, (), 50)

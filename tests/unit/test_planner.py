@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, Taint
 from zonal_operator.naming import deployment_name
 from zonal_operator.planner import (
+    PROGRESS_HOLD_SECONDS,
     Action,
     Create,
     Delete,
@@ -240,6 +241,7 @@ class Sim:
     now: datetime = NOW
     rv: int = 1000
     events: list[str] = field(default_factory=list)
+    held_since: datetime | None = None  # as the controller keeps it
 
     @property
     def workload(self) -> Workload:
@@ -247,9 +249,18 @@ class Sim:
 
     def plan(self) -> Plan:
         before = copy.deepcopy((self.body, self.deployments, self.nodes))
-        result = plan(Observed(self.workload, list(self.nodes), self.deployments, self.now))
+        result = plan(
+            Observed(
+                self.workload,
+                list(self.nodes),
+                self.deployments,
+                self.now,
+                status_held_since=self.held_since,
+            )
+        )
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
         check_plan(result, self.workload, self.deployments)
+        self.held_since = (self.held_since or self.now) if result.status_held else None
         return result
 
     def apply(
@@ -418,7 +429,12 @@ def test_fresh_workload_creates_one_deployment_per_zone() -> None:
         assert isinstance(action, Create)
         zone = action.body["metadata"]["labels"][ZONE_LABEL]
         assert action.body == render_deployment(sim.workload, zone, 3)
-    assert reasons(first) == ["DeploymentCreated"] * 3
+    # One event names all three.
+    assert reasons(first) == ["DeploymentCreated"]
+    assert first.events[0].message == (
+        "Created Deployments web-zone-a (zone-a, 3 replicas), web-zone-b (zone-b, 3 replicas), "
+        "web-zone-c (zone-c, 3 replicas)"
+    )
     status = first.status
     assert status is not None
     assert status["observedGeneration"] == 1
@@ -889,7 +905,9 @@ def test_failover_within_grace_period_waits() -> None:
 
 def test_failover_moves_replicas_without_losing_ready_capacity() -> None:
     sim = steady(9)
+    # Two of zone-a's three nodes are lost (the zone fails at 50 %); the third still runs.
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
+    sim.nodes[-1] = zone_nodes("zone-a", 3)[-1]
     # The pods in zone-a are still reported Ready.
     result = sim.plan()
     entry = zone_entry(result.status, "zone-a")
@@ -921,6 +939,39 @@ def test_failover_moves_replicas_without_losing_ready_capacity() -> None:
     # The emptied Deployment stays: its zone still has nodes.
     sim.now += timedelta(hours=1)
     assert sim.plan().actions == []
+
+
+def test_zone_lost_whole_gives_up_its_replicas_in_the_same_step() -> None:
+    """With no Ready node left in the zone none of its pods serve, even while its Deployment
+    still counts them Ready: the zone is emptied together with the scale-up, and the status
+    reports them not Ready at once."""
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=10))
+    degraded = sim.plan()
+    assert degraded.actions == []
+    assert zone_entry(degraded.status, "zone-a")["readyReplicas"] == 0
+    assert degraded.status is not None and degraded.status["readyReplicas"] == 6
+    assert condition(degraded.status, "Ready")["status"] == "False"
+    sim.apply(degraded)
+    sim.now += timedelta(seconds=30)  # the grace period is over
+    result = sim.plan()
+    assert [(action_name(a), replicas_after(a)) for a in result.actions] == [
+        (dep("zone-b"), 5),
+        (dep("zone-c"), 4),
+        (dep("zone-a"), 0),
+    ]
+
+
+def test_zone_going_dark_is_emptied_while_scaled_up_deployments_catch_up() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
+    sim.nodes[-1] = zone_nodes("zone-a", 3)[-1]  # one node left: its pods may still serve
+    result = sim.plan()
+    assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4}
+    sim.apply(result, observed=False)  # the deployment controller has not caught up yet
+    assert scales(sim.plan()) == {}  # their counts cannot be trusted: no cut on surplus
+    sim.nodes[-1] = down("zone-a", NOW, count=3)[-1]  # the last node is lost too
+    assert scales(sim.plan()) == {dep("zone-a"): 0}
 
 
 def test_failover_with_pods_already_not_ready_shifts_at_once() -> None:
@@ -964,6 +1015,48 @@ def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:
     assert zone_entry(carried.status, "zone-b")["readyReplicas"] == 2
 
 
+def test_counts_while_replicas_move_are_written_together() -> None:
+    """Pods created, Ready and available one by one do not each cost a status write: counts
+    alone wait (at most PROGRESS_HOLD_SECONDS) for the change that ends the move."""
+    sim = steady(9)
+    sim.set_spec(replicas=12)
+    sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
+    held = sim.plan()
+    assert (held.actions, held.status, held.status_held) == ([], None, True)
+    assert held.requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS, abs=1)
+    sim.now += timedelta(seconds=4)
+    sim.settle({dep("zone-c"): 3})  # two of the new pods are Ready
+    assert sim.plan().status is None
+    assert sim.plan().requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS - 4, abs=1)
+    # The hold is over: the counts so far are written, though the move is not done.
+    sim.now += timedelta(seconds=PROGRESS_HOLD_SECONDS - 4)
+    written = sim.step()
+    assert written.status is not None and written.status["readyReplicas"] == 11
+    assert condition(written.status, "Ready")["status"] == "False"
+    # The last pod gets Ready: Ready and Progressing change, and that is written at once.
+    sim.settle()
+    done = sim.plan()
+    assert done.status is not None and not done.status_held
+    assert condition(done.status, "Ready")["status"] == "True"
+    assert condition(done.status, "Progressing")["status"] == "False"
+
+
+def test_zone_recovering_within_the_grace_period_says_so_once() -> None:
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=5))
+    assert reasons(sim.step()) == []  # the status says Degraded; one event per incident
+    sim.now += timedelta(seconds=10)
+    sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
+        "zone-a", since=sim.now
+    )
+    result = sim.step()
+    assert reasons(result) == ["ZoneRecovered"]
+    assert result.events[0].message == (
+        "Zone zone-a is healthy again (3/3 nodes Ready), failing since 2025-03-01T11:59:55Z; "
+        "nothing was moved"
+    )
+
+
 def test_failover_disabled_only_reports() -> None:
     sim = steady(9, failover={"enabled": False})
     fail_zone(sim, "zone-a", NOW - timedelta(hours=1))
@@ -973,6 +1066,9 @@ def test_failover_disabled_only_reports() -> None:
     assert zone_entry(result.status, "zone-a")["health"] == "Degraded"
     assert condition(result.status, "Degraded")["status"] == "True"
     assert "ZoneUnhealthy" not in reasons(result)
+    # With nothing to be done about it, the event comes when the zone starts failing.
+    assert reasons(result) == ["ZoneDegraded"]
+    assert result.events[0].message.endswith("failover is off")
 
 
 def test_a_minority_of_failed_nodes_is_no_failover() -> None:
@@ -1254,9 +1350,17 @@ def test_the_operators_moves_never_take_ready_capacity_below_what_was_asked(
         else:
             assert count is not None
             after[zone] = count
+    # A zone that has nodes but none Ready serves nothing, whatever its Deployment says.
+    dark = {
+        zone
+        for zone in after
+        if (states := [n.ready for n in sim.nodes if n.labels[DEFAULT_TOPOLOGY_KEY] == zone])
+        and "True" not in states
+    }
+    serving = {z: 0 if z in dark else r for z, r in ready.items()}
     # Pods that are not Ready go first, so a zone keeps min(ready, next) Ready pods.
-    kept = sum(min(ready.get(z, 0), after[z]) for z in after)
-    assert kept >= min(sim.workload.replicas, sum(ready.values()))
+    kept = sum(min(serving.get(z, 0), after[z]) for z in after)
+    assert kept >= min(sim.workload.replicas, sum(serving.values()))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

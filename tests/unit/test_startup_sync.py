@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from zonal_operator.controller import Controller, select_namespaces
+from zonal_operator.watch import Deliver, Source
 
 
 def _node(name: str, zone: str) -> dict[str, Any]:
@@ -15,47 +16,79 @@ def _node(name: str, zone: str) -> dict[str, Any]:
     }
 
 
+_PENDING = {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+}
+_LISTS: dict[str, list[dict[str, Any]]] = {
+    "nodes": [_node(f"n-{z}", z) for z in ("zone-a", "zone-b", "zone-c")],
+    "deployments": [
+        {"metadata": {"name": "web-zone-a", "namespace": "team-a", "resourceVersion": "7"}},
+        {"metadata": {"name": "web-zone-a", "namespace": "team-b", "resourceVersion": "8"}},
+    ],
+    "pods": [
+        {
+            "metadata": {
+                "name": "p",
+                "namespace": "team-a",
+                "labels": {"zonal.dev/workload": "web", "zonal.dev/zone": "zone-b"},
+            },
+            "status": _PENDING,
+        }
+    ],
+}
+
+
 class _ListingApi:
-    """Serves lists only; a write would be a bug at start-up."""
+    """Serves the ZonalWorkload lists; a write would be a bug at start-up."""
 
     def __init__(self) -> None:
         self.scopes: list[str | None] = []
 
-    def list_nodes(self) -> list[dict[str, Any]]:
-        return [_node(f"n-{z}", z) for z in ("zone-a", "zone-b", "zone-c")]
-
     def list_namespaces(self) -> list[str]:
         return ["team-a", "team-b", "kube-system"]
 
-    def list_deployments(self, namespace: str | None, keep: Any = None) -> list[dict[str, Any]]:
-        self.scopes.append(namespace)
-        items = [
-            {"metadata": {"name": "web-zone-a", "namespace": "team-a", "resourceVersion": "7"}}
-        ]
-        return [keep(d) for d in items] if keep else items
-
-    def list_pods(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
-        assert label_selector == "zonal.dev/workload"
-        pending = {
-            "phase": "Pending",
-            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
-        }
-        labels = {"zonal.dev/workload": "web", "zonal.dev/zone": "zone-b"}
-        return [
-            {"metadata": {"name": "p", "namespace": "team-a", "labels": labels}, "status": pending}
-        ]
-
     def list_workloads(self, namespace: str | None) -> list[dict[str, Any]]:
+        self.scopes.append(namespace)
         return [{"metadata": {"name": "web", "namespace": "team-a", "resourceVersion": "3"}}]
 
 
-def test_sync_fills_every_cache_and_queues_each_workload_once() -> None:
+class _Reflector:
+    """Lists canned objects, as watch.Reflector delivers a list; never watches."""
+
+    made: list[_Reflector] = []  # noqa: RUF012
+
+    def __init__(self, source: Source, deliver: Deliver, accept: Any) -> None:
+        self.source, self.deliver, self.accept = source, deliver, accept
+        self.listed = False
+        _Reflector.made.append(self)
+
+    async def list(self) -> None:
+        for item in _LISTS[self.source.resource]:
+            namespace = item["metadata"].get("namespace", "")
+            if self.accept is None or self.accept(namespace):
+                self.deliver(None, item)
+        self.listed = True
+
+    async def run(self) -> None:
+        raise AssertionError("not in these tests")
+
+
+def _sync(patterns: list[str]) -> tuple[Controller, _ListingApi]:
+    api = _ListingApi()
+    _Reflector.made = []
+
     async def run() -> Controller:
-        controller = Controller(_ListingApi())  # type: ignore[arg-type]
-        await controller.sync()
+        controller = Controller(api, reflector=_Reflector)  # type: ignore[arg-type]
+        await controller.sync(patterns)
         return controller
 
-    controller = asyncio.run(run())
+    return asyncio.run(run()), api
+
+
+def test_sync_fills_every_cache_and_queues_each_workload_once() -> None:
+    controller, _ = _sync([])
+    assert all(r.listed for r in _Reflector.made)
     assert sorted(controller.store.nodes) == ["n-zone-a", "n-zone-b", "n-zone-c"]
     assert "web-zone-a" in controller.store.deployments["team-a"]
     assert controller.store.unschedulable[("team-a", "web")] == {"zone-b": {"p"}}
@@ -63,14 +96,31 @@ def test_sync_fills_every_cache_and_queues_each_workload_once() -> None:
     assert len(controller.queue) == 1
 
 
-def test_sync_lists_only_the_watched_namespaces() -> None:
-    api = _ListingApi()
+def test_sync_watches_plain_namespaces_one_by_one() -> None:
+    _, api = _sync(["team-a", "team-b"])
+    paths = sorted(r.source.path for r in _Reflector.made)
+    assert paths == [
+        "/api/v1/namespaces/team-a/pods",
+        "/api/v1/namespaces/team-b/pods",
+        "/api/v1/nodes",
+        "/apis/apps/v1/namespaces/team-a/deployments",
+        "/apis/apps/v1/namespaces/team-b/deployments",
+    ]
+    pods = [r.source for r in _Reflector.made if r.source.resource == "pods"]
+    assert {s.label_selector for s in pods} == {"zonal.dev/workload"}
+    assert api.scopes == ["team-a", "team-b"]
 
-    async def run() -> None:
-        await Controller(api).sync(["team-*", "!team-b"])  # type: ignore[arg-type]
 
-    asyncio.run(run())
-    assert api.scopes == ["team-a"]
+def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
+    controller, api = _sync(["team-*", "!team-b"])
+    assert sorted(r.source.path for r in _Reflector.made) == [
+        "/api/v1/nodes",
+        "/api/v1/pods",
+        "/apis/apps/v1/deployments",
+    ]
+    assert "team-b" not in controller.store.deployments
+    assert "web-zone-a" in controller.store.deployments["team-a"]
+    assert api.scopes == ["team-a"]  # workloads: listed in the namespaces that match
 
 
 def test_namespace_patterns_read_as_kopf_reads_them() -> None:

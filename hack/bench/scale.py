@@ -1102,7 +1102,9 @@ class Bench:
     # -- audit log cross-check -----------------------------------------------------------------
     def audit_cross_check(self) -> None:
         """Requests per phase as the API server recorded them, by user agent: the operator's
-        writes come from the kubernetes client (OpenAPI-Generator/...), its watches from kopf."""
+        writes come from the kubernetes client (OpenAPI-Generator/...), its lists and watches of
+        nodes, Deployments and pods from its reflectors (zonal-operator), those of the
+        ZonalWorkloads from kopf."""
         path = self.cluster.audit_log
         for start, end in self.phases:
             counts: Counter[str] = Counter()
@@ -1113,12 +1115,17 @@ class Bench:
                 with contextlib.suppress(ValueError):
                     event = json.loads(line)
                     agent = str(event.get("userAgent", ""))
-                    who = (
-                        "client"
-                        if agent.startswith("OpenAPI-Generator")
-                        else "kopf"
-                        if agent.startswith("kopf")
-                        else None
+                    who = next(
+                        (
+                            name
+                            for prefix, name in (
+                                ("OpenAPI-Generator", "client"),
+                                ("zonal-operator", "reflectors"),
+                                ("kopf", "kopf"),
+                            )
+                            if agent.startswith(prefix)
+                        ),
+                        None,
                     )
                     if who is None:
                         continue
@@ -1206,8 +1213,9 @@ def doc_section(bench: Bench, report: Report) -> str:
         report.markdown(),
         "",
         "How it is measured: API requests come from the operator's own counter "
-        "`zonal_operator_api_requests_total` (every request of its API client; kopf's list and "
-        "watch requests are not in it), reconciles from its histogram "
+        "`zonal_operator_api_requests_total` (every request of its API client and of its "
+        "reflectors of nodes, Deployments and pods; kopf's list and watch of the "
+        "ZonalWorkloads are not in it), reconciles from its histogram "
         "`zonal_operator_reconcile_duration_seconds` (wall time, API calls included); CPU time "
         "is utime+stime of `/proc/<pid>/stat` sampled at each phase boundary (for the control "
         "plane, summed over its processes; the benchmark's own polling is shown next to it); "
@@ -1261,7 +1269,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     cluster.add_argument(
         "--controller-syncs",
         type=int,
-        default=5,
+        default=25,
         help="--concurrent-deployment-syncs and --concurrent-replicaset-syncs",
     )
     cluster.add_argument(

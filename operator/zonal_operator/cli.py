@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         dest="namespaces",
-        help="watch only this namespace (repeatable; glob patterns allowed); default: all",
+        help="watch only this namespace (repeatable; default: all). Glob patterns (team-*, "
+        "!kube-*) are allowed; with them, Deployments and pods are watched cluster-wide and "
+        "filtered, so the operator needs to list and watch those in every namespace",
     )
     run.add_argument(
         "--workers",

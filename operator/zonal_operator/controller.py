@@ -197,12 +197,17 @@ class Settings:
     workers: int = 16
     resync_seconds: float = 600.0  # every workload is reconciled at least this often
     # A node's change re-queues every workload; changes within this many seconds are handled
-    # in one pass, as the node lifecycle controller marks a dead zone's nodes in batches.
-    node_batch_seconds: float = 1.0
+    # in one pass. The node lifecycle controller marks a dead zone's nodes (Ready, then taints)
+    # over many seconds, and each pass is a reconcile of every workload. Waiting delays no
+    # failover: a zone's grace period runs from the nodes' own transition times.
+    node_batch_seconds: float = 5.0
     # Likewise a Deployment's changes: the deployment controller reports a scale-up's progress
     # in several status writes within a second or two (replicas, then ready, then available),
     # and each would be a reconcile and a status patch of its own.
     deployment_batch_seconds: float = 1.0
+
+
+EVENT_THREADS = 2  # the API client's pool has a connection for each (see handlers)
 
 
 class Reflecting(Protocol):
@@ -231,6 +236,9 @@ class Controller:
         self.store = Store()
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
+        # Events are posted off the reconcile's path: nothing waits on them, and in a failover
+        # they would be one of every workload's four round trips.
+        self.events = ThreadPoolExecutor(EVENT_THREADS, thread_name_prefix="events")
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
         self.last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -241,6 +249,8 @@ class Controller:
         self._restoring: dict[Key, datetime] = {}  # failover start, until capacity is back
         # Since when a workload's status has held back a change of counts (planner._hold_until).
         self._held: dict[Key, datetime] = {}
+        # Per workload: (uid, generation) and the planner's matches_live memo for it.
+        self._matches: dict[Key, tuple[tuple[str, int], dict[tuple[str, str, str], bool]]] = {}
 
     # -- watch events (called on the event loop) -----------------------------------------------
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -419,6 +429,7 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.events.shutdown(wait=False)
 
     async def _resync(self) -> None:
         while True:
@@ -461,6 +472,7 @@ class Controller:
             },
             pods=list(self.store.pods.get(key, {}).values()),
             status_held_since=self._held.get(key),
+            match_memo=self._match_memo(key, wl),
         )
         plan = spread.plan(observed) if wl.spread else planner.plan(observed)
         if plan.status_held:
@@ -518,6 +530,14 @@ class Controller:
             _forget_zone(*key, zone)
         self._restoring.pop(key, None)
         self._held.pop(key, None)
+        self._matches.pop(key, None)
+
+    def _match_memo(self, key: Key, wl: Workload) -> dict[tuple[str, str, str], bool]:
+        """The memo of planner.matches_live results for the workload's current spec."""
+        entry = self._matches.get(key)
+        if entry is None or entry[0] != (wl.uid, wl.generation) or len(entry[1]) > 64:
+            entry = self._matches[key] = ((wl.uid, wl.generation), {})
+        return entry[1]
 
     # -- execution (runs in a worker thread) ---------------------------------------------------
     def _execute(self, wl: Workload, plan: planner.Plan) -> _Outcome:
@@ -548,9 +568,9 @@ class Controller:
                 meta = response.get("metadata") or {}
                 generations[meta["name"]] = int(meta.get("generation") or 0)
         for event in plan.events:
-            self._event(wl, event.type, event.reason, event.message)
+            self.events.submit(self._event, wl, event.type, event.reason, event.message)
         for message in rejected:
-            self._event(wl, "Warning", "DeploymentRejected", message)
+            self.events.submit(self._event, wl, "Warning", "DeploymentRejected", message)
 
         status = plan.status
         if wl.spread:

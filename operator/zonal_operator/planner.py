@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -65,6 +65,10 @@ class Observed:
     pods: Sequence[PodInfo] = ()
     # Since when a change of counts has been held back from the status (see _hold_until).
     status_held_since: datetime | None = None
+    # matches_live results for this spec generation of the workload, by (zone, Deployment uid,
+    # resourceVersion): a memo the caller keeps between plans (None: none). Most reconciles
+    # find every Deployment as it should be; rendering and comparing them is then wasted.
+    match_memo: MutableMapping[tuple[str, str, str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def plan(observed: Observed) -> Plan:
         _step(list(zones.values()), wl)
 
     for zone in sorted(zones.values(), key=lambda z: z.name):
-        _act(zone, wl, zone.name in shares, previous.get(zone.name) or {}, result)
+        _act(zone, observed, zone.name in shares, previous.get(zone.name) or {}, result)
         if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
             timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
     # Increases before decreases, so capacity is added before any is taken away.
@@ -303,9 +307,14 @@ def _zones(observed: Observed) -> dict[str, ZoneView]:
 
 
 def _act(
-    zone: ZoneView, wl: Workload, has_share: bool, previous: Mapping[str, Any], result: Plan
+    zone: ZoneView,
+    observed: Observed,
+    has_share: bool,
+    previous: Mapping[str, Any],
+    result: Plan,
 ) -> None:
     """The one write (if any) that brings the zone's Deployment to what it should be now."""
+    wl = observed.workload
     if zone.conflict:
         return
     if zone.live is None:
@@ -326,12 +335,12 @@ def _act(
             )
         )
         return
-    desired = render_deployment(wl, zone.name, zone.next)
     # Any spec change bumps a Deployment's generation; the operator records the generation its
     # own writes produced, so a different one means somebody else edited the spec.
     recorded = previous.get("deploymentGeneration")
     edited = recorded is not None and recorded != meta.get("generation")
-    if edited or not matches_live(desired, zone.live):
+    if edited or not _matches(zone, wl, observed.match_memo):
+        desired = render_deployment(wl, zone.name, zone.next)
         result.actions.append(Replace(merge_for_replace(desired, zone.live)))
         reason, what = (
             ("DeploymentRestored", "after it was changed by hand")
@@ -343,6 +352,22 @@ def _act(
         )
     elif zone.next != zone.current:
         result.actions.append(Scale(zone.deployment, zone.next))
+
+
+def _matches(
+    zone: ZoneView, wl: Workload, memo: MutableMapping[tuple[str, str, str], bool] | None
+) -> bool:
+    """matches_live for the zone's live Deployment, through the caller's memo if any (the
+    comparison leaves replicas aside, so the spec generation and the zone determine it)."""
+    assert zone.live is not None
+    meta = zone.live.get("metadata") or {}
+    key = (zone.name, str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+    found = memo.get(key) if memo is not None and key[2] else None
+    if found is None:
+        found = matches_live(render_deployment(wl, zone.name, zone.next), zone.live)
+        if memo is not None and key[2]:
+            memo[key] = found
+    return found
 
 
 def _created_event(zones: Mapping[str, ZoneView], result: Plan) -> None:

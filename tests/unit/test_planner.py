@@ -242,6 +242,7 @@ class Sim:
     rv: int = 1000
     events: list[str] = field(default_factory=list)
     held_since: datetime | None = None  # as the controller keeps it
+    memo: dict[Any, Any] = field(default_factory=dict)  # likewise, per spec generation
 
     @property
     def workload(self) -> Workload:
@@ -256,6 +257,7 @@ class Sim:
                 self.deployments,
                 self.now,
                 status_held_since=self.held_since,
+                match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
             )
         )
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
@@ -716,7 +718,9 @@ def test_deleted_deployment_is_created_again() -> None:
 
 def test_server_side_changes_to_labels_are_restored() -> None:
     sim = steady(9)
-    del sim.deployments[dep("zone-a")]["metadata"]["labels"][MANAGED_BY_LABEL]
+    meta = sim.deployments[dep("zone-a")]["metadata"]
+    del meta["labels"][MANAGED_BY_LABEL]
+    meta["resourceVersion"] = "9999"  # any change on the server is a new version
     result = sim.plan()
     assert [action_name(a) for a in result.actions] == [dep("zone-a")]
     action = result.actions[0]

@@ -1,8 +1,10 @@
 """One reconcile, as a pure function: what is observed in, what to do out.
 
 `plan(observed)` recomputes everything from the workload, the nodes and the Deployments it sees;
-it holds no memory but the workload's own status. Running it again on the state its actions
-produce yields no actions, which is what keeps the operator silent in steady state.
+it holds no memory but the workload's own status (what the caller passes besides, a memo and
+since when a status change has been held back, only saves work and writes). Running it again on
+the state its actions produce yields no actions, which is what keeps the operator silent in
+steady state.
 
 How replicas move (the zone states are documented on `ZoneState`):
 1. The serving zones (Healthy or Degraded) share `spec.replicas` within `maxSkew`, moving the
@@ -13,10 +15,11 @@ How replicas move (the zone states are documented on `ZoneState`):
 3. Decreases only spend surplus: a Deployment is scaled down only as far as the Ready replicas
    it would remove are covered by Ready replicas above `spec.replicas` elsewhere (pods that are
    not Ready go first, as the ReplicaSet controller removes those first). So the operator's own
-   moves never take Ready capacity below what was asked.
+   moves never take Ready capacity below what was asked. Pods of a zone with no Ready node are
+   not Ready, whatever its Deployment still reports: such a zone is emptied at once.
 
 This is PerZone placement. Spread placement (spread.py) shares the zone judgement (`ZoneView`,
-`judge_zone`, `zone_reason`), the Deployment comparisons (`owns`, `matches_live`,
+`workload_zones`, `judge_zone`, `zone_reason`), the Deployment comparisons (`owns`, `matches_live`,
 `merge_for_replace`, `status_stale`), the conditions (`degraded_condition`,
 `condition_events`) and the zone events (`zone_events`): the public names here.
 """
@@ -276,18 +279,26 @@ def _without(
     return rest
 
 
-def _zones(observed: Observed) -> dict[str, ZoneView]:
-    """Every zone the workload has or could have: those with eligible (joined) nodes, and
-    those whose nodes vanished but where it still owns a Deployment."""
+def workload_zones(observed: Observed) -> dict[str, ZoneHealth]:
+    """The health of every zone with a joined node the workload's pods may run on."""
     wl = observed.workload
-    healths = zone_healths(
+    return zone_healths(
         observed.nodes,
         wl.pod_spec,
         wl.topology_key,
         wl.zones,
         wl.failover.unhealthy_node_percent,
     )
-    zones = {name: ZoneView(name, health, ZoneState.HEALTHY) for name, health in healths.items()}
+
+
+def _zones(observed: Observed) -> dict[str, ZoneView]:
+    """Every zone the workload has or could have: those with eligible (joined) nodes, and
+    those whose nodes vanished but where it still owns a Deployment."""
+    wl = observed.workload
+    zones = {
+        name: ZoneView(name, health, ZoneState.HEALTHY)
+        for name, health in workload_zones(observed).items()
+    }
     for dep in observed.deployments.values():
         owned_zone = _owned_zone(dep, wl)
         if owned_zone is not None and owned_zone not in zones:

@@ -30,7 +30,6 @@ from typing import Any
 
 from zonal_operator.conditions import Condition, render_conditions
 from zonal_operator.distribution import distribute
-from zonal_operator.health import zone_healths
 from zonal_operator.model import PodInfo
 from zonal_operator.planner import (
     FAILED_OVER,
@@ -52,6 +51,7 @@ from zonal_operator.planner import (
     merge_for_replace,
     owns,
     status_stale,
+    workload_zones,
     zone_events,
     zone_reason,
 )
@@ -154,16 +154,9 @@ def _zones(
     observed: Observed, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
 ) -> dict[str, ZoneView]:
     wl, now = observed.workload, observed.now
-    healths = zone_healths(
-        observed.nodes,
-        wl.pod_spec,
-        wl.topology_key,
-        wl.zones,
-        wl.failover.unhealthy_node_percent,
-    )
     zones = {
         name: ZoneView(name, health, ZoneState.HEALTHY, deployment=wl.name)
-        for name, health in healths.items()
+        for name, health in workload_zones(observed).items()
     }
     for zone in zones.values():
         judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)

@@ -167,16 +167,8 @@ class Reflector:
             "resourceVersion": self.resource_version,
             "timeoutSeconds": str(self.timeout_seconds),
         }
-        if self.source.label_selector:
-            params["labelSelector"] = self.source.label_selector
-        metrics.API_REQUESTS.labels(verb="watch", resource=self.source.resource).inc()
         timeout = aiohttp.ClientTimeout(total=None, sock_read=self.timeout_seconds + 30)
-        async with self.http.session.get(
-            self.http.host + self.source.path,
-            params=params,
-            headers=self.http.headers(),
-            timeout=timeout,
-        ) as response:
+        async with self._request(params, "watch", timeout) as response:
             await _check(response, "watch", self.source.resource)
             buffer = b""
             async for chunk in response.content.iter_any():
@@ -217,19 +209,23 @@ class Reflector:
         return key
 
     async def _get(self, params: dict[str, str], verb: str) -> dict[str, Any]:
+        async with self._request(params, verb, aiohttp.ClientTimeout(total=120)) as response:
+            await _check(response, verb, self.source.resource)
+            page: dict[str, Any] = orjson.loads(await response.read())
+            return page
+
+    def _request(
+        self, params: dict[str, str], verb: str, timeout: aiohttp.ClientTimeout
+    ) -> Any:  # aiohttp's request context manager
         if self.source.label_selector:
             params["labelSelector"] = self.source.label_selector
         metrics.API_REQUESTS.labels(verb=verb, resource=self.source.resource).inc()
-        timeout = aiohttp.ClientTimeout(total=120)
-        async with self.http.session.get(
+        return self.http.session.get(
             self.http.host + self.source.path,
             params=params,
             headers=self.http.headers(),
             timeout=timeout,
-        ) as response:
-            await _check(response, verb, self.source.resource)
-            page: dict[str, Any] = orjson.loads(await response.read())
-            return page
+        )
 
 
 async def _check(response: aiohttp.ClientResponse, verb: str, resource: str) -> None:

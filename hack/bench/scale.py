@@ -1264,8 +1264,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     cluster.add_argument("--node-lease-seconds", type=int, default=20)
     cluster.add_argument("--node-monitor-grace-seconds", type=int, default=30)
     cluster.add_argument("--node-monitor-period-seconds", type=int, default=2)
-    cluster.add_argument("--controller-qps", type=int, default=200)
-    cluster.add_argument("--controller-burst", type=int, default=400)
+    cluster.add_argument("--controller-qps", type=int, default=1000)
+    cluster.add_argument("--controller-burst", type=int, default=2000)
     cluster.add_argument(
         "--controller-syncs",
         type=int,
@@ -1283,7 +1283,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     bench.add_argument("--failback-delay-seconds", type=int, default=30)
     bench.add_argument("--toleration-seconds", type=int, default=30)
     bench.add_argument("--zone", help="the zone to lose (default: the first)")
-    bench.add_argument("--workers", type=int, default=16, help="operator --workers")
+    bench.add_argument("--workers", type=int, default=32, help="operator --workers")
     bench.add_argument(
         "--operator-arg",
         action="append",

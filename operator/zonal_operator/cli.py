@@ -32,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=_positive,
-        default=16,
-        help="reconciles in parallel, each with its own API connection (default 16)",
+        default=32,
+        help="reconciles in parallel, each with its own API connection (default 32)",
     )
     run.add_argument(
         "--resync-seconds",

@@ -192,9 +192,11 @@ def _dash_prefixes(name: str) -> list[str]:
 class Settings:
     # Reconciles running at once, each in a thread of its own for its blocking API calls (the
     # API client's connection pool has as many connections). A reconcile mostly waits on API
-    # round trips, so this is what bounds throughput: with 1000 workloads, 4 needed 82 s to
-    # create every Deployment, 16 need 38 s (docs/benchmarks.md, bench-scale).
-    workers: int = 16
+    # round trips, so this is what bounds throughput, and on a busy API server the operator's
+    # share of it: with 1000 workloads, 4 needed 82 s to create every Deployment, 16 38 s; in a
+    # zone loss 16 asked for every replacement within 39 s of the judgement, 32 within 28 s
+    # (docs/benchmarks.md, bench-scale).
+    workers: int = 32
     resync_seconds: float = 600.0  # every workload is reconciled at least this often
     # A node's change re-queues every workload; changes within this many seconds are handled
     # in one pass. The node lifecycle controller marks a dead zone's nodes (Ready, then taints)

@@ -288,7 +288,7 @@ def test_install_serves_crd_and_runs_operator(
     assert resources.split() == [CRD_NAME]
     cluster.kubectl("get", "zw", "-A")  # the short name is served
     wait_available(cluster, installed, FULLNAME)
-    assert deployment_args(cluster, installed)[:3] == ["run", "--log-format=json", "--workers=16"]
+    assert deployment_args(cluster, installed)[:3] == ["run", "--log-format=json", "--workers=32"]
     sa = get_json(cluster, "serviceaccount", FULLNAME, "-n", installed)
     assert sa["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
     get_json(cluster, "service", f"{FULLNAME}-metrics", "-n", installed)

@@ -323,7 +323,7 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
     assert default["args"] == [
         "run",
         "--log-format=json",
-        "--workers=16",
+        "--workers=32",
         "--resync-seconds=600",
         "--watch-timeout=300",
         "--metrics-port=8080",

@@ -396,7 +396,7 @@ class Controller:
         assert self._reflector is not None
         scopes: list[str | None] = [None]
         accept: Callable[[str], bool] | None = None
-        if any(set(p) & set("*?[!,") for p in patterns):
+        if _has_globs(patterns):
             accept = functools.partial(_namespace_selected, tuple(patterns))
         elif patterns:
             scopes = list(patterns)
@@ -413,7 +413,7 @@ class Controller:
         scopes: list[str | None] = [None]  # None: every namespace
         if patterns:
             names = patterns
-            if any(set(p) & set("*?[!,") for p in patterns):
+            if _has_globs(patterns):
                 names = select_namespaces(patterns, self.api.list_namespaces())
             scopes = list(names)
         return [w for ns in scopes for w in self.api.list_workloads(ns)]
@@ -654,6 +654,10 @@ class _Outcome:
     retry_after: float | None = None
     namespace_terminating: bool = False
     blocked: str = ""  # why an eviction was refused
+
+
+def _has_globs(patterns: Sequence[str]) -> bool:
+    return any(set(p) & set("*?[!,") for p in patterns)
 
 
 def _namespace_selected(patterns: Sequence[str], namespace: str) -> bool:

@@ -362,14 +362,7 @@ class Controller:
         asked of the one zone left. ZonalWorkloads are listed here too, and kopf watches them."""
         if self._reflector is not None:
             self._reflectors = self._make_reflectors(namespaces)
-        for reflector in self._reflectors:
-            while True:
-                try:
-                    await reflector.list()
-                    break
-                except Exception as exc:
-                    log.warning("listing at start-up failed (%s); retrying in 5s", exc)
-                    await asyncio.sleep(5)
+        await asyncio.gather(*map(_list_until_done, self._reflectors))
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -654,6 +647,16 @@ class _Outcome:
     retry_after: float | None = None
     namespace_terminating: bool = False
     blocked: str = ""  # why an eviction was refused
+
+
+async def _list_until_done(reflector: Reflecting) -> None:
+    while True:
+        try:
+            await reflector.list()
+            return
+        except Exception as exc:
+            log.warning("listing at start-up failed (%s); retrying in 5s", exc)
+            await asyncio.sleep(5)
 
 
 def _has_globs(patterns: Sequence[str]) -> bool:

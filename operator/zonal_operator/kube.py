@@ -69,23 +69,13 @@ class KubeApi:
         data = response.data
         return json.loads(data) if data else {}
 
-    def _list(
-        self,
-        resource: str,
-        fn: Callable[..., Any],
-        *args: Any,
-        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> list[Any]:
-        """Every item, fetched in pages so that a big cluster is never one huge response;
-        `keep` projects each item as its page arrives, so only what is kept stays in memory."""
+    def _list(self, resource: str, fn: Callable[..., Any], *args: Any) -> list[Any]:
+        """Every item, fetched in pages so that a big cluster is never one huge response."""
         items: list[Any] = []
         token = None
         while True:
-            page = self._call(
-                "list", resource, _with(fn, limit=500, _continue=token, **kwargs), *args
-            )
-            items.extend(map(keep, page.get("items") or []) if keep else page.get("items") or [])
+            page = self._call("list", resource, _with(fn, limit=500, _continue=token), *args)
+            items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items

@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from localcluster import LocalCluster
 from zonal_operator.kube import load_configuration
 from zonal_operator.watch import Http, Reflector, Source
+
+pytestmark = pytest.mark.e2e
 
 
 def _deployment(name: str) -> str:

@@ -230,6 +230,32 @@ class Operator:
                     counts[(sample.labels["verb"], sample.labels["resource"])] += int(sample.value)
         return counts
 
+    def api_seconds(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """(verb, resource) -> (requests timed, seconds they took) so far, from
+        zonal_operator_api_request_duration_seconds."""
+        name = "zonal_operator_api_request_duration_seconds"
+        found: dict[tuple[str, str], tuple[int, float]] = {}
+        for family in text_string_to_metric_families(self.scrape(f"{name}_count", f"{name}_sum")):
+            for sample in family.samples:
+                key = (sample.labels["verb"], sample.labels["resource"])
+                count, total = found.get(key, (0, 0.0))
+                if sample.name == f"{name}_count":
+                    count = int(sample.value)
+                elif sample.name == f"{name}_sum":
+                    total = float(sample.value)
+                found[key] = (count, total)
+        return found
+
+    def status_writes(self) -> Counter[str]:
+        """Kind of change -> status writes so far, from zonal_operator_status_writes_total."""
+        counts: Counter[str] = Counter()
+        text = self.scrape("zonal_operator_status_writes_total")
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "zonal_operator_status_writes_total":
+                    counts[sample.labels["change"]] += int(sample.value)
+        return counts
+
     def reconciles(self) -> tuple[int, float]:
         """(reconciles done, seconds spent in them) so far, from the reconcile histogram."""
         name = "zonal_operator_reconcile_duration_seconds"
@@ -558,9 +584,11 @@ class Phase:
     requests: Counter[tuple[str, str]]
     started: float
     audit_offset: int = 0
-    control_plane_cpu: float = 0.0
+    control_plane_cpu: dict[str, float] = field(default_factory=dict)
     reconciles: tuple[int, float] = (0, 0.0)
     bench_cpu: float = 0.0
+    status_writes: Counter[str] = field(default_factory=Counter)
+    api_seconds: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
 
 class Bench:
@@ -605,19 +633,19 @@ class Bench:
         assert self.api is not None
         return self.api
 
-    def control_plane_cpu(self) -> float:
-        """CPU seconds used so far by the cluster's processes (API server, etcd, controllers,
-        scheduler, kwok), from their /proc entries."""
+    def control_plane_cpu(self) -> dict[str, float]:
+        """Component -> CPU seconds it used so far (API server, etcd, controllers, scheduler,
+        each zone's kwok), from their /proc entries."""
         try:
             pids = json.loads((self.cluster.state_dir / "state.json").read_text())["pids"]
         except (OSError, ValueError, KeyError):
-            return 0.0
-        total = 0.0
-        for pid in pids.values():
+            return {}
+        used: dict[str, float] = {}
+        for component, pid in pids.items():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        return total
+                used[component] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return used
 
     def mark(self, name: str) -> Phase:
         self.op.check()
@@ -631,6 +659,8 @@ class Bench:
             control_plane_cpu=self.control_plane_cpu(),
             reconciles=self.op.reconciles(),
             bench_cpu=sum(os.times()[:2]),
+            status_writes=self.op.status_writes(),
+            api_seconds=self.op.api_seconds(),
         )
 
     @contextlib.contextmanager
@@ -655,6 +685,24 @@ class Bench:
             f"{cpu:.1f} s in {wall:.0f} s ({100 * cpu / max(wall, 1e-9):.0f}% of a core)",
         )
         self.report.add(name, "operator API requests", by_verb(delta))
+        latency: dict[str, float] = {}
+        for key, (count, total) in sorted(end.api_seconds.items()):
+            count0, total0 = start.api_seconds.get(key, (0, 0.0))
+            if key[0] not in READ_VERBS and count > count0:
+                latency[f"{key[0]} {key[1]}"] = (total - total0) / (count - count0)
+        if latency:
+            self.report.add(
+                name,
+                "operator API writes: mean time each",
+                ", ".join(f"{k} {1000 * t:.0f} ms" for k, t in latency.items()),
+            )
+        changes = end.status_writes - start.status_writes
+        if changes:
+            self.report.add(
+                name,
+                "status writes by kind of change",
+                ", ".join(f"{kind} {n}" for kind, n in changes.most_common()),
+            )
         count = end.reconciles[0] - start.reconciles[0]
         busy = end.reconciles[1] - start.reconciles[1]
         self.report.add(
@@ -663,21 +711,32 @@ class Bench:
             f"{count} ({1000 * busy / max(count, 1):.0f} ms)",
         )
         self.report.add(name, "operator RSS at end", f"{rss:.0f} MiB")
+        control_plane = {
+            c: t - start.control_plane_cpu.get(c, 0.0) for c, t in end.control_plane_cpu.items()
+        }
         self.report.add(
             name,
             "control plane / this benchmark's CPU time",
-            f"{end.control_plane_cpu - start.control_plane_cpu:.0f} s / "
-            f"{end.bench_cpu - start.bench_cpu:.0f} s",
+            f"{sum(control_plane.values()):.0f} s / {end.bench_cpu - start.bench_cpu:.0f} s",
+        )
+        self.report.add(
+            name,
+            "control plane CPU time by component",
+            ", ".join(
+                f"{c} {t:.0f} s" for c, t in sorted(control_plane.items(), key=lambda i: -i[1])
+            ),
         )
         self.report.figures.setdefault("phases", {})[name] = {
             "wall_seconds": round(wall, 1),
             "operator_cpu_seconds": round(cpu, 2),
             "operator_requests": {f"{v} {r}": n for (v, r), n in sorted(delta.items()) if n},
             "operator_writes": writes(delta),
+            "status_writes": dict(changes),
+            "write_seconds_mean": {k: round(t, 3) for k, t in latency.items()},
             "reconciles": count,
             "reconcile_seconds": round(busy, 1),
             "operator_rss_mib": round(rss, 1),
-            "control_plane_cpu_seconds": round(end.control_plane_cpu - start.control_plane_cpu, 1),
+            "control_plane_cpu_seconds": {c: round(t, 1) for c, t in control_plane.items()},
         }
 
     def poll_until(
@@ -729,7 +788,8 @@ class Bench:
                 self.kube.request(
                     "POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}}
                 )
-            operator_args = ["--workers", str(args.workers), *args.operator_arg]
+            operator_args = ["--workers", str(args.workers), "--log-format", "full"]
+            operator_args += args.operator_arg
             self.operator = Operator(
                 self.cluster.kubeconfig, self.out / "operator.log", operator_args
             )
@@ -1216,7 +1276,8 @@ def doc_section(bench: Bench, report: Report) -> str:
         "`zonal_operator_api_requests_total` (every request of its API client and of its "
         "reflectors of nodes, Deployments and pods; kopf's list and watch of the "
         "ZonalWorkloads are not in it), reconciles from its histogram "
-        "`zonal_operator_reconcile_duration_seconds` (wall time, API calls included); CPU time "
+        "`zonal_operator_reconcile_duration_seconds` (wall time, API calls included), status "
+        "writes by kind of change from `zonal_operator_status_writes_total`; CPU time "
         "is utime+stime of `/proc/<pid>/stat` sampled at each phase boundary (for the control "
         "plane, summed over its processes; the benchmark's own polling is shown next to it); "
         "peak memory is `VmHWM` of `/proc/<pid>/status` at the end. The "

@@ -29,6 +29,7 @@ from zonal_operator.conditions import Condition, render_conditions
 from zonal_operator.kube import ApiException, KubeApi
 from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
+from zonal_operator.status_change import status_change
 from zonal_operator.watch import Deliver, Source
 from zonal_operator.workload import (
     KIND,
@@ -74,6 +75,9 @@ class Store:
     )
     # workload -> zone -> names of its pods Pending as Unschedulable
     unschedulable: dict[Key, dict[str, set[str]]] = field(default_factory=dict)
+    # PerZone placement: workload -> zone -> pod name -> its node ("" while unscheduled), for
+    # the pods not being deleted
+    placed: dict[Key, dict[str, dict[str, str]]] = field(default_factory=dict)
     # Spread placement: workload -> pod name -> the pod
     pods: dict[Key, dict[str, PodInfo]] = field(default_factory=dict)
     # Indexes over `deployments`, so that a reconcile looks at its own Deployments only, not at
@@ -209,9 +213,6 @@ class Settings:
     deployment_batch_seconds: float = 1.0
 
 
-EVENT_THREADS = 2  # the API client's pool has a connection for each (see handlers)
-
-
 class Reflecting(Protocol):
     """What the controller needs of a reflector (watch.Reflector)."""
 
@@ -238,9 +239,9 @@ class Controller:
         self.store = Store()
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
-        # Events are posted off the reconcile's path: nothing waits on them, and in a failover
-        # they would be one of every workload's four round trips.
-        self.events = ThreadPoolExecutor(EVENT_THREADS, thread_name_prefix="events")
+        # A reconcile posts its events alongside its status write, not before it: in a
+        # failover they would be one more of every workload's round trips (see _execute).
+        self.events = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="events")
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
         self.last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -265,6 +266,7 @@ class Controller:
             self._terminating.discard(meta.get("uid", ""))
             self._forget_workload(key)
             self.store.unschedulable.pop(key, None)
+            self.store.placed.pop(key, None)
             self.store.pods.pop(key, None)
         elif _newer_or_same(body, self.store.workloads.get(key)):
             # Kept as is, not copied: each event (and API response) is a fresh dict, and
@@ -294,7 +296,7 @@ class Controller:
             self.queue.add((namespace, name))
 
     def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """PerZone pods: only whether one sits Pending as Unschedulable is kept, per zone.
+        """PerZone pods: per zone, the node of each, and which sit Pending as Unschedulable.
         Spread pods (no zone label): where each one is and whether it is Ready."""
         meta = body.get("metadata") or {}
         labels = meta.get("labels") or {}
@@ -314,15 +316,35 @@ class Controller:
             if after != before:
                 self.queue.add(key)
             return
+        name, pod = meta.get("name", ""), PodInfo.from_body(body)
+        gone = event_type == "DELETED" or pod.deleting
         names = self.store.unschedulable.setdefault(key, {}).setdefault(zone, set())
         before_count = len(names)
-        pod = PodInfo.from_body(body)
-        if event_type != "DELETED" and pod.unschedulable and not pod.deleting:
-            names.add(meta.get("name", ""))
+        if pod.unschedulable and not gone:
+            names.add(name)
         else:
-            names.discard(meta.get("name", ""))
+            names.discard(name)
         if len(names) != before_count:
             self.queue.add(key)
+        if self._place(key, zone, name, None if gone else pod.node):
+            # A pod on a failed node may leave its zone with none that serves (planner.plan);
+            # other pod changes reach the workload through its Deployment's status.
+            node = self.store.nodes.get(pod.node)
+            if node is not None and node.ready != "True":
+                self.queue.add(key)
+
+    def _place(self, key: Key, zone: str, pod: str, node: str | None) -> bool:
+        """Record where a PerZone pod is (None: gone); whether that changed anything."""
+        zones = self.store.placed.setdefault(key, {})
+        pods = zones.setdefault(zone, {})
+        before = pods.pop(pod, None)
+        if node is not None:
+            pods[pod] = node
+        if not pods:
+            del zones[zone]
+        if not zones:
+            del self.store.placed[key]
+        return before != node
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
@@ -378,7 +400,7 @@ class Controller:
             len(self.store.nodes),
             sum(map(len, self.store.deployments.values())),
             sum(map(len, self.store.pods.values()))
-            + sum(len(n) for zones in self.store.unschedulable.values() for n in zones.values()),
+            + sum(len(n) for zones in self.store.placed.values() for n in zones.values()),
             len(workloads),
         )
 
@@ -466,6 +488,9 @@ class Controller:
                 if names
             },
             pods=list(self.store.pods.get(key, {}).values()),
+            pod_nodes={
+                zone: tuple(pods.values()) for zone, pods in self.store.placed.get(key, {}).items()
+            },
             status_held_since=self._held.get(key),
             match_memo=self._match_memo(key, wl),
         )
@@ -562,11 +587,33 @@ class Controller:
                 outcome.deployments.append(response)
                 meta = response.get("metadata") or {}
                 generations[meta["name"]] = int(meta.get("generation") or 0)
-        for event in plan.events:
+        # The events go out with the status write, and the reconcile ends only once both are
+        # done: nothing piles up behind a busy API server, and an operator that stops after a
+        # reconcile has told of everything that reconcile recorded.
+        posting = [
             self.events.submit(self._event, wl, event.type, event.reason, event.message)
-        for message in rejected:
+            for event in plan.events
+        ] + [
             self.events.submit(self._event, wl, "Warning", "DeploymentRejected", message)
+            for message in rejected
+        ]
+        try:
+            self._write_status(wl, plan, generations, rejected, outcome)
+        finally:
+            for future in posting:
+                future.result()
+        return outcome
 
+    def _write_status(
+        self,
+        wl: Workload,
+        plan: planner.Plan,
+        generations: dict[str, int],
+        rejected: list[str],
+        outcome: _Outcome,
+    ) -> None:
+        """Write the planned status, with the Deployment generations the writes produced and
+        what was refused, if it differs from the one the workload has."""
         status = plan.status
         if wl.spread:
             generations = {}  # one Deployment, compared field by field: nothing to record
@@ -578,8 +625,8 @@ class Controller:
             if outcome.blocked:
                 _mark_blocked(status, wl, outcome.blocked)
         if status is not None and status != wl.status:
+            metrics.STATUS_WRITES.labels(status_change(wl.status, status)).inc()
             outcome.workload = self.api.patch_workload_status(wl.namespace, wl.name, status)
-        return outcome
 
     def _apply(self, wl: Workload, action: planner.Action) -> dict[str, Any] | None:
         ns = wl.namespace
@@ -633,10 +680,9 @@ class Controller:
             self.api.create_event(
                 wl.namespace, wl.name, wl.uid, type_=type_, reason=reason, message=message
             )
-        except ApiException as exc:  # an event is worth a log line, never a failed reconcile
-            log.warning(
-                "could not record event %s for %s/%s: %s", reason, wl.namespace, wl.name, exc.reason
-            )
+        except Exception as exc:  # an event is worth a log line, never a failed reconcile
+            why = exc.reason if isinstance(exc, ApiException) else exc
+            log.warning("could not record event %s for %s/%s: %s", reason, *wl.key, why)
 
 
 @dataclass

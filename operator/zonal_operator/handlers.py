@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from zonal_operator.controller import EVENT_THREADS, Controller, Settings
+from zonal_operator.controller import Controller, Settings
 from zonal_operator.kube import KubeApi, bearer_token, load_client, load_configuration
 from zonal_operator.watch import Deliver, Http, Reflector, Source
 from zonal_operator.workload import GROUP, PLURAL, VERSION
@@ -51,7 +51,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.watching.client_timeout = options.watch_timeout + 30
     settings.networking.request_timeout = 60
     memo.configuration = load_configuration(options.kubeconfig)
-    pool_size = options.workers + EVENT_THREADS  # a connection per reconcile and event thread
+    pool_size = 2 * options.workers  # a connection per reconcile thread and per event thread
     api = KubeApi(load_client(memo.configuration, pool_size=pool_size))
     memo.http = http = Http(memo.configuration)
 

@@ -120,7 +120,7 @@ def zone_healths(
         threshold_percent,
     )
     if nodes is not _memo.nodes:
-        _memo.nodes, _memo.healths = nodes, {}
+        _memo.nodes, _memo.healths, _memo.failed = nodes, {}, None
     found = _memo.healths.get(key)
     if found is None:
         joined = [n for n in nodes if n.joined]
@@ -132,16 +132,26 @@ def zone_healths(
     return dict(found)
 
 
+def failed_node_names(nodes: Sequence[NodeInfo]) -> frozenset[str]:
+    """The names of the nodes that count as failed (node_failed), once per node snapshot."""
+    if nodes is not _memo.nodes:
+        _memo.nodes, _memo.healths, _memo.failed = nodes, {}, None
+    if _memo.failed is None:
+        _memo.failed = frozenset(n.name for n in nodes if node_failed(n))
+    return _memo.failed
+
+
 class _Memo:
-    """The last node snapshot seen, and the zone healths computed over it, per scheduling
-    constraints. Workloads mostly share constraints, and a cluster change re-plans all of them
-    against one snapshot: a thousand workloads on hundreds of nodes would otherwise repeat the
-    same matching a thousand times. The controller hands every plan the same snapshot object
-    until a node changes; anything else (a fresh list) simply misses. Holding the snapshot keeps
-    its identity from being reused."""
+    """The last node snapshot seen, and what was computed over it: the zone healths per set of
+    scheduling constraints, and the failed nodes' names. Workloads mostly share constraints,
+    and a cluster change re-plans all of them against one snapshot: a thousand workloads on
+    hundreds of nodes would otherwise repeat the same matching a thousand times. The controller
+    hands every plan the same snapshot object until a node changes; anything else (a fresh
+    list) simply misses. Holding the snapshot keeps its identity from being reused."""
 
     nodes: Sequence[NodeInfo] | None = None
     healths: dict[tuple[Any, ...], dict[str, ZoneHealth]] = {}  # noqa: RUF012
+    failed: frozenset[str] | None = None
 
 
 _memo = _Memo()

@@ -61,12 +61,14 @@ class KubeApi:
 
     def _call(self, verb: str, resource: str, fn: Callable[..., Any], *args: Any) -> Any:
         metrics.API_REQUESTS.labels(verb=verb, resource=resource).inc()
-        try:
-            response = fn(*args, _preload_content=False)
-        except ApiException as exc:
-            metrics.API_ERRORS.labels(verb=verb, resource=resource, code=str(exc.status)).inc()
-            raise
-        data = response.data
+        with metrics.API_SECONDS.labels(verb=verb, resource=resource).time():
+            try:
+                response = fn(*args, _preload_content=False)
+            except ApiException as exc:
+                code = str(exc.status)
+                metrics.API_ERRORS.labels(verb=verb, resource=resource, code=code).inc()
+                raise
+            data = response.data
         return json.loads(data) if data else {}
 
     def _list(self, resource: str, fn: Callable[..., Any], *args: Any) -> list[Any]:

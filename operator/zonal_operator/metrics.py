@@ -9,10 +9,24 @@ API_REQUESTS = Counter(
     "Requests the operator sent to the API server (watches aside), by verb and resource.",
     ["verb", "resource"],
 )
+API_SECONDS = Histogram(
+    "zonal_operator_api_request_duration_seconds",
+    "Time from sending a request (watches and the reflectors' lists aside) to its whole "
+    "response, by verb and resource; it runs in a worker thread, so it includes waiting for "
+    "the interpreter.",
+    ["verb", "resource"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 API_ERRORS = Counter(
     "zonal_operator_api_errors_total",
     "Requests the API server refused or failed, by verb, resource and HTTP status.",
     ["verb", "resource", "code"],
+)
+STATUS_WRITES = Counter(
+    "zonal_operator_status_writes_total",
+    "Status writes of ZonalWorkloads, by the most significant kind of change each carried "
+    "(generation, conditions, zones, deployments, replicas, nodes, other; see status_change.py).",
+    ["change"],
 )
 RECONCILE_SECONDS = Histogram(
     "zonal_operator_reconcile_duration_seconds",

@@ -15,8 +15,10 @@ How replicas move (the zone states are documented on `ZoneState`):
 3. Decreases only spend surplus: a Deployment is scaled down only as far as the Ready replicas
    it would remove are covered by Ready replicas above `spec.replicas` elsewhere (pods that are
    not Ready go first, as the ReplicaSet controller removes those first). So the operator's own
-   moves never take Ready capacity below what was asked. Pods of a zone with no Ready node are
-   not Ready, whatever its Deployment still reports: such a zone is emptied at once.
+   moves never take Ready capacity below what was asked. Pods on nodes that are not Ready do
+   not serve, whatever their Deployment still reports: a failed-over zone where all of the
+   workload's pods sit on such nodes (certainly so when the zone has no Ready node) is emptied
+   at once.
 
 This is PerZone placement. Spread placement (spread.py) shares the zone judgement (`ZoneView`,
 `workload_zones`, `judge_zone`, `zone_reason`), the Deployment comparisons (`owns`, `matches_live`,
@@ -36,7 +38,7 @@ from typing import Any
 
 from zonal_operator.conditions import Condition, format_time, render_conditions
 from zonal_operator.distribution import distribute
-from zonal_operator.health import ZoneHealth, zone_healths
+from zonal_operator.health import ZoneHealth, failed_node_names, zone_healths
 from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
 from zonal_operator.render import render_deployment
@@ -66,6 +68,9 @@ class Observed:
     unschedulable: Mapping[str, int] = field(default_factory=dict)
     # The workload's pods (Spread placement only; PerZone reads its Deployments' status).
     pods: Sequence[PodInfo] = ()
+    # PerZone placement: zone -> the node ("" while unscheduled) of each of the workload's pods
+    # there that is not being deleted. None: not known, so never a reason to act.
+    pod_nodes: Mapping[str, Sequence[str]] | None = None
     # Since when a change of counts has been held back from the status (see _hold_until).
     status_held_since: datetime | None = None
     # matches_live results for this spec generation of the workload, by (zone, Deployment uid,
@@ -154,7 +159,8 @@ class ZoneView:
     available: int = 0
     target: int = 0  # its share once all moves are done
     next: int = 0  # what its Deployment gets in this step
-    # No node of the zone is Ready, so none of its pods serve (see plan).
+    # None of the workload's pods in the zone serve: the zone has no Ready node, or they all
+    # sit on nodes that are not (see plan).
     dark: bool = False
 
 
@@ -176,11 +182,14 @@ def plan(observed: Observed) -> Plan:
         for zone in live_zones:
             if zone.state is ZoneState.UNHEALTHY and zone.current > 0:
                 zone.state = ZoneState.DEGRADED
+    failed = failed_node_names(observed.nodes) if observed.pod_nodes is not None else frozenset()
     for zone in live_zones:
-        # No pod of a zone without a Ready node serves, whatever its Deployment still says: the
+        # No pod on a node that is not Ready serves, whatever its Deployment still says: the
         # node lifecycle controller marks them not Ready, and the ReplicaSet and deployment
         # controllers take their time to pass that on.
-        if zone.health is not None and zone.health.ready == 0:
+        if zone.health is not None and (
+            zone.health.ready == 0 or _stranded(zone, observed.pod_nodes, failed)
+        ):
             zone.dark, zone.ready, zone.available = True, 0, 0
 
     serving = sorted(z.name for z in live_zones if z.state in SERVING)
@@ -315,6 +324,20 @@ def _zones(observed: Observed) -> dict[str, ZoneView]:
             zone.ready = min(int(status.get("readyReplicas") or 0), zone.current)
             zone.available = min(int(status.get("availableReplicas") or 0), zone.current)
     return zones
+
+
+def _stranded(
+    zone: ZoneView, pod_nodes: Mapping[str, Sequence[str]] | None, failed: frozenset[str]
+) -> bool:
+    """Whether every pod of the zone's Deployment sits on a failed node. Only pods known to
+    be there count: unless at least as many are seen as the Deployment has (its spec and its
+    status), one not yet seen might serve, and the answer is no: a pod the cache has not been
+    told of yet delays the cut instead of causing it."""
+    if pod_nodes is None or zone.live is None or zone.current == 0:
+        return False
+    nodes = pod_nodes.get(zone.name) or ()
+    reported = int((zone.live.get("status") or {}).get("replicas") or 0)
+    return len(nodes) >= max(zone.current, reported) and all(n in failed for n in nodes)
 
 
 def _act(

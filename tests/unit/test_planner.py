@@ -243,6 +243,7 @@ class Sim:
     events: list[str] = field(default_factory=list)
     held_since: datetime | None = None  # as the controller keeps it
     memo: dict[Any, Any] = field(default_factory=dict)  # likewise, per spec generation
+    pod_nodes: dict[str, tuple[str, ...]] | None = None  # zone -> its pods' nodes, as seen
 
     @property
     def workload(self) -> Workload:
@@ -258,6 +259,7 @@ class Sim:
                 self.now,
                 status_held_since=self.held_since,
                 match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
+                pod_nodes=self.pod_nodes,
             )
         )
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
@@ -978,6 +980,39 @@ def test_zone_going_dark_is_emptied_while_scaled_up_deployments_catch_up() -> No
     assert scales(sim.plan()) == {dep("zone-a"): 0}
 
 
+def partly_failed(sim: Sim, zone: str, pods_on: tuple[str, ...]) -> None:
+    """Two of the zone's three nodes lost a minute ago (the zone fails, its grace period is
+    over); its pods run on the given nodes, the other zones' pods are seen where they are."""
+    fail_zone(sim, zone, NOW - timedelta(seconds=60))
+    sim.nodes[-1] = zone_nodes(zone, 3)[-1]
+    sim.pod_nodes = {z: (f"{z}-0", f"{z}-1", f"{z}-2") for z in ZONES}
+    sim.pod_nodes[zone] = tuple(f"{zone}-{i}" for i in pods_on)
+
+
+def test_a_zone_whose_pods_all_sit_on_failed_nodes_is_emptied_with_the_surge() -> None:
+    sim = steady(9)
+    partly_failed(sim, "zone-a", ("0", "0", "1"))  # its Deployment still reports 3 Ready
+    result = sim.plan()
+    assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4, dep("zone-a"): 0}
+    assert zone_entry(result.status, "zone-a")["readyReplicas"] == 0
+    assert result.status["readyReplicas"] == 6
+
+
+def test_a_zone_with_a_pod_on_a_ready_node_keeps_it_until_replacements_are_ready() -> None:
+    sim = steady(9)
+    partly_failed(sim, "zone-a", ("0", "1", "2"))
+    result = sim.plan()
+    assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4}
+
+
+def test_pods_not_yet_seen_may_serve_so_the_zone_is_not_emptied() -> None:
+    sim = steady(9)
+    partly_failed(sim, "zone-a", ("0", "1"))  # the cache has two of its three pods
+    assert scales(sim.plan()) == {dep("zone-b"): 5, dep("zone-c"): 4}
+    sim.pod_nodes = None  # nothing known of the pods: the Deployment's counts decide
+    assert scales(sim.plan()) == {dep("zone-b"): 5, dep("zone-c"): 4}
+
+
 def test_failover_with_pods_already_not_ready_shifts_at_once() -> None:
     sim = steady(9)
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
@@ -1277,12 +1312,19 @@ def test_zone_down_longer_than_the_grace_period_fails_over() -> None:
 # --- the safety property ----------------------------------------------------------------------
 
 _zone_kind = st.sampled_from(
-    ["healthy", "failing", "grace", "recovering", "vanished", "absent", "foreign"]
+    ["healthy", "failing", "partial", "grace", "recovering", "vanished", "absent", "foreign"]
 )
+State = tuple[Sim, dict[str, int], dict[str, int], set[str]]
 
 
 @st.composite
-def random_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int]]:
+def random_state(draw: st.DrawFn) -> State:
+    """A workload in any state: per zone, its nodes' health, its Deployment's replicas and
+    Ready pods, and where its pods run. Besides the Sim: each Deployment's replicas and Ready
+    pods, and the zones whose pods all sit on failed nodes, as far as the operator can know.
+    It sees the pods through a cache that may lag: per zone, the oldest of them, or none at
+    all. Where it sees them all, a zone whose pods all sit on failed nodes serves nothing;
+    elsewhere the claim is against what the Deployments report."""
     zone_count = draw(st.integers(1, 4))
     zones = [f"zone-{chr(ord('a') + i)}" for i in range(zone_count)]
     replicas = draw(st.integers(0, 20))
@@ -1297,6 +1339,7 @@ def random_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int]]:
     zone_status: list[dict[str, Any]] = []
     current: dict[str, int] = {}
     ready: dict[str, int] = {}
+    placed: dict[str, list[str]] = {}
     for zone in zones:
         kind = draw(_zone_kind)
         previous = draw(st.sampled_from(["Healthy", "Degraded", "Unhealthy", "Recovering"]))
@@ -1304,6 +1347,9 @@ def random_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int]]:
             nodes += zone_nodes(zone)
         elif kind == "failing":
             nodes += down(zone, NOW - timedelta(minutes=5))
+        elif kind == "partial":  # failing, with one node left
+            nodes += down(zone, NOW - timedelta(minutes=5), count=2)
+            nodes += [replace(zone_nodes(zone, 1)[0], name=f"{zone}-2")]
         elif kind == "grace":
             nodes += down(zone, NOW - timedelta(seconds=5))
         elif kind == "recovering":
@@ -1329,17 +1375,28 @@ def random_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int]]:
             deployments[dep(zone)] = live
             entry["deploymentGeneration"] = generation
             current[zone], ready[zone] = n, r
+            here = [x.name for x in nodes if x.labels[DEFAULT_TOPOLOGY_KEY] == zone]
+            placed[zone] = [draw(st.sampled_from(here or ["gone"])) for _ in range(n)]
         zone_status.append(entry)
     body["status"] = {"observedGeneration": 1, "zones": zone_status}
-    return Sim(body, nodes, deployments), current, ready
+    seen = None
+    if draw(st.booleans()):
+        seen = {z: tuple(on[: draw(st.integers(0, len(on)))]) for z, on in placed.items()}
+    failed = {x.name for x in nodes if x.ready != "True"}
+    stranded = {
+        z
+        for z, on in placed.items()
+        if on and seen is not None and len(seen[z]) == len(on) and set(on) <= failed
+    }
+    return Sim(body, nodes, deployments, pod_nodes=seen), current, ready, stranded
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(state=random_state())
 def test_the_operators_moves_never_take_ready_capacity_below_what_was_asked(
-    state: tuple[Sim, dict[str, int], dict[str, int]],
+    state: State,
 ) -> None:
-    sim, current, ready = state
+    sim, current, ready, stranded = state
     result = sim.plan()  # also checks the invariants of check_plan
     after = dict(current)
     for action in result.actions:
@@ -1354,14 +1411,15 @@ def test_the_operators_moves_never_take_ready_capacity_below_what_was_asked(
         else:
             assert count is not None
             after[zone] = count
-    # A zone that has nodes but none Ready serves nothing, whatever its Deployment says.
+    # A zone that has nodes but none Ready serves nothing, whatever its Deployment says; nor
+    # does one whose pods all sit on failed nodes.
     dark = {
         zone
         for zone in after
         if (states := [n.ready for n in sim.nodes if n.labels[DEFAULT_TOPOLOGY_KEY] == zone])
         and "True" not in states
     }
-    serving = {z: 0 if z in dark else r for z, r in ready.items()}
+    serving = {z: 0 if z in dark | stranded else r for z, r in ready.items()}
     # Pods that are not Ready go first, so a zone keeps min(ready, next) Ready pods.
     kept = sum(min(serving.get(z, 0), after[z]) for z in after)
     assert kept >= min(sim.workload.replicas, sum(serving.values()))
@@ -1369,12 +1427,11 @@ def test_the_operators_moves_never_take_ready_capacity_below_what_was_asked(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(state=random_state())
-def test_any_state_settles_into_a_silent_steady_state(
-    state: tuple[Sim, dict[str, int], dict[str, int]],
-) -> None:
+def test_any_state_settles_into_a_silent_steady_state(state: State) -> None:
     """Node health held still and every pod getting Ready: the plans stop, and the serving
     zones hold spec.replicas."""
-    sim, _, _ = state
+    sim = state[0]
+    sim.pod_nodes = None  # the pods stay where they were drawn while replicas move
     for _ in range(30):
         result = sim.step()
         sim.settle()

@@ -1,0 +1,77 @@
+"""Carrying out a plan: the writes, then the status and the events, which the reconcile waits
+for."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from zonal_operator import planner
+from zonal_operator.controller import Controller, Settings
+from zonal_operator.kube import ApiException
+from zonal_operator.workload import Workload
+
+BODY = {
+    "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
+    "spec": {
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+        },
+    },
+}
+
+
+class _Api:
+    """Records the calls; events are slow, and the first one can be made to fail."""
+
+    def __init__(self, fail_event: bool = False) -> None:
+        self.calls: list[str] = []
+        self.fail_event = fail_event
+        self.lock = threading.Lock()
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        self.calls.append(f"scale {name} {replicas}")
+        return {"metadata": {"name": name, "generation": 2}}
+
+    def patch_workload_status(self, namespace: str, name: str, status: Any) -> dict[str, Any]:
+        self.calls.append("status")
+        return {**BODY, "status": status}
+
+    def create_event(self, namespace: str, name: str, uid: str, **event: str) -> None:
+        time.sleep(0.2)
+        with self.lock:
+            if self.fail_event:
+                self.fail_event = False
+                raise ApiException(status=500, reason="Internal Server Error")
+            self.calls.append(f"event {event['reason']}")
+
+
+def _run(api: _Api) -> None:
+    controller = Controller(api, Settings(workers=2))  # type: ignore[arg-type]
+    plan = planner.Plan(
+        actions=[planner.Scale("web-zone-b", 2)],
+        status={"observedGeneration": 1},
+        events=[
+            planner.Event("Warning", "ZoneUnhealthy", "zone-a is unhealthy"),
+            planner.Event("Normal", "Other", "something else"),
+        ],
+    )
+    controller._execute(Workload.from_body(BODY), plan)
+
+
+def test_a_reconcile_ends_only_once_its_events_are_posted() -> None:
+    api = _Api()
+    _run(api)
+    assert api.calls[0] == "scale web-zone-b 2"  # the moves come first
+    assert sorted(api.calls[1:]) == ["event Other", "event ZoneUnhealthy", "status"]
+
+
+def test_an_event_that_cannot_be_posted_fails_nothing() -> None:
+    api = _Api(fail_event=True)
+    _run(api)
+    assert "status" in api.calls
+    assert len([c for c in api.calls if c.startswith("event")]) == 1

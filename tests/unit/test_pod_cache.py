@@ -1,0 +1,58 @@
+"""What the controller keeps of a PerZone workload's pods: where each runs, per zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zonal_operator.controller import Controller
+
+KEY = ("team-a", "web")
+
+
+def _node(name: str, ready: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": "zone-a"}},
+        "status": {"conditions": [{"type": "Ready", "status": ready}]},
+    }
+
+
+def _pod(name: str, node: str, **meta: Any) -> dict[str, Any]:
+    labels = {"zonal.dev/workload": "web", "zonal.dev/zone": "zone-a"}
+    return {
+        "metadata": {"name": name, "namespace": "team-a", "labels": labels, **meta},
+        "spec": {"nodeName": node},
+        "status": {"phase": "Running"},
+    }
+
+
+def _controller() -> Controller:
+    controller = Controller(None)  # type: ignore[arg-type]  # no API call in these tests
+    controller.on_node(None, _node("up", "True"))
+    controller.on_node(None, _node("lost", "Unknown"))
+    return controller
+
+
+def test_pods_are_kept_per_zone_with_their_node() -> None:
+    controller = _controller()
+    controller.on_pod(None, _pod("p1", "up"))
+    controller.on_pod(None, _pod("p2", ""))  # not scheduled yet
+    assert controller.store.placed[KEY] == {"zone-a": {"p1": "up", "p2": ""}}
+    controller.on_pod("MODIFIED", _pod("p2", "up"))
+    assert controller.store.placed[KEY] == {"zone-a": {"p1": "up", "p2": "up"}}
+
+
+def test_a_pod_being_deleted_or_gone_is_forgotten() -> None:
+    controller = _controller()
+    controller.on_pod(None, _pod("p1", "up"))
+    controller.on_pod(None, _pod("p2", "up"))
+    controller.on_pod("MODIFIED", _pod("p1", "up", deletionTimestamp="2026-01-01T00:00:00Z"))
+    controller.on_pod("DELETED", _pod("p2", "up"))
+    assert KEY not in controller.store.placed
+
+
+def test_only_a_pod_on_a_failed_node_wakes_its_workload() -> None:
+    controller = _controller()
+    controller.on_pod(None, _pod("p1", "up"))
+    assert len(controller.queue) == 0  # its Deployment's status tells the rest
+    controller.on_pod(None, _pod("p2", "lost"))
+    assert len(controller.queue) == 1

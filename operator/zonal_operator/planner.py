@@ -220,7 +220,9 @@ def plan(observed: Observed) -> Plan:
     )
     condition_events(wl.status, status, result)
     if status != dict(wl.status):
-        hold = None if result.actions else _hold_until(observed, wl.status, status)
+        # Nothing is held that comes with a write or an event: each tells of what it records.
+        acted = result.actions or result.events
+        hold = None if acted else _hold_until(observed, wl.status, status)
         if hold is not None and hold > now:
             timers.append(hold)
             result.status_held = True
@@ -232,14 +234,21 @@ def plan(observed: Observed) -> Plan:
     return result
 
 
-# Counts that move on their own while replicas move are held back for a while, so that one
-# status write carries many of them; anything else (a condition's status or reason, a zone's
-# health, a new target, observedGeneration) is written at once and carries them along.
+# What moves on its own while nodes or replicas move is held back for a while, so that one
+# status write carries many changes; what the operator decides (observedGeneration, a zone's
+# share or failover, the generations of its own writes) is written at once and carries the rest
+# along. At a thousand workloads each write saved is a thousand, and a ZonalWorkload's status
+# write costs the API server several times what a Deployment's does.
 #
 # A dying zone's nodes turn NotReady one batch at a time over many seconds (and come back the
 # same way); a change that is only node counts waits until no node has changed its Ready state
 # for this long.
 NODE_COUNTS_SETTLE_SECONDS = 10
+# While nodes are still changing, what follows from them besides counts (a zone failing within
+# its grace period or back before it ended, pods on failed nodes no longer counted Ready, the
+# conditions that say so) waits for them to settle too, but at most this long from when it was
+# first held: long enough that a zone lost in one go is recorded once, failed over.
+NODE_CHANGES_HOLD_SECONDS = 30
 # While the workload is Progressing its Deployments report each pod created, Ready and
 # available in separate status updates; a change that is only replica counts waits at most this
 # long (from when it was first held back) for the change that ends the move.
@@ -255,11 +264,13 @@ def _hold_until(
     observed: Observed, before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> datetime | None:
     """Until when a status change may wait, or None if it is to be written now."""
+    latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
+    settled = None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
     if _without(before, _NODE_COUNT_FIELDS) == _without(after, _NODE_COUNT_FIELDS):
-        latest = max(
-            (n.ready_since for n in observed.nodes if n.ready_since is not None), default=None
-        )
-        return None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
+        return settled
+    since = observed.status_held_since or observed.now
+    if settled is not None and settled > observed.now and _decisions(before) == _decisions(after):
+        return min(settled, since + timedelta(seconds=NODE_CHANGES_HOLD_SECONDS))
     progressing = any(
         c.get("type") == "Progressing" and c.get("status") == "True"
         for c in after.get("conditions") or []
@@ -267,9 +278,24 @@ def _hold_until(
     if progressing and _without(before, _ZONE_COUNT_FIELDS, counts=True) == _without(
         after, _ZONE_COUNT_FIELDS, counts=True
     ):
-        since = observed.status_held_since or observed.now
         return since + timedelta(seconds=PROGRESS_HOLD_SECONDS)
     return None
+
+
+def _decisions(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What in a status the operator decided rather than observed: the spec generation it acts
+    on, and per zone its share, its failover state (Healthy and Degraded both serve: which of
+    the two is an observation), and the Deployment generation its own last write produced."""
+    zones = sorted(
+        (
+            str(z.get("name")),
+            z.get("desiredReplicas"),
+            z.get("health") if z.get("health") in FAILED_OVER else None,
+            z.get("deploymentGeneration"),
+        )
+        for z in status.get("zones") or []
+    )
+    return status.get("observedGeneration"), tuple(zones)
 
 
 def _without(

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, Taint
 from zonal_operator.naming import deployment_name
 from zonal_operator.planner import (
+    NODE_CHANGES_HOLD_SECONDS,
+    NODE_COUNTS_SETTLE_SECONDS,
     PROGRESS_HOLD_SECONDS,
     Action,
     Create,
@@ -1044,14 +1046,48 @@ def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:
     assert "2/3 nodes Ready" in zone_entry(written.status, "zone-b")["message"]
     assert sim.plan().status is None
 
-    # Anything else that changes meanwhile takes the counts along at once.
+    # A decision made meanwhile takes the counts along at once.
     sim = steady(9)
     one_node_down(sim)
-    sim.settle({dep("zone-b"): 2})
+    sim.set_spec(replicas=12)
     carried = sim.plan()
-    assert carried.status is not None
+    assert carried.status is not None and carried.actions
     assert zone_entry(carried.status, "zone-b")["readyNodes"] == 2
-    assert zone_entry(carried.status, "zone-b")["readyReplicas"] == 2
+
+
+def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:
+    """A zone failing within its grace period, and the pods that stop counting as Ready, are
+    observations: while the nodes still change they wait for them, as node counts do."""
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=3))
+    sim.settle({dep("zone-a"): 0})
+    held = sim.plan()
+    assert (held.actions, held.status, held.events, held.status_held) == ([], None, [], True)
+    assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 3, abs=1)
+    sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 3)
+    written = sim.step()
+    assert zone_entry(written.status, "zone-a")["health"] == "Degraded"
+    assert condition(written.status, "Degraded")["reason"] == "ZonesFailing"
+    assert condition(written.status, "Ready")["status"] == "False"
+    assert sim.plan().status is None
+
+
+def test_nodes_that_keep_changing_hold_the_status_back_only_so_long() -> None:
+    sim = steady(9, failover={"gracePeriodSeconds": 120})
+    fail_zone(sim, "zone-a", NOW)
+    others = [n for n in sim.nodes if n.name != "zone-c-0"]
+    for second in range(0, NODE_CHANGES_HOLD_SECONDS, 5):
+        # One node of zone-c turns NotReady or back every 5 s: the nodes never settle.
+        flip = zone_nodes("zone-c", 1, since=sim.now)[0]
+        if second % 10:
+            flip = down("zone-c", sim.now, count=1)[0]
+        sim.nodes = [*others, flip]
+        result = sim.plan()
+        assert (result.status, result.status_held) == (None, True), second
+        sim.now += timedelta(seconds=5)
+    written = sim.plan()
+    assert written.status is not None
+    assert zone_entry(written.status, "zone-a")["health"] == "Degraded"
 
 
 def test_counts_while_replicas_move_are_written_together() -> None:
@@ -1082,7 +1118,7 @@ def test_counts_while_replicas_move_are_written_together() -> None:
 
 def test_zone_recovering_within_the_grace_period_says_so_once() -> None:
     sim = steady(9)
-    fail_zone(sim, "zone-a", NOW - timedelta(seconds=5))
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=15))
     assert reasons(sim.step()) == []  # the status says Degraded; one event per incident
     sim.now += timedelta(seconds=10)
     sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
@@ -1091,7 +1127,7 @@ def test_zone_recovering_within_the_grace_period_says_so_once() -> None:
     result = sim.step()
     assert reasons(result) == ["ZoneRecovered"]
     assert result.events[0].message == (
-        "Zone zone-a is healthy again (3/3 nodes Ready), failing since 2025-03-01T11:59:55Z; "
+        "Zone zone-a is healthy again (3/3 nodes Ready), failing since 2025-03-01T11:59:45Z; "
         "nothing was moved"
     )
 
@@ -1264,9 +1300,12 @@ def test_failback_delay_counts_from_the_nodes_when_they_came_back_later() -> Non
     sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
         "zone-a", since=sim.now - timedelta(seconds=1)
     )
+    held = sim.step()  # the new healthySince waits for the nodes to settle
+    assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 1, abs=1)
+    sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 1)
     result = sim.step()
     assert sim.zone_status("zone-a")["health"] == "Recovering"
-    assert result.requeue_after == pytest.approx(299, abs=1)
+    assert result.requeue_after == pytest.approx(300 - NODE_COUNTS_SETTLE_SECONDS, abs=1)
 
 
 # --- flapping ---------------------------------------------------------------------------------
@@ -1304,8 +1343,8 @@ def test_zone_down_longer_than_the_grace_period_fails_over() -> None:
         fail_zone(sim, "zone-a", start)
         sim.step()
         states.append(sim.zone_status("zone-a")["health"])
-    assert states[:10] == ["Degraded"] * 10
-    assert states[10:] == ["Unhealthy"] * 5
+    # Written once the nodes have settled (10 s), failed over once the grace period (30 s) ends.
+    assert states == ["Healthy"] * 4 + ["Degraded"] * 6 + ["Unhealthy"] * 5
     assert sim.events.count("ZoneUnhealthy") == 1
 
 

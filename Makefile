@@ -78,6 +78,11 @@ bench-failover: $(PY) ## Failover benchmark: ZonalWorkload vs stock Deployments,
 	@hack/install-tools.sh cluster
 	PYTHONPATH=hack:. $(PY) hack/bench/failover.py --write-doc
 
+.PHONY: bench-write-cost
+bench-write-cost: $(PY) ## What one write costs the API server, by kind of object (~1 min)
+	@hack/install-tools.sh cluster
+	PYTHONPATH=hack $(PY) hack/bench/write_cost.py
+
 .PHONY: generate
 generate: $(PY) ## Regenerate the CRD (hack/gen_crd.py), the chart's copy of it and manifests/
 	$(PY) hack/gen_crd.py
@@ -94,7 +99,7 @@ lint: $(PY) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict hack/gen_crd.py hack/render_manifests.py hack/kubeconform_schemas.py \
-	  hack/bench/failover.py hack/bench/scale.py
+	  hack/bench/failover.py hack/bench/scale.py hack/bench/write_cost.py
 
 .PHONY: unit
 unit: $(PY) ## Unit and property tests only (no cluster)

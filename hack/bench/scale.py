@@ -118,15 +118,17 @@ class Api:
         method: str,
         path: str,
         query: Mapping[str, str] | None = None,
+        *,
         body: Any = None,
         accept: str = "application/json",
+        content_type: str = "application/json",
     ) -> Any:
         url = path + ("?" + urllib.parse.urlencode(query) if query else "")
         headers = {**self.headers, "Accept": accept}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         for attempt in (1, 2):
             conn = self._connection()
             try:

@@ -239,9 +239,11 @@ class Controller:
         self.store = Store()
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
-        # A reconcile posts its events alongside its status write, not before it: in a
-        # failover they would be one more of every workload's round trips (see _execute).
-        self.events = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="events")
+        # Requests a reconcile sends alongside its own, so that they cost it one round trip:
+        # its events, posted with its status write, and the writes it may send at once
+        # (planner.Plan.together). In a failover each would be one more of every workload's
+        # round trips. Nothing that runs here waits on anything else.
+        self.alongside = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="alongside")
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
         self.last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -250,7 +252,7 @@ class Controller:
         self._terminating: set[str] = set()
         self._metric_zones: dict[Key, set[str]] = {}  # zones with metric series, per workload
         self._restoring: dict[Key, datetime] = {}  # failover start, until capacity is back
-        # Since when a workload's status has held back a change of counts (planner._hold_until).
+        # Since when a workload's status has held back a change (planner._hold_until).
         self._held: dict[Key, datetime] = {}
         # Per workload: (uid, generation) and the planner's matches_live memo for it.
         self._matches: dict[Key, tuple[tuple[str, int], dict[tuple[str, str, str], bool]]] = {}
@@ -446,7 +448,7 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.events.shutdown(wait=False)
+        self.alongside.shutdown(wait=False)
 
     async def _resync(self) -> None:
         while True:
@@ -564,37 +566,42 @@ class Controller:
         outcome = _Outcome()
         generations: dict[str, int] = {}
         rejected: list[str] = []
-        for action in plan.actions:
-            try:
-                if isinstance(action, planner.Evict):
-                    response = self._evict(wl, action, outcome)
-                else:
-                    response = self._apply(wl, action)
-            except ApiException as exc:
-                if exc.status == 409:  # changed under us, or already there: look again
-                    outcome.retry = True
-                    break
-                if exc.status == 404 and isinstance(action, planner.Delete | planner.DeletePod):
-                    continue
-                if _namespace_terminating(exc):
-                    outcome.namespace_terminating = True
-                    return outcome
-                if exc.status in (400, 403, 422):
-                    rejected.append(_describe_rejection(action, exc))
-                    continue
-                raise
-            if response is not None:
-                outcome.deployments.append(response)
-                meta = response.get("metadata") or {}
-                generations[meta["name"]] = int(meta.get("generation") or 0)
+        together, rest = plan.actions[: plan.together], plan.actions[plan.together :]
+        groups = [together] if together else []
+        groups += [[action] for action in rest]
+        for group in groups:
+            conflict = False
+            for action, result in zip(group, self._send(wl, group, outcome), strict=True):
+                if isinstance(result, ApiException):
+                    exc = result
+                    if exc.status == 409:  # changed under us, or already there: look again
+                        outcome.retry = conflict = True
+                        continue
+                    deleting = isinstance(action, planner.Delete | planner.DeletePod)
+                    if exc.status == 404 and deleting:
+                        continue
+                    if _namespace_terminating(exc):
+                        outcome.namespace_terminating = True
+                        return outcome
+                    if exc.status in (400, 403, 422):
+                        rejected.append(_describe_rejection(action, exc))
+                        continue
+                if isinstance(result, BaseException):
+                    raise result
+                if result is not None:
+                    outcome.deployments.append(result)
+                    meta = result.get("metadata") or {}
+                    generations[meta["name"]] = int(meta.get("generation") or 0)
+            if conflict:
+                break
         # The events go out with the status write, and the reconcile ends only once both are
         # done: nothing piles up behind a busy API server, and an operator that stops after a
         # reconcile has told of everything that reconcile recorded.
         posting = [
-            self.events.submit(self._event, wl, event.type, event.reason, event.message)
+            self.alongside.submit(self._event, wl, event.type, event.reason, event.message)
             for event in plan.events
         ] + [
-            self.events.submit(self._event, wl, "Warning", "DeploymentRejected", message)
+            self.alongside.submit(self._event, wl, "Warning", "DeploymentRejected", message)
             for message in rejected
         ]
         try:
@@ -603,6 +610,23 @@ class Controller:
             for future in posting:
                 future.result()
         return outcome
+
+    def _send(
+        self, wl: Workload, group: list[planner.Action], outcome: _Outcome
+    ) -> list[dict[str, Any] | BaseException | None]:
+        """Carry out the actions of a group at once (the first in this thread), each one's
+        response or exception in their order."""
+
+        def send(action: planner.Action) -> dict[str, Any] | BaseException | None:
+            try:
+                if isinstance(action, planner.Evict):
+                    return self._evict(wl, action, outcome)
+                return self._apply(wl, action)
+            except Exception as exc:
+                return exc
+
+        others = [self.alongside.submit(send, action) for action in group[1:]]
+        return [send(group[0]), *(future.result() for future in others)]
 
     def _write_status(
         self,

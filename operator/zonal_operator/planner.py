@@ -71,7 +71,7 @@ class Observed:
     # PerZone placement: zone -> the node ("" while unscheduled) of each of the workload's pods
     # there that is not being deleted. None: not known, so never a reason to act.
     pod_nodes: Mapping[str, Sequence[str]] | None = None
-    # Since when a change of counts has been held back from the status (see _hold_until).
+    # Since when a change has been held back from the status (see _hold_until).
     status_held_since: datetime | None = None
     # matches_live results for this spec generation of the workload, by (zone, Deployment uid,
     # resourceVersion): a memo the caller keeps between plans (None: none). Most reconciles
@@ -141,8 +141,11 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     # Reconcile again after this many seconds even if nothing changes (a grace period ends).
     requeue_after: float | None = None
-    # The status changed only in counts, and that is held back for now (see _hold_until).
+    # The status changed only in what may wait, and that is held back for now (_hold_until).
     status_held: bool = False
+    # How many of the first actions may be sent at once: they add capacity, or take away only
+    # what does not serve. The rest go one by one, after them.
+    together: int = 0
 
 
 @dataclass
@@ -205,7 +208,9 @@ def plan(observed: Observed) -> Plan:
         if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
             timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
     # Increases before decreases, so capacity is added before any is taken away.
-    result.actions.sort(key=_action_order(zones))
+    order = _action_order(zones)
+    result.actions.sort(key=order)
+    result.together = sum(1 for a in result.actions if order(a)[0] <= 1)
     _created_event(zones, result)
 
     _zone_events(wl, zones, previous, result)
@@ -608,7 +613,8 @@ def _action_order(zones: Mapping[str, ZoneView]) -> Any:
             return (4, action.deployment if isinstance(action, Evict) else action.name)
         name = action.name if isinstance(action, Scale) else action.body["metadata"]["name"]
         zone = by_deployment[name]
-        return (1 if zone.next >= zone.current else 2, name)
+        # A dark zone's pods serve nothing: cutting it takes no capacity away.
+        return (1 if zone.next >= zone.current or zone.dark else 2, name)
 
     return key
 

@@ -75,3 +75,57 @@ def test_an_event_that_cannot_be_posted_fails_nothing() -> None:
     _run(api)
     assert "status" in api.calls
     assert len([c for c in api.calls if c.startswith("event")]) == 1
+
+
+class _ScalingApi(_Api):
+    """The scales of `together` wait for each other at a barrier; one Deployment can refuse."""
+
+    def __init__(self, together: set[str], conflict: str = "") -> None:
+        super().__init__()
+        self.together = together
+        self.barrier = threading.Barrier(len(together), timeout=5)
+        self.conflict = conflict
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        if name in self.together:
+            self.barrier.wait()  # broken, and so raising, unless the others come too
+        if name == self.conflict:
+            raise ApiException(status=409, reason="Conflict")
+        with self.lock:
+            return super().scale_deployment(namespace, name, replicas)
+
+
+FIRST = {"web-zone-a", "web-zone-b", "web-zone-c"}
+
+
+def _failover(api: _Api) -> planner.Plan:
+    plan = planner.Plan(
+        actions=[
+            planner.Scale("web-zone-a", 0),  # dark: it goes with the increases
+            planner.Scale("web-zone-b", 2),
+            planner.Scale("web-zone-c", 1),
+            planner.Scale("web-zone-d", 0),  # after them
+        ],
+        status={"observedGeneration": 1, "zones": [{"deployment": "web-zone-b"}]},
+        together=3,
+    )
+    controller = Controller(api, Settings(workers=2))  # type: ignore[arg-type]
+    controller._execute(Workload.from_body(BODY), plan)
+    return plan
+
+
+def test_the_first_writes_of_a_plan_go_at_once_and_the_rest_after_them() -> None:
+    api = _ScalingApi(together=FIRST)
+    _failover(api)
+    assert sorted(api.calls[:3]) == [
+        "scale web-zone-a 0",
+        "scale web-zone-b 2",
+        "scale web-zone-c 1",
+    ]
+    assert api.calls[3:] == ["scale web-zone-d 0", "status"]
+
+
+def test_a_conflict_in_a_group_keeps_the_others_and_stops_what_follows() -> None:
+    api = _ScalingApi(together=FIRST, conflict="web-zone-c")
+    _failover(api)
+    assert sorted(api.calls) == ["scale web-zone-a 0", "scale web-zone-b 2", "status"]

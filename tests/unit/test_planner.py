@@ -377,7 +377,8 @@ def check_plan(result: Plan, wl: Workload, deployments: Mapping[str, Mapping[str
     """What holds for every plan, whatever the state."""
     names = [action_name(a) for a in result.actions]
     assert len(names) == len(set(names)), f"two actions on one Deployment: {result.actions}"
-    # Increases come before decreases, deletions last.
+    # Increases come before decreases, deletions last. The first `together` actions, sent at
+    # once, add capacity or take away only what serves nothing: a dark zone's pods.
     order = []
     for action in result.actions:
         live = deployments.get(action_name(action))
@@ -389,7 +390,12 @@ def check_plan(result: Plan, wl: Workload, deployments: Mapping[str, Mapping[str
         else:
             assert after is not None
             order.append(1 if after >= live["spec"]["replicas"] else 2)
-    assert order == sorted(order), f"actions out of order: {result.actions}"
+    head, tail = order[: result.together], order[result.together :]
+    assert tail == sorted(tail) and not {0, 1} & set(tail), f"out of order: {result.actions}"
+    zones = {z["deployment"]: z for z in (result.status or wl.status).get("zones") or []}
+    for action, kind in zip(result.actions, head, strict=False):
+        if kind == 2:
+            assert zones[action_name(action)]["readyReplicas"] == 0, result.actions
     for action in result.actions:
         live = deployments.get(action_name(action))
         if live is not None:  # never touch what is not ours
@@ -963,11 +969,13 @@ def test_zone_lost_whole_gives_up_its_replicas_in_the_same_step() -> None:
     sim.apply(degraded)
     sim.now += timedelta(seconds=30)  # the grace period is over
     result = sim.plan()
+    # Sent at once: the cut takes away nothing that serves.
     assert [(action_name(a), replicas_after(a)) for a in result.actions] == [
+        (dep("zone-a"), 0),
         (dep("zone-b"), 5),
         (dep("zone-c"), 4),
-        (dep("zone-a"), 0),
     ]
+    assert result.together == 3
 
 
 def test_zone_going_dark_is_emptied_while_scaled_up_deployments_catch_up() -> None:
@@ -1005,6 +1013,11 @@ def test_a_zone_with_a_pod_on_a_ready_node_keeps_it_until_replacements_are_ready
     partly_failed(sim, "zone-a", ("0", "1", "2"))
     result = sim.plan()
     assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4}
+    # Once they are, the cut comes on its own, after nothing else.
+    sim.apply(result)
+    sim.settle()
+    cut = sim.plan()
+    assert (scales(cut), cut.together) == ({dep("zone-a"): 0}, 0)
 
 
 def test_pods_not_yet_seen_may_serve_so_the_zone_is_not_emptied() -> None:
@@ -1020,11 +1033,13 @@ def test_failover_with_pods_already_not_ready_shifts_at_once() -> None:
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
     sim.settle({dep("zone-a"): 0})
     result = sim.plan()
+    # Sent at once: the cut takes away nothing that serves.
     assert [(action_name(a), replicas_after(a)) for a in result.actions] == [
+        (dep("zone-a"), 0),
         (dep("zone-b"), 5),
         (dep("zone-c"), 4),
-        (dep("zone-a"), 0),
     ]
+    assert result.together == 3
 
 
 def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:

@@ -81,7 +81,7 @@ bench-failover: $(PY) ## Failover benchmark: ZonalWorkload vs stock Deployments,
 .PHONY: bench-write-cost
 bench-write-cost: $(PY) ## What one write costs the API server, by kind of object (~1 min)
 	@hack/install-tools.sh cluster
-	PYTHONPATH=hack $(PY) hack/bench/write_cost.py
+	PYTHONPATH=hack $(PY) hack/bench/write_cost.py --write-doc
 
 .PHONY: generate
 generate: $(PY) ## Regenerate the CRD (hack/gen_crd.py), the chart's copy of it and manifests/

@@ -1293,18 +1293,25 @@ def doc_section(bench: Bench, report: Report) -> str:
     return "\n".join(lines)
 
 
-def write_doc(path: Path, section: str) -> None:
-    """Replace the text between the bench-scale markers, leaving the rest of the file alone."""
-    block = f"{DOC_START}\n{section}\n{DOC_END}"
-    heading = "## Scale: `make bench-scale`"
+def write_doc(
+    path: Path,
+    section: str,
+    *,
+    markers: tuple[str, str] = (DOC_START, DOC_END),
+    heading: str = "## Scale: `make bench-scale`",
+) -> None:
+    """Replace the text between the markers (by default bench-scale's), leaving the rest of the
+    file alone; a file without them gets them at its end, under the heading."""
+    start_marker, end_marker = markers
+    block = f"{start_marker}\n{section}\n{end_marker}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# Benchmarks\n\n{heading}\n\n{block}\n")
         return
     text = path.read_text()
-    start, end = text.find(DOC_START), text.find(DOC_END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start >= 0 and end > start:
-        text = text[:start] + block + text[end + len(DOC_END) :]
+        text = text[:start] + block + text[end + len(end_marker) :]
     else:
         text = text.rstrip("\n") + f"\n\n{heading}\n\n{block}\n"
     path.write_text(text)

@@ -11,7 +11,8 @@ running, and sends the same number of sequential merge patches of each kind:
 - a ZonalWorkload's spec.replicas, as `kubectl scale zw` does.
 
 For each it prints the API server's CPU time per write (utime+stime of /proc/<pid>/stat before
-and after, over the patches alone) and the mean round trip.
+and after, over the patches alone) and the mean round trip; --write-doc puts them into
+docs/benchmarks.md, between the bench-write-cost markers.
 
     make bench-write-cost       # or: PYTHONPATH=hack .venv/bin/python hack/bench/write_cost.py
 """
@@ -33,13 +34,14 @@ sys.path.insert(0, str(REPO / "hack"))
 sys.path.insert(0, str(REPO / "hack" / "bench"))
 
 import yaml  # noqa: E402
-from scale import CLOCK_TICKS, Api  # noqa: E402
+from scale import CLOCK_TICKS, DOC, Api, machine, revision, write_doc  # noqa: E402
 
 from localcluster import ClusterConfig, LocalCluster  # noqa: E402
 
 NAMESPACE = "default"
 MERGE = "application/merge-patch+json"
 ZONES = ("zone-a", "zone-b", "zone-c")
+MARKERS = ("<!-- bench-write-cost:start -->", "<!-- bench-write-cost:end -->")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -154,6 +156,7 @@ def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--writes", type=int, default=500, help="patches of each kind")
+    parser.add_argument("--write-doc", action="store_true", help=f"write the figures into {DOC}")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="zonal-write-cost-") as state:
         cluster = LocalCluster(Path(state), ClusterConfig(zones=1, nodes_per_zone=1))
@@ -168,6 +171,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.writes} sequential merge patches of each kind; API server CPU time per write:")
     for label, cpu, wall in rows:
         print(f"  {label:34} {cpu:5.1f} ms CPU ({cpu / base:.1f}x), {wall:5.1f} ms round trip")
+    if args.write_doc:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        lines = [
+            f"Run {when}, commit {revision()}, machine: {machine()}. Written by "
+            f"`hack/bench/write_cost.py --write-doc --writes {args.writes}`: {args.writes} "
+            "sequential merge patches of each kind on a one-node local cluster with nothing "
+            "else running; CPU time is utime+stime of the kube-apiserver process.",
+            "",
+            "| write | API server CPU each | vs. ConfigMap | round trip |",
+            "|---|---|---|---|",
+            *(
+                f"| {label} | {cpu:.1f} ms | {cpu / base:.1f}x | {wall:.1f} ms |"
+                for label, cpu, wall in rows
+            ),
+        ]
+        write_doc(
+            DOC, "\n".join(lines), markers=MARKERS, heading="## Write cost: `make bench-write-cost`"
+        )
     return 0
 
 

@@ -8,7 +8,9 @@ running, and sends the same number of sequential merge patches of each kind:
 - a ConfigMap's data (the cheapest write there is, for comparison);
 - a Deployment's spec.replicas, on the scale subresource, as the operator scales;
 - a ZonalWorkload's status, a whole three-zone status as the operator writes it;
-- a ZonalWorkload's spec.replicas, as `kubectl scale zw` does.
+- a ZonalWorkload's spec.replicas, as `kubectl scale zw` does;
+- a ZonalWorkload's status again, of the same CRD installed under other API groups without its
+  CEL rules, and without them and the embedded PodSpec schema: what each of those costs.
 
 For each it prints the API server's CPU time per write (utime+stime of /proc/<pid>/stat before
 and after, over the patches alone) and the mean round trip; --write-doc puts them into
@@ -42,6 +44,35 @@ NAMESPACE = "default"
 MERGE = "application/merge-patch+json"
 ZONES = ("zone-a", "zone-b", "zone-c")
 MARKERS = ("<!-- bench-write-cost:start -->", "<!-- bench-write-cost:end -->")
+CRD = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
+# API group of a variant of the CRD -> what it leaves out
+VARIANTS = {
+    "no-cel.bench.zonal.dev": "CRD without its CEL rules",
+    "no-podspec.bench.zonal.dev": "CRD without CEL rules or the PodSpec schema",
+}
+
+
+def _without_cel(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("x-kubernetes-validations", None)
+        for value in node.values():
+            _without_cel(value)
+    elif isinstance(node, list):
+        for value in node:
+            _without_cel(value)
+
+
+def variant_crd(group: str) -> dict[str, Any]:
+    """The project's CRD under another API group, with what VARIANTS says left out."""
+    crd: dict[str, Any] = yaml.safe_load(CRD.read_text())
+    crd["metadata"]["name"] = f"{crd['spec']['names']['plural']}.{group}"
+    crd["spec"]["group"] = group
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    _without_cel(schema)
+    if group.startswith("no-podspec."):
+        loose = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        schema["properties"]["spec"]["properties"]["template"] = loose
+    return crd
 
 
 def cpu_seconds(pid: int) -> float:
@@ -120,6 +151,11 @@ def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
     )
     api.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", body=deployment())
     name = workload["metadata"]["name"]
+    for group in VARIANTS:
+        body = {**workload, "apiVersion": f"{group}/v1alpha1"}
+        api.request(
+            "POST", f"/apis/{group}/v1alpha1/namespaces/{NAMESPACE}/zonalworkloads", body=body
+        )
     writes: list[tuple[str, str, Callable[[int], Any]]] = [
         (
             "ConfigMap data",
@@ -142,6 +178,14 @@ def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
             lambda i: {"spec": {"replicas": 9 + i % 2}},
         ),
     ]
+    writes += [
+        (
+            f"ZonalWorkload status, {without}",
+            f"/apis/{group}/v1alpha1/namespaces/{NAMESPACE}/zonalworkloads/{name}/status",
+            lambda i: {"status": copy.deepcopy(workload_status(i % 4))},
+        )
+        for group, without in VARIANTS.items()
+    ]
     found = []
     for label, path, patch in writes:
         time.sleep(2)  # let the writes that set this up settle
@@ -162,7 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster = LocalCluster(Path(state), ClusterConfig(zones=1, nodes_per_zone=1))
         cluster.up()
         try:
+            variants = Path(state) / "variants"
+            variants.mkdir()
+            for group in VARIANTS:
+                (variants / f"{group}.yaml").write_text(yaml.safe_dump(variant_crd(group)))
             cluster.install_crds(REPO / "crds")
+            cluster.install_crds(variants)
             pids = json.loads((Path(state) / "state.json").read_text())["pids"]
             rows = measure(Api(cluster.kubeconfig), int(pids["kube-apiserver"]), args.writes)
         finally:
@@ -170,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = rows[0][1]
     print(f"{args.writes} sequential merge patches of each kind; API server CPU time per write:")
     for label, cpu, wall in rows:
-        print(f"  {label:34} {cpu:5.1f} ms CPU ({cpu / base:.1f}x), {wall:5.1f} ms round trip")
+        print(f"  {label:66} {cpu:5.1f} ms CPU ({cpu / base:.1f}x), {wall:5.1f} ms round trip")
     if args.write_doc:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         lines = [

@@ -163,6 +163,12 @@ def free_port() -> int:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
 class Operator:
     """`python -m zonal_operator run` against the cluster, metrics on a free local port."""
 
@@ -278,10 +284,7 @@ class Operator:
         return 0.0
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (all its threads)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        return process_cpu_seconds(self.pid)
 
     def memory_mib(self) -> tuple[float, float]:
         """(VmRSS, VmHWM) in MiB: resident memory now, and its peak."""
@@ -645,8 +648,7 @@ class Bench:
         used: dict[str, float] = {}
         for component, pid in pids.items():
             with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[component] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+                used[component] = process_cpu_seconds(int(pid))
         return used
 
     def mark(self, name: str) -> Phase:

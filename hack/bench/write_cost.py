@@ -22,7 +22,6 @@ docs/benchmarks.md, between the bench-write-cost markers.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
@@ -36,7 +35,7 @@ sys.path.insert(0, str(REPO / "hack"))
 sys.path.insert(0, str(REPO / "hack" / "bench"))
 
 import yaml  # noqa: E402
-from scale import CLOCK_TICKS, DOC, Api, machine, revision, write_doc  # noqa: E402
+from scale import DOC, Api, machine, process_cpu_seconds, revision, write_doc  # noqa: E402
 
 from localcluster import ClusterConfig, LocalCluster  # noqa: E402
 
@@ -73,11 +72,6 @@ def variant_crd(group: str) -> dict[str, Any]:
         loose = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
         schema["properties"]["spec"]["properties"]["template"] = loose
     return crd
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def workload_status(ready: int) -> dict[str, Any]:
@@ -170,7 +164,7 @@ def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
         (
             "ZonalWorkload status",
             f"{workloads}/{name}/status",
-            lambda i: {"status": copy.deepcopy(workload_status(i % 4))},
+            lambda i: {"status": workload_status(i % 4)},
         ),
         (
             "ZonalWorkload spec.replicas",
@@ -182,17 +176,17 @@ def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
         (
             f"ZonalWorkload status, {without}",
             f"/apis/{group}/v1alpha1/namespaces/{NAMESPACE}/zonalworkloads/{name}/status",
-            lambda i: {"status": copy.deepcopy(workload_status(i % 4))},
+            lambda i: {"status": workload_status(i % 4)},
         )
         for group, without in VARIANTS.items()
     ]
     found = []
     for label, path, patch in writes:
         time.sleep(2)  # let the writes that set this up settle
-        started, cpu = time.monotonic(), cpu_seconds(pid)
+        started, cpu = time.monotonic(), process_cpu_seconds(pid)
         for i in range(count):
             api.request("PATCH", path, body=patch(i + 1), content_type=MERGE)
-        wall, used = time.monotonic() - started, cpu_seconds(pid) - cpu
+        wall, used = time.monotonic() - started, process_cpu_seconds(pid) - cpu
         found.append((label, 1000 * used / count, 1000 * wall / count))
     return found
 

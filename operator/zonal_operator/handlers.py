@@ -51,7 +51,8 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.watching.client_timeout = options.watch_timeout + 30
     settings.networking.request_timeout = 60
     memo.configuration = load_configuration(options.kubeconfig)
-    pool_size = 2 * options.workers  # a connection per reconcile thread and per event thread
+    # A connection for each reconcile thread and each of the threads that send alongside them.
+    pool_size = 2 * options.workers
     api = KubeApi(load_client(memo.configuration, pool_size=pool_size))
     memo.http = http = Http(memo.configuration)
 

@@ -119,8 +119,7 @@ def zone_healths(
         tuple(sorted(allowed_zones or ())),
         threshold_percent,
     )
-    if nodes is not _memo.nodes:
-        _memo.nodes, _memo.healths, _memo.failed = nodes, {}, None
+    _memo.see(nodes)
     found = _memo.healths.get(key)
     if found is None:
         joined = [n for n in nodes if n.joined]
@@ -134,8 +133,7 @@ def zone_healths(
 
 def failed_node_names(nodes: Sequence[NodeInfo]) -> frozenset[str]:
     """The names of the nodes that count as failed (node_failed), once per node snapshot."""
-    if nodes is not _memo.nodes:
-        _memo.nodes, _memo.healths, _memo.failed = nodes, {}, None
+    _memo.see(nodes)
     if _memo.failed is None:
         _memo.failed = frozenset(n.name for n in nodes if node_failed(n))
     return _memo.failed
@@ -152,6 +150,11 @@ class _Memo:
     nodes: Sequence[NodeInfo] | None = None
     healths: dict[tuple[Any, ...], dict[str, ZoneHealth]] = {}  # noqa: RUF012
     failed: frozenset[str] | None = None
+
+    def see(self, nodes: Sequence[NodeInfo]) -> None:
+        """Forget what was computed over another snapshot than `nodes`."""
+        if nodes is not self.nodes:
+            self.nodes, self.healths, self.failed = nodes, {}, None
 
 
 _memo = _Memo()

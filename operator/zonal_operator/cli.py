@@ -42,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
         help="reconcile every workload at least this often, changes or not (default 600)",
     )
     run.add_argument(
+        "--status-delay-seconds",
+        type=float,
+        default=30,
+        help="while other workloads wait to be reconciled, keep a workload's status write and "
+        "events back at most this long, so that their Deployment writes go first; 0 writes at "
+        "once (default 30)",
+    )
+    run.add_argument(
         "--watch-timeout",
         type=float,
         default=300,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import fnmatch
 import functools
 import json
@@ -211,6 +212,11 @@ class Settings:
     # in several status writes within a second or two (replicas, then ready, then available),
     # and each would be a reconcile and a status patch of its own.
     deployment_batch_seconds: float = 1.0
+    # While other workloads wait in the queue, a reconcile sends its Deployment writes and keeps
+    # its status write and events back, at most this long, until the queue has emptied: in a
+    # zone loss every workload's replicas move before any status is written, and a status
+    # write costs the API server three times what a scale does. 0: always write at once.
+    status_delay_seconds: float = 30.0
 
 
 class Reflecting(Protocol):
@@ -254,6 +260,9 @@ class Controller:
         self._restoring: dict[Key, datetime] = {}  # failover start, until capacity is back
         # Since when a workload's status has held back a change (planner._hold_until).
         self._held: dict[Key, datetime] = {}
+        # Statuses (and their events) decided but not written yet (Settings.status_delay_seconds):
+        # the next reconcile plans as if they had been written.
+        self._unwritten: dict[Key, _Unwritten] = {}
         # Per workload: (uid, generation) and the planner's matches_live memo for it.
         self._matches: dict[Key, tuple[tuple[str, int], dict[tuple[str, str, str], bool]]] = {}
 
@@ -460,6 +469,7 @@ class Controller:
         while True:
             key: Key = await self.queue.get()  # type: ignore[assignment]
             metrics.QUEUE_DEPTH.set(len(self.queue))
+            metrics.STATUS_WAITING.set(len(self._unwritten))
             started = time.perf_counter()
             try:
                 await self.reconcile(key)
@@ -479,6 +489,12 @@ class Controller:
         wl = Workload.from_body(body)
         if wl.uid in self._terminating:
             return
+        written = wl.status
+        pending = self._unwritten.pop(key, None)
+        if pending is not None and pending.uid == wl.uid:
+            wl = dataclasses.replace(wl, status=pending.status)
+        else:
+            pending = None
         observed = planner.Observed(
             workload=wl,
             nodes=self.store.node_snapshot(),
@@ -502,19 +518,44 @@ class Controller:
         else:
             self._held.pop(key, None)
         self._observe(wl, plan, observed.now)
-        if plan.actions or plan.status is not None or plan.events:
+        if plan.actions or plan.status is not None or plan.events or pending is not None:
             loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(self.pool, self._execute, wl, plan)
-            for deployment in outcome.deployments:
-                self.store.put_deployment(deployment)
-            if outcome.workload is not None:
-                self.on_workload("MODIFIED", outcome.workload)
-            if outcome.retry or outcome.retry_after:
-                self.queue.add_after(key, outcome.retry_after or 1.0)
+            outcome = _Outcome()
+            if plan.actions:
+                try:
+                    await loop.run_in_executor(self.pool, self._act, wl, plan, outcome)
+                except Exception:
+                    if pending is not None:  # neither written nor its events posted
+                        self._unwritten[key] = pending
+                    raise
+                finally:
+                    for deployment in outcome.deployments:
+                        self.store.put_deployment(deployment)
             if outcome.namespace_terminating:
                 log.info("namespace %s is being deleted; leaving %s alone", *key)
                 self._terminating.add(wl.uid)
                 return
+            unwritten = self._compose(wl, plan, pending, outcome)
+            since = pending.since if pending is not None else time.monotonic()
+            waited = time.monotonic() - since
+            if unwritten.status == written and not unwritten.events:
+                pass  # back where it was: nothing to tell
+            elif self.queue.urgent and waited < self.settings.status_delay_seconds:
+                self._unwritten[key] = dataclasses.replace(unwritten, since=since)
+                self.queue.add_later(key)
+            else:
+                try:
+                    done = await loop.run_in_executor(
+                        self.pool, self._write, wl, written, unwritten
+                    )
+                except Exception:
+                    # Still to be written; its events have gone out, or failed for good.
+                    self._unwritten[key] = dataclasses.replace(unwritten, events=(), since=since)
+                    raise
+                if done is not None:
+                    self.on_workload("MODIFIED", done)
+            if outcome.retry or outcome.retry_after:
+                self.queue.add_after(key, outcome.retry_after or 1.0)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
 
@@ -553,6 +594,7 @@ class Controller:
         self._restoring.pop(key, None)
         self._held.pop(key, None)
         self._matches.pop(key, None)
+        self._unwritten.pop(key, None)
 
     def _match_memo(self, key: Key, wl: Workload) -> dict[tuple[str, str, str], bool]:
         """The memo of planner.matches_live results for the workload's current spec."""
@@ -561,11 +603,9 @@ class Controller:
             entry = self._matches[key] = ((wl.uid, wl.generation), {})
         return entry[1]
 
-    # -- execution (runs in a worker thread) ---------------------------------------------------
-    def _execute(self, wl: Workload, plan: planner.Plan) -> _Outcome:
-        outcome = _Outcome()
-        generations: dict[str, int] = {}
-        rejected: list[str] = []
+    # -- execution (the API calls run in a worker thread) --------------------------------------
+    def _act(self, wl: Workload, plan: planner.Plan, outcome: _Outcome) -> None:
+        """Carry out the plan's actions: the first group at once, the rest one by one."""
         together, rest = plan.actions[: plan.together], plan.actions[plan.together :]
         groups = [together] if together else []
         groups += [[action] for action in rest]
@@ -582,34 +622,18 @@ class Controller:
                         continue
                     if _namespace_terminating(exc):
                         outcome.namespace_terminating = True
-                        return outcome
+                        return
                     if exc.status in (400, 403, 422):
-                        rejected.append(_describe_rejection(action, exc))
+                        outcome.rejected.append(_describe_rejection(action, exc))
                         continue
                 if isinstance(result, BaseException):
                     raise result
                 if result is not None:
                     outcome.deployments.append(result)
                     meta = result.get("metadata") or {}
-                    generations[meta["name"]] = int(meta.get("generation") or 0)
+                    outcome.generations[meta["name"]] = int(meta.get("generation") or 0)
             if conflict:
                 break
-        # The events go out with the status write, and the reconcile ends only once both are
-        # done: nothing piles up behind a busy API server, and an operator that stops after a
-        # reconcile has told of everything that reconcile recorded.
-        posting = [
-            self.alongside.submit(self._event, wl, event.type, event.reason, event.message)
-            for event in plan.events
-        ] + [
-            self.alongside.submit(self._event, wl, "Warning", "DeploymentRejected", message)
-            for message in rejected
-        ]
-        try:
-            self._write_status(wl, plan, generations, rejected, outcome)
-        finally:
-            for future in posting:
-                future.result()
-        return outcome
 
     def _send(
         self, wl: Workload, group: list[planner.Action], outcome: _Outcome
@@ -628,29 +652,44 @@ class Controller:
         others = [self.alongside.submit(send, action) for action in group[1:]]
         return [send(group[0]), *(future.result() for future in others)]
 
-    def _write_status(
-        self,
-        wl: Workload,
-        plan: planner.Plan,
-        generations: dict[str, int],
-        rejected: list[str],
-        outcome: _Outcome,
-    ) -> None:
-        """Write the planned status, with the Deployment generations the writes produced and
-        what was refused, if it differs from the one the workload has."""
+    @staticmethod
+    def _compose(
+        wl: Workload, plan: planner.Plan, pending: _Unwritten | None, outcome: _Outcome
+    ) -> _Unwritten:
+        """The status to write, with the Deployment generations the writes produced and what
+        was refused, and the events to post with it (those of a status kept back included)."""
         status = plan.status
-        if wl.spread:
-            generations = {}  # one Deployment, compared field by field: nothing to record
-        if generations or rejected or outcome.blocked:
+        generations = {} if wl.spread else outcome.generations  # Spread: nothing to record
+        if generations or outcome.rejected or outcome.blocked:
             status = copy.deepcopy(status if status is not None else dict(wl.status))
             planner.record_generations(status, generations)
-            if rejected:
-                _mark_rejected(status, wl, "; ".join(rejected))
+            if outcome.rejected:
+                _mark_rejected(status, wl, "; ".join(outcome.rejected))
             if outcome.blocked:
                 _mark_blocked(status, wl, outcome.blocked)
-        if status is not None and status != wl.status:
-            metrics.STATUS_WRITES.labels(status_change(wl.status, status)).inc()
-            outcome.workload = self.api.patch_workload_status(wl.namespace, wl.name, status)
+        events = [
+            *(pending.events if pending is not None else ()),
+            *((e.type, e.reason, e.message) for e in plan.events),
+            *(("Warning", "DeploymentRejected", message) for message in outcome.rejected),
+        ]
+        return _Unwritten(wl.uid, status if status is not None else wl.status, tuple(events))
+
+    def _write(
+        self, wl: Workload, written: Mapping[str, Any], unwritten: _Unwritten
+    ) -> dict[str, Any] | None:
+        """Write the status if it differs from the one the workload has, and post the events
+        alongside; returns the workload as written. The reconcile ends only once both are done:
+        nothing piles up behind a busy API server, and an operator that stops after a
+        reconcile has told of everything that reconcile recorded."""
+        posting = [self.alongside.submit(self._event, wl, *event) for event in unwritten.events]
+        try:
+            if unwritten.status == written:
+                return None
+            metrics.STATUS_WRITES.labels(status_change(written, unwritten.status)).inc()
+            return self.api.patch_workload_status(wl.namespace, wl.name, dict(unwritten.status))
+        finally:
+            for future in posting:
+                future.result()
 
     def _apply(self, wl: Workload, action: planner.Action) -> dict[str, Any] | None:
         ns = wl.namespace
@@ -711,12 +750,25 @@ class Controller:
 
 @dataclass
 class _Outcome:
+    """What a reconcile's actions brought back."""
+
     deployments: list[dict[str, Any]] = field(default_factory=list)
-    workload: dict[str, Any] | None = None
+    generations: dict[str, int] = field(default_factory=dict)  # Deployment name -> generation
+    rejected: list[str] = field(default_factory=list)  # what the API server refused, and why
     retry: bool = False
     retry_after: float | None = None
     namespace_terminating: bool = False
     blocked: str = ""  # why an eviction was refused
+
+
+@dataclass(frozen=True)
+class _Unwritten:
+    """A workload's status as the operator decided it, and the events that tell of it."""
+
+    uid: str
+    status: Mapping[str, Any]
+    events: tuple[tuple[str, str, str], ...] = ()  # type, reason, message
+    since: float = 0.0  # monotonic time it was first kept back
 
 
 async def _list_until_done(reflector: Reflecting) -> None:

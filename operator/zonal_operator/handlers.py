@@ -65,7 +65,11 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 
     controller = Controller(
         api,
-        Settings(workers=options.workers, resync_seconds=options.resync_seconds),
+        Settings(
+            workers=options.workers,
+            resync_seconds=options.resync_seconds,
+            status_delay_seconds=options.status_delay_seconds,
+        ),
         reflector=reflector,
     )
     memo.controller = controller

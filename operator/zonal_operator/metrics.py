@@ -38,6 +38,11 @@ RECONCILE_ERRORS = Counter(
     "Reconciles that failed and were retried with backoff.",
 )
 QUEUE_DEPTH = Gauge("zonal_operator_queue_depth", "ZonalWorkloads waiting to be reconciled.")
+STATUS_WAITING = Gauge(
+    "zonal_operator_statuses_waiting",
+    "ZonalWorkloads whose new status is kept back while other workloads are reconciled "
+    "(--status-delay-seconds).",
+)
 WORKLOADS = Gauge("zonal_operator_workloads", "ZonalWorkloads the operator watches.")
 
 # Per workload and zone. Series of a deleted workload are removed.

@@ -1,6 +1,9 @@
 """A de-duplicating work queue with delayed adds and per-key retry backoff, in the manner of
 client-go's workqueue: a key is never processed by two workers at once, and a key added while
-it is being processed is processed once more afterwards."""
+it is being processed is processed once more afterwards.
+
+Keys wait in one of two lanes. `add` puts a key in the first lane; `add_later` in the second,
+which is served only while the first is empty. A key in both is in the first."""
 
 from __future__ import annotations
 
@@ -10,23 +13,41 @@ from collections.abc import Hashable
 
 class WorkQueue:
     def __init__(self, base_backoff: float = 0.5, max_backoff: float = 300.0) -> None:
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._dirty: set[Hashable] = set()  # waiting in the queue
+        # Insertion-ordered sets: first in, first out, and a key moves lanes in O(1).
+        self._first: dict[Hashable, None] = {}
+        self._later: dict[Hashable, None] = {}
+        self._waiting = asyncio.Semaphore(0)  # one count per key in either lane
         self._processing: set[Hashable] = set()
-        self._again: set[Hashable] = set()  # added while being processed
+        self._again: dict[Hashable, bool] = {}  # added while being processed: to the first lane?
         self._failures: dict[Hashable, int] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._base, self._max = base_backoff, max_backoff
 
     def __len__(self) -> int:
-        return len(self._dirty)
+        return len(self._first) + len(self._later)
+
+    @property
+    def urgent(self) -> int:
+        """How many keys wait in the first lane."""
+        return len(self._first)
 
     def add(self, key: Hashable) -> None:
         if key in self._processing:
-            self._again.add(key)
-        elif key not in self._dirty:
-            self._dirty.add(key)
-            self._queue.put_nowait(key)
+            self._again[key] = True
+        elif key in self._later:
+            del self._later[key]
+            self._first[key] = None
+        elif key not in self._first:
+            self._first[key] = None
+            self._waiting.release()
+
+    def add_later(self, key: Hashable) -> None:
+        """Add the key to the second lane, unless it waits in the first already."""
+        if key in self._processing:
+            self._again.setdefault(key, False)
+        elif key not in self._first and key not in self._later:
+            self._later[key] = None
+            self._waiting.release()
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add the key after `delay` seconds; an earlier pending delayed add wins."""
@@ -44,16 +65,18 @@ class WorkQueue:
         self.add(key)
 
     async def get(self) -> Hashable:
-        key = await self._queue.get()
-        self._dirty.discard(key)
+        await self._waiting.acquire()
+        lane = self._first or self._later
+        key = next(iter(lane))
+        del lane[key]
         self._processing.add(key)
         return key
 
     def done(self, key: Hashable) -> None:
         self._processing.discard(key)
-        if key in self._again:
-            self._again.discard(key)
-            self.add(key)
+        first = self._again.pop(key, None)
+        if first is not None:
+            (self.add if first else self.add_later)(key)
 
     def retry(self, key: Hashable) -> float:
         """Schedule the key again after an exponential backoff; returns the delay."""

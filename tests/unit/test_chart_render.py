@@ -325,6 +325,7 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
         "--log-format=json",
         "--workers=32",
         "--resync-seconds=600",
+        "--status-delay-seconds=30",
         "--watch-timeout=300",
         "--metrics-port=8080",
         "--metrics-address=0.0.0.0",

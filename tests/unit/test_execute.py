@@ -1,5 +1,5 @@
 """Carrying out a plan: the writes, then the status and the events, which the reconcile waits
-for."""
+for. (When the status waits for other workloads' writes: test_status_delay.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from zonal_operator import planner
-from zonal_operator.controller import Controller, Settings
+from zonal_operator.controller import Controller, Settings, _Outcome
 from zonal_operator.kube import ApiException
 from zonal_operator.workload import Workload
 
@@ -50,6 +50,13 @@ class _Api:
             self.calls.append(f"event {event['reason']}")
 
 
+def _execute(controller: Controller, plan: planner.Plan) -> None:
+    """What a reconcile does with a plan once it has decided to write the status."""
+    wl, outcome = Workload.from_body(BODY), _Outcome()
+    controller._act(wl, plan, outcome)
+    controller._write(wl, wl.status, controller._compose(wl, plan, None, outcome))
+
+
 def _run(api: _Api) -> None:
     controller = Controller(api, Settings(workers=2))  # type: ignore[arg-type]
     plan = planner.Plan(
@@ -60,7 +67,7 @@ def _run(api: _Api) -> None:
             planner.Event("Normal", "Other", "something else"),
         ],
     )
-    controller._execute(Workload.from_body(BODY), plan)
+    _execute(controller, plan)
 
 
 def test_a_reconcile_ends_only_once_its_events_are_posted() -> None:
@@ -110,7 +117,7 @@ def _failover(api: _Api) -> planner.Plan:
         together=3,
     )
     controller = Controller(api, Settings(workers=2))  # type: ignore[arg-type]
-    controller._execute(Workload.from_body(BODY), plan)
+    _execute(controller, plan)
     return plan
 
 

@@ -203,3 +203,52 @@ def test_default_backoff() -> None:
         assert all(b >= a for a, b in itertools.pairwise(delays))
 
     run(scenario())
+
+
+def test_the_second_lane_is_served_only_while_the_first_is_empty() -> None:
+    async def scenario() -> None:
+        q = WorkQueue()
+        q.add_later("x")
+        q.add("a")
+        q.add_later("y")
+        q.add("b")
+        assert (len(q), q.urgent) == (4, 2)
+        assert [await q.get() for _ in range(2)] == ["a", "b"]
+        q.add("c")  # arrives while the second lane waits: goes before it
+        assert [await q.get() for _ in range(3)] == ["c", "x", "y"]
+        assert await next_or_none(q) is None
+
+    run(scenario())
+
+
+def test_a_key_is_in_one_lane_and_the_first_wins() -> None:
+    async def scenario() -> None:
+        q = WorkQueue()
+        q.add_later("a")
+        q.add("a")  # moves to the first lane
+        q.add_later("a")  # stays there
+        q.add_later("b")
+        assert (len(q), q.urgent) == (2, 1)
+        assert [await q.get() for _ in range(2)] == ["a", "b"]
+        assert await next_or_none(q) is None
+
+    run(scenario())
+
+
+def test_a_key_added_later_while_processing_goes_to_the_second_lane_after_done() -> None:
+    async def scenario() -> None:
+        q = WorkQueue()
+        q.add("a")
+        assert await q.get() == "a"
+        q.add_later("a")
+        q.add("b")
+        q.done("a")
+        assert (len(q), q.urgent) == (2, 1)
+        assert [await q.get() for _ in range(2)] == ["b", "a"]
+        q.add("a")  # both while processing: the first lane wins
+        q.add_later("a")
+        q.done("a")
+        q.done("b")
+        assert (len(q), q.urgent) == (1, 1)
+
+    run(scenario())

@@ -459,6 +459,18 @@ def running_pods(api: Api) -> int:
     return sum(1 for row in rows if row.get("Status") == "Running")
 
 
+def pod_nodes(api: Api, zone: str) -> dict[str, set[str]]:
+    """Per workload, the nodes its pods in the zone run on."""
+    found: dict[str, set[str]] = {}
+    pods = api.request("GET", "/api/v1/pods", {"labelSelector": f"zonal.dev/zone={zone}"})
+    for pod in pods["items"]:
+        workload = (pod["metadata"].get("labels") or {}).get(WORKLOAD_LABEL)
+        node = pod["spec"].get("nodeName")
+        if workload and node:
+            found.setdefault(workload, set()).add(node)
+    return found
+
+
 def list_workloads(api: Api) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = api.request("GET", "/apis/zonal.dev/v1alpha1/zonalworkloads")[
         "items"
@@ -948,6 +960,7 @@ class Bench:
         replicas = fleet.replicas
         nodes = len(zone_nodes(self.kube, zone))
         log(f"zone loss: {zone} ({nodes} nodes) goes down")
+        placed = pod_nodes(self.kube, zone)
         before = self.op.requests()
         t_down = time.time()
         self.cluster.zone_down(zone)
@@ -1006,6 +1019,13 @@ class Bench:
         judged_at = min(judged.values())
         react = [reacted[n] - judged[n] for n in fleet.names]
         move = [moved[n] - judged[n] for n in fleet.names]
+        # Its zone's pods serve until the node lifecycle controller marks their nodes, and the
+        # operator cuts them no sooner (or once the replacements are Ready).
+        marked_at = {n.name: n.since or 0.0 for n in readiness}
+        cuttable = {
+            name: max([judged[name], *(marked_at.get(node, 0.0) for node in placed.get(name, ()))])
+            for name in fleet.names
+        }
         back = [restored[n] - judged[n] for n in fleet.names]
         phase = "zone loss"
         self.report.add(
@@ -1025,6 +1045,16 @@ class Bench:
             spread(move),
             "max <= 30 s",
             max(move) <= 30,
+        )
+        self.report.add(
+            phase,
+            f"judged -> the nodes of its {zone} pods NotReady (the cut may come then)",
+            spread([cuttable[n] - judged[n] for n in fleet.names]),
+        )
+        self.report.add(
+            phase,
+            "... then -> Deployments rescaled",
+            spread([moved[n] - cuttable[n] for n in fleet.names]),
         )
         self.report.add(phase, "judged -> Ready replicas back", spread(back))
         window = (judged_at, max(moved.values()))
@@ -1054,6 +1084,9 @@ class Bench:
             "requested_after_judged_max": round(max(react), 1),
             "moved_after_judged_max": round(max(move), 1),
             "moved_after_judged_p50": round(statistics.median(move), 1),
+            "moved_after_nodes_marked_max": round(
+                max(moved[n] - cuttable[n] for n in fleet.names), 1
+            ),
             "ready_after_judged_max": round(max(back), 1),
             "writes": writes(delta),
             "writes_by_verb": {f"{v} {r}": n for (v, r), n in sorted(delta.items()) if n},

@@ -212,10 +212,12 @@ class Settings:
     # in several status writes within a second or two (replicas, then ready, then available),
     # and each would be a reconcile and a status patch of its own.
     deployment_batch_seconds: float = 1.0
-    # While other workloads wait in the queue, a reconcile sends its Deployment writes and keeps
-    # its status write and events back, at most this long, until the queue has emptied: in a
-    # zone loss every workload's replicas move before any status is written, and a status
-    # write costs the API server three times what a scale does. 0: always write at once.
+    # While more workloads wait in the queue than there are workers, a reconcile sends its
+    # Deployment writes and keeps its status write and events back, at most this long, until
+    # the backlog is gone: in a zone loss every workload's replicas move before statuses are
+    # written, and a status write costs the API server three times what a scale does. A
+    # trickle of changes (workloads created one by one, pods turning Ready) is no backlog, and
+    # is written at once. 0: always write at once.
     status_delay_seconds: float = 30.0
 
 
@@ -452,12 +454,39 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
 
-    async def stop(self) -> None:
+    async def stop(self, flush_seconds: float = 10.0) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flush(flush_seconds)
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.alongside.shutdown(wait=False)
+
+    async def _flush(self, timeout: float) -> None:
+        """Write the statuses kept back (Settings.status_delay_seconds) before stopping. One
+        that is lost records older Deployment generations than the operator's own last writes
+        produced, and the next operator would take those writes for edits by hand: it would
+        replace the Deployments with what they already are, and say it restored them."""
+        loop = asyncio.get_running_loop()
+        writes = []
+        for key, unwritten in self._unwritten.items():
+            body = self.store.workloads.get(key)
+            if body is None:
+                continue
+            wl = Workload.from_body(body)
+            if wl.uid == unwritten.uid:
+                run = functools.partial(self._write, wl, wl.status, unwritten)
+                writes.append(loop.run_in_executor(self.pool, run))
+        if not writes:
+            return
+        done, late = await asyncio.wait(writes, timeout=timeout)
+        failed = sum(1 for future in done if future.exception() is not None)
+        log.info(
+            "stopping: wrote %d statuses kept back (%d failed, %d not in time)",
+            len(done) - failed,
+            failed,
+            len(late),
+        )
 
     async def _resync(self) -> None:
         while True:
@@ -540,7 +569,7 @@ class Controller:
             waited = time.monotonic() - since
             if unwritten.status == written and not unwritten.events:
                 pass  # back where it was: nothing to tell
-            elif self.queue.urgent and waited < self.settings.status_delay_seconds:
+            elif self._backlog() and waited < self.settings.status_delay_seconds:
                 self._unwritten[key] = dataclasses.replace(unwritten, since=since)
                 self.queue.add_later(key)
             else:
@@ -558,6 +587,10 @@ class Controller:
                 self.queue.add_after(key, outcome.retry_after or 1.0)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+
+    def _backlog(self) -> bool:
+        """More workloads wait than the workers can take up at once."""
+        return self.queue.urgent >= self.settings.workers
 
     def _observe(self, wl: Workload, plan: planner.Plan, now: datetime) -> None:
         """Keep the per-zone metrics and the failover counters and timings current."""

@@ -247,8 +247,12 @@ def plan(observed: Observed) -> Plan:
 #
 # A dying zone's nodes turn NotReady one batch at a time over many seconds (and come back the
 # same way); a change that is only node counts waits until no node has changed its Ready state
-# for this long.
+# for this long. While the workload is Progressing, such a change waits also for the write
+# that ends the move (Ready replicas back, which is written at once), at most
+# NODE_COUNTS_PROGRESS_HOLD_SECONDS from when it was first held: after a failover the lost
+# zone's last nodes are often marked only once the failover has been written.
 NODE_COUNTS_SETTLE_SECONDS = 10
+NODE_COUNTS_PROGRESS_HOLD_SECONDS = 120
 # While nodes are still changing, what follows from them besides counts (a zone failing within
 # its grace period or back before it ended, pods on failed nodes no longer counted Ready, the
 # conditions that say so) waits for them to settle too, but at most this long from when it was
@@ -271,15 +275,18 @@ def _hold_until(
     """Until when a status change may wait, or None if it is to be written now."""
     latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
     settled = None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
-    if _without(before, _NODE_COUNT_FIELDS) == _without(after, _NODE_COUNT_FIELDS):
-        return settled
     since = observed.status_held_since or observed.now
-    if settled is not None and settled > observed.now and _decisions(before) == _decisions(after):
-        return min(settled, since + timedelta(seconds=NODE_CHANGES_HOLD_SECONDS))
     progressing = any(
         c.get("type") == "Progressing" and c.get("status") == "True"
         for c in after.get("conditions") or []
     )
+    if _without(before, _NODE_COUNT_FIELDS) == _without(after, _NODE_COUNT_FIELDS):
+        if progressing:
+            moving = since + timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS)
+            return moving if settled is None else max(settled, moving)
+        return settled
+    if settled is not None and settled > observed.now and _decisions(before) == _decisions(after):
+        return min(settled, since + timedelta(seconds=NODE_CHANGES_HOLD_SECONDS))
     if progressing and _without(before, _ZONE_COUNT_FIELDS, counts=True) == _without(
         after, _ZONE_COUNT_FIELDS, counts=True
     ):

@@ -24,6 +24,7 @@ from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, Taint
 from zonal_operator.naming import deployment_name
 from zonal_operator.planner import (
     NODE_CHANGES_HOLD_SECONDS,
+    NODE_COUNTS_PROGRESS_HOLD_SECONDS,
     NODE_COUNTS_SETTLE_SECONDS,
     PROGRESS_HOLD_SECONDS,
     Action,
@@ -1068,6 +1069,44 @@ def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:
     carried = sim.plan()
     assert carried.status is not None and carried.actions
     assert zone_entry(carried.status, "zone-b")["readyNodes"] == 2
+
+
+def _moving_with_a_node_down() -> Sim:
+    """A scale-up whose new pods are not Ready yet, and then a node of zone-b down: only the
+    node counts of the status change."""
+    sim = steady(9)
+    sim.set_spec(replicas=12)
+    sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
+    sim.plan()  # the replica counts are held back...
+    sim.now += timedelta(seconds=PROGRESS_HOLD_SECONDS)
+    sim.step()  # ...and then written
+    assert sim.workload.status["replicas"] == 12
+    assert condition(sim.workload.status, "Progressing")["status"] == "True"
+    sim.nodes = [n for n in sim.nodes if n.name != "zone-b-0"] + [
+        replace(down("zone-b", sim.now, count=1)[0], name="zone-b-0")
+    ]
+    sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS + 1)  # the nodes have settled
+    return sim
+
+
+def test_node_counts_during_a_move_wait_for_the_write_that_ends_it() -> None:
+    sim = _moving_with_a_node_down()
+    held = sim.plan()
+    assert (held.status, held.status_held) == (None, True)
+    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS // 2)
+    assert sim.plan().status_held
+    sim.settle()  # the new pods are Ready: the move ends, and the counts go with it
+    done = sim.plan()
+    assert done.status is not None and not done.status_held
+    assert condition(done.status, "Progressing")["status"] == "False"
+    assert zone_entry(done.status, "zone-b")["readyNodes"] == 2
+
+    # A move that does not end lets them through in the end.
+    sim = _moving_with_a_node_down()
+    assert sim.plan().status_held
+    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS)
+    late = sim.plan()
+    assert late.status is not None and zone_entry(late.status, "zone-b")["readyNodes"] == 2
 
 
 def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:

@@ -1,5 +1,6 @@
-"""A reconcile keeps its status write and events back while other workloads wait in the queue
-(Settings.status_delay_seconds), and the next one plans as if they had been written."""
+"""A reconcile keeps its status write and events back while a backlog of other workloads waits
+in the queue, at least one per worker (Settings.status_delay_seconds), and the next one plans
+as if they had been written. The controllers here have one worker unless said otherwise."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ class _Api:
         return sum(1 for call in self.calls if call == (verb, name))
 
 
-def _controller(api: _Api, **settings: Any) -> Controller:
-    controller = Controller(api, Settings(workers=2, **settings))  # type: ignore[arg-type]
+def _controller(api: _Api, workers: int = 1, **settings: Any) -> Controller:
+    controller = Controller(api, Settings(workers=workers, **settings))  # type: ignore[arg-type]
     for i, zone in enumerate(ZONES):
         controller.store.put_node(
             NodeInfo.from_body(
@@ -174,6 +175,19 @@ def test_a_status_is_kept_back_no_longer_than_the_delay() -> None:
     asyncio.run(scenario())
 
 
+def test_fewer_waiting_than_workers_is_no_backlog() -> None:
+    async def scenario() -> None:
+        api = _Api()
+        controller = _controller(api, workers=2)
+        controller.on_workload("ADDED", _workload("web"))
+        controller.on_workload("ADDED", _workload("api"))
+        await _next(controller)
+        assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
+        assert not controller._unwritten
+
+    asyncio.run(scenario())
+
+
 def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice() -> None:
     async def scenario() -> None:
         api = _Api()
@@ -186,6 +200,21 @@ def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice()
         controller.queue.add(("shop", "web"))
         await _next(controller)
         assert api.writes("create", "web-zone-a") == 1  # planned on what was decided
+        assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
+        assert [z["deploymentGeneration"] for z in api.statuses["web"]["zones"]] == [1, 1, 1]
+
+    asyncio.run(scenario())
+
+
+def test_an_operator_that_stops_writes_the_statuses_it_kept_back() -> None:
+    async def scenario() -> None:
+        api = _Api()
+        controller = _controller(api)
+        controller.on_workload("ADDED", _workload("web"))
+        controller.on_workload("ADDED", _workload("api"))
+        await _next(controller)  # web: status kept back
+        assert api.writes("status", "web") == 0
+        await controller.stop()
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
         assert [z["deploymentGeneration"] for z in api.statuses["web"]["zones"]] == [1, 1, 1]
 

@@ -212,12 +212,12 @@ class Settings:
     # in several status writes within a second or two (replicas, then ready, then available),
     # and each would be a reconcile and a status patch of its own.
     deployment_batch_seconds: float = 1.0
-    # While more workloads wait in the queue than there are workers, a reconcile sends its
-    # Deployment writes and keeps its status write and events back, at most this long, until
-    # the backlog is gone: in a zone loss every workload's replicas move before statuses are
-    # written, and a status write costs the API server three times what a scale does. A
-    # trickle of changes (workloads created one by one, pods turning Ready) is no backlog, and
-    # is written at once. 0: always write at once.
+    # While at least as many workloads wait in the queue as there are workers, a reconcile
+    # sends its Deployment writes and keeps its status write and events back, at most this
+    # long, until the backlog is gone: in a zone loss every workload's replicas move before
+    # statuses are written, and a status write costs the API server three times what a scale
+    # does. A trickle of changes (workloads created one by one, pods turning Ready) is no
+    # backlog, and is written at once. 0: always write at once.
     status_delay_seconds: float = 30.0
 
 
@@ -589,7 +589,7 @@ class Controller:
             self.queue.add_after(key, plan.requeue_after)
 
     def _backlog(self) -> bool:
-        """More workloads wait than the workers can take up at once."""
+        """As many workloads wait as the workers can take up at once, or more."""
         return self.queue.urgent >= self.settings.workers
 
     def _observe(self, wl: Workload, plan: planner.Plan, now: datetime) -> None:

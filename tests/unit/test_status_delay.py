@@ -162,23 +162,17 @@ def test_a_status_kept_back_is_planned_on_and_written_once() -> None:
     asyncio.run(scenario())
 
 
-def test_a_status_is_kept_back_no_longer_than_the_delay() -> None:
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({"status_delay_seconds": 0}, id="no-delay"),
+        pytest.param({"workers": 2}, id="fewer-waiting-than-workers"),
+    ],
+)
+def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any) -> None:
     async def scenario() -> None:
         api = _Api()
-        controller = _controller(api, status_delay_seconds=0)
-        controller.on_workload("ADDED", _workload("web"))
-        controller.on_workload("ADDED", _workload("api"))
-        await _next(controller)
-        assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
-        assert not controller._unwritten
-
-    asyncio.run(scenario())
-
-
-def test_fewer_waiting_than_workers_is_no_backlog() -> None:
-    async def scenario() -> None:
-        api = _Api()
-        controller = _controller(api, workers=2)
+        controller = _controller(api, **settings)
         controller.on_workload("ADDED", _workload("web"))
         controller.on_workload("ADDED", _workload("api"))
         await _next(controller)

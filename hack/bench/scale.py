@@ -69,6 +69,7 @@ DOC_START, DOC_END = "<!-- bench-scale:start -->", "<!-- bench-scale:end -->"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 MANAGED = "app.kubernetes.io/managed-by=zonal-operator"
 WORKLOAD_LABEL = "zonal.dev/workload"
+ZONE_LABEL = "zonal.dev/zone"  # a PerZone pod's zone
 NODE_ZONE_LABEL = "topology.kubernetes.io/zone"
 READ_VERBS = frozenset({"get", "list", "watch"})
 USER_AGENT = "zonal-bench-scale"
@@ -462,7 +463,7 @@ def running_pods(api: Api) -> int:
 def pod_nodes(api: Api, zone: str) -> dict[str, set[str]]:
     """Per workload, the nodes its pods in the zone run on."""
     found: dict[str, set[str]] = {}
-    pods = api.request("GET", "/api/v1/pods", {"labelSelector": f"zonal.dev/zone={zone}"})
+    pods = api.request("GET", "/api/v1/pods", {"labelSelector": f"{ZONE_LABEL}={zone}"})
     for pod in pods["items"]:
         workload = (pod["metadata"].get("labels") or {}).get(WORKLOAD_LABEL)
         node = pod["spec"].get("nodeName")
@@ -1021,7 +1022,7 @@ class Bench:
         move = [moved[n] - judged[n] for n in fleet.names]
         # Its zone's pods serve until the node lifecycle controller marks their nodes, and the
         # operator cuts them no sooner (or once the replacements are Ready).
-        marked_at = {n.name: n.since or 0.0 for n in readiness}
+        marked_at = {n.name: n.since or 0.0 for n in readiness if not n.ready}
         cuttable = {
             name: max([judged[name], *(marked_at.get(node, 0.0) for node in placed.get(name, ()))])
             for name in fleet.names

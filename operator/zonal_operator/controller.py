@@ -469,12 +469,11 @@ class Controller:
         replace the Deployments with what they already are, and say it restored them."""
         loop = asyncio.get_running_loop()
         writes = []
-        for key, unwritten in self._unwritten.items():
+        for key in list(self._unwritten):
             body = self.store.workloads.get(key)
-            if body is None:
-                continue
-            wl = Workload.from_body(body)
-            if wl.uid == unwritten.uid:
+            wl = None if body is None else Workload.from_body(body)
+            unwritten = None if wl is None else self._kept_back(key, wl)
+            if wl is not None and unwritten is not None:
                 run = functools.partial(self._write, wl, wl.status, unwritten)
                 writes.append(loop.run_in_executor(self.pool, run))
         if not writes:
@@ -519,11 +518,10 @@ class Controller:
         if wl.uid in self._terminating:
             return
         written = wl.status
-        pending = self._unwritten.pop(key, None)
-        if pending is not None and pending.uid == wl.uid:
+        pending = self._kept_back(key, wl)
+        self._unwritten.pop(key, None)
+        if pending is not None:
             wl = dataclasses.replace(wl, status=pending.status)
-        else:
-            pending = None
         observed = planner.Observed(
             workload=wl,
             nodes=self.store.node_snapshot(),
@@ -587,6 +585,11 @@ class Controller:
                 self.queue.add_after(key, outcome.retry_after or 1.0)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+
+    def _kept_back(self, key: Key, wl: Workload) -> _Unwritten | None:
+        """The status kept back for the workload, unless it was for an earlier namesake."""
+        unwritten = self._unwritten.get(key)
+        return unwritten if unwritten is not None and unwritten.uid == wl.uid else None
 
     def _backlog(self) -> bool:
         """As many workloads wait as the workers can take up at once, or more."""

@@ -86,6 +86,14 @@ def _controller(api: _Api, workers: int = 1, **settings: Any) -> Controller:
     return controller
 
 
+def _web_then_api(api: _Api, **settings: Any) -> Controller:
+    """A controller with two new workloads queued: "web", then "api"."""
+    controller = _controller(api, **settings)
+    controller.on_workload("ADDED", _workload("web"))
+    controller.on_workload("ADDED", _workload("api"))
+    return controller
+
+
 async def _next(controller: Controller) -> tuple[str, str]:
     """Take the next key from the queue and reconcile it, as a worker does."""
     key: tuple[str, str] = await asyncio.wait_for(controller.queue.get(), 1)  # type: ignore[assignment]
@@ -107,9 +115,7 @@ async def _drain(controller: Controller) -> list[tuple[str, str]]:
 def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> None:
     async def scenario() -> None:
         api = _Api()
-        controller = _controller(api)
-        controller.on_workload("ADDED", _workload("web"))
-        controller.on_workload("ADDED", _workload("api"))
+        controller = _web_then_api(api)
 
         assert await _next(controller) == ("shop", "web")
         # Its Deployments are created; its status and events wait, since "api" waits too.
@@ -144,9 +150,7 @@ def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> No
 def test_a_status_kept_back_is_planned_on_and_written_once() -> None:
     async def scenario() -> None:
         api = _Api()
-        controller = _controller(api)
-        controller.on_workload("ADDED", _workload("web"))
-        controller.on_workload("ADDED", _workload("api"))
+        controller = _web_then_api(api)
         await _next(controller)  # web: Deployments created, status kept back
         controller.queue.add(("shop", "web"))  # web changes again while others wait
         controller.queue.add(("shop", "other"))  # (not a workload: reconciled as nothing)
@@ -172,9 +176,7 @@ def test_a_status_kept_back_is_planned_on_and_written_once() -> None:
 def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any) -> None:
     async def scenario() -> None:
         api = _Api()
-        controller = _controller(api, **settings)
-        controller.on_workload("ADDED", _workload("web"))
-        controller.on_workload("ADDED", _workload("api"))
+        controller = _web_then_api(api, **settings)
         await _next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
         assert not controller._unwritten
@@ -203,9 +205,7 @@ def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice()
 def test_an_operator_that_stops_writes_the_statuses_it_kept_back() -> None:
     async def scenario() -> None:
         api = _Api()
-        controller = _controller(api)
-        controller.on_workload("ADDED", _workload("web"))
-        controller.on_workload("ADDED", _workload("api"))
+        controller = _web_then_api(api)
         await _next(controller)  # web: status kept back
         assert api.writes("status", "web") == 0
         await controller.stop()

@@ -35,9 +35,10 @@ def spread_workload(namespace: str, **failover: Any) -> dict[str, Any]:
     return workload("web", namespace, replicas=9, placement="Spread", failover={**FAST, **failover})
 
 
-def deployment(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
-    result: dict[str, Any] = get_json(cluster, "deployment", "web", "-n", namespace)
-    return result
+def spec_replicas(cluster: LocalCluster, namespace: str) -> int | None:
+    """The single Deployment's spec.replicas, or None before the operator has made it."""
+    items = get_json(cluster, "deployments", "-n", namespace, "-l", "zonal.dev/workload=web")
+    return int(items["items"][0]["spec"]["replicas"]) if items["items"] else None
 
 
 def pods(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
@@ -75,7 +76,7 @@ def wait_spread(
     and no longer Progressing."""
 
     def done() -> dict[str, Any] | None:
-        if deployment(cluster, namespace)["spec"]["replicas"] != 9:
+        if spec_replicas(cluster, namespace) != 9:
             return None
         live = [p for p in pods(cluster, namespace) if not p["metadata"].get("deletionTimestamp")]
         counts = ready_per_zone(cluster, namespace)
@@ -108,7 +109,8 @@ class Sampler(Poller):
         self.ready.append(
             sum(1 for p in live if not p["metadata"].get("deletionTimestamp") and is_ready(p))
         )
-        self.replicas.append(deployment(self.cluster, self.namespace)["spec"]["replicas"])
+        # A missing Deployment asks for nothing: counted as 0.
+        self.replicas.append(spec_replicas(self.cluster, self.namespace) or 0)
         if self.pdb:
             st = get_json(self.cluster, "pdb", "web", "-n", self.namespace).get("status") or {}
             self.budget.append((st.get("currentHealthy", 0), st.get("desiredHealthy", 0)))

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from zonal_operator import metrics, planner, spread
 from zonal_operator.conditions import Condition, render_conditions
+from zonal_operator.health import node_failed
 from zonal_operator.kube import ApiException, KubeApi
 from zonal_operator.model import NodeInfo, PodInfo, parse_time
 from zonal_operator.naming import deployment_name
@@ -88,6 +89,9 @@ class Store:
     _by_prefix: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
     # (namespace, name prefix of its Deployments) -> workload names, for Deployments not ours
     _workloads_by_prefix: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # node name -> workload -> how many of its pods (in `placed` and `pods`) sit there: a node
+    # turning NotReady reaches the workloads it concerns without a look at every workload
+    _on_node: dict[str, dict[Key, int]] = field(default_factory=dict)
     _node_snapshot: tuple[NodeInfo, ...] | None = None
 
     def put_node(self, info: NodeInfo) -> bool:
@@ -109,6 +113,33 @@ class Store:
         if self._node_snapshot is None:
             self._node_snapshot = tuple(self.nodes.values())
         return self._node_snapshot
+
+    def seat(self, key: Key, before: str, after: str) -> None:
+        """One of the workload's pods moved from node `before` to `after` ("": none)."""
+        if before == after:
+            return
+        counts = self._on_node.get(before) if before else None
+        if counts is not None and key in counts:
+            counts[key] -= 1
+            if not counts[key]:
+                del counts[key]
+                if not counts:
+                    del self._on_node[before]
+        if after:
+            counts = self._on_node.setdefault(after, {})
+            counts[key] = counts.get(key, 0) + 1
+
+    def workloads_on(self, node: str) -> list[Key]:
+        """The workloads with a pod on the node."""
+        return list(self._on_node.get(node, ()))
+
+    def forget_pods(self, key: Key) -> None:
+        """Drop what is known of the workload's pods (it is gone)."""
+        for pods in (self.placed.pop(key, None) or {}).values():
+            for node in pods.values():
+                self.seat(key, node, "")
+        for pod in (self.pods.pop(key, None) or {}).values():
+            self.seat(key, pod.node, "")
 
     def put_deployment(self, body: Mapping[str, Any]) -> None:
         """Cache a Deployment. The body is kept, not copied: it must be one nobody changes
@@ -279,8 +310,7 @@ class Controller:
             self._terminating.discard(meta.get("uid", ""))
             self._forget_workload(key)
             self.store.unschedulable.pop(key, None)
-            self.store.placed.pop(key, None)
-            self.store.pods.pop(key, None)
+            self.store.forget_pods(key)
         elif _newer_or_same(body, self.store.workloads.get(key)):
             # Kept as is, not copied: each event (and API response) is a fresh dict, and
             # Workload.from_body copies what a reconcile could change.
@@ -326,6 +356,7 @@ class Controller:
                 pods[name] = after
             if not pods:
                 del self.store.pods[key]
+            self.store.seat(key, before.node if before else "", after.node if after else "")
             if after != before:
                 self.queue.add(key)
             return
@@ -343,8 +374,8 @@ class Controller:
             # A pod on a failed node may leave its zone with none that serves (planner.plan);
             # other pod changes reach the workload through its Deployment's status.
             node = self.store.nodes.get(pod.node)
-            if node is not None and node.ready != "True":
-                self.queue.add(key)
+            if node is not None and node_failed(node):
+                self.queue.add_front(key)
 
     def _place(self, key: Key, zone: str, pod: str, node: str | None) -> bool:
         """Record where a PerZone pod is (None: gone); whether that changed anything."""
@@ -357,14 +388,21 @@ class Controller:
             del zones[zone]
         if not zones:
             del self.store.placed[key]
+        self.store.seat(key, before or "", node or "")
         return before != node
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
         info = NodeInfo.from_body(body)
         deleted = event_type == "DELETED"
+        was = self.store.nodes.get(info.name)
         if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
             self._requeue_all_soon()
+            if not deleted and was is not None and node_failed(info) and not node_failed(was):
+                # Its pods serve no more: a workload with one there may have a zone left with
+                # none that serves (planner.plan), to cut or fail over now, not after the batch.
+                for key in self.store.workloads_on(info.name):
+                    self.queue.add_front(key)
 
     def _add_soon(self, key: Key, delay: float) -> None:
         try:

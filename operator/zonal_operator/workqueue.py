@@ -2,52 +2,61 @@
 client-go's workqueue: a key is never processed by two workers at once, and a key added while
 it is being processed is processed once more afterwards.
 
-Keys wait in one of two lanes. `add` puts a key in the first lane; `add_later` in the second,
-which is served only while the first is empty. A key in both is in the first."""
+Keys wait in one of three lanes, served in order: a lane is served only while the ones before
+it are empty. `add_front` puts a key in the front lane (it has something urgent to act on),
+`add` in the middle one, `add_later` in the last. A key added to two lanes waits in the one
+served first."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
 
+FRONT, MIDDLE, LATER = 0, 1, 2
+
 
 class WorkQueue:
     def __init__(self, base_backoff: float = 0.5, max_backoff: float = 300.0) -> None:
         # Insertion-ordered sets: first in, first out, and a key moves lanes in O(1).
-        self._first: dict[Hashable, None] = {}
-        self._later: dict[Hashable, None] = {}
-        self._waiting = asyncio.Semaphore(0)  # one count per key in either lane
+        self._lanes: tuple[dict[Hashable, None], ...] = ({}, {}, {})
+        self._lane_of: dict[Hashable, int] = {}
+        self._waiting = asyncio.Semaphore(0)  # one count per waiting key
         self._processing: set[Hashable] = set()
-        self._again: dict[Hashable, bool] = {}  # added while being processed: to the first lane?
+        self._again: dict[Hashable, int] = {}  # added while being processed: to which lane
         self._failures: dict[Hashable, int] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._base, self._max = base_backoff, max_backoff
 
     def __len__(self) -> int:
-        return len(self._first) + len(self._later)
+        return len(self._lane_of)
 
     @property
     def urgent(self) -> int:
-        """How many keys wait in the first lane."""
-        return len(self._first)
+        """How many keys wait in the front and middle lanes."""
+        return len(self._lanes[FRONT]) + len(self._lanes[MIDDLE])
+
+    def add_front(self, key: Hashable) -> None:
+        self._put(key, FRONT)
 
     def add(self, key: Hashable) -> None:
-        if key in self._processing:
-            self._again[key] = True
-        elif key in self._later:
-            del self._later[key]
-            self._first[key] = None
-        elif key not in self._first:
-            self._first[key] = None
-            self._waiting.release()
+        self._put(key, MIDDLE)
 
     def add_later(self, key: Hashable) -> None:
-        """Add the key to the second lane, unless it waits in the first already."""
+        self._put(key, LATER)
+
+    def _put(self, key: Hashable, lane: int) -> None:
         if key in self._processing:
-            self._again.setdefault(key, False)
-        elif key not in self._first and key not in self._later:
-            self._later[key] = None
+            self._again[key] = min(lane, self._again.get(key, lane))
+            return
+        waits_in = self._lane_of.get(key)
+        if waits_in is None:
             self._waiting.release()
+        elif waits_in <= lane:
+            return
+        else:
+            del self._lanes[waits_in][key]
+        self._lanes[lane][key] = None
+        self._lane_of[key] = lane
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add the key after `delay` seconds; an earlier pending delayed add wins."""
@@ -66,17 +75,17 @@ class WorkQueue:
 
     async def get(self) -> Hashable:
         await self._waiting.acquire()
-        lane = self._first or self._later
+        lane = next(lane for lane in self._lanes if lane)
         key = next(iter(lane))
-        del lane[key]
+        del lane[key], self._lane_of[key]
         self._processing.add(key)
         return key
 
     def done(self, key: Hashable) -> None:
         self._processing.discard(key)
-        first = self._again.pop(key, None)
-        if first is not None:
-            (self.add if first else self.add_later)(key)
+        lane = self._again.pop(key, None)
+        if lane is not None:
+            self._put(key, lane)
 
     def retry(self, key: Hashable) -> float:
         """Schedule the key again after an exponential backoff; returns the delay."""

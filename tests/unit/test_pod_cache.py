@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from zonal_operator.controller import Controller
@@ -56,3 +57,46 @@ def test_only_a_pod_on_a_failed_node_wakes_its_workload() -> None:
     assert len(controller.queue) == 0  # its Deployment's status tells the rest
     controller.on_pod(None, _pod("p2", "lost"))
     assert len(controller.queue) == 1
+
+
+def _pod_of(workload: str, name: str, node: str, zone: str | None = "zone-a") -> dict[str, Any]:
+    pod = _pod(name, node)
+    pod["metadata"]["labels"] = {"zonal.dev/workload": workload}
+    if zone is not None:  # Spread placement's pods carry no zone label
+        pod["metadata"]["labels"]["zonal.dev/zone"] = zone
+    return pod
+
+
+def test_the_workloads_on_a_node_are_known_and_forgotten_with_their_pods() -> None:
+    controller = _controller()
+    controller.on_pod(None, _pod_of("web", "w1", "up"))
+    controller.on_pod(None, _pod_of("web", "w2", "up"))
+    controller.on_pod(None, _pod_of("spread", "s1", "up", zone=None))
+    controller.on_pod(None, _pod_of("api", "a1", ""))
+    assert sorted(controller.store.workloads_on("up")) == [("team-a", "spread"), KEY]
+    controller.on_pod("MODIFIED", _pod_of("web", "w1", "lost"))
+    controller.on_pod("DELETED", _pod_of("spread", "s1", "up", zone=None))
+    assert controller.store.workloads_on("up") == [KEY]  # w2 is still there
+    assert controller.store.workloads_on("lost") == [KEY]
+    controller.on_pod("MODIFIED", _pod_of("api", "a1", "lost"))
+    workload = {"metadata": {"name": "web", "namespace": "team-a", "uid": "u"}}
+    controller.on_workload("DELETED", workload)
+    assert controller.store.workloads_on("up") == []
+    assert controller.store.workloads_on("lost") == [("team-a", "api")]
+
+
+def test_a_node_turning_not_ready_puts_the_workloads_on_it_first() -> None:
+    controller = _controller()
+    controller.on_node(None, _node("other", "True"))
+    controller.on_pod(None, _pod_of("web", "w1", "up"))
+    controller.on_pod(None, _pod_of("api", "a1", "other"))
+    controller.queue.add(("team-a", "earlier"))
+    controller.on_node("MODIFIED", _node("up", "True"))  # no change of Ready: nobody queued
+    assert len(controller.queue) == 1
+    controller.on_node("MODIFIED", _node("up", "False"))
+    controller.on_node("MODIFIED", _node("up", "Unknown"))  # still failed: not again
+
+    async def order() -> list[Any]:
+        return [await controller.queue.get() for _ in range(len(controller.queue))]
+
+    assert asyncio.run(order()) == [KEY, ("team-a", "earlier")]

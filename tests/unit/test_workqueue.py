@@ -205,37 +205,43 @@ def test_default_backoff() -> None:
     run(scenario())
 
 
-def test_the_second_lane_is_served_only_while_the_first_is_empty() -> None:
+def test_a_lane_is_served_only_while_the_ones_before_it_are_empty() -> None:
     async def scenario() -> None:
         q = WorkQueue()
         q.add_later("x")
         q.add("a")
         q.add_later("y")
         q.add("b")
-        assert (len(q), q.urgent) == (4, 2)
-        assert [await q.get() for _ in range(2)] == ["a", "b"]
-        q.add("c")  # arrives while the second lane waits: goes before it
-        assert [await q.get() for _ in range(3)] == ["c", "x", "y"]
+        q.add_front("f")
+        assert (len(q), q.urgent) == (5, 3)
+        assert [await q.get() for _ in range(2)] == ["f", "a"]
+        q.add_front("g")  # arrives while the middle lane waits: goes before it
+        q.add("c")  # and this one before the last lane
+        assert [await q.get() for _ in range(5)] == ["g", "b", "c", "x", "y"]
         assert await next_or_none(q) is None
 
     run(scenario())
 
 
-def test_a_key_is_in_one_lane_and_the_first_wins() -> None:
+def test_a_key_is_in_one_lane_and_the_one_served_first_wins() -> None:
     async def scenario() -> None:
         q = WorkQueue()
         q.add_later("a")
-        q.add("a")  # moves to the first lane
+        q.add("a")  # moves to the middle lane
         q.add_later("a")  # stays there
         q.add_later("b")
         assert (len(q), q.urgent) == (2, 1)
-        assert [await q.get() for _ in range(2)] == ["a", "b"]
+        q.add("c")
+        q.add_front("c")  # moves to the front lane, ahead of "a"
+        q.add("c")  # stays there
+        assert (len(q), q.urgent) == (3, 2)
+        assert [await q.get() for _ in range(3)] == ["c", "a", "b"]
         assert await next_or_none(q) is None
 
     run(scenario())
 
 
-def test_a_key_added_later_while_processing_goes_to_the_second_lane_after_done() -> None:
+def test_a_key_added_while_processing_goes_to_the_lane_served_first_after_done() -> None:
     async def scenario() -> None:
         q = WorkQueue()
         q.add("a")
@@ -245,10 +251,14 @@ def test_a_key_added_later_while_processing_goes_to_the_second_lane_after_done()
         q.done("a")
         assert (len(q), q.urgent) == (2, 1)
         assert [await q.get() for _ in range(2)] == ["b", "a"]
-        q.add("a")  # both while processing: the first lane wins
+        q.add("a")  # both while processing: the middle lane wins
         q.add_later("a")
+        q.add("b")
+        q.add_front("b")  # and here the front lane
         q.done("a")
+        q.add("c")
         q.done("b")
-        assert (len(q), q.urgent) == (1, 1)
+        assert (len(q), q.urgent) == (3, 3)
+        assert [await q.get() for _ in range(3)] == ["b", "a", "c"]
 
     run(scenario())

@@ -114,7 +114,32 @@ class Store:
             self._node_snapshot = tuple(self.nodes.values())
         return self._node_snapshot
 
-    def seat(self, key: Key, before: str, after: str) -> None:
+    def place(self, key: Key, zone: str, pod: str, node: str | None) -> bool:
+        """Record where a PerZone pod is (None: gone); whether that changed anything."""
+        zones = self.placed.setdefault(key, {})
+        pods = zones.setdefault(zone, {})
+        before = pods.pop(pod, None)
+        if node is not None:
+            pods[pod] = node
+        if not pods:
+            del zones[zone]
+        if not zones:
+            del self.placed[key]
+        self._seat(key, before or "", node or "")
+        return before != node
+
+    def put_pod(self, key: Key, name: str, pod: PodInfo | None) -> bool:
+        """Record a Spread pod (None: gone); whether that changed anything."""
+        pods = self.pods.setdefault(key, {})
+        before = pods.pop(name, None)
+        if pod is not None:
+            pods[name] = pod
+        if not pods:
+            del self.pods[key]
+        self._seat(key, before.node if before else "", pod.node if pod else "")
+        return pod != before
+
+    def _seat(self, key: Key, before: str, after: str) -> None:
         """One of the workload's pods moved from node `before` to `after` ("": none)."""
         if before == after:
             return
@@ -137,9 +162,9 @@ class Store:
         """Drop what is known of the workload's pods (it is gone)."""
         for pods in (self.placed.pop(key, None) or {}).values():
             for node in pods.values():
-                self.seat(key, node, "")
+                self._seat(key, node, "")
         for pod in (self.pods.pop(key, None) or {}).values():
-            self.seat(key, pod.node, "")
+            self._seat(key, pod.node, "")
 
     def put_deployment(self, body: Mapping[str, Any]) -> None:
         """Cache a Deployment. The body is kept, not copied: it must be one nobody changes
@@ -348,16 +373,8 @@ class Controller:
             return
         key = (meta.get("namespace", ""), workload)
         if not zone:
-            pods = self.store.pods.setdefault(key, {})
-            name = meta.get("name", "")
-            before = pods.pop(name, None)
             after = None if event_type == "DELETED" else PodInfo.from_body(body)
-            if after is not None:
-                pods[name] = after
-            if not pods:
-                del self.store.pods[key]
-            self.store.seat(key, before.node if before else "", after.node if after else "")
-            if after != before:
+            if self.store.put_pod(key, meta.get("name", ""), after):
                 self.queue.add(key)
             return
         name, pod = meta.get("name", ""), PodInfo.from_body(body)
@@ -370,26 +387,12 @@ class Controller:
             names.discard(name)
         if len(names) != before_count:
             self.queue.add(key)
-        if self._place(key, zone, name, None if gone else pod.node):
+        if self.store.place(key, zone, name, None if gone else pod.node):
             # A pod on a failed node may leave its zone with none that serves (planner.plan);
             # other pod changes reach the workload through its Deployment's status.
             node = self.store.nodes.get(pod.node)
             if node is not None and node_failed(node):
                 self.queue.add_front(key)
-
-    def _place(self, key: Key, zone: str, pod: str, node: str | None) -> bool:
-        """Record where a PerZone pod is (None: gone); whether that changed anything."""
-        zones = self.store.placed.setdefault(key, {})
-        pods = zones.setdefault(zone, {})
-        before = pods.pop(pod, None)
-        if node is not None:
-            pods[pod] = node
-        if not pods:
-            del zones[zone]
-        if not zones:
-            del self.store.placed[key]
-        self.store.seat(key, before or "", node or "")
-        return before != node
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()

@@ -19,7 +19,6 @@ class WorkQueue:
     def __init__(self, base_backoff: float = 0.5, max_backoff: float = 300.0) -> None:
         # Insertion-ordered sets: first in, first out, and a key moves lanes in O(1).
         self._lanes: tuple[dict[Hashable, None], ...] = ({}, {}, {})
-        self._lane_of: dict[Hashable, int] = {}
         self._waiting = asyncio.Semaphore(0)  # one count per waiting key
         self._processing: set[Hashable] = set()
         self._again: dict[Hashable, int] = {}  # added while being processed: to which lane
@@ -28,7 +27,7 @@ class WorkQueue:
         self._base, self._max = base_backoff, max_backoff
 
     def __len__(self) -> int:
-        return len(self._lane_of)
+        return sum(map(len, self._lanes))
 
     @property
     def urgent(self) -> int:
@@ -48,7 +47,7 @@ class WorkQueue:
         if key in self._processing:
             self._again[key] = min(lane, self._again.get(key, lane))
             return
-        waits_in = self._lane_of.get(key)
+        waits_in = next((i for i, keys in enumerate(self._lanes) if key in keys), None)
         if waits_in is None:
             self._waiting.release()
         elif waits_in <= lane:
@@ -56,7 +55,6 @@ class WorkQueue:
         else:
             del self._lanes[waits_in][key]
         self._lanes[lane][key] = None
-        self._lane_of[key] = lane
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add the key after `delay` seconds; an earlier pending delayed add wins."""
@@ -77,7 +75,7 @@ class WorkQueue:
         await self._waiting.acquire()
         lane = next(lane for lane in self._lanes if lane)
         key = next(iter(lane))
-        del lane[key], self._lane_of[key]
+        del lane[key]
         self._processing.add(key)
         return key
 

@@ -109,8 +109,9 @@ class Sampler(Poller):
         self.ready.append(
             sum(1 for p in live if not p["metadata"].get("deletionTimestamp") and is_ready(p))
         )
-        # A missing Deployment asks for nothing: counted as 0.
-        self.replicas.append(spec_replicas(self.cluster, self.namespace) or 0)
+        replicas = spec_replicas(self.cluster, self.namespace)
+        assert replicas is not None, "the Deployment vanished while being sampled"
+        self.replicas.append(replicas)
         if self.pdb:
             st = get_json(self.cluster, "pdb", "web", "-n", self.namespace).get("status") or {}
             self.budget.append((st.get("currentHealthy", 0), st.get("desiredHealthy", 0)))

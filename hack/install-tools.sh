@@ -2,7 +2,10 @@
 # Builds the upstream binaries the local cluster and the chart checks need, from the Go module
 # proxy, into a cache outside the repository:
 #   ${ZONAL_CACHE_DIR:-~/.cache/zonal-operator}/k8s-v<KUBERNETES_VERSION>/bin
-# A binary already in the cache is not built again. Usage: hack/install-tools.sh [cluster|chart|all]
+# A binary already in the cache is not built again.
+#   hack/install-tools.sh [cluster|chart|all]   a set: the local cluster's, the chart checks', both
+#   hack/install-tools.sh kind                  kind, for the kind targets (not part of `all`)
+#   hack/install-tools.sh NAME                  the set that builds one binary (kubectl -> cluster)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +23,13 @@ export CGO_ENABLED=0
 ldstrip="-s -w"
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
+# Without Go nothing can be built: say so the first time a build needs it.
+if ! command -v go >/dev/null; then
+  go() {
+    log "Go is not installed (or not on PATH): install Go 1.26 or newer, then run this again"
+    exit 127
+  }
+fi
 have() { [[ -x "${bin}/$1" ]]; }
 
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/client-go, ...) with local
@@ -108,17 +118,21 @@ go_install() { # name module/path version
 }
 
 case "${what}" in
-  cluster|chart|all) ;;
-  *) echo "usage: $0 [cluster|chart|all]" >&2; exit 2 ;;
+  cluster|chart|all|kind) ;;
+  etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kwok|kwokctl) what=cluster ;;
+  helm|kubeconform) what=chart ;;
+  *) echo "usage: $0 [cluster|chart|all|kind|<one of their binaries>]" >&2; exit 2 ;;
 esac
-if [[ "${what}" != chart ]]; then
+if [[ "${what}" == kind ]]; then
+  go_install kind sigs.k8s.io/kind "v${KIND_VERSION}"
+elif [[ "${what}" != chart ]]; then
   build_etcd
   build_kubernetes
   kwok_flags="-X sigs.k8s.io/kwok/pkg/consts.Version=v${KWOK_VERSION}"
   go_install kwok sigs.k8s.io/kwok/cmd/kwok "v${KWOK_VERSION}" "${kwok_flags}"
   go_install kwokctl sigs.k8s.io/kwok/cmd/kwokctl "v${KWOK_VERSION}" "${kwok_flags}"
 fi
-if [[ "${what}" != cluster ]]; then
+if [[ "${what}" == chart || "${what}" == all ]]; then
   go_install helm helm.sh/helm/v3/cmd/helm "v${HELM_VERSION}" \
     "-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}"
   go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "v${KUBECONFORM_VERSION}"

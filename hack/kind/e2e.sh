@@ -7,12 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 cluster="${KIND_CLUSTER:-zonal}"
-kubectl="${KUBECTL:-kubectl}"
+# KUBECTL may be a command with arguments ("hack/tool kubectl").
+read -r -a kubectl <<<"${KUBECTL:-kubectl}"
 docker="${DOCKER:-docker}"
 ns="${E2E_NAMESPACE:-zonal-e2e}"
 dry() { [[ "${DRY_RUN:-}" == 1 ]]; }
 run() { if dry; then echo "+ $*"; else "$@"; fi; }
-k() { run "${kubectl}" --context "kind-${cluster}" "$@"; }
+k() { run "${kubectl[@]}" --context "kind-${cluster}" "$@"; }
 
 k apply --server-side -f - <<YAML
 apiVersion: v1
@@ -27,7 +28,7 @@ k get -n "${ns}" zonalworkload,deployments -o wide
 if dry; then
   zone_a="<the zone-a nodes>"
 else
-  zone_a="$("${kubectl}" --context "kind-${cluster}" get nodes \
+  zone_a="$("${kubectl[@]}" --context "kind-${cluster}" get nodes \
     -l topology.kubernetes.io/zone=zone-a -o jsonpath='{.items[*].metadata.name}')"
 fi
 # shellcheck disable=SC2086 # one argument per node

@@ -1,6 +1,6 @@
 """Command line of the local cluster: `python -m localcluster <command>` (see `--help`).
 
-The Makefile targets cluster-up, cluster-down, zone-down and zone-up call this.
+The Makefile targets cluster-up, cluster-down, zone-down, zone-up and run call this.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from localcluster.cluster import ClusterConfig, ClusterError, LocalCluster
+from localcluster.run_operator import run_operator
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO / ".cluster"
@@ -51,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     for verb in ("node-down", "node-up"):
         cmd = sub.add_parser(verb, help=f"{verb.replace('-', ' ')}: stop/resume its heartbeats")
         cmd.add_argument("node")
+    run = sub.add_parser(
+        "run-operator",
+        help="run the operator command given after --; say when WORKLOAD is Ready and how to "
+        "watch it; fail if it is not Ready in time",
+    )
+    run.add_argument("--workload", required=True, help="the ZonalWorkload to wait for")
+    run.add_argument("--namespace", default="default")
+    run.add_argument("--ready-timeout", type=float, default=180, help="seconds (default 180)")
+    run.add_argument("operator", nargs=argparse.REMAINDER, help="-- then the operator command")
     return parser
 
 
@@ -110,6 +120,13 @@ def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
         changed = (cluster.node_down if command == "node-down" else cluster.node_up)(args.node)
         state = "down" if command == "node-down" else "up"
         print(f"node {args.node} {'is now' if changed else 'was already'} {state}")
+    elif command == "run-operator":
+        operator = args.operator[1:] if args.operator[:1] == ["--"] else args.operator
+        if not operator:
+            raise ClusterError("run-operator needs the operator command after --")
+        return run_operator(
+            cluster, operator, args.workload, args.namespace, ready_timeout=args.ready_timeout
+        )
     return 0
 
 

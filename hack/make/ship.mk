@@ -9,21 +9,19 @@ VENV ?= .venv
 PY ?= $(VENV)/bin/python
 DRY_RUN ?=
 
-SHIP_K8S_VERSION := $(shell sed -n 's/^KUBERNETES_VERSION=//p' hack/versions.env)
-# Where hack/install-tools.sh puts helm, kubeconform and kubectl (hack/localcluster/binaries.py).
-TOOLS_BIN ?= $(or $(ZONAL_CACHE_DIR),$(HOME)/.cache/zonal-operator)/k8s-v$(SHIP_K8S_VERSION)/bin
-HELM ?= $(TOOLS_BIN)/helm
-KUBECTL ?= $(TOOLS_BIN)/kubectl
+# Built tools run through hack/tool, which finds them in the tools cache (or builds them there)
+# when the step runs; ZONAL_HELM, ZONAL_KUBECTL or ZONAL_KIND name other binaries to use.
+HELM ?= $(CURDIR)/hack/tool helm
+KUBECTL ?= $(CURDIR)/hack/tool kubectl
 DOCKER ?= docker
-KIND_VERSION ?= v0.33.0
-KIND ?= $(TOOLS_BIN)/kind
+KIND ?= $(CURDIR)/hack/tool kind
 
 IMAGE_REPO ?= zonal-operator
 IMAGE_TAG ?= dev
 IMAGE := $(IMAGE_REPO):$(IMAGE_TAG)
 CHART_DIR := charts/zonal-operator
 KIND_CLUSTER ?= zonal
-# Empty: the node image kind KIND_VERSION defaults to (kind pins it by digest).
+# Empty: the node image kind (KIND_VERSION in hack/versions.env) defaults to, pinned by digest.
 KIND_NODE_IMAGE ?=
 KIND_CONTEXT := kind-$(KIND_CLUSTER)
 
@@ -69,8 +67,8 @@ image: ## docker build the operator image (IMAGE_REPO=zonal-operator IMAGE_TAG=d
 	$(SHIP_RUN) $(DOCKER) build --tag $(IMAGE) .
 
 .PHONY: kind-tool
-kind-tool: ## Build kind KIND_VERSION into the tools cache (go install, Go module proxy)
-	$(SHIP_RUN) env GOBIN=$(TOOLS_BIN) GOFLAGS=-mod=mod go install sigs.k8s.io/kind@$(KIND_VERSION)
+kind-tool: ## Build kind (KIND_VERSION in hack/versions.env) into the tools cache
+	$(SHIP_RUN) hack/install-tools.sh kind
 
 .PHONY: kind-up
 kind-up: kind-tool ## Create the kind cluster: 1 control plane, 6 workers in zones a/b/c
@@ -94,7 +92,7 @@ kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the
 
 .PHONY: kind-e2e
 kind-e2e: kind-up kind-load kind-deploy ## kind cluster, image, chart, then hack/kind/e2e.sh
-	DRY_RUN=$(DRY_RUN) KIND_CLUSTER=$(KIND_CLUSTER) KUBECTL=$(KUBECTL) DOCKER=$(DOCKER) \
+	DRY_RUN=$(DRY_RUN) KIND_CLUSTER=$(KIND_CLUSTER) KUBECTL="$(KUBECTL)" DOCKER=$(DOCKER) \
 		hack/kind/e2e.sh
 
 .PHONY: kind-down

@@ -105,8 +105,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("zonal_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
-        # kopf logs every handled watch event at INFO; the controller logs what it does.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        # kopf logs every handled watch event, and its own start-up activities, at INFO; the
+        # controller logs what it does.
+        for name in ("kopf.objects", "kopf.activities", "kopf._core.engines.activities"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     assert handlers.__name__  # imported for its registrations
     kopf.run(
         clusterwide=not args.namespaces,

@@ -482,7 +482,7 @@ def test_kind_targets_dry_run_print_the_workflow() -> None:
     out = make_dry_run("kind-e2e", "kind-down")
     commands = [line[2:] for line in out.splitlines() if line.startswith("+ ")]
     expected = [
-        "go install sigs.k8s.io/kind@",
+        "hack/install-tools.sh kind",
         "kind create cluster --name zonal --config hack/kind/kind-config.yaml",
         "false-docker-must-not-run build --tag zonal-operator:dev .",
         "kind load docker-image zonal-operator:dev --name zonal",

@@ -15,6 +15,9 @@ KUBECTL_LOCAL := hack/tool kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 ZONES ?= 3
 NODES_PER_ZONE ?= 3
 PYTEST_ARGS ?=
+# Where `make run`'s operator serves /metrics and /healthz.
+RUN_METRICS_PORT ?= 8080
+RUN_HEALTH_PORT ?= 8081
 
 .PHONY: help
 help: ## Show this help
@@ -74,7 +77,7 @@ run: $(VENV_READY) ## Start the local cluster if needed, install the CRD, apply 
 	$(KUBECTL_LOCAL) apply --server-side -f examples/zonalworkload.yaml
 	$(LOCALCLUSTER) run-operator --workload web -- \
 	  $(VENV)/bin/zonal-operator run --kubeconfig $(KUBECONFIG_LOCAL) \
-	  --metrics-port 8080 --liveness http://127.0.0.1:8081/healthz
+	  --metrics-port $(RUN_METRICS_PORT) --liveness http://127.0.0.1:$(RUN_HEALTH_PORT)/healthz
 
 .PHONY: bench-failover
 bench-failover: $(VENV_READY) ## Failover benchmark: ZonalWorkload vs stock Deployments, one zone down (~12 min)

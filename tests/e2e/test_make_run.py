@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.operator_process import free_port
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +42,8 @@ def fresh_clone(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY)}
     env["ZONAL_CACHE_DIR"] = str(tmp_path / "empty-tools-cache")
+    # A `make run` of the developer's own may hold the default ports.
+    env["RUN_METRICS_PORT"], env["RUN_HEALTH_PORT"] = str(free_port()), str(free_port())
     yield clone, env
     subprocess.run(["make", "cluster-down"], cwd=clone, env=env, check=False, timeout=120)
 

@@ -9,10 +9,11 @@ import itertools
 from typing import Any
 
 import pytest
+from fake_kube import FakeKube
 
-from zonal_operator.controller import Controller, Settings
-from zonal_operator.kube import ApiException
-from zonal_operator.model import NodeInfo
+from zonal_operator.core.model import NodeInfo
+from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.kube import ApiException
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 
@@ -39,7 +40,7 @@ def _workload(name: str) -> dict[str, Any]:
     }
 
 
-class _Api:
+class _Api(FakeKube):
     """Answers as an API server would, and records every write."""
 
     def __init__(self) -> None:
@@ -73,7 +74,7 @@ class _Api:
 
 
 def _controller(api: _Api, workers: int = 1, **settings: Any) -> Controller:
-    controller = Controller(api, Settings(workers=workers, **settings))  # type: ignore[arg-type]
+    controller = Controller(api, Settings(workers=workers, **settings))
     for i, zone in enumerate(ZONES):
         controller.store.put_node(
             NodeInfo.from_body(
@@ -179,7 +180,7 @@ def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any)
         controller = _web_then_api(api, **settings)
         await _next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
-        assert not controller._unwritten
+        assert not controller.deferred()
 
     asyncio.run(scenario())
 

@@ -1,5 +1,6 @@
-"""One reconcile of a workload with Spread placement, as a pure function (see planner.py for
-PerZone placement, whose zone health, failover and failback policy it shares).
+"""One reconcile of a workload with Spread placement, as a pure function (see perzone.py for
+PerZone placement, whose zone judgement (zones.py), failover and failback policy and status
+(status.py) it shares).
 
 The workload runs as one Deployment, named like the workload, whose pods carry a
 `DoNotSchedule` topology spread constraint over the zone key (see render.py). The scheduler
@@ -18,45 +19,50 @@ places pods; the operator only decides when pods must go and how many there are:
 
 The surge the operator holds is recorded in status.surgeReplicas, so that a restart finishes
 it rather than mistaking it for the user's replicas.
+
+Spread placement writes every status change at once: it does not coalesce them (coalesce.py).
+The coalescing rules were drawn up and measured for PerZone's status (per-zone shares and
+Deployment generations as the decisions, Deployment counts as the observations); Spread's
+status has its own (per-zone pod counts, the skew, the surge the next plan reads back), and no
+scale benchmark of it has shown the writes to be worth saving.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.conditions import Condition, render_conditions
-from zonal_operator.distribution import distribute
-from zonal_operator.model import PodInfo
-from zonal_operator.planner import (
-    FAILED_OVER,
-    SERVING,
-    Create,
-    DeletePod,
-    Event,
-    Evict,
-    Observed,
-    Plan,
-    Replace,
-    Scale,
-    ZoneState,
-    ZoneView,
+from zonal_operator.api import Workload
+from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
+from zonal_operator.core.distribution import distribute
+from zonal_operator.core.model import PodInfo
+from zonal_operator.core.plan import Create, DeletePod, Event, Evict, Observed, Plan, Replace, Scale
+from zonal_operator.core.render import render_spread_deployment
+from zonal_operator.core.status import (
+    Condition,
     condition_events,
     degraded_condition,
+    failed_over_condition,
+    progressing_condition,
+    ready_condition,
+    serving_zones,
+    skeleton,
+    zone_entry,
+)
+from zonal_operator.core.zones import (
+    FAILED_OVER,
+    ZoneState,
+    ZoneView,
+    all_failing,
+    failback_step,
+    guard_all_failing,
     judge_zone,
-    matches_live,
-    merge_for_replace,
-    owns,
-    status_stale,
+    timers_requeue,
     workload_zones,
     zone_events,
-    zone_reason,
 )
-from zonal_operator.render import render_spread_deployment
-from zonal_operator.workload import Workload, selector_string
 
 SURGE_KEY = "surgeReplicas"
 
@@ -143,10 +149,8 @@ def plan(observed: Observed) -> Plan:
     )
     condition_events(wl.status, status, result)
     if status != dict(wl.status):
-        result.status = status
-    if timers:
-        wait = min(timers) - now
-        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
+        result.status = status  # at once, never coalesced: see the module's doc
+    timers_requeue(timers, now, result)
     return result
 
 
@@ -160,11 +164,7 @@ def _zones(
     }
     for zone in zones.values():
         judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
-    if zones and not any(z.state is ZoneState.HEALTHY for z in zones.values()):
-        # Every zone looks dead at once: far likelier that we are blind. Move nothing.
-        for zone in zones.values():
-            if zone.state is ZoneState.UNHEALTHY:
-                zone.state = ZoneState.DEGRADED
+    guard_all_failing(zones.values())
     return zones
 
 
@@ -190,7 +190,7 @@ def _rebalance(
     surge = max(0, min(current - wl.replicas, int(wl.status.get(SURGE_KEY) or 0)))
     want = wl.replicas + surge
     ready = sum(1 for p in pods if p.ready)
-    settled = _settled(live, current) and ready >= current and not any(not p.node for p in pods)
+    settled = rolled_out(live, current) and ready >= current and not any(not p.node for p in pods)
     all_healthy = all(z.state is ZoneState.HEALTHY for z in zones.values())
     unbalanced = skew > wl.max_skew
 
@@ -214,8 +214,7 @@ def _rebalance(
     elif not surge and why == "Rebalancing" and settled and current == want:
         target = distribute(wl.replicas, list(counts), max_skew=wl.max_skew, current=counts)
         moves = sum(max(0, counts[z] - target[z]) for z in counts)
-        step = max(1, math.ceil(wl.replicas * wl.failover.failback_step_percent / 100))
-        surge = min(moves, step)
+        surge = min(moves, failback_step(wl))
         want = wl.replicas + surge
 
     desired = render_spread_deployment(wl, want)
@@ -250,17 +249,6 @@ def _victims(
         left[fullest] -= 1
         chosen.append((pod.name, pod.uid))
     return tuple(chosen)
-
-
-def _settled(live: Mapping[str, Any], replicas: int) -> bool:
-    """The Deployment has caught up: no rollout in progress, every pod counted and available."""
-    status = live.get("status") or {}
-    return (
-        not status_stale(live)
-        and int(status.get("replicas") or 0) == replicas
-        and int(status.get("updatedReplicas") or 0) == replicas
-        and int(status.get("availableReplicas") or 0) >= replicas
-    )
 
 
 def _events(
@@ -309,30 +297,14 @@ def _status(
     entries = []
     for zone in sorted(zones.values(), key=lambda z: z.name):
         here = by_zone.get(zone.name, [])
-        reason, message = zone_reason(zone)
-        entry: dict[str, Any] = {
-            "name": zone.name,
-            "deployment": wl.name,
-            "eligibleNodes": zone.health.nodes if zone.health else 0,
-            "readyNodes": zone.health.ready if zone.health else 0,
-            "replicas": len(here),
-            "readyReplicas": sum(1 for p in here if p.ready),
-            "health": zone.state.value,
-            "reason": reason,
-            "message": message,
-        }
-        if zone.since is not None and zone.state is not ZoneState.HEALTHY:
-            key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
-            entry[key] = zone.since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        entries.append(entry)
+        ready = sum(1 for p in here if p.ready)
+        entries.append(zone_entry(zone, wl.name, replicas=len(here), readyReplicas=ready))
 
-    serving = [z for z in zones.values() if z.state in SERVING]
     failed_over = sorted(z.name for z in zones.values() if z.state in FAILED_OVER)
-    available = totals["availableReplicas"]
-    converged = not acting and not surge and live is not None and _settled(live, wl.replicas)
+    converged = not acting and not surge and live is not None and rolled_out(live, wl.replicas)
     spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
-    all_failing = bool(zones) and not any(z.state is ZoneState.HEALTHY for z in zones.values())
-    degraded = degraded_condition(zones, [wl.name] if conflict else [], all_failing, {})
+    failing = all_failing(zones.values())
+    degraded = degraded_condition(zones, [wl.name] if conflict else [], failing, {})
     if not degraded.status and pending:
         degraded = Condition(
             "Degraded",
@@ -342,29 +314,14 @@ def _status(
             "(capacity, taints, affinity, the zone spread constraint); they are reported",
         )
     wanted = [
-        Condition(
-            "Ready",
-            available >= wl.replicas and not conflict,
-            "AllReplicasAvailable" if available >= wl.replicas else "ReplicasUnavailable",
-            f"{available} of {wl.replicas} replicas available",
-        ),
-        Condition(
-            "Progressing",
-            not converged,
-            "Stable" if converged else "Reconciling",
-            "The Deployment has its replicas, up to date"
-            if converged
-            else "The Deployment is being created, scaled, rolled out or rebalanced",
+        ready_condition(totals["availableReplicas"], wl.replicas, blocked=conflict),
+        progressing_condition(
+            converged,
+            moving="The Deployment is being created, scaled, rolled out or rebalanced",
+            stable="The Deployment has its replicas, up to date",
         ),
         degraded,
-        Condition(
-            "FailedOver",
-            bool(failed_over),
-            "ZonesFailedOver" if failed_over else "AllZonesServing",
-            f"Pods of {', '.join(failed_over)} run in other zones"
-            if failed_over
-            else "Every zone serves",
-        ),
+        failed_over_condition(failed_over, what="Pods", steady="Every zone serves"),
         Condition(
             "Balanced",
             not why,
@@ -373,18 +330,8 @@ def _status(
             + (f"; {_WHY[why]}" if why else ""),
         ),
     ]
-    status: dict[str, Any] = {
-        "observedGeneration": wl.generation,
-        **totals,
-        "selector": selector_string(wl.base_selector()),
-        "zoneCount": len(serving),
-        "healthyZoneCount": sum(1 for z in serving if z.state is ZoneState.HEALTHY),
-        "skew": skew,
-        "zones": entries,
-        "conditions": render_conditions(
-            wanted, wl.status.get("conditions") or [], wl.generation, now
-        ),
-    }
+    serving = serving_zones(zones)
+    status = skeleton(wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew)
     # Always present: the status is written as a merge patch, which never drops a key.
     status[SURGE_KEY] = surge
     return status

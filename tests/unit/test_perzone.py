@@ -1,4 +1,4 @@
-"""Scenarios for the pure planner: one reconcile in, actions and status out.
+"""Scenarios for the pure PerZone planner: one reconcile in, actions and status out.
 
 `Sim` plays the parts around the planner: the API server (it applies the actions, bumps
 generations and adds its defaults), the Deployment controller (`settle` writes a status with
@@ -20,25 +20,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, Taint
-from zonal_operator.naming import deployment_name
-from zonal_operator.planner import (
+from zonal_operator.api import (
+    DEFAULT_TOPOLOGY_KEY,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    ZONE_LABEL,
+    Workload,
+)
+from zonal_operator.core.coalesce import (
     NODE_CHANGES_HOLD_SECONDS,
     NODE_COUNTS_PROGRESS_HOLD_SECONDS,
     NODE_COUNTS_SETTLE_SECONDS,
     PROGRESS_HOLD_SECONDS,
-    Action,
-    Create,
-    Delete,
-    Observed,
-    Plan,
-    Replace,
-    Scale,
-    plan,
-    record_generations,
 )
-from zonal_operator.render import SPEC_HASH_ANNOTATION, render_deployment
-from zonal_operator.workload import MANAGED_BY, MANAGED_BY_LABEL, ZONE_LABEL, Workload
+from zonal_operator.core.model import NodeInfo, Taint
+from zonal_operator.core.naming import deployment_name
+from zonal_operator.core.perzone import plan
+from zonal_operator.core.plan import Action, Create, Delete, Observed, Plan, Replace, Scale
+from zonal_operator.core.render import SPEC_HASH_ANNOTATION, render_deployment
+from zonal_operator.core.status import record_generations
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=2)
@@ -244,7 +244,7 @@ class Sim:
     now: datetime = NOW
     rv: int = 1000
     events: list[str] = field(default_factory=list)
-    held_since: datetime | None = None  # as the controller keeps it
+    coalesced_since: datetime | None = None  # as the controller keeps it
     memo: dict[Any, Any] = field(default_factory=dict)  # likewise, per spec generation
     pod_nodes: dict[str, tuple[str, ...]] | None = None  # zone -> its pods' nodes, as seen
 
@@ -260,14 +260,16 @@ class Sim:
                 list(self.nodes),
                 self.deployments,
                 self.now,
-                status_held_since=self.held_since,
+                coalesced_since=self.coalesced_since,
                 match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
                 pod_nodes=self.pod_nodes,
             )
         )
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
         check_plan(result, self.workload, self.deployments)
-        self.held_since = (self.held_since or self.now) if result.status_held else None
+        self.memo[self.body["metadata"]["generation"]].update(result.matched)
+        coalesced = result.status_coalesced
+        self.coalesced_since = (self.coalesced_since or self.now) if coalesced else None
         return result
 
     def apply(
@@ -1092,18 +1094,18 @@ def _moving_with_a_node_down() -> Sim:
 def test_node_counts_during_a_move_wait_for_the_write_that_ends_it() -> None:
     sim = _moving_with_a_node_down()
     held = sim.plan()
-    assert (held.status, held.status_held) == (None, True)
+    assert (held.status, held.status_coalesced) == (None, True)
     sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS // 2)
-    assert sim.plan().status_held
+    assert sim.plan().status_coalesced
     sim.settle()  # the new pods are Ready: the move ends, and the counts go with it
     done = sim.plan()
-    assert done.status is not None and not done.status_held
+    assert done.status is not None and not done.status_coalesced
     assert condition(done.status, "Progressing")["status"] == "False"
     assert zone_entry(done.status, "zone-b")["readyNodes"] == 2
 
     # A move that does not end lets them through in the end.
     sim = _moving_with_a_node_down()
-    assert sim.plan().status_held
+    assert sim.plan().status_coalesced
     sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS)
     late = sim.plan()
     assert late.status is not None and zone_entry(late.status, "zone-b")["readyNodes"] == 2
@@ -1116,7 +1118,7 @@ def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=3))
     sim.settle({dep("zone-a"): 0})
     held = sim.plan()
-    assert (held.actions, held.status, held.events, held.status_held) == ([], None, [], True)
+    assert (held.actions, held.status, held.events, held.status_coalesced) == ([], None, [], True)
     assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 3, abs=1)
     sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 3)
     written = sim.step()
@@ -1137,7 +1139,7 @@ def test_nodes_that_keep_changing_hold_the_status_back_only_so_long() -> None:
             flip = down("zone-c", sim.now, count=1)[0]
         sim.nodes = [*others, flip]
         result = sim.plan()
-        assert (result.status, result.status_held) == (None, True), second
+        assert (result.status, result.status_coalesced) == (None, True), second
         sim.now += timedelta(seconds=5)
     written = sim.plan()
     assert written.status is not None
@@ -1151,7 +1153,7 @@ def test_counts_while_replicas_move_are_written_together() -> None:
     sim.set_spec(replicas=12)
     sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
     held = sim.plan()
-    assert (held.actions, held.status, held.status_held) == ([], None, True)
+    assert (held.actions, held.status, held.status_coalesced) == ([], None, True)
     assert held.requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS, abs=1)
     sim.now += timedelta(seconds=4)
     sim.settle({dep("zone-c"): 3})  # two of the new pods are Ready
@@ -1165,7 +1167,7 @@ def test_counts_while_replicas_move_are_written_together() -> None:
     # The last pod gets Ready: Ready and Progressing change, and that is written at once.
     sim.settle()
     done = sim.plan()
-    assert done.status is not None and not done.status_held
+    assert done.status is not None and not done.status_coalesced
     assert condition(done.status, "Ready")["status"] == "True"
     assert condition(done.status, "Progressing")["status"] == "False"
 

@@ -33,6 +33,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api import Workload
+from zonal_operator.core import status as report
+from zonal_operator.core import zones as zoning
 from zonal_operator.core.coalesce import coalesce_until
 from zonal_operator.core.deployment import (
     matches_live,
@@ -58,28 +60,8 @@ from zonal_operator.core.plan import (
     Scale,
 )
 from zonal_operator.core.render import render_deployment
-from zonal_operator.core.status import (
-    condition_events,
-    degraded_condition,
-    failed_over_condition,
-    progressing_condition,
-    ready_condition,
-    serving_zones,
-    skeleton,
-    zone_entry,
-)
-from zonal_operator.core.zones import (
-    FAILED_OVER,
-    SERVING,
-    ZoneState,
-    ZoneView,
-    failback_step,
-    guard_all_failing,
-    judge_zone,
-    timers_requeue,
-    workload_zones,
-    zone_events,
-)
+from zonal_operator.core.wording import PER_ZONE as WORDING
+from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneState, ZoneView
 
 
 def plan(observed: Observed) -> Plan:
@@ -91,9 +73,9 @@ def plan(observed: Observed) -> Plan:
     timers: list[datetime] = []
     for zone in zones.values():
         if zone.health is not None:
-            judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+            zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
     live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
-    all_failing = guard_all_failing(live_zones, holding=lambda zone: zone.current > 0)
+    all_failing = zoning.guard_all_failing(live_zones, holding=lambda zone: zone.current > 0)
     failed = failed_node_names(observed.nodes) if observed.pod_nodes is not None else frozenset()
     for zone in live_zones:
         # No pod on a node that is not Ready serves, whatever its Deployment still says: the
@@ -132,7 +114,7 @@ def plan(observed: Observed) -> Plan:
         acting=bool(result.actions),
         unschedulable=observed.unschedulable,
     )
-    condition_events(wl.status, status, result)
+    report.condition_events(wl.status, status, result)
     if status != dict(wl.status):
         # Nothing is coalesced that comes with a write or an event: each tells of what it
         # records.
@@ -143,7 +125,7 @@ def plan(observed: Observed) -> Plan:
             result.status_coalesced = True
         else:
             result.status = status
-    timers_requeue(timers, now, result)
+    zoning.timers_requeue(timers, now, result)
     return result
 
 
@@ -153,7 +135,7 @@ def _zones(observed: Observed) -> dict[str, ZoneView]:
     wl = observed.workload
     zones = {
         name: ZoneView(name, health, ZoneState.HEALTHY)
-        for name, health in workload_zones(observed).items()
+        for name, health in zoning.workload_zones(observed).items()
     }
     for dep in observed.deployments.values():
         vanished = owned_zone(dep, wl)
@@ -296,7 +278,7 @@ def _step(zones: list[ZoneView], wl: Workload) -> None:
     surplus Ready capacity covers them."""
     ready = sum(z.ready for z in zones)
     deficit = max(0, wl.replicas - ready)
-    step = failback_step(wl)
+    step = zoning.failback_step(wl)
     for zone in sorted(zones, key=lambda z: z.name):
         if zone.target > zone.current:
             if deficit > 0:
@@ -355,14 +337,8 @@ def _zone_events(
             return "it has no replicas to move"
         return f"moving its {zone.current} replicas to {', '.join(moved_to) or 'no healthy zone'}"
 
-    zone_events(
-        zones,
-        previous,
-        result,
-        moving=moving,
-        waiting="replicas return after the failback delay",
-        returning=lambda zone: f"Returning {zone.target} replicas to zone {zone.name}",
-        failover=wl.failover.enabled,
+    zoning.zone_events(
+        zones, previous, result, WORDING, moving=moving, failover=wl.failover.enabled
     )
 
 
@@ -387,7 +363,7 @@ def _status(
             totals["availableReplicas"] -= int(status.get("availableReplicas") or 0)
     zone_entries = []
     for zone in sorted(zones.values(), key=lambda z: z.name):
-        entry = zone_entry(
+        entry = report.zone_entry(
             zone,
             zone.deployment,
             desiredReplicas=zone.target,
@@ -405,25 +381,20 @@ def _status(
         zone_entries.append(entry)
 
     conflicts = sorted(z.deployment for z in zones.values() if z.conflict)
-    serving = serving_zones(zones)
+    serving = report.serving_zones(zones)
     failed_over = sorted(z.name for z in zones.values() if z.health and z.state in FAILED_OVER)
     converged = (
         not acting
         and all(z.next == z.target == z.current and _rolled_out(z) for z in owned)
         and len(owned) >= len(serving)
     )
-    wanted = [
-        ready_condition(
-            totals["availableReplicas"],
-            wl.replicas,
-            blocked=bool(conflicts) or (not serving and wl.replicas != 0),
-        ),
-        progressing_condition(
-            converged,
-            moving="Deployments are being created, scaled or rolled out",
-            stable="Every zone's Deployment has its replicas, up to date",
-        ),
-        degraded_condition(zones, conflicts, all_failing, unschedulable),
-        failed_over_condition(failed_over, what="Replicas", steady="Every zone serves its share"),
-    ]
-    return skeleton(wl, totals, serving, zones=zone_entries, conditions=wanted, now=now)
+    wanted = report.summary(
+        WORDING,
+        available=totals["availableReplicas"],
+        replicas=wl.replicas,
+        blocked=bool(conflicts) or (not serving and wl.replicas != 0),
+        converged=converged,
+        degraded=report.degraded_condition(zones, conflicts, all_failing, unschedulable),
+        failed_over=failed_over,
+    )
+    return report.skeleton(wl, totals, serving, zones=zone_entries, conditions=wanted, now=now)

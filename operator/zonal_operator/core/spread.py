@@ -35,34 +35,15 @@ from datetime import datetime
 from typing import Any
 
 from zonal_operator.api import Workload
+from zonal_operator.core import status as report
+from zonal_operator.core import zones as zoning
 from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
 from zonal_operator.core.distribution import distribute
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import Create, DeletePod, Event, Evict, Observed, Plan, Replace, Scale
 from zonal_operator.core.render import render_spread_deployment
-from zonal_operator.core.status import (
-    Condition,
-    condition_events,
-    degraded_condition,
-    failed_over_condition,
-    progressing_condition,
-    ready_condition,
-    serving_zones,
-    skeleton,
-    zone_entry,
-)
-from zonal_operator.core.zones import (
-    FAILED_OVER,
-    ZoneState,
-    ZoneView,
-    all_failing,
-    failback_step,
-    guard_all_failing,
-    judge_zone,
-    timers_requeue,
-    workload_zones,
-    zone_events,
-)
+from zonal_operator.core.wording import SPREAD as WORDING
+from zonal_operator.core.zones import FAILED_OVER, ZoneState, ZoneView
 
 SURGE_KEY = "surgeReplicas"
 
@@ -147,10 +128,10 @@ def plan(observed: Observed) -> Plan:
         acting=bool(result.actions),
         now=now,
     )
-    condition_events(wl.status, status, result)
+    report.condition_events(wl.status, status, result)
     if status != dict(wl.status):
         result.status = status  # at once, never coalesced: see the module's doc
-    timers_requeue(timers, now, result)
+    zoning.timers_requeue(timers, now, result)
     return result
 
 
@@ -160,11 +141,11 @@ def _zones(
     wl, now = observed.workload, observed.now
     zones = {
         name: ZoneView(name, health, ZoneState.HEALTHY, deployment=wl.name)
-        for name, health in workload_zones(observed).items()
+        for name, health in zoning.workload_zones(observed).items()
     }
     for zone in zones.values():
-        judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
-    guard_all_failing(zones.values())
+        zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+    zoning.guard_all_failing(zones.values())
     return zones
 
 
@@ -214,7 +195,7 @@ def _rebalance(
     elif not surge and why == "Rebalancing" and settled and current == want:
         target = distribute(wl.replicas, list(counts), max_skew=wl.max_skew, current=counts)
         moves = sum(max(0, counts[z] - target[z]) for z in counts)
-        surge = min(moves, failback_step(wl))
+        surge = min(moves, zoning.failback_step(wl))
         want = wl.replicas + surge
 
     desired = render_spread_deployment(wl, want)
@@ -266,15 +247,8 @@ def _events(
             "replaces them in the healthy zones"
         )
 
-    zone_events(
-        zones,
-        previous,
-        result,
-        moving=replacing,
-        waiting="pods are rebalanced into it after the failback delay",
-        returning=lambda zone: f"Rebalancing pods into zone {zone.name}, surge first",
-        failover=wl.failover.enabled,
-    )
+    failover = wl.failover.enabled
+    zoning.zone_events(zones, previous, result, WORDING, moving=replacing, failover=failover)
 
 
 def _status(
@@ -298,40 +272,43 @@ def _status(
     for zone in sorted(zones.values(), key=lambda z: z.name):
         here = by_zone.get(zone.name, [])
         ready = sum(1 for p in here if p.ready)
-        entries.append(zone_entry(zone, wl.name, replicas=len(here), readyReplicas=ready))
+        entries.append(report.zone_entry(zone, wl.name, replicas=len(here), readyReplicas=ready))
 
     failed_over = sorted(z.name for z in zones.values() if z.state in FAILED_OVER)
     converged = not acting and not surge and live is not None and rolled_out(live, wl.replicas)
     spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
-    failing = all_failing(zones.values())
-    degraded = degraded_condition(zones, [wl.name] if conflict else [], failing, {})
+    failing = zoning.all_failing(zones.values())
+    degraded = report.degraded_condition(zones, [wl.name] if conflict else [], failing, {})
     if not degraded.status and pending:
-        degraded = Condition(
+        degraded = report.Condition(
             "Degraded",
             True,
             "ReplicasUnschedulable",
             f"{pending} pods Pending as Unschedulable. The scheduler cannot place them "
             "(capacity, taints, affinity, the zone spread constraint); they are reported",
         )
-    wanted = [
-        ready_condition(totals["availableReplicas"], wl.replicas, blocked=conflict),
-        progressing_condition(
-            converged,
-            moving="The Deployment is being created, scaled, rolled out or rebalanced",
-            stable="The Deployment has its replicas, up to date",
-        ),
-        degraded,
-        failed_over_condition(failed_over, what="Pods", steady="Every zone serves"),
-        Condition(
+    wanted = report.summary(
+        WORDING,
+        available=totals["availableReplicas"],
+        replicas=wl.replicas,
+        blocked=conflict,
+        converged=converged,
+        degraded=degraded,
+        failed_over=failed_over,
+    )
+    wanted.append(
+        report.Condition(
             "Balanced",
             not why,
             why or "WithinMaxSkew",
             f"Pods per zone: {spread or 'none'}; skew {skew}, maxSkew {wl.max_skew}"
             + (f"; {_WHY[why]}" if why else ""),
-        ),
-    ]
-    serving = serving_zones(zones)
-    status = skeleton(wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew)
+        )
+    )
+    serving = report.serving_zones(zones)
+    status = report.skeleton(
+        wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew
+    )
     # Always present: the status is written as a merge patch, which never drops a key.
     status[SURGE_KEY] = surge
     return status

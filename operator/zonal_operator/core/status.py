@@ -13,6 +13,7 @@ from typing import Any
 
 from zonal_operator.api import Workload, selector_string
 from zonal_operator.core.plan import Event, Plan
+from zonal_operator.core.wording import Wording
 from zonal_operator.core.zones import SERVING, ZoneState, ZoneView, zone_reason
 
 
@@ -108,31 +109,40 @@ def serving_zones(zones: Mapping[str, ZoneView]) -> list[ZoneView]:
     return [z for z in zones.values() if z.state in SERVING and z.health and not z.conflict]
 
 
-def ready_condition(available: int, replicas: int, blocked: bool) -> Condition:
-    return Condition(
-        "Ready",
-        available >= replicas and not blocked,
-        "AllReplicasAvailable" if available >= replicas else "ReplicasUnavailable",
-        f"{available} of {replicas} replicas available",
-    )
-
-
-def progressing_condition(converged: bool, *, moving: str, stable: str) -> Condition:
-    return Condition(
-        "Progressing",
-        not converged,
-        "Stable" if converged else "Reconciling",
-        stable if converged else moving,
-    )
-
-
-def failed_over_condition(failed_over: Sequence[str], *, what: str, steady: str) -> Condition:
-    return Condition(
-        "FailedOver",
-        bool(failed_over),
-        "ZonesFailedOver" if failed_over else "AllZonesServing",
-        f"{what} of {', '.join(failed_over)} run in other zones" if failed_over else steady,
-    )
+def summary(
+    wording: Wording,
+    *,
+    available: int,
+    replicas: int,
+    blocked: bool,
+    converged: bool,
+    degraded: Condition,
+    failed_over: Sequence[str],
+) -> list[Condition]:
+    """The Ready, Progressing, Degraded and FailedOver conditions."""
+    return [
+        Condition(
+            "Ready",
+            available >= replicas and not blocked,
+            "AllReplicasAvailable" if available >= replicas else "ReplicasUnavailable",
+            f"{available} of {replicas} replicas available",
+        ),
+        Condition(
+            "Progressing",
+            not converged,
+            "Stable" if converged else "Reconciling",
+            wording.stable if converged else wording.progressing,
+        ),
+        degraded,
+        Condition(
+            "FailedOver",
+            bool(failed_over),
+            "ZonesFailedOver" if failed_over else "AllZonesServing",
+            f"{wording.moved} of {', '.join(failed_over)} run in other zones"
+            if failed_over
+            else wording.serving,
+        ),
+    ]
 
 
 def degraded_condition(

@@ -18,6 +18,7 @@ from zonal_operator.api import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
 from zonal_operator.core.model import parse_time
 from zonal_operator.core.plan import Event, Observed, Plan
+from zonal_operator.core.wording import Wording
 
 
 class ZoneState(StrEnum):
@@ -153,10 +154,9 @@ def zone_events(
     zones: Mapping[str, ZoneView],
     previous: Mapping[str, Mapping[str, Any]],
     result: Plan,
+    wording: Wording,
     *,
     moving: Callable[[ZoneView], str],
-    waiting: str,
-    returning: Callable[[ZoneView], str],
     failover: bool,
 ) -> None:
     """One event per zone incident, saying what happened and what is done about it: at a
@@ -182,7 +182,8 @@ def zone_events(
             message = f"Zone {zone.name} is unhealthy ({detail}); {moving(zone)}"
             result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
         elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
-            message = f"Zone {zone.name} is healthy again ({detail}); {waiting}"
+            message = f"Zone {zone.name} is healthy again ({detail}); {wording.waiting}"
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
-            result.events.append(Event("Normal", "ReplicasReturned", returning(zone), zone.name))
+            returning = wording.returning(zone)
+            result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))

@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Generates crds/zonal.dev_zonalworkloads.yaml, the CustomResourceDefinition of ZonalWorkload.
 
+What the API is (group, kind, plural, labels, limits, and each spec field with its default,
+bounds, description and CEL rules) is defined once, in operator/zonal_operator/api.py, and
+rendered here; this file adds the structural schemas of the nested Kubernetes shapes (label
+selector, pod template, update strategy, status).
+
 The schema of ``spec.template.spec`` is Kubernetes' own ``io.k8s.api.core.v1.PodSpec``, taken
 from the OpenAPI v3 document that ships inside the ``k8s.io/kubernetes`` Go module of the version
 pinned in hack/versions.env (KUBERNETES_VERSION). Every ``$ref`` is inlined and the result is

@@ -51,7 +51,7 @@ RECONCILE_ERRORS = Counter(
 )
 QUEUE_DEPTH = Gauge("zonal_operator_queue_depth", "ZonalWorkloads waiting to be reconciled.")
 STATUSES_DEFERRED = Gauge(
-    "zonal_operator_statuses_waiting",
+    "zonal_operator_statuses_deferred",
     "ZonalWorkloads whose new status write is deferred while a backlog of other workloads is "
     "reconciled (--status-delay-seconds).",
 )

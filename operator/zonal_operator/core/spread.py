@@ -39,6 +39,7 @@ from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
 from zonal_operator.core.distribution import distribute
+from zonal_operator.core.health import failed_node_names
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import Create, DeletePod, Event, Evict, Observed, Plan, Replace, Scale
 from zonal_operator.core.render import render_spread_deployment
@@ -55,7 +56,7 @@ def plan(observed: Observed) -> Plan:
     timers: list[datetime] = []
     zones = _zones(observed, previous, timers)
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
-    failed_nodes = {n.name for n in observed.nodes if n.ready != "True"}
+    failed_nodes = failed_node_names(observed.nodes)
     pods = [p for p in observed.pods if not p.deleting]
     live = observed.deployments.get(wl.name)
     conflict = live is not None and not owns(wl, live)

@@ -36,7 +36,7 @@ from zonal_operator.core.coalesce import (
 from zonal_operator.core.model import NodeInfo, Taint
 from zonal_operator.core.naming import deployment_name
 from zonal_operator.core.perzone import plan
-from zonal_operator.core.plan import Action, Create, Delete, Observed, Plan, Replace, Scale
+from zonal_operator.core.plan import Action, Create, Delete, PerZoneObserved, Plan, Replace, Scale
 from zonal_operator.core.render import SPEC_HASH_ANNOTATION, render_deployment
 from zonal_operator.core.status import record_generations
 
@@ -255,7 +255,7 @@ class Sim:
     def plan(self) -> Plan:
         before = copy.deepcopy((self.body, self.deployments, self.nodes))
         result = plan(
-            Observed(
+            PerZoneObserved(
                 self.workload,
                 list(self.nodes),
                 self.deployments,
@@ -1572,7 +1572,7 @@ def test_unhealthy_since_is_a_valid_date_time_when_node_times_are_unknown() -> N
         else n
         for n in sim.nodes
     ]
-    result = plan(Observed(sim.workload, sim.nodes, sim.deployments, sim.now))
+    result = plan(PerZoneObserved(sim.workload, sim.nodes, sim.deployments, sim.now))
     since = zone_entry(result.status, "zone-a").get("unhealthySince")
     assert since is None or RFC3339.match(since), since
 

@@ -24,7 +24,7 @@ from test_perzone import NOW, UID, ZONES, down, workload_body, zone_nodes
 from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
 from zonal_operator.core import spread
 from zonal_operator.core.model import NodeInfo, PodInfo
-from zonal_operator.core.plan import Create, DeletePod, Evict, Observed, Plan, Replace, Scale
+from zonal_operator.core.plan import Create, DeletePod, Evict, Plan, Replace, Scale, SpreadObserved
 from zonal_operator.core.render import render_spread_deployment
 
 
@@ -48,13 +48,13 @@ class SpreadSim:
     def wl(self) -> Workload:
         return Workload.from_body(self.workload)
 
-    def observe(self) -> Observed:
+    def observe(self) -> SpreadObserved:
         deployments = (
             {}
             if self.deployment is None
             else {self.deployment["metadata"]["name"]: self.deployment}
         )
-        return Observed(
+        return SpreadObserved(
             workload=self.wl,
             nodes=self.nodes,
             deployments=deployments,

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from zonal_operator.core.plan import Observed
+from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.status_diff import (
     ZONE_NODE_COUNTS,
     ZONE_READY_COUNTS,
@@ -46,7 +46,7 @@ PROGRESS_HOLD_SECONDS = 10
 
 
 def coalesce_until(
-    observed: Observed, before: Mapping[str, Any], after: Mapping[str, Any]
+    observed: PerZoneObserved, before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> datetime | None:
     """Until when a status change may wait, or None if it is to be written now."""
     latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)

@@ -54,7 +54,7 @@ from zonal_operator.core.plan import (
     DeletePod,
     Event,
     Evict,
-    Observed,
+    PerZoneObserved,
     Plan,
     Replace,
     Scale,
@@ -64,7 +64,7 @@ from zonal_operator.core.wording import PER_ZONE as WORDING
 from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneState, ZoneView
 
 
-def plan(observed: Observed) -> Plan:
+def plan(observed: PerZoneObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
@@ -129,7 +129,7 @@ def plan(observed: Observed) -> Plan:
     return result
 
 
-def _zones(observed: Observed) -> dict[str, ZoneView]:
+def _zones(observed: PerZoneObserved) -> dict[str, ZoneView]:
     """Every zone the workload has or could have: those with eligible (joined) nodes, and
     those whose nodes vanished but where it still owns a Deployment."""
     wl = observed.workload
@@ -171,7 +171,7 @@ def _stranded(
 
 def _act(
     zone: ZoneView,
-    observed: Observed,
+    observed: PerZoneObserved,
     has_share: bool,
     previous: Mapping[str, Any],
     result: Plan,

@@ -1,5 +1,6 @@
-"""What a reconcile sees and what it decides, as plain values: `Observed` in, `Plan` out (the
-placements, perzone.py and spread.py, turn one into the other)."""
+"""What a reconcile sees and what it decides, as plain values: `PerZoneObserved` or
+`SpreadObserved` in, `Plan` out (the placements, perzone.py and spread.py, turn one into the
+other)."""
 
 from __future__ import annotations
 
@@ -18,27 +19,37 @@ MatchMemo = Mapping[tuple[str, str, str], bool]
 
 @dataclass(frozen=True)
 class Observed:
-    """What one reconcile sees. Both placements read the workload, the nodes (a
-    health.NodeSnapshot, or any sequence), the Deployments and the time; the fields below those
-    are each read by one placement only, as said."""
+    """What one reconcile sees, whatever the placement."""
 
     workload: Workload
-    nodes: Sequence[NodeInfo]
+    nodes: Sequence[NodeInfo]  # a health.NodeSnapshot, or any sequence
     # Live Deployments of the workload's namespace that it owns or whose names it would use.
     deployments: Mapping[str, Mapping[str, Any]]
     now: datetime
-    # PerZone: zone -> the workload's pods there that sit Pending as Unschedulable.
+
+
+@dataclass(frozen=True)
+class PerZoneObserved(Observed):
+    """What a reconcile of a PerZone workload sees besides (its pods are read through its
+    Deployments' status, and where they run)."""
+
+    # zone -> the workload's pods there that sit Pending as Unschedulable
     unschedulable: Mapping[str, int] = field(default_factory=dict)
-    # Spread: the workload's pods (PerZone reads its Deployments' status instead).
-    pods: Sequence[PodInfo] = ()
-    # PerZone: zone -> the node ("" while unscheduled) of each of the workload's pods there
-    # that is not being deleted. None: not known, so never a reason to act.
+    # zone -> the node ("" while unscheduled) of each of the workload's pods there that is not
+    # being deleted. None: not known, so never a reason to act.
     pod_nodes: Mapping[str, Sequence[str]] | None = None
-    # PerZone: since when a status change has been coalesced (see coalesce.py).
+    # Since when a status change has been coalesced (see coalesce.py).
     coalesced_since: datetime | None = None
-    # PerZone: what earlier plans of this spec generation found (Plan.matched). Most reconciles
-    # find every Deployment as it should be; rendering and comparing them is then wasted.
+    # What earlier plans of this spec generation found (Plan.matched). Most reconciles find
+    # every Deployment as it should be; rendering and comparing them is then wasted.
     match_memo: MatchMemo | None = None
+
+
+@dataclass(frozen=True)
+class SpreadObserved(Observed):
+    """What a reconcile of a Spread workload sees besides: its pods."""
+
+    pods: Sequence[PodInfo] = ()
 
 
 @dataclass(frozen=True)
@@ -109,5 +120,5 @@ class Plan:
     # How many of the first actions may be sent at once: they add capacity, or take away only
     # what does not serve. The rest go one by one, after them.
     together: int = 0
-    # matches_live results this plan computed that were not in Observed.match_memo.
+    # matches_live results this plan computed that were not in PerZoneObserved.match_memo.
     matched: dict[tuple[str, str, str], bool] = field(default_factory=dict)

@@ -41,7 +41,16 @@ from zonal_operator.core.deployment import matches_live, merge_for_replace, owns
 from zonal_operator.core.distribution import distribute
 from zonal_operator.core.health import failed_node_names
 from zonal_operator.core.model import PodInfo
-from zonal_operator.core.plan import Create, DeletePod, Event, Evict, Observed, Plan, Replace, Scale
+from zonal_operator.core.plan import (
+    Create,
+    DeletePod,
+    Event,
+    Evict,
+    Plan,
+    Replace,
+    Scale,
+    SpreadObserved,
+)
 from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.wording import SPREAD as WORDING
 from zonal_operator.core.zones import FAILED_OVER, ZoneState, ZoneView
@@ -49,7 +58,7 @@ from zonal_operator.core.zones import FAILED_OVER, ZoneState, ZoneView
 SURGE_KEY = "surgeReplicas"
 
 
-def plan(observed: Observed) -> Plan:
+def plan(observed: SpreadObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
@@ -137,7 +146,7 @@ def plan(observed: Observed) -> Plan:
 
 
 def _zones(
-    observed: Observed, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
+    observed: SpreadObserved, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
 ) -> dict[str, ZoneView]:
     wl, now = observed.workload, observed.now
     zones = {

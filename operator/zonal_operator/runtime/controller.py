@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from zonal_operator.api import WORKLOAD_LABEL, Workload
 from zonal_operator.core import perzone, spread
-from zonal_operator.core.plan import Observed
+from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key
 from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
@@ -270,31 +270,13 @@ class Controller(Intake):
         record.deferred = None
         if deferred is not None:
             wl = dataclasses.replace(wl, status=deferred.status)
-        memo = record.memo_for(wl)
-        observed = Observed(
-            workload=wl,
-            nodes=self.store.node_snapshot(),
-            deployments=self.store.deployments_for(wl),
-            now=datetime.now(UTC),
-            unschedulable={
-                zone: len(names)
-                for zone, names in self.store.unschedulable.get(key, {}).items()
-                if names
-            },
-            pods=list(self.store.pods.get(key, {}).values()),
-            pod_nodes={
-                zone: tuple(pods.values()) for zone, pods in self.store.placed.get(key, {}).items()
-            },
-            coalesced_since=record.coalesced_since,
-            match_memo=memo,
-        )
-        plan = spread.plan(observed) if wl.spread else perzone.plan(observed)
-        memo.update(plan.matched)
+        now = datetime.now(UTC)
+        plan = self._plan(key, wl, record, now)
         if plan.status_coalesced:
-            record.coalesced_since = record.coalesced_since or observed.now
+            record.coalesced_since = record.coalesced_since or now
         else:
             record.coalesced_since = None
-        record.series.observe(wl, plan, observed.now)
+        record.series.observe(wl, plan, now)
         if plan.actions or plan.status is not None or plan.events or deferred is not None:
             loop = asyncio.get_running_loop()
             outcome = Outcome()
@@ -335,6 +317,35 @@ class Controller(Intake):
                 self.queue.add_after(key, outcome.retry_after or 1.0)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+
+    def _plan(self, key: Key, wl: Workload, record: Record, now: datetime) -> Plan:
+        """Ask the core what to do, with what the cache and the record say of the workload."""
+        nodes, deployments = self.store.node_snapshot(), self.store.deployments_for(wl)
+        if wl.spread:
+            pods = list(self.store.pods.get(key, {}).values())
+            return spread.plan(SpreadObserved(wl, nodes, deployments, now, pods=pods))
+        memo = record.memo_for(wl)
+        plan = perzone.plan(
+            PerZoneObserved(
+                wl,
+                nodes,
+                deployments,
+                now,
+                unschedulable={
+                    zone: len(names)
+                    for zone, names in self.store.unschedulable.get(key, {}).items()
+                    if names
+                },
+                pod_nodes={
+                    zone: tuple(pods.values())
+                    for zone, pods in self.store.placed.get(key, {}).items()
+                },
+                coalesced_since=record.coalesced_since,
+                match_memo=memo,
+            )
+        )
+        memo.update(plan.matched)
+        return plan
 
     def _backlog(self) -> bool:
         """As many workloads wait as the workers can take up at once, or more."""

@@ -28,10 +28,10 @@ from zonal_operator.api import (
     Workload,
 )
 from zonal_operator.core.coalesce import (
-    NODE_CHANGES_HOLD_SECONDS,
-    NODE_COUNTS_PROGRESS_HOLD_SECONDS,
+    NODE_CHANGES_COALESCE_SECONDS,
+    NODE_COUNTS_PROGRESS_COALESCE_SECONDS,
     NODE_COUNTS_SETTLE_SECONDS,
-    PROGRESS_HOLD_SECONDS,
+    PROGRESS_COALESCE_SECONDS,
 )
 from zonal_operator.core.model import NodeInfo, Taint
 from zonal_operator.core.naming import deployment_name
@@ -1054,9 +1054,9 @@ def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:
 
     sim = steady(9)
     one_node_down(sim)
-    held = sim.plan()
-    assert (held.actions, held.status, held.events) == ([], None, [])
-    assert held.requeue_after == pytest.approx(7, abs=1)
+    coalesced = sim.plan()
+    assert (coalesced.actions, coalesced.status, coalesced.events) == ([], None, [])
+    assert coalesced.requeue_after == pytest.approx(7, abs=1)
     # Once no node has changed for the settle time, the counts alone are written too.
     sim.now += timedelta(seconds=7)
     written = sim.step()
@@ -1079,8 +1079,8 @@ def _moving_with_a_node_down() -> Sim:
     sim = steady(9)
     sim.set_spec(replicas=12)
     sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
-    sim.plan()  # the replica counts are held back...
-    sim.now += timedelta(seconds=PROGRESS_HOLD_SECONDS)
+    sim.plan()  # the replica counts are coalesced...
+    sim.now += timedelta(seconds=PROGRESS_COALESCE_SECONDS)
     sim.step()  # ...and then written
     assert sim.workload.status["replicas"] == 12
     assert condition(sim.workload.status, "Progressing")["status"] == "True"
@@ -1093,9 +1093,9 @@ def _moving_with_a_node_down() -> Sim:
 
 def test_node_counts_during_a_move_wait_for_the_write_that_ends_it() -> None:
     sim = _moving_with_a_node_down()
-    held = sim.plan()
-    assert (held.status, held.status_coalesced) == (None, True)
-    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS // 2)
+    coalesced = sim.plan()
+    assert (coalesced.status, coalesced.status_coalesced) == (None, True)
+    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS // 2)
     assert sim.plan().status_coalesced
     sim.settle()  # the new pods are Ready: the move ends, and the counts go with it
     done = sim.plan()
@@ -1106,7 +1106,7 @@ def test_node_counts_during_a_move_wait_for_the_write_that_ends_it() -> None:
     # A move that does not end lets them through in the end.
     sim = _moving_with_a_node_down()
     assert sim.plan().status_coalesced
-    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS)
+    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS)
     late = sim.plan()
     assert late.status is not None and zone_entry(late.status, "zone-b")["readyNodes"] == 2
 
@@ -1117,9 +1117,14 @@ def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:
     sim = steady(9)
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=3))
     sim.settle({dep("zone-a"): 0})
-    held = sim.plan()
-    assert (held.actions, held.status, held.events, held.status_coalesced) == ([], None, [], True)
-    assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 3, abs=1)
+    coalesced = sim.plan()
+    assert (coalesced.actions, coalesced.status, coalesced.events, coalesced.status_coalesced) == (
+        [],
+        None,
+        [],
+        True,
+    )
+    assert coalesced.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 3, abs=1)
     sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 3)
     written = sim.step()
     assert zone_entry(written.status, "zone-a")["health"] == "Degraded"
@@ -1128,11 +1133,11 @@ def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:
     assert sim.plan().status is None
 
 
-def test_nodes_that_keep_changing_hold_the_status_back_only_so_long() -> None:
+def test_nodes_that_keep_changing_coalesce_the_status_only_so_long() -> None:
     sim = steady(9, failover={"gracePeriodSeconds": 120})
     fail_zone(sim, "zone-a", NOW)
     others = [n for n in sim.nodes if n.name != "zone-c-0"]
-    for second in range(0, NODE_CHANGES_HOLD_SECONDS, 5):
+    for second in range(0, NODE_CHANGES_COALESCE_SECONDS, 5):
         # One node of zone-c turns NotReady or back every 5 s: the nodes never settle.
         flip = zone_nodes("zone-c", 1, since=sim.now)[0]
         if second % 10:
@@ -1148,19 +1153,19 @@ def test_nodes_that_keep_changing_hold_the_status_back_only_so_long() -> None:
 
 def test_counts_while_replicas_move_are_written_together() -> None:
     """Pods created, Ready and available one by one do not each cost a status write: counts
-    alone wait (at most PROGRESS_HOLD_SECONDS) for the change that ends the move."""
+    alone wait (at most PROGRESS_COALESCE_SECONDS) for the change that ends the move."""
     sim = steady(9)
     sim.set_spec(replicas=12)
     sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
-    held = sim.plan()
-    assert (held.actions, held.status, held.status_coalesced) == ([], None, True)
-    assert held.requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS, abs=1)
+    coalesced = sim.plan()
+    assert (coalesced.actions, coalesced.status, coalesced.status_coalesced) == ([], None, True)
+    assert coalesced.requeue_after == pytest.approx(PROGRESS_COALESCE_SECONDS, abs=1)
     sim.now += timedelta(seconds=4)
     sim.settle({dep("zone-c"): 3})  # two of the new pods are Ready
     assert sim.plan().status is None
-    assert sim.plan().requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS - 4, abs=1)
-    # The hold is over: the counts so far are written, though the move is not done.
-    sim.now += timedelta(seconds=PROGRESS_HOLD_SECONDS - 4)
+    assert sim.plan().requeue_after == pytest.approx(PROGRESS_COALESCE_SECONDS - 4, abs=1)
+    # The coalescing is over: the counts so far are written, though the move is not done.
+    sim.now += timedelta(seconds=PROGRESS_COALESCE_SECONDS - 4)
     written = sim.step()
     assert written.status is not None and written.status["readyReplicas"] == 11
     assert condition(written.status, "Ready")["status"] == "False"
@@ -1356,8 +1361,8 @@ def test_failback_delay_counts_from_the_nodes_when_they_came_back_later() -> Non
     sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
         "zone-a", since=sim.now - timedelta(seconds=1)
     )
-    held = sim.step()  # the new healthySince waits for the nodes to settle
-    assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 1, abs=1)
+    coalesced = sim.step()  # the new healthySince waits for the nodes to settle
+    assert coalesced.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 1, abs=1)
     sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 1)
     result = sim.step()
     assert sim.zone_status("zone-a")["health"] == "Recovering"

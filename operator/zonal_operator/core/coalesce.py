@@ -12,7 +12,7 @@ A dying zone's nodes turn NotReady one batch at a time over many seconds (and co
 same way); a change that is only node counts waits until no node has changed its Ready state
 for NODE_COUNTS_SETTLE_SECONDS. While the workload is Progressing, such a change waits also for
 the write that ends the move (Ready replicas back, which is written at once), at most
-NODE_COUNTS_PROGRESS_HOLD_SECONDS from when it was first coalesced: after a failover the lost
+NODE_COUNTS_PROGRESS_COALESCE_SECONDS from when it was first coalesced: after a failover the lost
 zone's last nodes are often marked only once the failover has been written.
 
 PerZone placement coalesces; Spread placement does not (see spread.py).
@@ -33,16 +33,16 @@ from zonal_operator.core.status_diff import (
 )
 
 NODE_COUNTS_SETTLE_SECONDS = 10
-NODE_COUNTS_PROGRESS_HOLD_SECONDS = 120
+NODE_COUNTS_PROGRESS_COALESCE_SECONDS = 120
 # While nodes are still changing, what follows from them besides counts (a zone failing within
 # its grace period or back before it ended, pods on failed nodes no longer counted Ready, the
 # conditions that say so) waits for them to settle too, but at most this long from when it was
 # first coalesced: long enough that a zone lost in one go is recorded once, failed over.
-NODE_CHANGES_HOLD_SECONDS = 30
+NODE_CHANGES_COALESCE_SECONDS = 30
 # While the workload is Progressing its Deployments report each pod created, Ready and
 # available in separate status updates; a change that is only replica counts waits at most this
 # long (from when it was first coalesced) for the change that ends the move.
-PROGRESS_HOLD_SECONDS = 10
+PROGRESS_COALESCE_SECONDS = 10
 
 
 def coalesce_until(
@@ -58,12 +58,12 @@ def coalesce_until(
     )
     if without(before, ZONE_NODE_COUNTS) == without(after, ZONE_NODE_COUNTS):
         if progressing:
-            moving = since + timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS)
+            moving = since + timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS)
             return moving if settled is None else max(settled, moving)
         return settled
     if settled is not None and settled > observed.now and decisions(before) == decisions(after):
-        return min(settled, since + timedelta(seconds=NODE_CHANGES_HOLD_SECONDS))
+        return min(settled, since + timedelta(seconds=NODE_CHANGES_COALESCE_SECONDS))
     counts = ZONE_NODE_COUNTS | ZONE_READY_COUNTS
     if progressing and without(before, counts, counts=True) == without(after, counts, counts=True):
-        return since + timedelta(seconds=PROGRESS_HOLD_SECONDS)
+        return since + timedelta(seconds=PROGRESS_COALESCE_SECONDS)
     return None

@@ -126,7 +126,7 @@ class Controller(Intake):
         self._tasks: list[asyncio.Task[None]] = []
         self._records: dict[Key, Record] = {}
 
-    def forget(self, key: Key, uid: str) -> None:
+    def forget(self, key: Key) -> None:
         record = self._records.pop(key, None)
         if record is not None:
             record.series.forget(*key)

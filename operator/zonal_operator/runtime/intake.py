@@ -28,7 +28,7 @@ class Intake:
         self.last_event = time.monotonic()
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
 
-    def forget(self, key: Key, uid: str) -> None:
+    def forget(self, key: Key) -> None:
         """The workload is gone: drop what is kept of it besides the cache (for subclasses)."""
 
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -38,7 +38,7 @@ class Intake:
         if event_type == "DELETED":
             if self.store.workloads.pop(key, None) is not None:
                 self.store.index_workload(*key, present=False)
-            self.forget(key, meta.get("uid", ""))
+            self.forget(key)
             self.store.unschedulable.pop(key, None)
             self.store.forget_pods(key)
         elif newer_or_same(body, self.store.workloads.get(key)):

@@ -45,6 +45,7 @@ from zonal_operator.api import (
     QUALIFIED_NAME_PATTERN,
     RESERVED_LABEL_PREFIX,
     SCALAR_FIELDS,
+    SPEC_RULES,
     STRATEGY,
     VERSION,
 )
@@ -639,14 +640,7 @@ def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
             "spec.selector is immutable",
             ".selector",
         ),
-        _rule(
-            "has(self.progressDeadlineSeconds) ? "
-            "self.progressDeadlineSeconds > self.?minReadySeconds.orValue(0) : "
-            "self.?minReadySeconds.orValue(0) < 600",
-            "spec.progressDeadlineSeconds must be greater than spec.minReadySeconds (a "
-            "Deployment defaults progressDeadlineSeconds to 600)",
-            ".progressDeadlineSeconds",
-        ),
+        *(rule.schema() for rule in SPEC_RULES),
     ]
     return {
         "type": "object",

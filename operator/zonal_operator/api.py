@@ -216,6 +216,18 @@ ROLLOUT_FIELDS = (
     PROGRESS_DEADLINE_SECONDS.name,
 )
 
+# Rules over several spec fields (those of the selector are with its schema in hack/gen_crd.py).
+SPEC_RULES = (
+    Rule(
+        f"has(self.{PROGRESS_DEADLINE_SECONDS.name}) ? "
+        f"self.{PROGRESS_DEADLINE_SECONDS.name} > self.?{MIN_READY_SECONDS.name}.orValue(0) : "
+        f"self.?{MIN_READY_SECONDS.name}.orValue(0) < 600",
+        "spec.progressDeadlineSeconds must be greater than spec.minReadySeconds (a Deployment "
+        "defaults progressDeadlineSeconds to 600)",
+        f".{PROGRESS_DEADLINE_SECONDS.name}",
+    ),
+)
+
 # -- spec.failover ----------------------------------------------------------------------------
 FAILOVER = "failover"
 FAILOVER_DESCRIPTION = "When and how replicas move out of an unhealthy zone and back again."

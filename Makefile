@@ -104,6 +104,7 @@ lint: $(VENV_READY) ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy --strict hack/gen_crd.py hack/render_manifests.py hack/kubeconform_schemas.py \
 	  hack/bench/failover.py hack/bench/scale.py hack/bench/write_cost.py
 

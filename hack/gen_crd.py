@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Generates crds/zonal.dev_zonalworkloads.yaml, the CustomResourceDefinition of ZonalWorkload.
 
+What the API is (group, kind, plural, labels, limits, and each spec field with its default,
+bounds, description and CEL rules) is defined once, in operator/zonal_operator/api.py, and
+rendered here; this file adds the structural schemas of the nested Kubernetes shapes (label
+selector, pod template, update strategy, status).
+
 The schema of ``spec.template.spec`` is Kubernetes' own ``io.k8s.api.core.v1.PodSpec``, taken
 from the OpenAPI v3 document that ships inside the ``k8s.io/kubernetes`` Go module of the version
 pinned in hack/versions.env (KUBERNETES_VERSION). Every ``$ref`` is inlined and the result is
@@ -29,6 +34,23 @@ from typing import Any, Final
 
 import yaml
 
+from zonal_operator.api import (
+    FAILOVER,
+    FAILOVER_DESCRIPTION,
+    FAILOVER_FIELDS,
+    GROUP,
+    KIND,
+    NAME_RULE,
+    PLURAL,
+    QUALIFIED_NAME_PATTERN,
+    RESERVED_LABEL_PREFIX,
+    SCALAR_FIELDS,
+    SPEC_RULES,
+    STRATEGY,
+    VERSION,
+)
+from zonal_operator.core.zones import ZoneState
+
 Schema = dict[str, Any]
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -36,14 +58,6 @@ VERSIONS_ENV: Final = REPO_ROOT / "hack" / "versions.env"
 OUTPUT: Final = REPO_ROOT / "crds" / "zonal.dev_zonalworkloads.yaml"
 RERUN: Final = ".venv/bin/python hack/gen_crd.py"
 OPENAPI_IN_MODULE: Final = Path("api/openapi-spec/v3/apis__apps__v1_openapi.json")
-
-GROUP: Final = "zonal.dev"
-VERSION: Final = "v1alpha1"
-KIND: Final = "ZonalWorkload"
-PLURAL: Final = "zonalworkloads"
-RESERVED_LABEL_PREFIX: Final = "zonal.dev/"
-MAX_NAME_LENGTH: Final = 40
-DEFAULT_TOPOLOGY_KEY: Final = "topology.kubernetes.io/zone"
 
 POD_SPEC: Final = "io.k8s.api.core.v1.PodSpec"
 QUANTITY: Final = "io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -59,13 +73,7 @@ QUANTITY_PATTERN: Final = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
-# A label key: an optional DNS subdomain prefix and "/", then a name of at most 63 characters.
-QUALIFIED_NAME_PATTERN: Final = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
 LABEL_VALUE_PATTERN: Final = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-NON_EMPTY_LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 PERCENT_PATTERN: Final = r"^[0-9]+%$"
 
 # Bounds that keep the CEL rules which iterate these collections within the cost budget.
@@ -73,7 +81,6 @@ MAX_LABELS: Final = 64
 MAX_ANNOTATIONS: Final = 256
 MAX_SELECTOR_EXPRESSIONS: Final = 32
 MAX_SELECTOR_VALUES: Final = 64
-MAX_ZONES: Final = 100
 
 POD_SPEC_DESCRIPTION: Final = (
     "Specification of the pods: the same fields as the spec of a Pod (core/v1 PodSpec). "
@@ -528,51 +535,9 @@ def pod_template_schema(schemas: Mapping[str, Schema]) -> Schema:
 def failover_schema() -> Schema:
     return {
         "type": "object",
-        "description": "When and how replicas move out of an unhealthy zone and back again.",
+        "description": FAILOVER_DESCRIPTION,
         "default": {},
-        "properties": {
-            "enabled": {
-                "type": "boolean",
-                "description": "Whether replicas move out of unhealthy zones. Default true.",
-                "default": True,
-            },
-            "unhealthyNodePercent": _int32(
-                "A zone is unhealthy when at least this percentage of its eligible nodes are "
-                "not Ready. 1 to 100, default 50.",
-                minimum=1,
-                maximum=100,
-                default=50,
-            ),
-            "gracePeriodSeconds": _int32(
-                "How long, in seconds, a zone must stay unhealthy before its replicas move to "
-                "the healthy zones. 0 to 3600, default 30.",
-                minimum=0,
-                maximum=3600,
-                default=30,
-            ),
-            "failbackDelaySeconds": _int32(
-                "How long, in seconds, a recovered zone must stay healthy before replicas "
-                "return to it. 0 to 86400, default 300.",
-                minimum=0,
-                maximum=86400,
-                default=300,
-            ),
-            "failbackStepPercent": _int32(
-                "The percentage of spec.replicas returned to a recovered zone per failback "
-                "step. 1 to 100, default 25.",
-                minimum=1,
-                maximum=100,
-                default=25,
-            ),
-            "tolerationSeconds": _int64(
-                "tolerationSeconds of the NoExecute tolerations for node.kubernetes.io/not-ready "
-                "and node.kubernetes.io/unreachable that the operator adds to the pods, unless "
-                "the template sets its own. 0 to 3600, default 30.",
-                minimum=0,
-                maximum=3600,
-                default=30,
-            ),
-        },
+        "properties": {f.name: f.schema() for f in FAILOVER_FIELDS},
     }
 
 
@@ -675,14 +640,7 @@ def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
             "spec.selector is immutable",
             ".selector",
         ),
-        _rule(
-            "has(self.progressDeadlineSeconds) ? "
-            "self.progressDeadlineSeconds > self.?minReadySeconds.orValue(0) : "
-            "self.?minReadySeconds.orValue(0) < 600",
-            "spec.progressDeadlineSeconds must be greater than spec.minReadySeconds (a "
-            "Deployment defaults progressDeadlineSeconds to 600)",
-            ".progressDeadlineSeconds",
-        ),
+        *(rule.schema() for rule in SPEC_RULES),
     ]
     return {
         "type": "object",
@@ -691,91 +649,11 @@ def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
         "PerZone) or as one Deployment with a zone topology spread constraint (Spread).",
         "required": ["template"],
         "properties": {
-            "replicas": _int32(
-                "Total desired number of replicas across all zones. Default 1.",
-                minimum=0,
-                default=1,
-            ),
+            **{f.name: f.schema() for f in SCALAR_FIELDS},
             "selector": label_selector_schema(),
             "template": pod_template_schema(schemas),
-            "topologyKey": _string(
-                "The node label whose value names a node's zone. Immutable. Default "
-                f"{DEFAULT_TOPOLOGY_KEY}.",
-                default=DEFAULT_TOPOLOGY_KEY,
-                minLength=1,
-                maxLength=317,
-                pattern=QUALIFIED_NAME_PATTERN,
-                **{
-                    "x-kubernetes-validations": [
-                        _rule("self == oldSelf", "spec.topologyKey is immutable"),
-                    ]
-                },
-            ),
-            "zones": {
-                "type": "array",
-                "description": "The zones (values of the topologyKey node label) to run in; "
-                "no duplicates. Default: every zone that has eligible nodes.",
-                "maxItems": MAX_ZONES,
-                "items": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 63,
-                    "pattern": NON_EMPTY_LABEL_VALUE_PATTERN,
-                },
-                "x-kubernetes-list-type": "set",
-            },
-            "placement": _string(
-                "How the replicas are placed. PerZone (default): one Deployment per zone, "
-                "named <name>-<zone>, each pinned to its zone; the operator sets each zone's "
-                "replicas. Spread: one Deployment named <name>, whose pods carry a "
-                "DoNotSchedule topology spread constraint over the zones; the scheduler places "
-                "them, and the operator replaces the pods of a failed zone and rebalances after "
-                "recovery (surge first, then evictions that honour PodDisruptionBudgets). "
-                "Immutable.",
-                enum=["PerZone", "Spread"],
-                default="PerZone",
-                **{
-                    "x-kubernetes-validations": [
-                        _rule(
-                            "self == oldSelf",
-                            "spec.placement is immutable: switching would remove the running "
-                            "Deployments before the new ones have capacity. Create a second "
-                            "ZonalWorkload with the other placement, wait for it to be Ready, "
-                            "then delete this one",
-                        ),
-                    ]
-                },
-            ),
-            "maxSkew": _int32(
-                "The largest allowed difference between the replicas of any two zones (with "
-                "Spread placement, the maxSkew of the zone spread constraint). Default 1.",
-                minimum=1,
-                default=1,
-            ),
-            "strategy": strategy_schema(),
-            "minReadySeconds": _int32(
-                "Minimum seconds a new pod must be ready, without any container crashing, to "
-                "count as available. Passed on to each Deployment (whose default is 0).",
-                minimum=0,
-            ),
-            "revisionHistoryLimit": _int32(
-                "How many old ReplicaSets each Deployment keeps for rollback. Passed on to "
-                "each Deployment (whose default is 10).",
-                minimum=0,
-            ),
-            "progressDeadlineSeconds": _int32(
-                "Seconds a Deployment may take to make progress before it is reported as "
-                "failed; must be greater than minReadySeconds. Passed on to each Deployment "
-                "(whose default is 600).",
-                minimum=1,
-            ),
-            "paused": {
-                "type": "boolean",
-                "description": "Pauses rollouts of template changes: passed on to each "
-                "Deployment. Default false.",
-                "default": False,
-            },
-            "failover": failover_schema(),
+            STRATEGY: strategy_schema(),
+            FAILOVER: failover_schema(),
         },
         "x-kubernetes-validations": selector_rules,
     }
@@ -802,7 +680,7 @@ def status_schema() -> Schema:
                 "the grace period has not run out (or failover is disabled), so it keeps its "
                 "share. Unhealthy: failed over, its share runs in other zones. Recovering: its "
                 "nodes are back, and its share returns once the failback delay has passed.",
-                enum=["Healthy", "Degraded", "Unhealthy", "Recovering"],
+                enum=[state.value for state in ZoneState],
             ),
             "unschedulableReplicas": _int32(
                 "Pods of the zone's Deployment that the scheduler cannot place (Pending as "
@@ -909,14 +787,7 @@ def root_schema(schemas: Mapping[str, Schema]) -> Schema:
             "spec": spec_schema(schemas),
             "status": status_schema(),
         },
-        "x-kubernetes-validations": [
-            _rule(
-                f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
-                f"metadata.name must be at most {MAX_NAME_LENGTH} characters: the generated "
-                "Deployments are named <name>-<zone> and must fit in 63 characters",
-                ".metadata.name",
-            )
-        ],
+        "x-kubernetes-validations": [NAME_RULE.schema()],
     }
 
 

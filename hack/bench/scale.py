@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import ClusterConfig, LocalCluster  # noqa: E402
-from zonal_operator.naming import deployment_name  # noqa: E402
+from zonal_operator.core.naming import deployment_name  # noqa: E402
 
 CRD = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
 DOC = REPO / "docs" / "benchmarks.md"

@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         "--status-delay-seconds",
         type=float,
         default=30,
-        help="while a backlog of workloads (one per worker or more) waits to be reconciled, keep "
-        "a workload's status write and events back at most this long, so that their Deployment "
+        help="while a backlog of workloads (one per worker or more) waits to be reconciled, defer "
+        "a workload's status write and events at most this long, so that their Deployment "
         "writes go first; 0 writes at once (default 30)",
     )
     run.add_argument(

@@ -17,10 +17,10 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from zonal_operator.controller import Controller, Settings
-from zonal_operator.kube import KubeApi, bearer_token, load_client, load_configuration
-from zonal_operator.watch import Deliver, Http, Reflector, Source
-from zonal_operator.workload import GROUP, PLURAL, VERSION
+from zonal_operator.api import GROUP, PLURAL, VERSION
+from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.kube import KubeApi, bearer_token, load_client, load_configuration
+from zonal_operator.runtime.watch import Deliver, Http, Reflector, Source
 
 log = logging.getLogger("zonal_operator")
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
-from zonal_operator.kube import load_configuration
-from zonal_operator.watch import Http, Reflector, Source
+from zonal_operator.runtime.kube import load_configuration
+from zonal_operator.runtime.watch import Http, Reflector, Source
 
 pytestmark = pytest.mark.e2e
 

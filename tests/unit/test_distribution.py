@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.distribution import distribute
+from zonal_operator.core.distribution import distribute
 
 ABC = ["a", "b", "c"]
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.eligibility import (
+from zonal_operator.api import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.core.eligibility import (
     eligible_zones,
     node_affinity_matches,
     node_is_eligible,
@@ -14,7 +15,7 @@ from zonal_operator.eligibility import (
     tolerates,
     zone_of,
 )
-from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, HEALTH_TAINT_KEYS, NodeInfo, Taint
+from zonal_operator.core.model import HEALTH_TAINT_KEYS, NodeInfo, Taint
 
 ZONE = DEFAULT_TOPOLOGY_KEY
 

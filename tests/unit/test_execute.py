@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from zonal_operator import planner
-from zonal_operator.controller import Controller, Settings, _Outcome
-from zonal_operator.kube import ApiException
-from zonal_operator.workload import Workload
+from fake_kube import FakeKube
+
+from zonal_operator.api import Workload
+from zonal_operator.core import plan as planner
+from zonal_operator.runtime.executor import Executor
+from zonal_operator.runtime.kube import ApiException
 
 BODY = {
     "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
@@ -25,7 +28,7 @@ BODY = {
 }
 
 
-class _Api:
+class _Api(FakeKube):
     """Records the calls; events are slow, and the first one can be made to fail."""
 
     def __init__(self, fail_event: bool = False) -> None:
@@ -50,15 +53,15 @@ class _Api:
             self.calls.append(f"event {event['reason']}")
 
 
-def _execute(controller: Controller, plan: planner.Plan) -> None:
+def _execute(executor: Executor, plan: planner.Plan) -> None:
     """What a reconcile does with a plan once it has decided to write the status."""
-    wl, outcome = Workload.from_body(BODY), _Outcome()
-    controller._act(wl, plan, outcome)
-    controller._write(wl, wl.status, controller._compose(wl, plan, None, outcome))
+    wl = Workload.from_body(BODY)
+    outcome = executor.act(wl, plan)
+    executor.write(wl, wl.status, executor.compose(wl, plan, None, outcome, datetime.now(UTC)))
 
 
 def _run(api: _Api) -> None:
-    controller = Controller(api, Settings(workers=2))  # type: ignore[arg-type]
+    executor = Executor(api, workers=2)
     plan = planner.Plan(
         actions=[planner.Scale("web-zone-b", 2)],
         status={"observedGeneration": 1},
@@ -67,7 +70,7 @@ def _run(api: _Api) -> None:
             planner.Event("Normal", "Other", "something else"),
         ],
     )
-    _execute(controller, plan)
+    _execute(executor, plan)
 
 
 def test_a_reconcile_ends_only_once_its_events_are_posted() -> None:
@@ -116,8 +119,7 @@ def _failover(api: _Api) -> planner.Plan:
         status={"observedGeneration": 1, "zones": [{"deployment": "web-zone-b"}]},
         together=3,
     )
-    controller = Controller(api, Settings(workers=2))  # type: ignore[arg-type]
-    _execute(controller, plan)
+    _execute(Executor(api, workers=2), plan)
     return plan
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.health import failed_nodes_to_fail, node_failed, zone_health, zone_healths
-from zonal_operator.model import NodeInfo, Taint
+from zonal_operator.core.health import failed_nodes_to_fail, node_failed, zone_health, zone_healths
+from zonal_operator.core.model import NodeInfo, Taint
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 UNREACHABLE = Taint("node.kubernetes.io/unreachable", "NoExecute")

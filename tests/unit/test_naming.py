@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.naming import (
+from zonal_operator.core.naming import (
     MAX_WORKLOAD_NAME_LENGTH,
     MAX_ZONE_SLUG_LENGTH,
     deployment_name,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from zonal_operator.controller import Controller
+from fake_kube import FakeKube
+
+from zonal_operator.runtime.controller import Controller
 
 KEY = ("team-a", "web")
 
@@ -27,7 +29,7 @@ def _pod(name: str, node: str, **meta: Any) -> dict[str, Any]:
 
 
 def _controller() -> Controller:
-    controller = Controller(None)  # type: ignore[arg-type]  # no API call in these tests
+    controller = Controller(FakeKube())  # no API call in these tests
     controller.on_node(None, _node("up", "True"))
     controller.on_node(None, _node("lost", "Unknown"))
     return controller

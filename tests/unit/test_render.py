@@ -11,16 +11,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.eligibility import node_affinity_matches
-from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo
-from zonal_operator.render import HOSTNAME_KEY, NODE_FAILURE_TAINTS, render_deployment
-from zonal_operator.workload import (
+from zonal_operator.api import (
+    DEFAULT_TOPOLOGY_KEY,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     WORKLOAD_LABEL,
     ZONE_LABEL,
     Workload,
 )
+from zonal_operator.core.eligibility import node_affinity_matches
+from zonal_operator.core.model import NodeInfo
+from zonal_operator.core.render import HOSTNAME_KEY, NODE_FAILURE_TAINTS, render_deployment
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "zonalworkload.yaml"
 UID = "0b6b7c1e-5a1e-4f7e-9d3a-111111111111"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.semantic import contains, parse_quantity
+from zonal_operator.core.semantic import contains, parse_quantity
 
 
 def container(**resources: dict[str, Any]) -> dict[str, Any]:

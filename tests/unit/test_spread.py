@@ -19,13 +19,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_planner import NOW, UID, ZONES, down, workload_body, zone_nodes
+from test_perzone import NOW, UID, ZONES, down, workload_body, zone_nodes
 
-from zonal_operator import spread
-from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, PodInfo
-from zonal_operator.planner import Create, DeletePod, Evict, Observed, Plan, Replace, Scale
-from zonal_operator.render import render_spread_deployment
-from zonal_operator.workload import Workload
+from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
+from zonal_operator.core import spread
+from zonal_operator.core.model import NodeInfo, PodInfo
+from zonal_operator.core.plan import Create, DeletePod, Evict, Plan, Replace, Scale, SpreadObserved
+from zonal_operator.core.render import render_spread_deployment
 
 
 def spread_body(replicas: int = 9, **kwargs: Any) -> dict[str, Any]:
@@ -48,13 +48,13 @@ class SpreadSim:
     def wl(self) -> Workload:
         return Workload.from_body(self.workload)
 
-    def observe(self) -> Observed:
+    def observe(self) -> SpreadObserved:
         deployments = (
             {}
             if self.deployment is None
             else {self.deployment["metadata"]["name"]: self.deployment}
         )
-        return Observed(
+        return SpreadObserved(
             workload=self.wl,
             nodes=self.nodes,
             deployments=deployments,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from zonal_operator.controller import Controller, select_namespaces
-from zonal_operator.watch import Deliver, Source
+from fake_kube import FakeKube
+
+from zonal_operator.runtime.controller import Controller, select_namespaces
+from zonal_operator.runtime.watch import Deliver, Source
 
 
 def _node(name: str, zone: str) -> dict[str, Any]:
@@ -39,7 +41,7 @@ _LISTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-class _ListingApi:
+class _ListingApi(FakeKube):
     """Serves the ZonalWorkload lists; a write would be a bug at start-up."""
 
     def __init__(self) -> None:
@@ -79,7 +81,7 @@ def _sync(patterns: list[str]) -> tuple[Controller, _ListingApi]:
     _Reflector.made = []
 
     async def run() -> Controller:
-        controller = Controller(api, reflector=_Reflector)  # type: ignore[arg-type]
+        controller = Controller(api, reflector=_Reflector)
         await controller.sync(patterns)
         return controller
 

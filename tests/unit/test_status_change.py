@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from zonal_operator.status_change import KINDS, status_change
+from zonal_operator.core.status_diff import KINDS, status_change
 
 
 def status() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A reconcile keeps its status write and events back while a backlog of other workloads waits
+"""A reconcile defers its status write and events while a backlog of other workloads waits
 in the queue, at least one per worker (Settings.status_delay_seconds), and the next one plans
 as if they had been written. The controllers here have one worker unless said otherwise."""
 
@@ -9,10 +9,11 @@ import itertools
 from typing import Any
 
 import pytest
+from fake_kube import FakeKube
 
-from zonal_operator.controller import Controller, Settings
-from zonal_operator.kube import ApiException
-from zonal_operator.model import NodeInfo
+from zonal_operator.core.model import NodeInfo
+from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.kube import ApiException
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 
@@ -39,7 +40,7 @@ def _workload(name: str) -> dict[str, Any]:
     }
 
 
-class _Api:
+class _Api(FakeKube):
     """Answers as an API server would, and records every write."""
 
     def __init__(self) -> None:
@@ -73,7 +74,7 @@ class _Api:
 
 
 def _controller(api: _Api, workers: int = 1, **settings: Any) -> Controller:
-    controller = Controller(api, Settings(workers=workers, **settings))  # type: ignore[arg-type]
+    controller = Controller(api, Settings(workers=workers, **settings))
     for i, zone in enumerate(ZONES):
         controller.store.put_node(
             NodeInfo.from_body(
@@ -147,16 +148,16 @@ def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> No
     asyncio.run(scenario())
 
 
-def test_a_status_kept_back_is_planned_on_and_written_once() -> None:
+def test_a_deferred_status_is_planned_on_and_written_once() -> None:
     async def scenario() -> None:
         api = _Api()
         controller = _web_then_api(api)
-        await _next(controller)  # web: Deployments created, status kept back
+        await _next(controller)  # web: Deployments created, status deferred
         controller.queue.add(("shop", "web"))  # web changes again while others wait
         controller.queue.add(("shop", "other"))  # (not a workload: reconciled as nothing)
         assert await _next(controller) == ("shop", "api")
         assert await _next(controller) == ("shop", "web")
-        # Planned on the status kept back: nothing created again, and still kept back.
+        # Planned on the status deferred: nothing created again, and still deferred.
         assert api.writes("create", "web-zone-a") == 1
         assert api.writes("status", "web") == 0
         await _drain(controller)
@@ -179,7 +180,7 @@ def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any)
         controller = _web_then_api(api, **settings)
         await _next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
-        assert not controller._unwritten
+        assert not controller.deferred()
 
     asyncio.run(scenario())
 
@@ -202,11 +203,11 @@ def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice()
     asyncio.run(scenario())
 
 
-def test_an_operator_that_stops_writes_the_statuses_it_kept_back() -> None:
+def test_an_operator_that_stops_writes_the_statuses_it_deferred() -> None:
     async def scenario() -> None:
         api = _Api()
         controller = _web_then_api(api)
-        await _next(controller)  # web: status kept back
+        await _next(controller)  # web: status deferred
         assert api.writes("status", "web") == 0
         await controller.stop()
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)

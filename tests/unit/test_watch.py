@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from zonal_operator.watch import Expired, Reflector, Source
+from zonal_operator.runtime.watch import Expired, Reflector, Source
 
 
 def obj(name: str, rv: int, namespace: str = "shop") -> dict[str, Any]:

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Coroutine, Hashable
 from typing import Any
 
-from zonal_operator.workqueue import WorkQueue
+from zonal_operator.runtime.workqueue import WorkQueue
 
 SHORT = 0.05  # long enough for a ready item to arrive, short enough to keep the suite fast
 
@@ -208,9 +208,9 @@ def test_default_backoff() -> None:
 def test_a_lane_is_served_only_while_the_ones_before_it_are_empty() -> None:
     async def scenario() -> None:
         q = WorkQueue()
-        q.add_later("x")
+        q.add_deferred("x")
         q.add("a")
-        q.add_later("y")
+        q.add_deferred("y")
         q.add("b")
         q.add_front("f")
         assert (len(q), q.urgent) == (5, 3)
@@ -226,10 +226,10 @@ def test_a_lane_is_served_only_while_the_ones_before_it_are_empty() -> None:
 def test_a_key_is_in_one_lane_and_the_one_served_first_wins() -> None:
     async def scenario() -> None:
         q = WorkQueue()
-        q.add_later("a")
+        q.add_deferred("a")
         q.add("a")  # moves to the middle lane
-        q.add_later("a")  # stays there
-        q.add_later("b")
+        q.add_deferred("a")  # stays there
+        q.add_deferred("b")
         assert (len(q), q.urgent) == (2, 1)
         q.add("c")
         q.add_front("c")  # moves to the front lane, ahead of "a"
@@ -246,13 +246,13 @@ def test_a_key_added_while_processing_goes_to_the_lane_served_first_after_done()
         q = WorkQueue()
         q.add("a")
         assert await q.get() == "a"
-        q.add_later("a")
+        q.add_deferred("a")
         q.add("b")
         q.done("a")
         assert (len(q), q.urgent) == (2, 1)
         assert [await q.get() for _ in range(2)] == ["b", "a"]
         q.add("a")  # both while processing: the middle lane wins
-        q.add_later("a")
+        q.add_deferred("a")
         q.add("b")
         q.add_front("b")  # and here the front lane
         q.done("a")

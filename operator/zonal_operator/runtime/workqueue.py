@@ -4,15 +4,15 @@ it is being processed is processed once more afterwards.
 
 Keys wait in one of three lanes, served in order: a lane is served only while the ones before
 it are empty. `add_front` puts a key in the front lane (it has something urgent to act on),
-`add` in the middle one, `add_later` in the last. A key added to two lanes waits in the one
-served first."""
+`add` in the middle one, `add_deferred` in the last (its status write was deferred until the
+others are done). A key added to two lanes waits in the one served first."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
 
-FRONT, MIDDLE, LATER = 0, 1, 2
+FRONT, MIDDLE, DEFERRED = 0, 1, 2
 
 
 class WorkQueue:
@@ -40,8 +40,8 @@ class WorkQueue:
     def add(self, key: Hashable) -> None:
         self._put(key, MIDDLE)
 
-    def add_later(self, key: Hashable) -> None:
-        self._put(key, LATER)
+    def add_deferred(self, key: Hashable) -> None:
+        self._put(key, DEFERRED)
 
     def _put(self, key: Hashable, lane: int) -> None:
         if key in self._processing:

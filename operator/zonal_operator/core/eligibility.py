@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from zonal_operator.model import HEALTH_TAINT_KEYS, NodeInfo, Taint
+from zonal_operator.core.model import HEALTH_TAINT_KEYS, NodeInfo, Taint
 
 # Effects that keep a pod off a node. PreferNoSchedule is only a preference.
 _BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
-from zonal_operator.eligibility import eligible_zones
-from zonal_operator.model import NodeInfo
+from zonal_operator.core.eligibility import eligible_zones
+from zonal_operator.core.model import NODE_FAILURE_TAINTS, NodeInfo
 
-LIFECYCLE_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+LIFECYCLE_TAINTS = frozenset(NODE_FAILURE_TAINTS)
 # A node with no transition time on record is taken to have been in its state for a long time:
 # never "now", which would restart every grace period on each evaluation.
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,6 +96,35 @@ def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) ->
     )
 
 
+class NodeSnapshot(Sequence[NodeInfo]):
+    """Every node at one moment, and what was computed over them: the zone healths per set of
+    scheduling constraints, and the failed nodes' names. Workloads mostly share constraints,
+    and a cluster change re-plans all of them against one snapshot: a thousand workloads on
+    hundreds of nodes would otherwise repeat the same matching a thousand times. The cache
+    hands every plan the same snapshot until a node changes; the memo lives and dies with it
+    (a plain sequence of nodes works too, and is simply computed over every time)."""
+
+    def __init__(self, nodes: Sequence[NodeInfo]) -> None:
+        self._nodes = tuple(nodes)
+        self._healths: dict[tuple[Any, ...], dict[str, ZoneHealth]] = {}
+        self._failed: frozenset[str] | None = None
+
+    @overload
+    def __getitem__(self, index: int) -> NodeInfo: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[NodeInfo]: ...
+
+    def __getitem__(self, index: int | slice) -> NodeInfo | Sequence[NodeInfo]:
+        return self._nodes[index]
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[NodeInfo]:
+        return iter(self._nodes)
+
+
 def zone_healths(
     nodes: Sequence[NodeInfo],
     pod_spec: Mapping[str, Any],
@@ -119,42 +148,22 @@ def zone_healths(
         tuple(sorted(allowed_zones or ())),
         threshold_percent,
     )
-    _memo.see(nodes)
-    found = _memo.healths.get(key)
+    memo = nodes._healths if isinstance(nodes, NodeSnapshot) else {}
+    found = memo.get(key)
     if found is None:
         joined = [n for n in nodes if n.joined]
         by_zone = eligible_zones(joined, pod_spec, topology_key, allowed_zones or None)
         found = {
             zone: zone_health(zone, members, threshold_percent) for zone, members in by_zone.items()
         }
-        _memo.healths[key] = found
+        memo[key] = found
     return dict(found)
 
 
 def failed_node_names(nodes: Sequence[NodeInfo]) -> frozenset[str]:
     """The names of the nodes that count as failed (node_failed), once per node snapshot."""
-    _memo.see(nodes)
-    if _memo.failed is None:
-        _memo.failed = frozenset(n.name for n in nodes if node_failed(n))
-    return _memo.failed
-
-
-class _Memo:
-    """The last node snapshot seen, and what was computed over it: the zone healths per set of
-    scheduling constraints, and the failed nodes' names. Workloads mostly share constraints,
-    and a cluster change re-plans all of them against one snapshot: a thousand workloads on
-    hundreds of nodes would otherwise repeat the same matching a thousand times. The controller
-    hands every plan the same snapshot object until a node changes; anything else (a fresh
-    list) simply misses. Holding the snapshot keeps its identity from being reused."""
-
-    nodes: Sequence[NodeInfo] | None = None
-    healths: dict[tuple[Any, ...], dict[str, ZoneHealth]] = {}  # noqa: RUF012
-    failed: frozenset[str] | None = None
-
-    def see(self, nodes: Sequence[NodeInfo]) -> None:
-        """Forget what was computed over another snapshot than `nodes`."""
-        if nodes is not self.nodes:
-            self.nodes, self.healths, self.failed = nodes, {}, None
-
-
-_memo = _Memo()
+    if isinstance(nodes, NodeSnapshot):
+        if nodes._failed is None:
+            nodes._failed = frozenset(n.name for n in nodes if node_failed(n))
+        return nodes._failed
+    return frozenset(n.name for n in nodes if node_failed(n))

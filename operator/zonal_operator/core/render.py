@@ -24,20 +24,21 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zonal_operator.naming import deployment_name
-from zonal_operator.workload import (
+from zonal_operator.api import (
     API_VERSION,
     KIND,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    RESERVED_LABEL_PREFIX,
     WORKLOAD_LABEL,
     ZONE_LABEL,
     Workload,
 )
+from zonal_operator.core.model import NODE_FAILURE_TAINTS
+from zonal_operator.core.naming import deployment_name
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
-SPEC_HASH_ANNOTATION = "zonal.dev/spec-hash"
-NODE_FAILURE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+SPEC_HASH_ANNOTATION = f"{RESERVED_LABEL_PREFIX}spec-hash"
 
 
 def owner_reference(workload: Workload) -> dict[str, Any]:

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-DEFAULT_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
-
+# The taints the node lifecycle controller puts on a node that is not Ready (NoSchedule at once,
+# NoExecute for taint-based eviction); they linger a moment after the node comes back.
+NODE_FAILURE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 # Taints the node lifecycle controller and the kubelet set to describe node health. They are
 # signals for zone health, never a reason to call a node ineligible.
 HEALTH_TAINT_KEYS = frozenset(
     {
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
+        *NODE_FAILURE_TAINTS,
         "node.kubernetes.io/unschedulable",
         "node.kubernetes.io/network-unavailable",
         "node.kubernetes.io/memory-pressure",

@@ -1,4 +1,4 @@
-"""Scenarios for the pure planner: one reconcile in, actions and status out.
+"""Scenarios for the pure PerZone planner: one reconcile in, actions and status out.
 
 `Sim` plays the parts around the planner: the API server (it applies the actions, bumps
 generations and adds its defaults), the Deployment controller (`settle` writes a status with
@@ -20,25 +20,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.model import DEFAULT_TOPOLOGY_KEY, NodeInfo, Taint
-from zonal_operator.naming import deployment_name
-from zonal_operator.planner import (
-    NODE_CHANGES_HOLD_SECONDS,
-    NODE_COUNTS_PROGRESS_HOLD_SECONDS,
-    NODE_COUNTS_SETTLE_SECONDS,
-    PROGRESS_HOLD_SECONDS,
-    Action,
-    Create,
-    Delete,
-    Observed,
-    Plan,
-    Replace,
-    Scale,
-    plan,
-    record_generations,
+from zonal_operator.api import (
+    DEFAULT_TOPOLOGY_KEY,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    ZONE_LABEL,
+    Workload,
 )
-from zonal_operator.render import SPEC_HASH_ANNOTATION, render_deployment
-from zonal_operator.workload import MANAGED_BY, MANAGED_BY_LABEL, ZONE_LABEL, Workload
+from zonal_operator.core.coalesce import (
+    NODE_CHANGES_COALESCE_SECONDS,
+    NODE_COUNTS_PROGRESS_COALESCE_SECONDS,
+    NODE_COUNTS_SETTLE_SECONDS,
+    PROGRESS_COALESCE_SECONDS,
+)
+from zonal_operator.core.model import NodeInfo, Taint
+from zonal_operator.core.naming import deployment_name
+from zonal_operator.core.perzone import plan
+from zonal_operator.core.plan import Action, Create, Delete, PerZoneObserved, Plan, Replace, Scale
+from zonal_operator.core.render import SPEC_HASH_ANNOTATION, render_deployment
+from zonal_operator.core.status import record_generations
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=2)
@@ -244,7 +244,7 @@ class Sim:
     now: datetime = NOW
     rv: int = 1000
     events: list[str] = field(default_factory=list)
-    held_since: datetime | None = None  # as the controller keeps it
+    coalesced_since: datetime | None = None  # as the controller keeps it
     memo: dict[Any, Any] = field(default_factory=dict)  # likewise, per spec generation
     pod_nodes: dict[str, tuple[str, ...]] | None = None  # zone -> its pods' nodes, as seen
 
@@ -255,19 +255,21 @@ class Sim:
     def plan(self) -> Plan:
         before = copy.deepcopy((self.body, self.deployments, self.nodes))
         result = plan(
-            Observed(
+            PerZoneObserved(
                 self.workload,
                 list(self.nodes),
                 self.deployments,
                 self.now,
-                status_held_since=self.held_since,
+                coalesced_since=self.coalesced_since,
                 match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
                 pod_nodes=self.pod_nodes,
             )
         )
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
         check_plan(result, self.workload, self.deployments)
-        self.held_since = (self.held_since or self.now) if result.status_held else None
+        self.memo[self.body["metadata"]["generation"]].update(result.matched)
+        coalesced = result.status_coalesced
+        self.coalesced_since = (self.coalesced_since or self.now) if coalesced else None
         return result
 
     def apply(
@@ -1052,9 +1054,9 @@ def test_node_counts_alone_are_written_once_the_nodes_settle() -> None:
 
     sim = steady(9)
     one_node_down(sim)
-    held = sim.plan()
-    assert (held.actions, held.status, held.events) == ([], None, [])
-    assert held.requeue_after == pytest.approx(7, abs=1)
+    coalesced = sim.plan()
+    assert (coalesced.actions, coalesced.status, coalesced.events) == ([], None, [])
+    assert coalesced.requeue_after == pytest.approx(7, abs=1)
     # Once no node has changed for the settle time, the counts alone are written too.
     sim.now += timedelta(seconds=7)
     written = sim.step()
@@ -1077,8 +1079,8 @@ def _moving_with_a_node_down() -> Sim:
     sim = steady(9)
     sim.set_spec(replicas=12)
     sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
-    sim.plan()  # the replica counts are held back...
-    sim.now += timedelta(seconds=PROGRESS_HOLD_SECONDS)
+    sim.plan()  # the replica counts are coalesced...
+    sim.now += timedelta(seconds=PROGRESS_COALESCE_SECONDS)
     sim.step()  # ...and then written
     assert sim.workload.status["replicas"] == 12
     assert condition(sim.workload.status, "Progressing")["status"] == "True"
@@ -1091,20 +1093,20 @@ def _moving_with_a_node_down() -> Sim:
 
 def test_node_counts_during_a_move_wait_for_the_write_that_ends_it() -> None:
     sim = _moving_with_a_node_down()
-    held = sim.plan()
-    assert (held.status, held.status_held) == (None, True)
-    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS // 2)
-    assert sim.plan().status_held
+    coalesced = sim.plan()
+    assert (coalesced.status, coalesced.status_coalesced) == (None, True)
+    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS // 2)
+    assert sim.plan().status_coalesced
     sim.settle()  # the new pods are Ready: the move ends, and the counts go with it
     done = sim.plan()
-    assert done.status is not None and not done.status_held
+    assert done.status is not None and not done.status_coalesced
     assert condition(done.status, "Progressing")["status"] == "False"
     assert zone_entry(done.status, "zone-b")["readyNodes"] == 2
 
     # A move that does not end lets them through in the end.
     sim = _moving_with_a_node_down()
-    assert sim.plan().status_held
-    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_HOLD_SECONDS)
+    assert sim.plan().status_coalesced
+    sim.now += timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS)
     late = sim.plan()
     assert late.status is not None and zone_entry(late.status, "zone-b")["readyNodes"] == 2
 
@@ -1115,9 +1117,14 @@ def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:
     sim = steady(9)
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=3))
     sim.settle({dep("zone-a"): 0})
-    held = sim.plan()
-    assert (held.actions, held.status, held.events, held.status_held) == ([], None, [], True)
-    assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 3, abs=1)
+    coalesced = sim.plan()
+    assert (coalesced.actions, coalesced.status, coalesced.events, coalesced.status_coalesced) == (
+        [],
+        None,
+        [],
+        True,
+    )
+    assert coalesced.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 3, abs=1)
     sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 3)
     written = sim.step()
     assert zone_entry(written.status, "zone-a")["health"] == "Degraded"
@@ -1126,18 +1133,18 @@ def test_what_follows_from_changing_nodes_is_written_once_they_settle() -> None:
     assert sim.plan().status is None
 
 
-def test_nodes_that_keep_changing_hold_the_status_back_only_so_long() -> None:
+def test_nodes_that_keep_changing_coalesce_the_status_only_so_long() -> None:
     sim = steady(9, failover={"gracePeriodSeconds": 120})
     fail_zone(sim, "zone-a", NOW)
     others = [n for n in sim.nodes if n.name != "zone-c-0"]
-    for second in range(0, NODE_CHANGES_HOLD_SECONDS, 5):
+    for second in range(0, NODE_CHANGES_COALESCE_SECONDS, 5):
         # One node of zone-c turns NotReady or back every 5 s: the nodes never settle.
         flip = zone_nodes("zone-c", 1, since=sim.now)[0]
         if second % 10:
             flip = down("zone-c", sim.now, count=1)[0]
         sim.nodes = [*others, flip]
         result = sim.plan()
-        assert (result.status, result.status_held) == (None, True), second
+        assert (result.status, result.status_coalesced) == (None, True), second
         sim.now += timedelta(seconds=5)
     written = sim.plan()
     assert written.status is not None
@@ -1146,26 +1153,26 @@ def test_nodes_that_keep_changing_hold_the_status_back_only_so_long() -> None:
 
 def test_counts_while_replicas_move_are_written_together() -> None:
     """Pods created, Ready and available one by one do not each cost a status write: counts
-    alone wait (at most PROGRESS_HOLD_SECONDS) for the change that ends the move."""
+    alone wait (at most PROGRESS_COALESCE_SECONDS) for the change that ends the move."""
     sim = steady(9)
     sim.set_spec(replicas=12)
     sim.apply(sim.plan(), ready={dep(z): 3 for z in ZONES})  # each zone gets a 4th pod
-    held = sim.plan()
-    assert (held.actions, held.status, held.status_held) == ([], None, True)
-    assert held.requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS, abs=1)
+    coalesced = sim.plan()
+    assert (coalesced.actions, coalesced.status, coalesced.status_coalesced) == ([], None, True)
+    assert coalesced.requeue_after == pytest.approx(PROGRESS_COALESCE_SECONDS, abs=1)
     sim.now += timedelta(seconds=4)
     sim.settle({dep("zone-c"): 3})  # two of the new pods are Ready
     assert sim.plan().status is None
-    assert sim.plan().requeue_after == pytest.approx(PROGRESS_HOLD_SECONDS - 4, abs=1)
-    # The hold is over: the counts so far are written, though the move is not done.
-    sim.now += timedelta(seconds=PROGRESS_HOLD_SECONDS - 4)
+    assert sim.plan().requeue_after == pytest.approx(PROGRESS_COALESCE_SECONDS - 4, abs=1)
+    # The coalescing is over: the counts so far are written, though the move is not done.
+    sim.now += timedelta(seconds=PROGRESS_COALESCE_SECONDS - 4)
     written = sim.step()
     assert written.status is not None and written.status["readyReplicas"] == 11
     assert condition(written.status, "Ready")["status"] == "False"
     # The last pod gets Ready: Ready and Progressing change, and that is written at once.
     sim.settle()
     done = sim.plan()
-    assert done.status is not None and not done.status_held
+    assert done.status is not None and not done.status_coalesced
     assert condition(done.status, "Ready")["status"] == "True"
     assert condition(done.status, "Progressing")["status"] == "False"
 
@@ -1354,8 +1361,8 @@ def test_failback_delay_counts_from_the_nodes_when_they_came_back_later() -> Non
     sim.nodes = [n for n in sim.nodes if not n.name.startswith("zone-a")] + zone_nodes(
         "zone-a", since=sim.now - timedelta(seconds=1)
     )
-    held = sim.step()  # the new healthySince waits for the nodes to settle
-    assert held.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 1, abs=1)
+    coalesced = sim.step()  # the new healthySince waits for the nodes to settle
+    assert coalesced.requeue_after == pytest.approx(NODE_COUNTS_SETTLE_SECONDS - 1, abs=1)
     sim.now += timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS - 1)
     result = sim.step()
     assert sim.zone_status("zone-a")["health"] == "Recovering"
@@ -1570,7 +1577,7 @@ def test_unhealthy_since_is_a_valid_date_time_when_node_times_are_unknown() -> N
         else n
         for n in sim.nodes
     ]
-    result = plan(Observed(sim.workload, sim.nodes, sim.deployments, sim.now))
+    result = plan(PerZoneObserved(sim.workload, sim.nodes, sim.deployments, sim.now))
     since = zone_entry(result.status, "zone-a").get("unhealthySince")
     assert since is None or RFC3339.match(since), since
 

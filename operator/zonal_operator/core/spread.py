@@ -1,5 +1,6 @@
-"""One reconcile of a workload with Spread placement, as a pure function (see planner.py for
-PerZone placement, whose zone health, failover and failback policy it shares).
+"""One reconcile of a workload with Spread placement, as a pure function (see perzone.py for
+PerZone placement, whose zone judgement (zones.py), failover and failback policy and status
+(status.py) it shares).
 
 The workload runs as one Deployment, named like the workload, whose pods carry a
 `DoNotSchedule` topology spread constraint over the zone key (see render.py). The scheduler
@@ -18,57 +19,53 @@ places pods; the operator only decides when pods must go and how many there are:
 
 The surge the operator holds is recorded in status.surgeReplicas, so that a restart finishes
 it rather than mistaking it for the user's replicas.
+
+Spread placement writes every status change at once: it does not coalesce them (coalesce.py).
+The coalescing rules were drawn up and measured for PerZone's status (per-zone shares and
+Deployment generations as the decisions, Deployment counts as the observations); Spread's
+status has its own (per-zone pod counts, the skew, the surge the next plan reads back), and no
+scale benchmark of it has shown the writes to be worth saving.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.conditions import Condition, render_conditions
-from zonal_operator.distribution import distribute
-from zonal_operator.model import PodInfo
-from zonal_operator.planner import (
-    FAILED_OVER,
-    SERVING,
+from zonal_operator.api import Workload
+from zonal_operator.core import status as report
+from zonal_operator.core import zones as zoning
+from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
+from zonal_operator.core.distribution import distribute
+from zonal_operator.core.health import failed_node_names
+from zonal_operator.core.model import PodInfo
+from zonal_operator.core.plan import (
     Create,
     DeletePod,
     Event,
     Evict,
-    Observed,
     Plan,
     Replace,
     Scale,
-    ZoneState,
-    ZoneView,
-    condition_events,
-    degraded_condition,
-    judge_zone,
-    matches_live,
-    merge_for_replace,
-    owns,
-    status_stale,
-    workload_zones,
-    zone_events,
-    zone_reason,
+    SpreadObserved,
 )
-from zonal_operator.render import render_spread_deployment
-from zonal_operator.workload import Workload, selector_string
+from zonal_operator.core.render import render_spread_deployment
+from zonal_operator.core.wording import SPREAD as WORDING
+from zonal_operator.core.zones import FAILED_OVER, ZoneState, ZoneView
 
 SURGE_KEY = "surgeReplicas"
 
 
-def plan(observed: Observed) -> Plan:
+def plan(observed: SpreadObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
     timers: list[datetime] = []
     zones = _zones(observed, previous, timers)
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
-    failed_nodes = {n.name for n in observed.nodes if n.ready != "True"}
+    failed_nodes = failed_node_names(observed.nodes)
     pods = [p for p in observed.pods if not p.deleting]
     live = observed.deployments.get(wl.name)
     conflict = live is not None and not owns(wl, live)
@@ -141,30 +138,24 @@ def plan(observed: Observed) -> Plan:
         acting=bool(result.actions),
         now=now,
     )
-    condition_events(wl.status, status, result)
+    report.condition_events(wl.status, status, result)
     if status != dict(wl.status):
-        result.status = status
-    if timers:
-        wait = min(timers) - now
-        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
+        result.status = status  # at once, never coalesced: see the module's doc
+    zoning.timers_requeue(timers, now, result)
     return result
 
 
 def _zones(
-    observed: Observed, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
+    observed: SpreadObserved, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
 ) -> dict[str, ZoneView]:
     wl, now = observed.workload, observed.now
     zones = {
         name: ZoneView(name, health, ZoneState.HEALTHY, deployment=wl.name)
-        for name, health in workload_zones(observed).items()
+        for name, health in zoning.workload_zones(observed).items()
     }
     for zone in zones.values():
-        judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
-    if zones and not any(z.state is ZoneState.HEALTHY for z in zones.values()):
-        # Every zone looks dead at once: far likelier that we are blind. Move nothing.
-        for zone in zones.values():
-            if zone.state is ZoneState.UNHEALTHY:
-                zone.state = ZoneState.DEGRADED
+        zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+    zoning.guard_all_failing(zones.values())
     return zones
 
 
@@ -190,7 +181,7 @@ def _rebalance(
     surge = max(0, min(current - wl.replicas, int(wl.status.get(SURGE_KEY) or 0)))
     want = wl.replicas + surge
     ready = sum(1 for p in pods if p.ready)
-    settled = _settled(live, current) and ready >= current and not any(not p.node for p in pods)
+    settled = rolled_out(live, current) and ready >= current and not any(not p.node for p in pods)
     all_healthy = all(z.state is ZoneState.HEALTHY for z in zones.values())
     unbalanced = skew > wl.max_skew
 
@@ -214,8 +205,7 @@ def _rebalance(
     elif not surge and why == "Rebalancing" and settled and current == want:
         target = distribute(wl.replicas, list(counts), max_skew=wl.max_skew, current=counts)
         moves = sum(max(0, counts[z] - target[z]) for z in counts)
-        step = max(1, math.ceil(wl.replicas * wl.failover.failback_step_percent / 100))
-        surge = min(moves, step)
+        surge = min(moves, zoning.failback_step(wl))
         want = wl.replicas + surge
 
     desired = render_spread_deployment(wl, want)
@@ -252,17 +242,6 @@ def _victims(
     return tuple(chosen)
 
 
-def _settled(live: Mapping[str, Any], replicas: int) -> bool:
-    """The Deployment has caught up: no rollout in progress, every pod counted and available."""
-    status = live.get("status") or {}
-    return (
-        not status_stale(live)
-        and int(status.get("replicas") or 0) == replicas
-        and int(status.get("updatedReplicas") or 0) == replicas
-        and int(status.get("availableReplicas") or 0) >= replicas
-    )
-
-
 def _events(
     wl: Workload,
     zones: Mapping[str, ZoneView],
@@ -278,15 +257,8 @@ def _events(
             "replaces them in the healthy zones"
         )
 
-    zone_events(
-        zones,
-        previous,
-        result,
-        moving=replacing,
-        waiting="pods are rebalanced into it after the failback delay",
-        returning=lambda zone: f"Rebalancing pods into zone {zone.name}, surge first",
-        failover=wl.failover.enabled,
-    )
+    failover = wl.failover.enabled
+    zoning.zone_events(zones, previous, result, WORDING, moving=replacing, failover=failover)
 
 
 def _status(
@@ -309,82 +281,44 @@ def _status(
     entries = []
     for zone in sorted(zones.values(), key=lambda z: z.name):
         here = by_zone.get(zone.name, [])
-        reason, message = zone_reason(zone)
-        entry: dict[str, Any] = {
-            "name": zone.name,
-            "deployment": wl.name,
-            "eligibleNodes": zone.health.nodes if zone.health else 0,
-            "readyNodes": zone.health.ready if zone.health else 0,
-            "replicas": len(here),
-            "readyReplicas": sum(1 for p in here if p.ready),
-            "health": zone.state.value,
-            "reason": reason,
-            "message": message,
-        }
-        if zone.since is not None and zone.state is not ZoneState.HEALTHY:
-            key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
-            entry[key] = zone.since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        entries.append(entry)
+        ready = sum(1 for p in here if p.ready)
+        entries.append(report.zone_entry(zone, wl.name, replicas=len(here), readyReplicas=ready))
 
-    serving = [z for z in zones.values() if z.state in SERVING]
     failed_over = sorted(z.name for z in zones.values() if z.state in FAILED_OVER)
-    available = totals["availableReplicas"]
-    converged = not acting and not surge and live is not None and _settled(live, wl.replicas)
+    converged = not acting and not surge and live is not None and rolled_out(live, wl.replicas)
     spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
-    all_failing = bool(zones) and not any(z.state is ZoneState.HEALTHY for z in zones.values())
-    degraded = degraded_condition(zones, [wl.name] if conflict else [], all_failing, {})
+    failing = zoning.all_failing(zones.values())
+    degraded = report.degraded_condition(zones, [wl.name] if conflict else [], failing, {})
     if not degraded.status and pending:
-        degraded = Condition(
+        degraded = report.Condition(
             "Degraded",
             True,
             "ReplicasUnschedulable",
             f"{pending} pods Pending as Unschedulable. The scheduler cannot place them "
             "(capacity, taints, affinity, the zone spread constraint); they are reported",
         )
-    wanted = [
-        Condition(
-            "Ready",
-            available >= wl.replicas and not conflict,
-            "AllReplicasAvailable" if available >= wl.replicas else "ReplicasUnavailable",
-            f"{available} of {wl.replicas} replicas available",
-        ),
-        Condition(
-            "Progressing",
-            not converged,
-            "Stable" if converged else "Reconciling",
-            "The Deployment has its replicas, up to date"
-            if converged
-            else "The Deployment is being created, scaled, rolled out or rebalanced",
-        ),
-        degraded,
-        Condition(
-            "FailedOver",
-            bool(failed_over),
-            "ZonesFailedOver" if failed_over else "AllZonesServing",
-            f"Pods of {', '.join(failed_over)} run in other zones"
-            if failed_over
-            else "Every zone serves",
-        ),
-        Condition(
+    wanted = report.summary(
+        WORDING,
+        available=totals["availableReplicas"],
+        replicas=wl.replicas,
+        blocked=conflict,
+        converged=converged,
+        degraded=degraded,
+        failed_over=failed_over,
+    )
+    wanted.append(
+        report.Condition(
             "Balanced",
             not why,
             why or "WithinMaxSkew",
             f"Pods per zone: {spread or 'none'}; skew {skew}, maxSkew {wl.max_skew}"
             + (f"; {_WHY[why]}" if why else ""),
-        ),
-    ]
-    status: dict[str, Any] = {
-        "observedGeneration": wl.generation,
-        **totals,
-        "selector": selector_string(wl.base_selector()),
-        "zoneCount": len(serving),
-        "healthyZoneCount": sum(1 for z in serving if z.state is ZoneState.HEALTHY),
-        "skew": skew,
-        "zones": entries,
-        "conditions": render_conditions(
-            wanted, wl.status.get("conditions") or [], wl.generation, now
-        ),
-    }
+        )
+    )
+    serving = report.serving_zones(zones)
+    status = report.skeleton(
+        wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew
+    )
     # Always present: the status is written as a merge patch, which never drops a key.
     status[SURGE_KEY] = surge
     return status

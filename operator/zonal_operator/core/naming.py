@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-# 40 + "-" + 22 == 63, the DNS-1123 label limit for a Deployment name used in pod names/labels.
-MAX_WORKLOAD_NAME_LENGTH = 40
-MAX_ZONE_SLUG_LENGTH = 22
+from zonal_operator.api import MAX_WORKLOAD_NAME_LENGTH
+
+# MAX_WORKLOAD_NAME_LENGTH + "-" + 22 == 63, the DNS-1123 label limit for a Deployment name.
+MAX_ZONE_SLUG_LENGTH = 63 - 1 - MAX_WORKLOAD_NAME_LENGTH
+
+__all__ = ["MAX_WORKLOAD_NAME_LENGTH", "MAX_ZONE_SLUG_LENGTH", "deployment_name", "zone_slug"]
 
 _HASH_LENGTH = 5
 _NOT_LABEL_CHAR = re.compile(r"[^a-z0-9-]")

@@ -1,5 +1,6 @@
 """The operator's only door to the API server for writes: a thin wrapper over the official
-`kubernetes` client that speaks plain dicts (the wire JSON) and counts every request."""
+`kubernetes` client that speaks plain dicts (the wire JSON) and counts every request. `Kube` is
+what the rest of the runtime needs of it: tests implement it with fakes."""
 
 from __future__ import annotations
 
@@ -8,15 +9,53 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from zonal_operator import metrics
-from zonal_operator.workload import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from zonal_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from zonal_operator.core.status import format_time
+from zonal_operator.runtime import metrics
 
-__all__ = ["ApiException", "KubeApi", "bearer_token", "load_client", "load_configuration"]
+__all__ = [
+    "ApiException",
+    "Kube",
+    "KubeApi",
+    "bearer_token",
+    "load_client",
+    "load_configuration",
+]
+
+
+class Kube(Protocol):
+    """The calls the controller and the executor make (blocking: they run in worker threads).
+    Writes return the object as the API server answered, as plain dicts; failures raise
+    ApiException."""
+
+    def list_namespaces(self) -> list[str]: ...
+
+    def list_workloads(self, namespace: str | None) -> list[dict[str, Any]]: ...
+
+    def create_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def replace_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> dict[str, Any]: ...
+
+    def delete_deployment(self, namespace: str, name: str, uid: str) -> None: ...
+
+    def delete_pod(self, namespace: str, name: str, uid: str) -> None: ...
+
+    def evict_pod(self, namespace: str, name: str, uid: str) -> None: ...
+
+    def patch_workload_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    def create_event(
+        self, namespace: str, name: str, uid: str, *, type_: str, reason: str, message: str
+    ) -> None: ...
 
 
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
@@ -51,7 +90,7 @@ def load_client(configuration: client.Configuration, pool_size: int = 8) -> clie
 
 
 class KubeApi:
-    """Blocking calls; the controller runs them in its worker threads."""
+    """`Kube` over the official client."""
 
     def __init__(self, api_client: client.ApiClient, field_manager: str = "zonal-operator"):
         self.apps = client.AppsV1Api(api_client)
@@ -173,8 +212,8 @@ class KubeApi:
             "source": {"component": "zonal-operator"},
             "reportingComponent": "zonal.dev/zonal-operator",
             "reportingInstance": "zonal-operator",
-            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "firstTimestamp": format_time(now),
+            "lastTimestamp": format_time(now),
             "count": 1,
         }
         self._call("create", "events", self.core.create_namespaced_event, namespace, body)

@@ -20,8 +20,8 @@ import aiohttp
 import orjson
 from kubernetes import client
 
-from zonal_operator import metrics
-from zonal_operator.kube import bearer_token
+from zonal_operator.runtime import metrics
+from zonal_operator.runtime.kube import bearer_token
 
 log = logging.getLogger("zonal_operator")
 

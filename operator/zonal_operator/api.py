@@ -1,0 +1,400 @@
+"""The ZonalWorkload API, once: who it is (group, kind, plural), the labels the operator puts on
+what it generates, its limits, and each spec field with its name, default, bounds, description
+and CEL rules; and the parsing of an object into the typed `Workload`.
+
+hack/gen_crd.py renders the CRD's schema from these definitions (plus Kubernetes' own PodSpec
+schema). The API server applies the defaults already; parsing applies the same ones, so that
+the pure core also works on objects that never went through an API server (tests, dry runs).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP = "zonal.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ZonalWorkload"
+PLURAL = "zonalworkloads"
+
+# Labels the operator puts on everything it generates. The `zonal.dev/` prefix is reserved:
+# the CRD rejects it in user selectors and template labels.
+RESERVED_LABEL_PREFIX = f"{GROUP}/"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "zonal-operator"
+WORKLOAD_LABEL = f"{RESERVED_LABEL_PREFIX}workload"
+ZONE_LABEL = f"{RESERVED_LABEL_PREFIX}zone"
+
+# 40 + "-" + 22 == 63, the DNS-1123 label limit for a Deployment name used in pod names/labels
+# (the 22 are the zone's slug, see core/naming.py).
+MAX_WORKLOAD_NAME_LENGTH = 40
+DEFAULT_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
+
+# spec.placement: one Deployment per zone (the default), or one Deployment whose pods the
+# scheduler spreads across zones with a topology spread constraint.
+PER_ZONE = "PerZone"
+SPREAD = "Spread"
+
+# A label key: an optional DNS subdomain prefix and "/", then a name of at most 63 characters.
+QUALIFIED_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+NON_EMPTY_LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+# Bound that keeps the CEL rules which iterate spec.zones within the cost budget.
+MAX_ZONES = 100
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A CEL validation rule (x-kubernetes-validations) the API server enforces."""
+
+    rule: str
+    message: str
+    field_path: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule, "message": self.message}
+        if self.field_path is not None:
+            out["fieldPath"] = self.field_path
+        return out
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of the spec: its API name, the Python attribute it is parsed into, its schema
+    (type, format, default, bounds, description, further keywords) and its CEL rules."""
+
+    name: str
+    attr: str
+    type: str
+    description: str
+    format: str | None = None
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        """The field's OpenAPI schema in the CRD."""
+        out: dict[str, Any] = {"type": self.type, "description": self.description}
+        for key, value in (
+            ("format", self.format),
+            ("default", self.default),
+            ("minimum", self.minimum),
+            ("maximum", self.maximum),
+        ):
+            if value is not None:
+                out[key] = value
+        out.update(copy.deepcopy(dict(self.extra)))
+        if self.rules:
+            out["x-kubernetes-validations"] = [r.schema() for r in self.rules]
+        return out
+
+    def read(self, raw: Mapping[str, Any]) -> Any:
+        """The field's value in `raw` (a spec or a part of it), its default when absent."""
+        return raw.get(self.name, self.default)
+
+
+def _int32(name: str, attr: str, description: str, **bounds: Any) -> Field:
+    return Field(name, attr, "integer", description, format="int32", **bounds)
+
+
+# -- spec -------------------------------------------------------------------------------------
+REPLICAS = _int32(
+    "replicas",
+    "replicas",
+    "Total desired number of replicas across all zones. Default 1.",
+    minimum=0,
+    default=1,
+)
+TOPOLOGY_KEY = Field(
+    "topologyKey",
+    "topology_key",
+    "string",
+    f"The node label whose value names a node's zone. Immutable. Default {DEFAULT_TOPOLOGY_KEY}.",
+    default=DEFAULT_TOPOLOGY_KEY,
+    extra={"minLength": 1, "maxLength": 317, "pattern": QUALIFIED_NAME_PATTERN},
+    rules=(Rule("self == oldSelf", "spec.topologyKey is immutable"),),
+)
+ZONES = Field(
+    "zones",
+    "zones",
+    "array",
+    "The zones (values of the topologyKey node label) to run in; no duplicates. Default: every "
+    "zone that has eligible nodes.",
+    extra={
+        "maxItems": MAX_ZONES,
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "pattern": NON_EMPTY_LABEL_VALUE_PATTERN,
+        },
+        "x-kubernetes-list-type": "set",
+    },
+)
+PLACEMENT = Field(
+    "placement",
+    "placement",
+    "string",
+    "How the replicas are placed. PerZone (default): one Deployment per zone, named "
+    "<name>-<zone>, each pinned to its zone; the operator sets each zone's replicas. Spread: "
+    "one Deployment named <name>, whose pods carry a DoNotSchedule topology spread constraint "
+    "over the zones; the scheduler places them, and the operator replaces the pods of a failed "
+    "zone and rebalances after recovery (surge first, then evictions that honour "
+    "PodDisruptionBudgets). Immutable.",
+    default=PER_ZONE,
+    extra={"enum": [PER_ZONE, SPREAD]},
+    rules=(
+        Rule(
+            "self == oldSelf",
+            "spec.placement is immutable: switching would remove the running Deployments "
+            "before the new ones have capacity. Create a second ZonalWorkload with the other "
+            "placement, wait for it to be Ready, then delete this one",
+        ),
+    ),
+)
+MAX_SKEW = _int32(
+    "maxSkew",
+    "max_skew",
+    "The largest allowed difference between the replicas of any two zones (with Spread "
+    "placement, the maxSkew of the zone spread constraint). Default 1.",
+    minimum=1,
+    default=1,
+)
+MIN_READY_SECONDS = _int32(
+    "minReadySeconds",
+    "min_ready_seconds",
+    "Minimum seconds a new pod must be ready, without any container crashing, to count as "
+    "available. Passed on to each Deployment (whose default is 0).",
+    minimum=0,
+)
+REVISION_HISTORY_LIMIT = _int32(
+    "revisionHistoryLimit",
+    "revision_history_limit",
+    "How many old ReplicaSets each Deployment keeps for rollback. Passed on to each Deployment "
+    "(whose default is 10).",
+    minimum=0,
+)
+PROGRESS_DEADLINE_SECONDS = _int32(
+    "progressDeadlineSeconds",
+    "progress_deadline_seconds",
+    "Seconds a Deployment may take to make progress before it is reported as failed; must be "
+    "greater than minReadySeconds. Passed on to each Deployment (whose default is 600).",
+    minimum=1,
+)
+PAUSED = Field(
+    "paused",
+    "paused",
+    "boolean",
+    "Pauses rollouts of template changes: passed on to each Deployment. Default false.",
+    default=False,
+)
+# The spec fields that are plain values, in the order of the schema's properties.
+SCALAR_FIELDS = (
+    REPLICAS,
+    TOPOLOGY_KEY,
+    ZONES,
+    PLACEMENT,
+    MAX_SKEW,
+    MIN_READY_SECONDS,
+    REVISION_HISTORY_LIMIT,
+    PROGRESS_DEADLINE_SECONDS,
+    PAUSED,
+)
+# Deployment settings passed through untouched (the strategy's schema is in hack/gen_crd.py).
+STRATEGY = "strategy"
+ROLLOUT_FIELDS = (
+    STRATEGY,
+    MIN_READY_SECONDS.name,
+    REVISION_HISTORY_LIMIT.name,
+    PROGRESS_DEADLINE_SECONDS.name,
+)
+
+# Rules over several spec fields (those of the selector are with its schema in hack/gen_crd.py).
+SPEC_RULES = (
+    Rule(
+        f"has(self.{PROGRESS_DEADLINE_SECONDS.name}) ? "
+        f"self.{PROGRESS_DEADLINE_SECONDS.name} > self.?{MIN_READY_SECONDS.name}.orValue(0) : "
+        f"self.?{MIN_READY_SECONDS.name}.orValue(0) < 600",
+        "spec.progressDeadlineSeconds must be greater than spec.minReadySeconds (a Deployment "
+        "defaults progressDeadlineSeconds to 600)",
+        f".{PROGRESS_DEADLINE_SECONDS.name}",
+    ),
+)
+
+# -- spec.failover ----------------------------------------------------------------------------
+FAILOVER = "failover"
+FAILOVER_DESCRIPTION = "When and how replicas move out of an unhealthy zone and back again."
+FAILOVER_FIELDS = (
+    Field(
+        "enabled",
+        "enabled",
+        "boolean",
+        "Whether replicas move out of unhealthy zones. Default true.",
+        default=True,
+    ),
+    _int32(
+        "unhealthyNodePercent",
+        "unhealthy_node_percent",
+        "A zone is unhealthy when at least this percentage of its eligible nodes are not Ready. "
+        "1 to 100, default 50.",
+        minimum=1,
+        maximum=100,
+        default=50,
+    ),
+    _int32(
+        "gracePeriodSeconds",
+        "grace_period_seconds",
+        "How long, in seconds, a zone must stay unhealthy before its replicas move to the "
+        "healthy zones. 0 to 3600, default 30.",
+        minimum=0,
+        maximum=3600,
+        default=30,
+    ),
+    _int32(
+        "failbackDelaySeconds",
+        "failback_delay_seconds",
+        "How long, in seconds, a recovered zone must stay healthy before replicas return to it. "
+        "0 to 86400, default 300.",
+        minimum=0,
+        maximum=86400,
+        default=300,
+    ),
+    _int32(
+        "failbackStepPercent",
+        "failback_step_percent",
+        "The percentage of spec.replicas returned to a recovered zone per failback step. 1 to "
+        "100, default 25.",
+        minimum=1,
+        maximum=100,
+        default=25,
+    ),
+    Field(
+        "tolerationSeconds",
+        "toleration_seconds",
+        "integer",
+        "tolerationSeconds of the NoExecute tolerations for node.kubernetes.io/not-ready and "
+        "node.kubernetes.io/unreachable that the operator adds to the pods, unless the template "
+        "sets its own. 0 to 3600, default 30.",
+        format="int64",
+        minimum=0,
+        maximum=3600,
+        default=30,
+    ),
+)
+_FAILOVER_DEFAULTS = {f.attr: f.default for f in FAILOVER_FIELDS}
+
+# -- whole-object rules -----------------------------------------------------------------------
+NAME_RULE = Rule(
+    f"self.metadata.name.size() <= {MAX_WORKLOAD_NAME_LENGTH}",
+    f"metadata.name must be at most {MAX_WORKLOAD_NAME_LENGTH} characters: the generated "
+    "Deployments are named <name>-<zone> and must fit in 63 characters",
+    ".metadata.name",
+)
+
+
+@dataclass(frozen=True)
+class FailoverPolicy:
+    enabled: bool = _FAILOVER_DEFAULTS["enabled"]
+    unhealthy_node_percent: int = _FAILOVER_DEFAULTS["unhealthy_node_percent"]
+    grace_period_seconds: int = _FAILOVER_DEFAULTS["grace_period_seconds"]
+    failback_delay_seconds: int = _FAILOVER_DEFAULTS["failback_delay_seconds"]
+    failback_step_percent: int = _FAILOVER_DEFAULTS["failback_step_percent"]
+    toleration_seconds: int = _FAILOVER_DEFAULTS["toleration_seconds"]
+
+    @classmethod
+    def from_spec(cls, raw: Mapping[str, Any] | None) -> FailoverPolicy:
+        raw = raw or {}
+        values = {f.attr: f.read(raw) for f in FAILOVER_FIELDS}
+        parsed: dict[str, Any] = {
+            k: bool(v) if k == "enabled" else int(v) for k, v in values.items()
+        }
+        return cls(**parsed)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One ZonalWorkload: identity, spec (defaults applied) and the status it last reported."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    replicas: int
+    template: Mapping[str, Any]
+    selector: Mapping[str, Any] | None = None
+    topology_key: str = TOPOLOGY_KEY.default
+    zones: tuple[str, ...] = ()
+    max_skew: int = MAX_SKEW.default
+    paused: bool = PAUSED.default
+    placement: str = PLACEMENT.default
+    # Deployment settings passed through untouched (strategy, minReadySeconds, ...).
+    rollout: Mapping[str, Any] = field(default_factory=dict)
+    failover: FailoverPolicy = field(default_factory=FailoverPolicy)
+    status: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def pod_spec(self) -> Mapping[str, Any]:
+        spec: Mapping[str, Any] = self.template.get("spec") or {}
+        return spec
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Workload:
+        meta = body.get("metadata") or {}
+        spec = body.get("spec") or {}
+        rollout = {k: copy.deepcopy(spec[k]) for k in ROLLOUT_FIELDS if spec.get(k) is not None}
+        return cls(
+            name=meta["name"],
+            namespace=meta.get("namespace", "default"),
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation", 0)),
+            replicas=int(REPLICAS.read(spec)),
+            template=copy.deepcopy(spec.get("template") or {}),
+            selector=copy.deepcopy(spec.get("selector")) if spec.get("selector") else None,
+            topology_key=spec.get(TOPOLOGY_KEY.name) or TOPOLOGY_KEY.default,
+            zones=tuple(spec.get(ZONES.name) or ()),
+            max_skew=int(MAX_SKEW.read(spec)),
+            paused=bool(PAUSED.read(spec)),
+            placement=str(spec.get(PLACEMENT.name) or PLACEMENT.default),
+            rollout=rollout,
+            failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
+            status=copy.deepcopy(body.get("status") or {}),
+        )
+
+    @property
+    def spread(self) -> bool:
+        return self.placement == SPREAD
+
+    def base_selector(self) -> dict[str, Any]:
+        """The selector of all this workload's pods, over every zone (for /scale and the HPA)."""
+        selector = copy.deepcopy(dict(self.selector)) if self.selector else {}
+        labels = dict(selector.get("matchLabels") or {})
+        labels[WORKLOAD_LABEL] = self.name
+        selector["matchLabels"] = labels
+        return selector
+
+
+def selector_string(selector: Mapping[str, Any]) -> str:
+    """A LabelSelector in the string form `kubectl get -l` and the /scale subresource use."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], sorted(expr.get("values") or [])
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)

@@ -1,0 +1,69 @@
+"""Coalescing status writes (pure): a status change that only moves what the operator observes
+waits, so that one write carries many changes.
+
+What moves on its own while nodes or replicas move is coalesced for a while; what the operator
+decides (status_diff.decisions: observedGeneration, a zone's share or failover, the generations
+of its own writes) is written at once and carries the rest along. At a thousand workloads each
+write saved is a thousand, and a ZonalWorkload's status write costs the API server several
+times what a Deployment's does. (Not to be mistaken for the runtime's deferral, which keeps a
+decided status back while a backlog of other workloads waits: see runtime/controller.py.)
+
+A dying zone's nodes turn NotReady one batch at a time over many seconds (and come back the
+same way); a change that is only node counts waits until no node has changed its Ready state
+for NODE_COUNTS_SETTLE_SECONDS. While the workload is Progressing, such a change waits also for
+the write that ends the move (Ready replicas back, which is written at once), at most
+NODE_COUNTS_PROGRESS_COALESCE_SECONDS from when it was first coalesced: after a failover the lost
+zone's last nodes are often marked only once the failover has been written.
+
+PerZone placement coalesces; Spread placement does not (see spread.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from zonal_operator.core.plan import PerZoneObserved
+from zonal_operator.core.status_diff import (
+    ZONE_NODE_COUNTS,
+    ZONE_READY_COUNTS,
+    decisions,
+    without,
+)
+
+NODE_COUNTS_SETTLE_SECONDS = 10
+NODE_COUNTS_PROGRESS_COALESCE_SECONDS = 120
+# While nodes are still changing, what follows from them besides counts (a zone failing within
+# its grace period or back before it ended, pods on failed nodes no longer counted Ready, the
+# conditions that say so) waits for them to settle too, but at most this long from when it was
+# first coalesced: long enough that a zone lost in one go is recorded once, failed over.
+NODE_CHANGES_COALESCE_SECONDS = 30
+# While the workload is Progressing its Deployments report each pod created, Ready and
+# available in separate status updates; a change that is only replica counts waits at most this
+# long (from when it was first coalesced) for the change that ends the move.
+PROGRESS_COALESCE_SECONDS = 10
+
+
+def coalesce_until(
+    observed: PerZoneObserved, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> datetime | None:
+    """Until when a status change may wait, or None if it is to be written now."""
+    latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
+    settled = None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
+    since = observed.coalesced_since or observed.now
+    progressing = any(
+        c.get("type") == "Progressing" and c.get("status") == "True"
+        for c in after.get("conditions") or []
+    )
+    if without(before, ZONE_NODE_COUNTS) == without(after, ZONE_NODE_COUNTS):
+        if progressing:
+            moving = since + timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS)
+            return moving if settled is None else max(settled, moving)
+        return settled
+    if settled is not None and settled > observed.now and decisions(before) == decisions(after):
+        return min(settled, since + timedelta(seconds=NODE_CHANGES_COALESCE_SECONDS))
+    counts = ZONE_NODE_COUNTS | ZONE_READY_COUNTS
+    if progressing and without(before, counts, counts=True) == without(after, counts, counts=True):
+        return since + timedelta(seconds=PROGRESS_COALESCE_SECONDS)
+    return None

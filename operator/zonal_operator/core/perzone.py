@@ -1,0 +1,400 @@
+"""One reconcile of a workload with PerZone placement, as a pure function: what is observed
+in, what to do out.
+
+`plan(observed)` recomputes everything from the workload, the nodes and the Deployments it sees;
+it holds no memory but the workload's own status (what the caller passes besides, a memo and
+since when a status change has been coalesced, only saves work and writes). Running it again on
+the state its actions produce yields no actions, which is what keeps the operator silent in
+steady state.
+
+How replicas move (the zone states are documented on `ZoneState`):
+1. The serving zones (Healthy or Degraded) share `spec.replicas` within `maxSkew`, moving the
+   fewest replicas from what the Deployments hold now.
+2. Increases come first. While the workload has fewer Ready replicas than asked, increases are
+   made in full (a zone failed, the user scaled up). When capacity is already whole, an increase
+   is a rebalance and adds at most one failback step of not-yet-Ready pods at a time.
+3. Decreases only spend surplus: a Deployment is scaled down only as far as the Ready replicas
+   it would remove are covered by Ready replicas above `spec.replicas` elsewhere (pods that are
+   not Ready go first, as the ReplicaSet controller removes those first). So the operator's own
+   moves never take Ready capacity below what was asked. Pods on nodes that are not Ready do
+   not serve, whatever their Deployment still reports: a failed-over zone where all of the
+   workload's pods sit on such nodes (certainly so when the zone has no Ready node) is emptied
+   at once.
+
+This is PerZone placement. What it shares with Spread placement (spread.py) lives in modules of
+its own: the zone judgement (zones.py), the Deployment comparisons (deployment.py), the status
+and its conditions (status.py) and the coalescing of status writes (coalesce.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from zonal_operator.api import Workload
+from zonal_operator.core import status as report
+from zonal_operator.core import zones as zoning
+from zonal_operator.core.coalesce import coalesce_until
+from zonal_operator.core.deployment import (
+    matches_live,
+    merge_for_replace,
+    owned_zone,
+    owns,
+    rolled_out,
+    status_stale,
+)
+from zonal_operator.core.distribution import distribute
+from zonal_operator.core.health import failed_node_names
+from zonal_operator.core.naming import deployment_name
+from zonal_operator.core.plan import (
+    Action,
+    Create,
+    Delete,
+    DeletePod,
+    Event,
+    Evict,
+    PerZoneObserved,
+    Plan,
+    Replace,
+    Scale,
+)
+from zonal_operator.core.render import render_deployment
+from zonal_operator.core.wording import PER_ZONE as WORDING
+from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneState, ZoneView
+
+
+def plan(observed: PerZoneObserved) -> Plan:
+    wl, now = observed.workload, observed.now
+    result = Plan()
+    previous = {z.get("name"): z for z in wl.status.get("zones") or []}
+    zones = _zones(observed)
+
+    timers: list[datetime] = []
+    for zone in zones.values():
+        if zone.health is not None:
+            zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+    live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
+    all_failing = zoning.guard_all_failing(live_zones, holding=lambda zone: zone.current > 0)
+    failed = failed_node_names(observed.nodes) if observed.pod_nodes is not None else frozenset()
+    for zone in live_zones:
+        # No pod on a node that is not Ready serves, whatever its Deployment still says: the
+        # node lifecycle controller marks them not Ready, and the ReplicaSet and deployment
+        # controllers take their time to pass that on.
+        if zone.health is not None and (
+            zone.health.ready == 0 or _stranded(zone, observed.pod_nodes, failed)
+        ):
+            zone.dark, zone.ready, zone.available = True, 0, 0
+
+    serving = sorted(z.name for z in live_zones if z.state in SERVING)
+    shares = _shares(wl, serving, zones)
+    for zone in zones.values():
+        zone.target = shares.get(zone.name, 0)
+        zone.next = zone.current if zone.live is not None else 0
+    if serving:
+        _step(list(zones.values()), wl)
+
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        _act(zone, observed, zone.name in shares, previous.get(zone.name) or {}, result)
+        if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
+            timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
+    # Increases before decreases, so capacity is added before any is taken away.
+    order = _action_order(zones)
+    result.actions.sort(key=order)
+    result.together = sum(1 for a in result.actions if order(a)[0] <= 1)
+    _created_event(zones, result)
+
+    _zone_events(wl, zones, previous, result)
+    status = _status(
+        wl,
+        zones,
+        previous,
+        all_failing,
+        now,
+        acting=bool(result.actions),
+        unschedulable=observed.unschedulable,
+    )
+    report.condition_events(wl.status, status, result)
+    if status != dict(wl.status):
+        # Nothing is coalesced that comes with a write or an event: each tells of what it
+        # records.
+        acted = result.actions or result.events
+        until = None if acted else coalesce_until(observed, wl.status, status)
+        if until is not None and until > now:
+            timers.append(until)
+            result.status_coalesced = True
+        else:
+            result.status = status
+    zoning.timers_requeue(timers, now, result)
+    return result
+
+
+def _zones(observed: PerZoneObserved) -> dict[str, ZoneView]:
+    """Every zone the workload has or could have: those with eligible (joined) nodes, and
+    those whose nodes vanished but where it still owns a Deployment."""
+    wl = observed.workload
+    zones = {
+        name: ZoneView(name, health, ZoneState.HEALTHY)
+        for name, health in zoning.workload_zones(observed).items()
+    }
+    for dep in observed.deployments.values():
+        vanished = owned_zone(dep, wl)
+        if vanished is not None and vanished not in zones:
+            # Vanished (no eligible node left): drain it, then delete its Deployment.
+            zones[vanished] = ZoneView(vanished, None, ZoneState.UNHEALTHY)
+    for zone in zones.values():
+        zone.deployment = deployment_name(wl.name, zone.name)
+        zone.live = observed.deployments.get(zone.deployment)
+        if zone.live is not None and not owns(wl, zone.live):
+            zone.conflict, zone.live = True, None
+        if zone.live is not None:
+            spec, status = zone.live.get("spec") or {}, zone.live.get("status") or {}
+            zone.current = int(spec.get("replicas", 1))
+            zone.ready = min(int(status.get("readyReplicas") or 0), zone.current)
+            zone.available = min(int(status.get("availableReplicas") or 0), zone.current)
+    return zones
+
+
+def _stranded(
+    zone: ZoneView, pod_nodes: Mapping[str, Sequence[str]] | None, failed: frozenset[str]
+) -> bool:
+    """Whether every pod of the zone's Deployment sits on a failed node. Only pods known to
+    be there count: unless at least as many are seen as the Deployment has (its spec and its
+    status), one not yet seen might serve, and the answer is no: a pod the cache has not been
+    told of yet delays the cut instead of causing it."""
+    if pod_nodes is None or zone.live is None or zone.current == 0:
+        return False
+    nodes = pod_nodes.get(zone.name) or ()
+    reported = int((zone.live.get("status") or {}).get("replicas") or 0)
+    return len(nodes) >= max(zone.current, reported) and all(n in failed for n in nodes)
+
+
+def _act(
+    zone: ZoneView,
+    observed: PerZoneObserved,
+    has_share: bool,
+    previous: Mapping[str, Any],
+    result: Plan,
+) -> None:
+    """The one write (if any) that brings the zone's Deployment to what it should be now."""
+    wl = observed.workload
+    if zone.conflict:
+        return
+    if zone.live is None:
+        if has_share:  # one event for all that a reconcile creates: see _created_event
+            result.actions.append(Create(render_deployment(wl, zone.name, zone.next)))
+        return
+    meta = zone.live.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return
+    if zone.health is None and zone.next == 0 and zone.current == 0:
+        result.actions.append(Delete(zone.deployment, meta.get("uid", "")))
+        result.events.append(
+            Event(
+                "Normal",
+                "DeploymentDeleted",
+                f"Deleted Deployment {zone.deployment}: "
+                f"zone {zone.name} has no eligible nodes any more",
+            )
+        )
+        return
+    # Any spec change bumps a Deployment's generation; the operator records the generation its
+    # own writes produced, so a different one means somebody else edited the spec.
+    recorded = previous.get("deploymentGeneration")
+    edited = recorded is not None and recorded != meta.get("generation")
+    if edited or not _matches(zone, wl, observed.match_memo, result.matched):
+        desired = render_deployment(wl, zone.name, zone.next)
+        result.actions.append(Replace(merge_for_replace(desired, zone.live)))
+        reason, what = (
+            ("DeploymentRestored", "after it was changed by hand")
+            if edited
+            else ("DeploymentUpdated", "to the workload's new spec")
+        )
+        result.events.append(
+            Event("Normal", reason, f"Updated Deployment {zone.deployment} {what}")
+        )
+    elif zone.next != zone.current:
+        result.actions.append(Scale(zone.deployment, zone.next))
+
+
+def _matches(
+    zone: ZoneView,
+    wl: Workload,
+    memo: Mapping[tuple[str, str, str], bool] | None,
+    matched: dict[tuple[str, str, str], bool],
+) -> bool:
+    """matches_live for the zone's live Deployment, through the caller's memo if any (the
+    comparison leaves replicas aside, so the spec generation and the zone determine it); what
+    the memo did not have goes into `matched`, for the caller to keep."""
+    assert zone.live is not None
+    meta = zone.live.get("metadata") or {}
+    key = (zone.name, str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+    found = memo.get(key) if memo is not None and key[2] else None
+    if found is None:
+        found = matches_live(render_deployment(wl, zone.name, zone.next), zone.live)
+        if memo is not None and key[2]:
+            matched[key] = found
+    return found
+
+
+def _created_event(zones: Mapping[str, ZoneView], result: Plan) -> None:
+    """One event for the Deployments created together (a new workload's, typically): at a
+    thousand workloads an event per Deployment would be thousands of writes more."""
+    created = {a.body["metadata"]["name"] for a in result.actions if isinstance(a, Create)}
+    made = [z for z in sorted(zones.values(), key=lambda z: z.name) if z.deployment in created]
+    if not made:
+        return
+    listed = ", ".join(f"{z.deployment} ({z.name}, {z.next} replicas)" for z in made)
+    noun = "Deployment" if len(made) == 1 else "Deployments"
+    result.events.append(Event("Normal", "DeploymentCreated", f"Created {noun} {listed}"))
+
+
+def _shares(wl: Workload, serving: list[str], zones: Mapping[str, ZoneView]) -> dict[str, int]:
+    """Each serving zone's share: spec.replicas within maxSkew, fewest moves. A zone that is
+    failing (still in its grace period) or has no node to schedule on keeps at most what it
+    has: a replica moved there would be moved again, or sit Pending."""
+    current = {name: zones[name].current for name in serving}
+    capped = {
+        name
+        for name in serving
+        if zones[name].state is ZoneState.DEGRADED
+        or (zones[name].health is not None and zones[name].health.schedulable == 0)  # type: ignore[union-attr]
+    }
+    fixed: dict[str, int] = {}
+    while True:
+        rest = [name for name in serving if name not in fixed]
+        remaining = wl.replicas - sum(fixed.values())
+        if not rest or remaining < 0:
+            return distribute(wl.replicas, serving, max_skew=wl.max_skew, current=current)
+        shares = distribute(remaining, rest, max_skew=wl.max_skew, current=current)
+        over = {name for name in rest if name in capped and shares[name] > current[name]}
+        if not over or over == set(rest):
+            return {**fixed, **shares}
+        fixed.update({name: current[name] for name in over})
+
+
+def _step(zones: list[ZoneView], wl: Workload) -> None:
+    """Set each zone's `next` replicas: all increases allowed now, and decreases as far as
+    surplus Ready capacity covers them."""
+    ready = sum(z.ready for z in zones)
+    deficit = max(0, wl.replicas - ready)
+    step = zoning.failback_step(wl)
+    for zone in sorted(zones, key=lambda z: z.name):
+        if zone.target > zone.current:
+            if deficit > 0:
+                zone.next = zone.target  # capacity is missing: restore it at once
+            else:
+                # A rebalance: at most `step` pods on their way up in this zone at a time.
+                zone.next = min(zone.target, max(zone.current, zone.ready + step))
+    # While a Deployment has not caught up with its spec its counts are not to be trusted, so
+    # surplus is judged next time; a dark zone's replicas are known not to serve, and go now.
+    stale = any(z.live is not None and status_stale(z.live) for z in zones)
+    surplus = 0 if stale else max(0, ready - wl.replicas)
+    # Failing and vanished zones give up their replicas first.
+    order = sorted(zones, key=lambda z: (z.state in SERVING, z.name))
+    for zone in order:
+        if zone.target >= zone.current or (stale and not zone.dark):
+            continue
+        not_ready = zone.current - zone.ready
+        cut = min(zone.current - zone.target, not_ready + surplus)
+        surplus -= max(0, cut - not_ready)
+        zone.next = zone.current - cut
+
+
+def _rolled_out(zone: ZoneView) -> bool:
+    """The zone's Deployment is done, and every one of its pods serves."""
+    return rolled_out(zone.live or {}, zone.current) and zone.available == zone.current
+
+
+def _action_order(zones: Mapping[str, ZoneView]) -> Any:
+    by_deployment = {z.deployment: z for z in zones.values()}
+
+    def key(action: Action) -> tuple[int, str]:
+        if isinstance(action, Create):
+            return (0, action.body["metadata"]["name"])
+        if isinstance(action, Delete):
+            return (3, action.name)
+        if isinstance(action, DeletePod | Evict):
+            return (4, action.deployment if isinstance(action, Evict) else action.name)
+        name = action.name if isinstance(action, Scale) else action.body["metadata"]["name"]
+        zone = by_deployment[name]
+        # A dark zone's pods serve nothing: cutting it takes no capacity away.
+        return (1 if zone.next >= zone.current or zone.dark else 2, name)
+
+    return key
+
+
+def _zone_events(
+    wl: Workload,
+    zones: Mapping[str, ZoneView],
+    previous: Mapping[str, Mapping[str, Any]],
+    result: Plan,
+) -> None:
+    moved_to = sorted(z.name for z in zones.values() if z.target > z.current)
+
+    def moving(zone: ZoneView) -> str:
+        if not zone.current:
+            return "it has no replicas to move"
+        return f"moving its {zone.current} replicas to {', '.join(moved_to) or 'no healthy zone'}"
+
+    zoning.zone_events(
+        zones, previous, result, WORDING, moving=moving, failover=wl.failover.enabled
+    )
+
+
+def _status(
+    wl: Workload,
+    zones: Mapping[str, ZoneView],
+    previous: Mapping[str, Mapping[str, Any]],
+    all_failing: bool,
+    now: datetime,
+    *,
+    acting: bool,
+    unschedulable: Mapping[str, int],
+) -> dict[str, Any]:
+    owned = [z for z in zones.values() if z.live is not None]
+    totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
+    for zone in owned:
+        status = zone.live.get("status") or {}  # type: ignore[union-attr]
+        for key in totals:
+            totals[key] += int(status.get(key) or 0)
+        if zone.dark:  # see _zones: its pods do not serve
+            totals["readyReplicas"] -= int(status.get("readyReplicas") or 0)
+            totals["availableReplicas"] -= int(status.get("availableReplicas") or 0)
+    zone_entries = []
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        entry = report.zone_entry(
+            zone,
+            zone.deployment,
+            desiredReplicas=zone.target,
+            readyReplicas=zone.ready,
+            availableReplicas=zone.available,
+            unschedulableReplicas=unschedulable.get(zone.name, 0),
+        )
+        if zone.live is not None:
+            # What the operator's own last write produced; only a write (see
+            # status.record_generations) moves it. Adopted from the live object when never
+            # recorded.
+            recorded = (previous.get(zone.name) or {}).get("deploymentGeneration")
+            live_generation = int((zone.live.get("metadata") or {}).get("generation") or 0)
+            entry["deploymentGeneration"] = recorded if recorded is not None else live_generation
+        zone_entries.append(entry)
+
+    conflicts = sorted(z.deployment for z in zones.values() if z.conflict)
+    serving = report.serving_zones(zones)
+    failed_over = sorted(z.name for z in zones.values() if z.health and z.state in FAILED_OVER)
+    converged = (
+        not acting
+        and all(z.next == z.target == z.current and _rolled_out(z) for z in owned)
+        and len(owned) >= len(serving)
+    )
+    wanted = report.summary(
+        WORDING,
+        available=totals["availableReplicas"],
+        replicas=wl.replicas,
+        blocked=bool(conflicts) or (not serving and wl.replicas != 0),
+        converged=converged,
+        degraded=report.degraded_condition(zones, conflicts, all_failing, unschedulable),
+        failed_over=failed_over,
+    )
+    return report.skeleton(wl, totals, serving, zones=zone_entries, conditions=wanted, now=now)

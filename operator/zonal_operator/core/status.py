@@ -1,0 +1,231 @@
+"""The status both placements write: its skeleton (the totals, the selector, the zone counts,
+the conditions), each zone's entry as far as both fill it, the Ready, Progressing, Degraded and
+FailedOver conditions, one timestamp format, and the marks a reconcile adds after its writes
+(what the API server rejected, what a PodDisruptionBudget blocked, the Deployment generations
+its own writes produced). Conditions are in the Kubernetes shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from zonal_operator.api import Workload, selector_string
+from zonal_operator.core.plan import Event, Plan
+from zonal_operator.core.wording import Wording
+from zonal_operator.core.zones import SERVING, ZoneState, ZoneView, zone_reason
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def format_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render_conditions(
+    wanted: Sequence[Condition],
+    previous: Sequence[Mapping[str, Any]],
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Conditions as status holds them; a condition whose status did not change keeps its
+    lastTransitionTime, so rendering the same state twice gives the same result."""
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for cond in wanted:
+        status = "True" if cond.status else "False"
+        old = before.get(cond.type)
+        changed = old is None or old.get("status") != status
+        out.append(
+            {
+                "type": cond.type,
+                "status": status,
+                "reason": cond.reason,
+                "message": cond.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": format_time(now)
+                if changed or old is None
+                else old.get("lastTransitionTime", format_time(now)),
+            }
+        )
+    return out
+
+
+def skeleton(
+    wl: Workload,
+    totals: Mapping[str, int],
+    serving: Sequence[ZoneView],
+    *,
+    zones: list[dict[str, Any]],
+    conditions: Sequence[Condition],
+    now: datetime,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The status as both placements write it, `extra` fields (Spread's) placed before the
+    zones."""
+    return {
+        "observedGeneration": wl.generation,
+        **totals,
+        "selector": selector_string(wl.base_selector()),
+        "zoneCount": len(serving),
+        "healthyZoneCount": sum(1 for z in serving if z.state is ZoneState.HEALTHY),
+        **extra,
+        "zones": zones,
+        "conditions": render_conditions(
+            conditions, wl.status.get("conditions") or [], wl.generation, now
+        ),
+    }
+
+
+def zone_entry(zone: ZoneView, deployment: str, **counts: int) -> dict[str, Any]:
+    """A zone's entry: who it is, its nodes, its counts (each placement's own), its health and
+    why, and since when it is not Healthy."""
+    reason, message = zone_reason(zone)
+    entry: dict[str, Any] = {
+        "name": zone.name,
+        "deployment": deployment,
+        "eligibleNodes": zone.health.nodes if zone.health else 0,
+        "readyNodes": zone.health.ready if zone.health else 0,
+        **counts,
+        "health": zone.state.value,
+        "reason": reason,
+        "message": message,
+    }
+    if zone.since is not None and zone.state is not ZoneState.HEALTHY:
+        key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
+        entry[key] = format_time(zone.since)
+    return entry
+
+
+def serving_zones(zones: Mapping[str, ZoneView]) -> list[ZoneView]:
+    """The zones that serve: Healthy or Degraded, with eligible nodes and no conflict."""
+    return [z for z in zones.values() if z.state in SERVING and z.health and not z.conflict]
+
+
+def summary(
+    wording: Wording,
+    *,
+    available: int,
+    replicas: int,
+    blocked: bool,
+    converged: bool,
+    degraded: Condition,
+    failed_over: Sequence[str],
+) -> list[Condition]:
+    """The Ready, Progressing, Degraded and FailedOver conditions."""
+    return [
+        Condition(
+            "Ready",
+            available >= replicas and not blocked,
+            "AllReplicasAvailable" if available >= replicas else "ReplicasUnavailable",
+            f"{available} of {replicas} replicas available",
+        ),
+        Condition(
+            "Progressing",
+            not converged,
+            "Stable" if converged else "Reconciling",
+            wording.stable if converged else wording.progressing,
+        ),
+        degraded,
+        Condition(
+            "FailedOver",
+            bool(failed_over),
+            "ZonesFailedOver" if failed_over else "AllZonesServing",
+            f"{wording.moved} of {', '.join(failed_over)} run in other zones"
+            if failed_over
+            else wording.serving,
+        ),
+    ]
+
+
+def degraded_condition(
+    zones: Mapping[str, ZoneView],
+    conflicts: list[str],
+    all_failing: bool,
+    unschedulable: Mapping[str, int],
+) -> Condition:
+    if conflicts:
+        return Condition(
+            "Degraded",
+            True,
+            "DeploymentConflict",
+            f"Deployment {', '.join(conflicts)} exists and is not owned by this ZonalWorkload; "
+            "it is left untouched and its zone's share runs elsewhere",
+        )
+    if not any(z.health for z in zones.values()):
+        return Condition(
+            "Degraded",
+            True,
+            "NoEligibleZones",
+            "No node carries the topology key and admits the pod template (nodeSelector, "
+            "required node affinity, taints, spec.zones)",
+        )
+    if all_failing:
+        return Condition(
+            "Degraded",
+            True,
+            "AllZonesUnhealthy",
+            "Every zone looks unhealthy; nothing is moved until at least one zone is healthy",
+        )
+    failing = sorted(z.name for z in zones.values() if z.health and z.health.failing)
+    if failing:
+        return Condition("Degraded", True, "ZonesFailing", f"Failing zones: {', '.join(failing)}")
+    stuck = {zone: n for zone, n in sorted(unschedulable.items()) if n}
+    if stuck:
+        where = ", ".join(f"{n} in {zone}" for zone, n in stuck.items())
+        return Condition(
+            "Degraded",
+            True,
+            "ReplicasUnschedulable",
+            f"Replicas Pending as Unschedulable: {where}. The scheduler cannot place them "
+            "(capacity, taints, affinity); they are reported, not moved",
+        )
+    return Condition("Degraded", False, "AsExpected", "Every zone is healthy")
+
+
+# Degraded reasons worth an event of their own (zone failures have their own events).
+_WARN_ON = frozenset({"DeploymentConflict", "NoEligibleZones", "AllZonesUnhealthy"})
+
+
+def condition_events(before: Mapping[str, Any], after: Mapping[str, Any], result: Plan) -> None:
+    def degraded(status: Mapping[str, Any]) -> Mapping[str, Any]:
+        conditions = status.get("conditions") or []
+        return next((c for c in conditions if c.get("type") == "Degraded"), {})
+
+    new, old = degraded(after), degraded(before)
+    if new.get("reason") in _WARN_ON and new.get("reason") != old.get("reason"):
+        result.events.append(Event("Warning", new["reason"], new["message"]))
+
+
+def record_generations(status: dict[str, Any], generations: Mapping[str, int]) -> None:
+    """Write into a planned status the Deployment generations the operator's own writes
+    produced (from the write responses), so they are not mistaken for hand edits."""
+    for entry in status.get("zones") or []:
+        if entry.get("deployment") in generations:
+            entry["deploymentGeneration"] = generations[entry["deployment"]]
+
+
+def mark_rejected(status: dict[str, Any], wl: Workload, message: str, now: datetime) -> None:
+    """The API server refused some of the reconcile's writes: Degraded, and why."""
+    _mark(status, wl, Condition("Degraded", True, "DeploymentRejected", message), now)
+
+
+def mark_blocked(status: dict[str, Any], wl: Workload, message: str, now: datetime) -> None:
+    """A PodDisruptionBudget refused every eviction of a rebalance: not Balanced, and why."""
+    blocked = f"Rebalancing paused: {message}"
+    _mark(status, wl, Condition("Balanced", False, "EvictionBlocked", blocked), now)
+
+
+def _mark(status: dict[str, Any], wl: Workload, condition: Condition, now: datetime) -> None:
+    """Put `condition` in place of the status's condition of its type, last."""
+    kept = [c for c in status.get("conditions") or [] if c.get("type") != condition.type]
+    previous = [c for c in wl.status.get("conditions") or [] if c.get("type") == condition.type]
+    marked = render_conditions([condition], previous, wl.generation, now)
+    status["conditions"] = [*kept, *marked]

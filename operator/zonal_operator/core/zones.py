@@ -1,0 +1,189 @@
+"""The zone judgement both placements share: which zones a workload has, what state each is in
+(the verdict, from its nodes, the failover policy and what the status said before), the guard
+for when every zone looks dead, the failback step, and the zone events and reasons.
+
+(The heartbeat verdict goes here: a zone's nodes are judged in `judge_zone`.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from zonal_operator.api import Workload
+from zonal_operator.core.health import ZoneHealth, zone_healths
+from zonal_operator.core.model import parse_time
+from zonal_operator.core.plan import Event, Observed, Plan
+from zonal_operator.core.wording import Wording
+
+
+class ZoneState(StrEnum):
+    HEALTHY = "Healthy"  # serves its share
+    DEGRADED = "Degraded"  # failing, within the grace period (or failover is off): still serves
+    UNHEALTHY = "Unhealthy"  # failed over: its share runs in other zones
+    RECOVERING = "Recovering"  # nodes are back; waiting out the failback delay
+
+
+SERVING = (ZoneState.HEALTHY, ZoneState.DEGRADED)
+FAILED_OVER = (ZoneState.UNHEALTHY, ZoneState.RECOVERING)
+
+
+@dataclass
+class ZoneView:
+    name: str
+    health: ZoneHealth | None  # None: the zone has no eligible node any more
+    state: ZoneState
+    since: datetime | None = None  # healthySince / unhealthySince to report
+    deployment: str = ""
+    live: Mapping[str, Any] | None = None
+    conflict: bool = False
+    current: int = 0  # spec.replicas of its Deployment
+    ready: int = 0
+    available: int = 0
+    target: int = 0  # its share once all moves are done
+    next: int = 0  # what its Deployment gets in this step
+    # None of the workload's pods in the zone serve: the zone has no Ready node, or they all
+    # sit on nodes that are not (see perzone.plan).
+    dark: bool = False
+
+
+def workload_zones(observed: Observed) -> dict[str, ZoneHealth]:
+    """The health of every zone with a joined node the workload's pods may run on."""
+    wl = observed.workload
+    return zone_healths(
+        observed.nodes,
+        wl.pod_spec,
+        wl.topology_key,
+        wl.zones,
+        wl.failover.unhealthy_node_percent,
+    )
+
+
+def judge_zone(
+    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+) -> None:
+    """Decide the zone's state from its nodes, the policy and what status said before."""
+    health, policy = zone.health, wl.failover
+    assert health is not None
+    was_failed_over = previous.get("health") in FAILED_OVER
+    if health.failing:
+        zone.since = health.failing_since
+        if not policy.enabled:
+            zone.state = ZoneState.DEGRADED
+            return
+        if was_failed_over:
+            zone.state = ZoneState.UNHEALTHY
+            return
+        deadline = (health.failing_since or now) + timedelta(seconds=policy.grace_period_seconds)
+        if now >= deadline:
+            zone.state = ZoneState.UNHEALTHY
+        else:
+            zone.state = ZoneState.DEGRADED
+            timers.append(deadline)
+        return
+    if not was_failed_over or not policy.enabled:
+        zone.state = ZoneState.HEALTHY
+        return
+    # Healthy since the later of what the nodes say and when we first saw it: robust against
+    # kubelets that do not move the Ready transition time when they come back.
+    seen = (
+        parse_time(previous.get("healthySince")) if previous.get("health") == "Recovering" else None
+    )
+    zone.since = max(t for t in (health.healthy_since, seen or now) if t is not None)
+    deadline = zone.since + timedelta(seconds=policy.failback_delay_seconds)
+    if now >= deadline:
+        zone.state = ZoneState.HEALTHY
+    else:
+        zone.state = ZoneState.RECOVERING
+        timers.append(deadline)
+
+
+def all_failing(zones: Iterable[ZoneView]) -> bool:
+    """There are zones, and none of them is Healthy."""
+    states = [z.state for z in zones]
+    return bool(states) and ZoneState.HEALTHY not in states
+
+
+def guard_all_failing(
+    zones: Iterable[ZoneView], holding: Callable[[ZoneView], bool] = lambda zone: True
+) -> bool:
+    """Every zone looks dead at once: far likelier that we (or the control plane) are blind
+    than that the whole region burned. Like the node lifecycle controller, move nothing: the
+    zones judged Unhealthy that still hold something are Degraded instead (they keep what they
+    have). Returns whether that is the case."""
+    zones = list(zones)
+    failing = all_failing(zones)
+    if failing:
+        for zone in zones:
+            if zone.state is ZoneState.UNHEALTHY and holding(zone):
+                zone.state = ZoneState.DEGRADED
+    return failing
+
+
+def failback_step(wl: Workload) -> int:
+    """How many replicas a rebalance moves at a time (spec.failover.failbackStepPercent)."""
+    return max(1, math.ceil(wl.replicas * wl.failover.failback_step_percent / 100))
+
+
+def timers_requeue(timers: list[datetime], now: datetime, result: Plan) -> None:
+    """Reconcile again when the first of the timers runs out (at least a second from now)."""
+    if timers:
+        wait = min(timers) - now
+        result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
+
+
+def zone_reason(zone: ZoneView) -> tuple[str, str]:
+    if zone.conflict:
+        return "DeploymentConflict", f"Deployment {zone.deployment} belongs to someone else"
+    if zone.health is None:
+        return "NoEligibleNodes", "No eligible node left in this zone"
+    detail = zone.health.describe()
+    return {
+        ZoneState.HEALTHY: ("NodesReady", detail),
+        ZoneState.DEGRADED: ("NodesNotReady", f"{detail}; replicas stay during the grace period"),
+        ZoneState.UNHEALTHY: ("FailedOver", f"{detail}; replicas moved to other zones"),
+        ZoneState.RECOVERING: ("WaitingForFailback", f"{detail}; waiting out the failback delay"),
+    }[zone.state]
+
+
+def zone_events(
+    zones: Mapping[str, ZoneView],
+    previous: Mapping[str, Mapping[str, Any]],
+    result: Plan,
+    wording: Wording,
+    *,
+    moving: Callable[[ZoneView], str],
+    failover: bool,
+) -> None:
+    """One event per zone incident, saying what happened and what is done about it: at a
+    thousand workloads every event is a thousand API writes. With failover on, a zone that
+    fails is told of when it is failed over, or, if it comes back within the grace period, when
+    it does; with failover off, when it starts failing."""
+    for zone in sorted(zones.values(), key=lambda z: z.name):
+        entry = previous.get(zone.name, {})
+        before = entry.get("health")
+        if zone.health is None or before == zone.state:
+            continue
+        detail = zone.health.describe()
+        if zone.state is ZoneState.DEGRADED and before in (None, ZoneState.HEALTHY):
+            if not failover:
+                message = f"Zone {zone.name} is failing ({detail}); failover is off"
+                result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
+        elif zone.state is ZoneState.HEALTHY and before == ZoneState.DEGRADED:
+            since = f" since {entry['unhealthySince']}" if entry.get("unhealthySince") else ""
+            moved = "; nothing was moved" if failover else ""
+            message = f"Zone {zone.name} is healthy again ({detail}), failing{since}{moved}"
+            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
+        elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
+            message = f"Zone {zone.name} is unhealthy ({detail}); {moving(zone)}"
+            result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
+        elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
+            message = f"Zone {zone.name} is healthy again ({detail}); {wording.waiting}"
+            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
+        elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
+            returning = wording.returning(zone)
+            result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))

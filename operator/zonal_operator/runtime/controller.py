@@ -1,0 +1,386 @@
+"""The level-triggered loop: watch events fill the cache and queue workloads (intake.py);
+workers take a workload from the queue, ask the pure core what to do (core.perzone or
+core.spread), and have the executor do it.
+
+kopf delivers the ZonalWorkloads' watch events (see handlers.py); nothing here imports kopf.
+The cache is touched only from the event loop; blocking API calls run in a thread pool and hand
+their responses back to the loop, which writes them through to the cache, so the next
+reconcile never acts on an object older than the operator's own last write.
+
+A status write is deferred (Settings.status_delay_seconds) while a backlog of other workloads
+waits: the next reconcile plans on the deferred status as if it had been written. (The pure
+core's coalescing, core/coalesce.py, is another thing: it decides a change may wait at all.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from zonal_operator.api import WORKLOAD_LABEL, Workload
+from zonal_operator.core import perzone, spread
+from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
+from zonal_operator.runtime import metrics
+from zonal_operator.runtime.cache import Key
+from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
+from zonal_operator.runtime.intake import Intake
+from zonal_operator.runtime.kube import ApiException, Kube
+from zonal_operator.runtime.watch import Deliver, Source
+
+log = logging.getLogger("zonal_operator")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Reconciles running at once, each in a thread of its own for its blocking API calls (the
+    # API client's connection pool has as many connections). A reconcile mostly waits on API
+    # round trips, so this is what bounds throughput, and on a busy API server the operator's
+    # share of it: with 1000 workloads, 4 needed 82 s to create every Deployment, 16 38 s; in a
+    # zone loss 16 asked for every replacement within 39 s of the judgement, 32 within 28 s
+    # (docs/benchmarks.md, bench-scale).
+    workers: int = 32
+    resync_seconds: float = 600.0  # every workload is reconciled at least this often
+    # A node's change re-queues every workload; changes within this many seconds are handled
+    # in one pass. The node lifecycle controller marks a dead zone's nodes (Ready, then taints)
+    # over many seconds, and each pass is a reconcile of every workload. Waiting delays no
+    # failover: a zone's grace period runs from the nodes' own transition times.
+    node_batch_seconds: float = 5.0
+    # Likewise a Deployment's changes: the deployment controller reports a scale-up's progress
+    # in several status writes within a second or two (replicas, then ready, then available),
+    # and each would be a reconcile and a status patch of its own.
+    deployment_batch_seconds: float = 1.0
+    # While at least as many workloads wait in the queue as there are workers, a reconcile
+    # sends its Deployment writes and defers its status write and events, at most this long,
+    # until the backlog is gone: in a zone loss every workload's replicas move before statuses
+    # are written, and a status write costs the API server three times what a scale does. A
+    # trickle of changes (workloads created one by one, pods turning Ready) is no backlog, and
+    # is written at once. 0: never defer.
+    status_delay_seconds: float = 30.0
+
+
+class Reflecting(Protocol):
+    """What the controller needs of a reflector (watch.Reflector)."""
+
+    async def list(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
+# Builds the reflector of one collection: source, where its events go, which namespaces count.
+ReflectorFactory = Callable[[Source, Deliver, Callable[[str], bool] | None], Reflecting]
+MatchMemo = dict[tuple[str, str, str], bool]
+
+
+@dataclass
+class Record:
+    """What the controller keeps of one workload between its reconciles (dropped, all of it,
+    when the workload is deleted)."""
+
+    # Since when its status has coalesced a change (core/coalesce.py).
+    coalesced_since: datetime | None = None
+    # Its status (and events) decided but not written yet: deferred behind a backlog.
+    deferred: StatusWrite | None = None
+    # The matches_live memo for one spec (uid, generation) of it.
+    spec: tuple[str, int] = ("", 0)
+    match_memo: MatchMemo = field(default_factory=dict)
+    # The uid of it whose namespace is being deleted: the namespace controller deletes it
+    # too, and recreating its Deployments meanwhile would only fight that.
+    terminating: str = ""
+    series: metrics.WorkloadSeries = field(default_factory=metrics.WorkloadSeries)
+
+    def deferred_for(self, wl: Workload) -> StatusWrite | None:
+        """The deferred status write of the workload, unless it was for an earlier namesake."""
+        deferred = self.deferred
+        return deferred if deferred is not None and deferred.uid == wl.uid else None
+
+    def memo_for(self, wl: Workload) -> MatchMemo:
+        """The memo of matches_live results for the workload's current spec."""
+        if self.spec != (wl.uid, wl.generation) or len(self.match_memo) > 64:
+            self.spec, self.match_memo = (wl.uid, wl.generation), {}
+        return self.match_memo
+
+
+class Controller(Intake):
+    def __init__(
+        self,
+        api: Kube,
+        settings: Settings | None = None,
+        reflector: ReflectorFactory | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        super().__init__(self.settings.node_batch_seconds, self.settings.deployment_batch_seconds)
+        self.api = api
+        self._reflector = reflector
+        self._reflectors: list[Reflecting] = []
+        self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
+        self.executor = Executor(api, self.settings.workers)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._records: dict[Key, Record] = {}
+
+    def forget(self, key: Key) -> None:
+        record = self._records.pop(key, None)
+        if record is not None:
+            record.series.forget(*key)
+
+    def deferred(self) -> list[Key]:
+        """The workloads whose status write is deferred."""
+        return [key for key, record in self._records.items() if record.deferred is not None]
+
+    # -- start-up ----------------------------------------------------------------------------------
+    async def sync(self, namespaces: Sequence[str] = ()) -> None:
+        """Fill the caches from full lists before the first reconcile, as client-go's informers
+        do before their controllers start; the watches then go on from where the lists were
+        taken. Without this, a restarted operator could plan against the first few nodes it
+        hears of: with a zone down and another one not heard of yet, all replicas would be
+        asked of the one zone left. ZonalWorkloads are listed here too, and kopf watches them."""
+        if self._reflector is not None:
+            self._reflectors = self._make_reflectors(namespaces)
+        await asyncio.gather(*map(_list_until_done, self._reflectors))
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                workloads = await loop.run_in_executor(self.pool, self._list_workloads, namespaces)
+                break
+            except ApiException as exc:
+                log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
+                await asyncio.sleep(5)
+        for workload in workloads:
+            self.on_workload(None, workload)
+        log.info(
+            "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
+            len(self.store.nodes),
+            sum(map(len, self.store.deployments.values())),
+            sum(map(len, self.store.pods.values()))
+            + sum(len(n) for zones in self.store.placed.values() for n in zones.values()),
+            len(workloads),
+        )
+
+    def _make_reflectors(self, patterns: Sequence[str]) -> list[Reflecting]:
+        """Nodes, and per watched scope Deployments and the workloads' pods. Plain namespace
+        names are watched one by one; glob patterns (which may match namespaces created later)
+        are watched cluster-wide and filtered as kopf filters them."""
+        assert self._reflector is not None
+        scopes: list[str | None] = [None]
+        accept: Callable[[str], bool] | None = None
+        if _has_globs(patterns):
+            accept = functools.partial(_namespace_selected, tuple(patterns))
+        elif patterns:
+            scopes = list(patterns)
+        made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.on_node, None)]
+        for scope in scopes:
+            within = "" if scope is None else f"/namespaces/{scope}"
+            deployments = Source("deployments", f"/apis/apps/v1{within}/deployments")
+            pods = Source("pods", f"/api/v1{within}/pods", WORKLOAD_LABEL)
+            made.append(self._reflector(deployments, self.on_deployment, accept))
+            made.append(self._reflector(pods, self.on_pod, accept))
+        return made
+
+    def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
+        scopes: list[str | None] = [None]  # None: every namespace
+        if patterns:
+            names = patterns
+            if _has_globs(patterns):
+                names = select_namespaces(patterns, self.api.list_namespaces())
+            scopes = list(names)
+        return [w for ns in scopes for w in self.api.list_workloads(ns)]
+
+    # -- workers ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        for reflector in self._reflectors:
+            self._tasks.append(asyncio.create_task(reflector.run()))
+        for i in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
+        self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
+
+    async def stop(self, flush_seconds: float = 10.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flush(flush_seconds)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown()
+
+    async def _flush(self, timeout: float) -> None:
+        """Write the deferred statuses before stopping. One that is lost records older
+        Deployment generations than the operator's own last writes produced, and the next
+        operator would take those writes for edits by hand: it would replace the Deployments
+        with what they already are, and say it restored them."""
+        loop = asyncio.get_running_loop()
+        writes = []
+        for key, record in list(self._records.items()):
+            body = self.store.workloads.get(key)
+            wl = None if body is None else Workload.from_body(body)
+            deferred = None if wl is None else record.deferred_for(wl)
+            if wl is not None and deferred is not None:
+                run = functools.partial(self.executor.write, wl, wl.status, deferred)
+                writes.append(loop.run_in_executor(self.pool, run))
+        if not writes:
+            return
+        done, late = await asyncio.wait(writes, timeout=timeout)
+        failed = sum(1 for future in done if future.exception() is not None)
+        log.info(
+            "stopping: wrote %d deferred statuses (%d failed, %d not in time)",
+            len(done) - failed,
+            failed,
+            len(late),
+        )
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            for key in list(self.store.workloads):
+                self.queue.add(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key: Key = await self.queue.get()  # type: ignore[assignment]
+            metrics.QUEUE_DEPTH.set(len(self.queue))
+            metrics.STATUSES_DEFERRED.set(len(self.deferred()))
+            started = time.perf_counter()
+            try:
+                await self.reconcile(key)
+                self.queue.forget(key)
+            except Exception as exc:
+                metrics.RECONCILE_ERRORS.inc()
+                delay = self.queue.retry(key)
+                log.warning("reconcile of %s/%s failed (%s); retrying in %.1fs", *key, exc, delay)
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+                self.queue.done(key)
+
+    async def reconcile(self, key: Key) -> None:
+        body = self.store.workloads.get(key)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return  # deleted: garbage collection removes its Deployments
+        wl = Workload.from_body(body)
+        record = self._records.setdefault(key, Record())
+        if record.terminating == wl.uid:
+            return
+        written = wl.status
+        deferred = record.deferred_for(wl)
+        record.deferred = None
+        if deferred is not None:
+            wl = dataclasses.replace(wl, status=deferred.status)
+        now = datetime.now(UTC)
+        plan = self._plan(key, wl, record, now)
+        if plan.status_coalesced:
+            record.coalesced_since = record.coalesced_since or now
+        else:
+            record.coalesced_since = None
+        record.series.observe(wl, plan, now)
+        if plan.actions or plan.status is not None or plan.events or deferred is not None:
+            loop = asyncio.get_running_loop()
+            outcome = Outcome()
+            if plan.actions:
+                try:
+                    await loop.run_in_executor(self.pool, self.executor.act, wl, plan, outcome)
+                except Exception:
+                    if deferred is not None:  # neither written nor its events posted
+                        record.deferred = deferred
+                    raise
+                finally:
+                    for deployment in outcome.deployments:
+                        self.store.put_deployment(deployment)
+            if outcome.namespace_terminating:
+                log.info("namespace %s is being deleted; leaving %s alone", *key)
+                record.terminating = wl.uid
+                return
+            write = self.executor.compose(wl, plan, deferred, outcome, datetime.now(UTC))
+            since = deferred.deferred_since if deferred is not None else time.monotonic()
+            waited = time.monotonic() - since
+            if write.status == written and not write.events:
+                pass  # back where it was: nothing to tell
+            elif self._backlog() and waited < self.settings.status_delay_seconds:
+                record.deferred = dataclasses.replace(write, deferred_since=since)
+                self.queue.add_deferred(key)
+            else:
+                try:
+                    done = await loop.run_in_executor(
+                        self.pool, self.executor.write, wl, written, write
+                    )
+                except Exception:
+                    # Still to be written; its events have gone out, or failed for good.
+                    record.deferred = dataclasses.replace(write, events=(), deferred_since=since)
+                    raise
+                if done is not None:
+                    self.on_workload("MODIFIED", done)
+            if outcome.retry or outcome.retry_after:
+                self.queue.add_after(key, outcome.retry_after or 1.0)
+        if plan.requeue_after is not None:
+            self.queue.add_after(key, plan.requeue_after)
+
+    def _plan(self, key: Key, wl: Workload, record: Record, now: datetime) -> Plan:
+        """Ask the core what to do, with what the cache and the record say of the workload."""
+        nodes, deployments = self.store.node_snapshot(), self.store.deployments_for(wl)
+        if wl.spread:
+            pods = list(self.store.pods.get(key, {}).values())
+            return spread.plan(SpreadObserved(wl, nodes, deployments, now, pods=pods))
+        memo = record.memo_for(wl)
+        plan = perzone.plan(
+            PerZoneObserved(
+                wl,
+                nodes,
+                deployments,
+                now,
+                unschedulable={
+                    zone: len(names)
+                    for zone, names in self.store.unschedulable.get(key, {}).items()
+                    if names
+                },
+                pod_nodes={
+                    zone: tuple(pods.values())
+                    for zone, pods in self.store.placed.get(key, {}).items()
+                },
+                coalesced_since=record.coalesced_since,
+                match_memo=memo,
+            )
+        )
+        memo.update(plan.matched)
+        return plan
+
+    def _backlog(self) -> bool:
+        """As many workloads wait as the workers can take up at once, or more."""
+        return self.queue.urgent >= self.settings.workers
+
+
+async def _list_until_done(reflector: Reflecting) -> None:
+    while True:
+        try:
+            await reflector.list()
+            return
+        except Exception as exc:
+            log.warning("listing at start-up failed (%s); retrying in 5s", exc)
+            await asyncio.sleep(5)
+
+
+def _has_globs(patterns: Sequence[str]) -> bool:
+    return any(set(p) & set("*?[!,") for p in patterns)
+
+
+def _namespace_selected(patterns: Sequence[str], namespace: str) -> bool:
+    return bool(select_namespaces(patterns, [namespace]))
+
+
+def select_namespaces(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The namespaces that `--namespace` patterns select, as kopf reads them: each pattern is a
+    comma-separated list of globs, where `!glob` excludes."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for pattern in patterns:
+        for part in filter(None, (p.strip() for p in pattern.split(","))):
+            (exclude if part.startswith("!") else include).append(part.lstrip("!"))
+    return [
+        name
+        for name in names
+        if (not include or any(fnmatch.fnmatchcase(name, g) for g in include))
+        and not any(fnmatch.fnmatchcase(name, g) for g in exclude)
+    ]

@@ -1,0 +1,135 @@
+"""The intake: watch events go into the cache, and the workloads they concern into the work
+queue, at once, in front, or once a batch of changes is in (called on the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from zonal_operator.api import KIND, WORKLOAD_LABEL, ZONE_LABEL
+from zonal_operator.core.health import node_failed
+from zonal_operator.core.model import NodeInfo, PodInfo
+from zonal_operator.runtime import metrics
+from zonal_operator.runtime.cache import Key, Store, newer_or_same
+from zonal_operator.runtime.workqueue import WorkQueue
+
+
+class Intake:
+    """Routes watch events: the cache keeps them, the queue gets the workloads to reconcile."""
+
+    def __init__(self, node_batch_seconds: float, deployment_batch_seconds: float) -> None:
+        # How long changes of nodes, and of a workload's Deployments, are batched (Settings).
+        self.node_batch_seconds = node_batch_seconds
+        self.deployment_batch_seconds = deployment_batch_seconds
+        self.store = Store()
+        self.queue = WorkQueue()
+        self.last_event = time.monotonic()
+        self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
+
+    def forget(self, key: Key) -> None:
+        """The workload is gone: drop what is kept of it besides the cache (for subclasses)."""
+
+    def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            if self.store.workloads.pop(key, None) is not None:
+                self.store.index_workload(*key, present=False)
+            self.forget(key)
+            self.store.unschedulable.pop(key, None)
+            self.store.forget_pods(key)
+        elif newer_or_same(body, self.store.workloads.get(key)):
+            # Kept as is, not copied: each event (and API response) is a fresh dict, and
+            # Workload.from_body copies what a reconcile could change.
+            if key not in self.store.workloads:
+                self.store.index_workload(*key, present=True)
+            self.store.workloads[key] = dict(body)
+        metrics.WORKLOADS.set(len(self.store.workloads))
+        self.queue.add(key)
+
+    def on_deployment(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        if event_type == "DELETED":
+            self.store.remove_deployment(namespace, name)
+        else:
+            self.store.put_deployment(body)  # a fresh dict per event: kept, not copied
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == KIND and ref.get("controller"):
+                self._add_soon((namespace, ref["name"]), self.deployment_batch_seconds)
+                return
+        # Not ours: it matters only to a workload whose Deployment name it takes.
+        for wl_name in self.store.workloads_named_in(namespace, name):
+            self.queue.add((namespace, wl_name))
+        if (namespace, name) in self.store.workloads:  # Spread placement's name
+            self.queue.add((namespace, name))
+
+    def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """PerZone pods: per zone, the node of each, and which sit Pending as Unschedulable.
+        Spread pods (no zone label): where each one is and whether it is Ready."""
+        meta = body.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        workload, zone = labels.get(WORKLOAD_LABEL), labels.get(ZONE_LABEL)
+        if not workload:
+            return
+        key = (meta.get("namespace", ""), workload)
+        if not zone:
+            after = None if event_type == "DELETED" else PodInfo.from_body(body)
+            if self.store.put_pod(key, meta.get("name", ""), after):
+                self.queue.add(key)
+            return
+        name, pod = meta.get("name", ""), PodInfo.from_body(body)
+        gone = event_type == "DELETED" or pod.deleting
+        names = self.store.unschedulable.setdefault(key, {}).setdefault(zone, set())
+        before_count = len(names)
+        if pod.unschedulable and not gone:
+            names.add(name)
+        else:
+            names.discard(name)
+        if len(names) != before_count:
+            self.queue.add(key)
+        if self.store.place(key, zone, name, None if gone else pod.node):
+            # A pod on a failed node may leave its zone with none that serves (perzone.plan);
+            # other pod changes reach the workload through its Deployment's status.
+            node = self.store.nodes.get(pod.node)
+            if node is not None and node_failed(node):
+                self.queue.add_front(key)
+
+    def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        info = NodeInfo.from_body(body)
+        deleted = event_type == "DELETED"
+        was = self.store.nodes.get(info.name)
+        if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
+            self._requeue_all_soon()
+            if not deleted and was is not None and node_failed(info) and not node_failed(was):
+                # Its pods serve no more: a workload with one there may have a zone left with
+                # none that serves (perzone.plan), to cut or fail over now, not after the batch.
+                for key in self.store.workloads_on(info.name):
+                    self.queue.add_front(key)
+
+    def _add_soon(self, key: Key, delay: float) -> None:
+        try:
+            self.queue.add_after(key, delay)
+        except RuntimeError:  # no running loop (tests): at once
+            self.queue.add(key)
+
+    def _requeue_all_soon(self) -> None:
+        """Re-queue every workload once the current batch of node changes is in."""
+        if self._nodes_changed is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tests): at once
+            self._requeue_all()
+            return
+        self._nodes_changed = loop.call_later(self.node_batch_seconds, self._requeue_all)
+
+    def _requeue_all(self) -> None:
+        self._nodes_changed = None
+        for key in self.store.workloads:
+            self.queue.add(key)

@@ -1,0 +1,143 @@
+"""Prometheus metrics, served on /metrics by `zonal-operator run --metrics-port`, and the
+per-workload series a reconcile keeps current (`WorkloadSeries`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from zonal_operator.api import Workload
+from zonal_operator.core.model import parse_time
+from zonal_operator.core.plan import Plan
+from zonal_operator.core.zones import ZoneState
+
+API_REQUESTS = Counter(
+    "zonal_operator_api_requests_total",
+    "Requests the operator sent to the API server (watches aside), by verb and resource.",
+    ["verb", "resource"],
+)
+API_SECONDS = Histogram(
+    "zonal_operator_api_request_duration_seconds",
+    "Time from sending a request (watches and the reflectors' lists aside) to its whole "
+    "response, by verb and resource; it runs in a worker thread, so it includes waiting for "
+    "the interpreter.",
+    ["verb", "resource"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+API_ERRORS = Counter(
+    "zonal_operator_api_errors_total",
+    "Requests the API server refused or failed, by verb, resource and HTTP status.",
+    ["verb", "resource", "code"],
+)
+STATUS_WRITES = Counter(
+    "zonal_operator_status_writes_total",
+    "Status writes of ZonalWorkloads, by the most significant kind of change each carried "
+    "(generation, conditions, zones, deployments, replicas, nodes, other; see status_diff.py).",
+    ["change"],
+)
+RECONCILE_SECONDS = Histogram(
+    "zonal_operator_reconcile_duration_seconds",
+    "Time of one reconcile of one ZonalWorkload, writes included.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RECONCILE_ERRORS = Counter(
+    "zonal_operator_reconcile_errors_total",
+    "Reconciles that failed and were retried with backoff.",
+)
+QUEUE_DEPTH = Gauge("zonal_operator_queue_depth", "ZonalWorkloads waiting to be reconciled.")
+STATUSES_DEFERRED = Gauge(
+    "zonal_operator_statuses_deferred",
+    "ZonalWorkloads whose new status write is deferred while a backlog of other workloads is "
+    "reconciled (--status-delay-seconds).",
+)
+WORKLOADS = Gauge("zonal_operator_workloads", "ZonalWorkloads the operator watches.")
+
+# Per workload and zone. Series of a deleted workload are removed.
+ZONE_STATE = Gauge(
+    "zonal_operator_zone_state",
+    "1 for the state each zone is in for a workload (Healthy, Degraded, Unhealthy, Recovering).",
+    ["namespace", "workload", "zone", "state"],
+)
+ZONE_DESIRED = Gauge(
+    "zonal_operator_zone_desired_replicas",
+    "Replicas a zone is to run for a workload once moves in progress are done.",
+    ["namespace", "workload", "zone"],
+)
+ZONE_READY = Gauge(
+    "zonal_operator_zone_ready_replicas",
+    "Ready replicas of a workload in a zone.",
+    ["namespace", "workload", "zone"],
+)
+FAILOVERS = Counter(
+    "zonal_operator_failovers_total",
+    "Zones judged unhealthy whose replicas were moved to other zones.",
+    ["namespace", "workload", "zone"],
+)
+FAILBACKS = Counter(
+    "zonal_operator_failbacks_total",
+    "Recovered zones whose replicas were returned.",
+    ["namespace", "workload", "zone"],
+)
+RESTORE_SECONDS = Histogram(
+    "zonal_operator_capacity_restore_seconds",
+    "From a zone starting to fail (its nodes going NotReady) to the workload having its "
+    "requested Ready replicas again in the other zones.",
+    buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+)
+
+
+@dataclass
+class WorkloadSeries:
+    """The per-zone series of one workload, and the start of the failover whose capacity
+    restore is being timed."""
+
+    zones: set[str] = field(default_factory=set)  # zones with series
+    restoring: datetime | None = None  # failover start, until capacity is back
+
+    def observe(self, wl: Workload, plan: Plan, now: datetime) -> None:
+        """Keep the per-zone metrics and the failover counters and timings current."""
+        status = plan.status if plan.status is not None else wl.status
+        labels = (wl.namespace, wl.name)
+        zones = status.get("zones") or []
+        for gone in self.zones - {z["name"] for z in zones}:
+            _forget_zone(*labels, gone)
+        self.zones = {z["name"] for z in zones}
+        for zone in zones:
+            for state in ZoneState:
+                value = 1 if zone.get("health") == state.value else 0
+                ZONE_STATE.labels(*labels, zone["name"], state.value).set(value)
+            # Spread placement has no per-zone target: the pods the zone runs stand for it.
+            desired = zone.get("desiredReplicas", zone.get("replicas", 0))
+            ZONE_DESIRED.labels(*labels, zone["name"]).set(desired)
+            ZONE_READY.labels(*labels, zone["name"]).set(zone.get("readyReplicas", 0))
+        for event in plan.events:
+            if event.reason == "ZoneUnhealthy":
+                FAILOVERS.labels(*labels, event.zone).inc()
+                entry: Mapping[str, Any] = next((z for z in zones if z["name"] == event.zone), {})
+                started = parse_time(entry.get("unhealthySince")) or now
+                self.restoring = min(self.restoring or started, started)
+            elif event.reason == "ReplicasReturned":
+                FAILBACKS.labels(*labels, event.zone).inc()
+        if self.restoring is not None and int(status.get("readyReplicas") or 0) >= wl.replicas:
+            RESTORE_SECONDS.observe((now - self.restoring).total_seconds())
+            self.restoring = None
+
+    def forget(self, namespace: str, workload: str) -> None:
+        """The workload is gone: remove its series."""
+        for zone in self.zones:
+            _forget_zone(namespace, workload, zone)
+        self.zones = set()
+
+
+def _forget_zone(namespace: str, workload: str, zone: str) -> None:
+    for state in ZoneState:
+        with contextlib.suppress(KeyError):
+            ZONE_STATE.remove(namespace, workload, zone, state.value)
+    for gauge in (ZONE_DESIRED, ZONE_READY):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, workload, zone)

@@ -100,7 +100,7 @@ generate-check: $(VENV_READY) ## Fail if any generated file is out of date
 	$(MAKE) manifests-check
 
 .PHONY: lint
-lint: $(VENV_READY) ## ruff and mypy (strict)
+lint: $(VENV_READY) ## ruff, mypy (strict) and the layering contracts (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from benchlib import REPO, BenchError, log
 from profiling import Profiler
@@ -47,9 +48,11 @@ class Phase:
 class Harness:
     """One run's cluster, operator, API client and report; the phases (scale_phases) use it."""
 
-    def __init__(self, args: argparse.Namespace, cluster_config: ClusterConfig, fleet: Fleet):
+    def __init__(
+        self, args: argparse.Namespace, cluster_config: ClusterConfig, fleet: Fleet
+    ) -> None:
         self.args = args
-        self.out = args.out
+        self.out: Path = args.out
         self.cluster_config = cluster_config
         self.cluster = LocalCluster(self.out / "cluster", cluster_config)
         self.failover = {

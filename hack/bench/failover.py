@@ -9,7 +9,7 @@ tolerations), three zones of three KWOK nodes, and in it, 9 replicas each of:
 Then zone-a's heartbeats stop. For each, from the moment the zone's nodes are all NotReady: the
 time until 9 pods are Ready again (not terminating), and the lowest Ready count seen.
 
-    make bench-failover            # or: PYTHONPATH=hack .venv/bin/python hack/bench/failover.py
+    make bench-failover            # or: .venv/bin/python hack/bench/failover.py
 """
 
 from __future__ import annotations
@@ -24,22 +24,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localcluster import ClusterConfig, LocalCluster
-
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-from tests.e2e.operator_process import OperatorProcess  # noqa: E402
+sys.path.insert(0, str(REPO / "hack"))
+
+from benchlib import DOC, write_doc  # noqa: E402
+
+from localcluster import ClusterConfig, LocalCluster  # noqa: E402
+from testkit.operator_process import OperatorProcess  # noqa: E402
+from testkit.workloads import (  # noqa: E402
+    PAUSE_IMAGE,
+    ZONE_KEY,
+    container,
+    deployment,
+    is_ready,
+    workload,
+)
 
 NAMESPACE = "bench"
 REPLICAS = 9
 ZONE = "zone-a"
-DOC = REPO / "docs" / "benchmarks.md"
-START, END = "<!-- bench-failover:start -->", "<!-- bench-failover:end -->"
-CONTAINER = {
-    "name": "app",
-    "image": "registry.k8s.io/pause:3.10",
-    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-}
+MARKERS = ("<!-- bench-failover:start -->", "<!-- bench-failover:end -->")
+CONTAINER = container(PAUSE_IMAGE)  # 100m CPU, 64Mi
 
 
 @dataclass
@@ -52,47 +57,20 @@ class Subject:
 
 
 def zonal_workload(name: str, placement: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "zonal.dev/v1alpha1",
-        "kind": "ZonalWorkload",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": REPLICAS,
-            "placement": placement,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [CONTAINER]},
-            },
-        },
-    }
+    return workload(name, NAMESPACE, REPLICAS, PAUSE_IMAGE, placement=placement)
 
 
 def spread_deployment(name: str, when: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": REPLICAS,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [CONTAINER],
-                    "topologySpreadConstraints": [
-                        {
-                            "maxSkew": 1,
-                            "topologyKey": "topology.kubernetes.io/zone",
-                            "whenUnsatisfiable": when,
-                            "labelSelector": {"matchLabels": labels},
-                        }
-                    ],
-                },
-            },
-        },
+    """A Deployment whose pods spread over the zones with maxSkew 1, `when` unsatisfiable."""
+    constraint = {
+        "maxSkew": 1,
+        "topologyKey": ZONE_KEY,
+        "whenUnsatisfiable": when,
+        "labelSelector": {"matchLabels": {"app": name}},
     }
+    return deployment(
+        name, NAMESPACE, REPLICAS, [CONTAINER], topologySpreadConstraints=[constraint]
+    )
 
 
 def ready_pods(cluster: LocalCluster) -> dict[str, int]:
@@ -102,11 +80,7 @@ def ready_pods(cluster: LocalCluster) -> dict[str, int]:
     for pod in pods["items"]:
         if pod["metadata"].get("deletionTimestamp"):
             continue
-        ready = any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in pod["status"].get("conditions") or []
-        )
-        if ready:
+        if is_ready(pod):
             app = pod["metadata"]["labels"].get("app", "")
             counts[app] = counts.get(app, 0) + 1
     return counts
@@ -226,17 +200,6 @@ def report(subjects: list[Subject], timings: dict[str, float], limit: float) -> 
     return "\n".join(lines).rstrip()
 
 
-def write_doc(text: str) -> None:
-    body = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    section = f"{START}\n{text}\n{END}"
-    if START in body and END in body:
-        head, rest = body.split(START, 1)
-        body = head + section + rest.split(END, 1)[1]
-    else:
-        body = body.rstrip() + "\n\n## Failover: `make bench-failover`\n\n" + section + "\n"
-    DOC.write_text(body)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -252,7 +215,7 @@ def main() -> int:
     print()
     print(text)
     if args.write_doc:
-        write_doc(text)
+        write_doc(DOC, text, markers=MARKERS, heading="## Failover: `make bench-failover`")
         print(f"\nwritten to {DOC.relative_to(REPO)}")
     return 0
 

@@ -32,12 +32,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
-sys.path.insert(0, str(REPO / "hack" / "bench"))
 
 import yaml  # noqa: E402
-from scale import DOC, Api, machine, process_cpu_seconds, revision, write_doc  # noqa: E402
+from benchlib import DOC, machine, revision, write_doc  # noqa: E402
 
 from localcluster import ClusterConfig, LocalCluster  # noqa: E402
+from testkit.api import Api  # noqa: E402
+from testkit.procfs import process_cpu_seconds  # noqa: E402
+from testkit.workloads import PAUSE_IMAGE, deployment  # noqa: E402
 
 NAMESPACE = "default"
 MERGE = "application/merge-patch+json"
@@ -118,21 +120,6 @@ def workload_status(ready: int) -> dict[str, Any]:
     }
 
 
-def deployment() -> dict[str, Any]:
-    labels = {"app": "probe"}
-    container = {"name": "app", "image": "registry.k8s.io/pause:3.10"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "probe"},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
-        },
-    }
-
-
 def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
     """(kind of write, API server CPU ms each, round trip ms each), each kind `count` times."""
     workload = yaml.safe_load((REPO / "examples" / "zonalworkload.yaml").read_text())
@@ -143,7 +130,8 @@ def measure(api: Api, pid: int, count: int) -> list[tuple[str, float, float]]:
         f"/api/v1/namespaces/{NAMESPACE}/configmaps",
         body={"metadata": {"name": "probe"}, "data": {"n": "0"}},
     )
-    api.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", body=deployment())
+    probe = deployment("probe", NAMESPACE, 0, [{"name": "app", "image": PAUSE_IMAGE}])
+    api.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", body=probe)
     name = workload["metadata"]["name"]
     for group in VARIANTS:
         body = {**workload, "apiVersion": f"{group}/v1alpha1"}
@@ -207,7 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             cluster.install_crds(REPO / "crds")
             cluster.install_crds(variants)
             pids = json.loads((Path(state) / "state.json").read_text())["pids"]
-            rows = measure(Api(cluster.kubeconfig), int(pids["kube-apiserver"]), args.writes)
+            rows = measure(
+                Api(cluster.kubeconfig, "zonal-bench-write-cost"),
+                int(pids["kube-apiserver"]),
+                args.writes,
+            )
         finally:
             cluster.down()
     base = rows[0][1]

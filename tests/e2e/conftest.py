@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from localcluster import ClusterConfig, LocalCluster
+from testkit.operator_process import OperatorProcess
 from tests.e2e.helpers import get_json, wait_for
-from tests.e2e.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
@@ -92,6 +92,6 @@ def operator(
 @pytest.fixture
 def running_operator(operator: OperatorProcess) -> OperatorProcess:
     """The session operator, started again if an earlier test left it stopped."""
-    if operator.proc is None or operator.proc.poll() is not None:
+    if not operator.running:
         operator.start()
     return operator

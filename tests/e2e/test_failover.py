@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
+from testkit.operator_process import OperatorProcess
+from testkit.workloads import workload
 from tests.e2e.helpers import Poller, get_json, wait_for
-from tests.e2e.operator_process import OperatorProcess
-from tests.e2e.workloads import apply, deployments, split, status, wait_converged, workload
+from tests.e2e.workloads import apply, deployments, split, status, wait_converged
 
 pytestmark = [
     pytest.mark.e2e,

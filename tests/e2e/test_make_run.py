@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.operator_process import free_port
+from testkit.operator_process import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
+from testkit.workloads import workload
 from tests.e2e.helpers import Poller, get_json
-from tests.e2e.workloads import workload
 
 pytestmark = [
     pytest.mark.e2e,

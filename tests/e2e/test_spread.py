@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
+from testkit.operator_process import OperatorProcess
+from testkit.workloads import ZONE_KEY, condition, workload
 from tests.e2e.helpers import Poller, get_json, wait_for
-from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.test_failover import event_count, metric, nodes_not_ready, zone_health
-from tests.e2e.workloads import ZONE_KEY, apply, condition, settled_status, status, workload
+from tests.e2e.workloads import apply, settled_status, status
 
 pytestmark = [
     pytest.mark.e2e,

@@ -8,17 +8,10 @@ import time
 import pytest
 
 from localcluster import LocalCluster
+from testkit.operator_process import OperatorProcess
+from testkit.workloads import condition, workload
 from tests.e2e.helpers import get_json, wait_for
-from tests.e2e.operator_process import OperatorProcess
-from tests.e2e.workloads import (
-    apply,
-    condition,
-    deployments,
-    split,
-    status,
-    wait_converged,
-    workload,
-)
+from tests.e2e.workloads import apply, deployments, split, status, wait_converged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
 

@@ -1,4 +1,4 @@
-"""Building, applying and inspecting ZonalWorkloads in end-to-end tests."""
+"""Applying and inspecting ZonalWorkloads in end-to-end tests (testkit.workloads builds them)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,8 @@ from collections import Counter
 from typing import Any
 
 from localcluster import LocalCluster
+from testkit.workloads import WORKLOAD_LABEL, ZONE_KEY, ZONE_LABEL, condition, is_ready
 from tests.e2e.helpers import get_json, wait_for
-
-ZONE_KEY = "topology.kubernetes.io/zone"
-
-
-def workload(
-    name: str, namespace: str, replicas: int = 9, image: str = "nginx:1.27", **spec: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": "zonal.dev/v1alpha1",
-        "kind": "ZonalWorkload",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": image,
-                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                        }
-                    ]
-                },
-            },
-            **spec,
-        },
-    }
-    return body
 
 
 def apply(cluster: LocalCluster, body: dict[str, Any]) -> None:
@@ -50,19 +21,15 @@ def status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
     return result
 
 
-def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in st.get("conditions") or [] if c["type"] == type_), {})
-
-
 def deployments(cluster: LocalCluster, namespace: str, name: str) -> dict[str, dict[str, Any]]:
-    items = get_json(cluster, "deployments", "-n", namespace, "-l", f"zonal.dev/workload={name}")
+    items = get_json(cluster, "deployments", "-n", namespace, "-l", f"{WORKLOAD_LABEL}={name}")
     return {d["metadata"]["name"]: d for d in items["items"]}
 
 
 def split(cluster: LocalCluster, namespace: str, name: str) -> dict[str, int]:
     """zone -> spec.replicas of the workload's Deployments."""
     return {
-        d["metadata"]["labels"]["zonal.dev/zone"]: d["spec"]["replicas"]
+        d["metadata"]["labels"][ZONE_LABEL]: d["spec"]["replicas"]
         for d in deployments(cluster, namespace, name).values()
     }
 
@@ -74,19 +41,15 @@ def running_pods_per_zone(cluster: LocalCluster, namespace: str, name: str) -> C
         n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE_KEY)
         for n in get_json(cluster, "nodes")["items"]
     }
-    pods = get_json(cluster, "pods", "-n", namespace, "-l", f"zonal.dev/workload={name}")
+    pods = get_json(cluster, "pods", "-n", namespace, "-l", f"{WORKLOAD_LABEL}={name}")
     counts: Counter[str] = Counter()
     for pod in pods["items"]:
         if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
             continue
-        ready = any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in pod["status"].get("conditions") or []
-        )
-        if not ready:
+        if not is_ready(pod):
             continue
         zone = zone_of.get(pod["spec"]["nodeName"])
-        assert zone == pod["metadata"]["labels"]["zonal.dev/zone"], pod["metadata"]["name"]
+        assert zone == pod["metadata"]["labels"][ZONE_LABEL], pod["metadata"]["name"]
         counts[zone or "?"] += 1
     return counts
 

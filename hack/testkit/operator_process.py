@@ -1,0 +1,135 @@
+"""The operator under test or measurement: the real `zonal-operator run` process against a
+cluster, its metrics on a free local port, and its own counters read back from them."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from testkit import HarnessError, metrics, procfs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OperatorProcess:
+    """`zonal-operator run` of this interpreter's environment, logging to `log_path`."""
+
+    def __init__(self, kubeconfig: Path, log_path: Path, extra_args: Sequence[str] = ()) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.extra_args = list(extra_args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = 0
+        self.liveness_port = 0
+        self.command: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 30) -> None:
+        """Start it and wait until it serves metrics."""
+        assert not self.running, "already running"
+        self.metrics_port, self.liveness_port = free_port(), free_port()
+        exe = Path(sys.executable).parent / "zonal-operator"
+        self.command = [
+            str(exe), "run",
+            "--kubeconfig", str(self.kubeconfig),
+            "--metrics-port", str(self.metrics_port),
+            "--metrics-address", "127.0.0.1",
+            "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
+            *self.extra_args,
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            log.write(f"\n=== start {' '.join(self.command)}\n".encode())
+            self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check()
+            with contextlib.suppress(OSError):
+                self.scrape("zonal_operator_workloads")
+                return
+            time.sleep(0.2)
+        raise HarnessError(f"the operator served no metrics within {timeout:.0f}s: {self.log_path}")
+
+    def check(self) -> None:
+        """Raise HarnessError unless it is running."""
+        if not self.running:
+            raise HarnessError(f"the operator is not running; see {self.log_path}")
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within `timeout` seconds."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """Die at once, as a crashed or evicted pod does: no cleanup of any kind."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    # -- its metrics ---------------------------------------------------------------------------
+    def scrape(self, *names: str) -> str:
+        """The metrics text; only the named series when names are given (with 1000 workloads
+        the per-zone gauges are tens of thousands of lines, which cost the operator CPU)."""
+        query = urllib.parse.urlencode([("name[]", n) for n in names])
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics" + (f"?{query}" if query else "")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return str(response.read().decode())
+
+    def api_requests(self) -> Counter[tuple[str, str]]:
+        """(verb, resource) -> requests sent so far, from the operator's own counter."""
+        return metrics.api_requests(self.scrape(metrics.API_REQUESTS))
+
+    def writes(self) -> int:
+        """Requests other than get, list and watch sent so far."""
+        return metrics.writes(self.api_requests())
+
+    def api_seconds(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """(verb, resource) -> (requests timed, seconds they took) so far."""
+        name = metrics.API_SECONDS
+        return metrics.api_seconds(self.scrape(f"{name}_count", f"{name}_sum"))
+
+    def status_writes(self) -> Counter[str]:
+        """Kind of change -> status writes so far."""
+        return metrics.status_writes(self.scrape(metrics.STATUS_WRITES))
+
+    def reconciles(self) -> tuple[int, float]:
+        """(reconciles done, seconds spent in them) so far, from the reconcile histogram."""
+        name = metrics.RECONCILE_SECONDS
+        return metrics.histogram_totals(self.scrape(f"{name}_count", f"{name}_sum"), name)
+
+    # -- its process ---------------------------------------------------------------------------
+    def cpu_seconds(self) -> float:
+        return procfs.process_cpu_seconds(self.pid)
+
+    def memory_mib(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) in MiB: resident memory now, and its peak."""
+        return procfs.memory_mib(self.pid)

@@ -51,9 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--watch-timeout",
-        type=float,
+        # Whole seconds: the API server refuses a watch whose timeoutSeconds is "300.0".
+        type=_positive,
         default=300,
-        help="server-side timeout of each watch request, after which it is renewed (default 300)",
+        help="server-side timeout in whole seconds of each watch request, after which it is "
+        "renewed (default 300)",
     )
     run.add_argument(
         "--metrics-port", type=int, default=8080, help="Prometheus /metrics port; 0 disables"

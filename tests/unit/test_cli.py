@@ -1,0 +1,26 @@
+"""The command line: what each flag accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from zonal_operator.cli import _parser
+
+
+def test_watch_timeout_is_whole_seconds() -> None:
+    # The chart passes --watch-timeout=300; the API server refuses timeoutSeconds=300.0.
+    args = _parser().parse_args(["run", "--watch-timeout=300"])
+    assert args.watch_timeout == 300
+    assert isinstance(args.watch_timeout, int)
+    assert str(args.watch_timeout) == "300"
+
+
+@pytest.mark.parametrize("value", ["300.5", "0", "-1", "five"])
+def test_watch_timeout_refuses_what_the_api_server_would(value: str) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", f"--watch-timeout={value}"])
+
+
+def test_defaults() -> None:
+    args = _parser().parse_args(["run"])
+    assert (args.watch_timeout, args.workers) == (300, 32)

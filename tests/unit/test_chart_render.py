@@ -187,6 +187,8 @@ metadata: {name: x, labelz: {}}
         ["--set", "operator.logFormat=xml"],
         ["--set", "watchNamespaces={Team_A}"],
         ["--set", "metrics.port=8081"],
+        # Whole seconds: the operator would send timeoutSeconds=300.5, which the API refuses.
+        ["--set-json", "operator.watchTimeout=300.5"],
         ["--set", "metrics.service.enabled=false", "--set", "metrics.serviceMonitor.enabled=true"],
     ],
     ids=lambda args: " ".join(args[1::2]),

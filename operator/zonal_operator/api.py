@@ -242,8 +242,8 @@ FAILOVER_FIELDS = (
     _int32(
         "unhealthyNodePercent",
         "unhealthy_node_percent",
-        "A zone is unhealthy when at least this percentage of its eligible nodes are not Ready. "
-        "1 to 100, default 50.",
+        "A zone is unhealthy when at least this percentage of its eligible nodes have failed "
+        "(not Ready, or silent: see heartbeatTimeoutSeconds). 1 to 100, default 50.",
         minimum=1,
         maximum=100,
         default=50,
@@ -252,10 +252,27 @@ FAILOVER_FIELDS = (
         "gracePeriodSeconds",
         "grace_period_seconds",
         "How long, in seconds, a zone must stay unhealthy before its replicas move to the "
-        "healthy zones. 0 to 3600, default 30.",
+        "healthy zones, counted from the zone's failure (its nodes' last heartbeat, or their "
+        "Ready condition turning False or Unknown). 0 to 3600, default 30.",
         minimum=0,
         maximum=3600,
         default=30,
+    ),
+    _int32(
+        "heartbeatTimeoutSeconds",
+        "heartbeat_timeout_seconds",
+        "A node whose Lease in kube-node-lease has not been renewed for longer than this many "
+        "seconds counts as failed, without waiting for the node lifecycle controller to mark it "
+        "NotReady (its node-monitor grace, 50 s by default). Make it at least twice the "
+        "kubelets' renew interval (a quarter of their lease duration: 10 s by default), so that "
+        "one late renewal never counts as silence. Silence alone fails a zone only when at least "
+        "two of its nodes (its only node, in a zone of one) are silent, and only after the "
+        "operator has re-read their Leases from the API server; nodes without a Lease are judged "
+        "by their Ready condition alone. The zone's failure then counts from its last heartbeat. "
+        "0 turns the heartbeat verdict off. 0 to 600, default 20.",
+        minimum=0,
+        maximum=600,
+        default=20,
     ),
     _int32(
         "failbackDelaySeconds",
@@ -304,6 +321,7 @@ class FailoverPolicy:
     enabled: bool = _FAILOVER_DEFAULTS["enabled"]
     unhealthy_node_percent: int = _FAILOVER_DEFAULTS["unhealthy_node_percent"]
     grace_period_seconds: int = _FAILOVER_DEFAULTS["grace_period_seconds"]
+    heartbeat_timeout_seconds: int = _FAILOVER_DEFAULTS["heartbeat_timeout_seconds"]
     failback_delay_seconds: int = _FAILOVER_DEFAULTS["failback_delay_seconds"]
     failback_step_percent: int = _FAILOVER_DEFAULTS["failback_step_percent"]
     toleration_seconds: int = _FAILOVER_DEFAULTS["toleration_seconds"]

@@ -58,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
         "renewed (default 300)",
     )
     run.add_argument(
+        "--node-heartbeats",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="watch the node Leases in kube-node-lease, so that a zone whose kubelets stop "
+        "renewing them is judged failed before its nodes turn NotReady (the workloads' "
+        "spec.failover.heartbeatTimeoutSeconds); --no-node-heartbeats judges zones by the "
+        "nodes' Ready conditions alone (default: on)",
+    )
+    run.add_argument(
         "--metrics-port", type=int, default=8080, help="Prometheus /metrics port; 0 disables"
     )
     run.add_argument("--metrics-address", default="0.0.0.0", help="address for /metrics")

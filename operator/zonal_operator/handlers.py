@@ -19,8 +19,9 @@ from prometheus_client import start_http_server
 
 from zonal_operator.api import GROUP, PLURAL, VERSION
 from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.heartbeats import LEASES_PATH
 from zonal_operator.runtime.kube import KubeApi, bearer_token, load_client, load_configuration
-from zonal_operator.runtime.watch import Deliver, Http, Reflector, Source
+from zonal_operator.runtime.watch import Deliver, Http, Reflector, Source, read_object
 
 log = logging.getLogger("zonal_operator")
 
@@ -63,14 +64,19 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
             http, source, deliver, accept_namespace=accept, timeout_seconds=options.watch_timeout
         )
 
+    async def read_lease(node: str) -> dict[str, Any] | None:
+        return await read_object(http, f"{LEASES_PATH}/{node}", "leases")
+
     controller = Controller(
         api,
         Settings(
             workers=options.workers,
             resync_seconds=options.resync_seconds,
             status_delay_seconds=options.status_delay_seconds,
+            heartbeats=options.node_heartbeats,
         ),
         reflector=reflector,
+        read_lease=read_lease,
     )
     memo.controller = controller
     await controller.sync(options.namespaces)

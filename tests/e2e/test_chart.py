@@ -336,6 +336,7 @@ def test_service_account_runs_the_operator_cluster_wide(
     text = log.read_text()
     assert "creating Deployment" in text
     assert not FORBIDDEN.search(text), text
+    assert "cannot list node Leases" not in text, text
 
     whoami = kubectl_as(sa_kubeconfig, "auth", "whoami", "-o", "json")
     username = json.loads(whoami.stdout)["status"]["userInfo"]["username"]
@@ -347,6 +348,9 @@ def test_service_account_runs_the_operator_cluster_wide(
         "-n", namespace,
     )  # fmt: skip
     assert can_i(sa_kubeconfig, "watch", "nodes")
+    # The heartbeat verdict: the node Leases, read-only, in their namespace only.
+    assert can_i(sa_kubeconfig, "watch", "leases.coordination.k8s.io", "-n", "kube-node-lease")
+    assert can_i(sa_kubeconfig, "get", "leases.coordination.k8s.io", "-n", "kube-node-lease")
     # Spread placement: stranded pods are deleted, surplus pods evicted.
     assert can_i(sa_kubeconfig, "delete", "pods", "-n", namespace)
     assert can_i(sa_kubeconfig, "create", "pods", "--subresource=eviction", "-n", namespace)
@@ -355,6 +359,9 @@ def test_service_account_runs_the_operator_cluster_wide(
         ("list", "secrets", "--all-namespaces"),
         ("patch", "nodes"),
         ("delete", "nodes"),
+        ("update", "leases.coordination.k8s.io", "-n", "kube-node-lease"),
+        ("delete", "leases.coordination.k8s.io", "-n", "kube-node-lease"),
+        ("get", "leases.coordination.k8s.io", "-n", "kube-system"),
         ("create", "zonalworkloads.zonal.dev", "-n", namespace),
         ("update", "zonalworkloads.zonal.dev", "-n", namespace),
         ("create", "pods", "-n", namespace),

@@ -248,6 +248,8 @@ CLUSTER_SCOPED_READS = {
     ("", "nodes", ("get", "list", "watch")),
     ("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch")),
 }
+# The heartbeat verdict's Role, in kube-node-lease only.
+NODE_LEASES = {("coordination.k8s.io", "leases", ("get", "list", "watch"))}
 NAMESPACED = {
     ("zonal.dev", "zonalworkloads", ("get", "list", "watch")),
     ("zonal.dev", "zonalworkloads/status", ("get", "patch", "update")),
@@ -264,7 +266,15 @@ def test_rbac_cluster_wide_is_exactly_the_documented_rules(helm_env: dict[str, s
     items = docs(render(helm_env))
     [role] = by_kind(items, "ClusterRole")
     assert rules(role) == CLUSTER_SCOPED_READS | NAMESPACED
-    assert not by_kind(items, "Role")
+    [leases] = by_kind(items, "Role")
+    assert leases["metadata"]["namespace"] == "kube-node-lease"
+    assert rules(leases) == NODE_LEASES
+    [lease_binding] = by_kind(items, "RoleBinding")
+    assert lease_binding["metadata"]["namespace"] == "kube-node-lease"
+    assert lease_binding["roleRef"]["name"] == leases["metadata"]["name"]
+    off = docs(render(helm_env, "--set", "operator.nodeHeartbeats=false"))
+    assert not by_kind(off, "Role") and not by_kind(off, "RoleBinding")
+    assert "--no-node-heartbeats" in container(off)["args"]
     [binding] = by_kind(items, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "zonal-operator", "namespace": "zonal-system"}
@@ -283,13 +293,19 @@ def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
     [role] = by_kind(items, "ClusterRole")
     assert rules(role) == CLUSTER_SCOPED_READS | {("", "namespaces", ("get", "list", "watch"))}
     roles = by_kind(items, "Role")
-    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    namespaces = sorted(r["metadata"]["namespace"] for r in roles)
+    assert namespaces == ["kube-node-lease", "team-a", "team-b"]
+    roles = [r for r in roles if r["metadata"]["namespace"] != "kube-node-lease"]
     for r in roles:
         assert rules(r) == NAMESPACED | {
             ("kopf.dev", "kopfpeerings", ("get", "list", "watch", "patch"))
         }
     bindings = by_kind(items, "RoleBinding")
-    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == [
+        "kube-node-lease",
+        "team-a",
+        "team-b",
+    ]
     args = container(items)["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args
 
@@ -329,6 +345,7 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
         "--resync-seconds=600",
         "--status-delay-seconds=30",
         "--watch-timeout=300",
+        "--node-heartbeats",
         "--metrics-port=8080",
         "--metrics-address=0.0.0.0",
         "--liveness=http://0.0.0.0:8081/healthz",

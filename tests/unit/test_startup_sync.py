@@ -38,6 +38,13 @@ _LISTS: dict[str, list[dict[str, Any]]] = {
             "status": _PENDING,
         }
     ],
+    "leases": [
+        {
+            "metadata": {"name": f"n-{z}", "namespace": "kube-node-lease"},
+            "spec": {"renewTime": "2026-12-04T03:00:00.000000Z", "leaseDurationSeconds": 40},
+        }
+        for z in ("zone-a", "zone-b", "zone-c")
+    ],
 }
 
 
@@ -95,6 +102,19 @@ def test_sync_fills_every_cache_and_queues_each_workload_once() -> None:
     assert "web-zone-a" in controller.store.deployments["team-a"]
     assert controller.store.unschedulable[("team-a", "web")] == {"zone-b": {"p"}}
     assert ("team-a", "web") in controller.store.workloads
+    assert sorted(controller.heartbeats.leases) == ["n-zone-a", "n-zone-b", "n-zone-c"]
+    assert len(controller.queue) == 1
+
+
+def test_sync_goes_on_when_node_leases_cannot_be_listed() -> None:
+    """Without RBAC for kube-node-lease the operator still starts: zones are judged by Ready."""
+    leases = _LISTS.pop("leases")
+    try:
+        controller, _ = _sync([])
+    finally:
+        _LISTS["leases"] = leases
+    assert sorted(controller.store.nodes) == ["n-zone-a", "n-zone-b", "n-zone-c"]
+    assert controller.heartbeats.leases == {}
     assert len(controller.queue) == 1
 
 
@@ -107,6 +127,7 @@ def test_sync_watches_plain_namespaces_one_by_one() -> None:
         "/api/v1/nodes",
         "/apis/apps/v1/namespaces/team-a/deployments",
         "/apis/apps/v1/namespaces/team-b/deployments",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
     ]
     pods = [r.source for r in _Reflector.made if r.source.resource == "pods"]
     assert {s.label_selector for s in pods} == {"zonal.dev/workload"}
@@ -119,6 +140,7 @@ def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
         "/api/v1/nodes",
         "/api/v1/pods",
         "/apis/apps/v1/deployments",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
     ]
     assert "team-b" not in controller.store.deployments
     assert "web-zone-a" in controller.store.deployments["team-a"]

@@ -13,6 +13,14 @@ node lifecycle controller sets, so they survive an operator restart:
   number of failed nodes that makes the zone fail;
 - `healthy_since`: likewise the m-th earliest transition time of the nodes that are fine, m
   being the number of fine nodes that keeps the zone healthy.
+
+A node also counts as failed when it is silent (core/heartbeat.py: its Lease renewals stopped
+longer ago than the workload's heartbeatTimeoutSeconds, confirmed by a fresh read) and enough
+of its zone is silent with it (`heartbeat.correlated`). It has then failed since its last
+renewal, so the grace period counts from the outage itself. If every zone of a workload looks
+failing and silence is part of why, the signal is distrusted: far likelier that the operator's
+view of the Leases is wrong than that every zone went dark; the zones are judged by their Ready
+conditions alone, and the all-zones-down rule (zones.guard_all_failing) still holds.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, overload
 
+from zonal_operator.core import heartbeat
 from zonal_operator.core.eligibility import eligible_zones
 from zonal_operator.core.model import NODE_FAILURE_TAINTS, NodeInfo
 
@@ -45,11 +54,34 @@ class ZoneHealth:
     failing: bool
     failing_since: datetime | None
     healthy_since: datetime | None
+    # Of the failed nodes, those failed by their silence alone (still Ready), and the latest of
+    # their last heartbeats.
+    silent: int = 0
+    last_heartbeat: datetime | None = None
+    # The earliest moment a quiet node could be proven silent (heartbeat.due): look again then.
+    silence_due: datetime | None = None
+    # Failed nodes without the silent ones: did the zone fail only because of its silence?
+    by_silence: bool = False
+
+    @property
+    def verdict(self) -> str:
+        """What failed the zone ("Heartbeat" or "NotReady"), "" when it is not failing."""
+        if not self.failing:
+            return ""
+        return "Heartbeat" if self.by_silence else "NotReady"
 
     def describe(self) -> str:
-        parts = [f"{self.ready}/{self.nodes} nodes Ready"]
-        if self.failed:
-            parts.append(f"{self.failed} not Ready")
+        if self.silent and self.last_heartbeat is not None:
+            parts = [
+                f"{self.silent}/{self.nodes} nodes silent, "
+                f"last heartbeat {self.last_heartbeat:%H:%M:%S}"
+            ]
+            if self.failed > self.silent:
+                parts.append(f"{self.failed - self.silent} not Ready")
+        else:
+            parts = [f"{self.ready}/{self.nodes} nodes Ready"]
+            if self.failed:
+                parts.append(f"{self.failed} not Ready")
         if self.cordoned:
             parts.append(f"{self.cordoned} cordoned")
         return ", ".join(parts)
@@ -67,15 +99,27 @@ def failed_nodes_to_fail(nodes: int, threshold_percent: int) -> int:
     return max(1, math.ceil(nodes * threshold_percent / 100))
 
 
-def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) -> ZoneHealth:
-    failed = [n for n in nodes if node_failed(n)]
-    fine = [n for n in nodes if not node_failed(n)]
+def zone_health(
+    zone: str,
+    nodes: Sequence[NodeInfo],
+    threshold_percent: int,
+    heartbeat_timeout: int = 0,
+    trusted: bool = True,
+) -> ZoneHealth:
+    not_ready = [n for n in nodes if node_failed(n)]
+    quiet = [n for n in nodes if heartbeat.silent(n, heartbeat_timeout, trusted)]
+    counted = quiet if heartbeat.correlated(len(quiet), len(nodes)) else []
+    silent_only = [n for n in counted if not node_failed(n)]
+    failed = not_ready + silent_only
+    failed_names = {n.name for n in failed}
+    fine = [n for n in nodes if n.name not in failed_names]
     cordoned = sum(1 for n in fine if n.unschedulable)
     k = failed_nodes_to_fail(len(nodes), threshold_percent)
     failing = bool(nodes) and len(failed) >= k
     failing_since = healthy_since = None
     if failing:
-        failing_since = sorted(n.ready_since or _LONG_AGO for n in failed)[k - 1]
+        silenced = {n.name for n in counted}
+        failing_since = sorted(_failed_since(n, n.name in silenced) for n in failed)[k - 1]
     elif nodes:
         needed = len(nodes) - k + 1  # fine nodes that keep failed ones below k
         healthy_since = sorted(n.ready_since or _LONG_AGO for n in fine)[needed - 1]
@@ -93,7 +137,20 @@ def zone_health(zone: str, nodes: Sequence[NodeInfo], threshold_percent: int) ->
         failing=failing,
         failing_since=failing_since,
         healthy_since=healthy_since,
+        silent=len(silent_only),
+        last_heartbeat=max((n.silence.since for n in silent_only if n.silence), default=None),
+        silence_due=heartbeat.due(nodes, heartbeat_timeout, trusted),
+        by_silence=failing and len(not_ready) < k,
     )
+
+
+def _failed_since(node: NodeInfo, silenced: bool) -> datetime:
+    """Since when a failed node has failed: its last heartbeat when its silence counts (the
+    outage itself), else when its Ready condition changed; the earlier of the two."""
+    times = [node.ready_since or _LONG_AGO] if node_failed(node) else []
+    if silenced and node.silence is not None:
+        times.append(node.silence.since)
+    return min(times)
 
 
 class NodeSnapshot(Sequence[NodeInfo]):
@@ -104,10 +161,13 @@ class NodeSnapshot(Sequence[NodeInfo]):
     hands every plan the same snapshot until a node changes; the memo lives and dies with it
     (a plain sequence of nodes works too, and is simply computed over every time)."""
 
-    def __init__(self, nodes: Sequence[NodeInfo]) -> None:
+    def __init__(self, nodes: Sequence[NodeInfo], heartbeats_trusted: bool = True) -> None:
         self._nodes = tuple(nodes)
+        # False while the runtime distrusts its view of the node Leases (runtime/heartbeats.py):
+        # silence then counts for nothing.
+        self.heartbeats_trusted = heartbeats_trusted
         self._healths: dict[tuple[Any, ...], dict[str, ZoneHealth]] = {}
-        self._failed: frozenset[str] | None = None
+        self._failed: dict[int, frozenset[str]] = {}
 
     @overload
     def __getitem__(self, index: int) -> NodeInfo: ...
@@ -131,6 +191,8 @@ def zone_healths(
     topology_key: str,
     allowed_zones: Collection[str] | None,
     threshold_percent: int,
+    *,
+    heartbeat_timeout: int = 0,
 ) -> dict[str, ZoneHealth]:
     """Zone -> its health, over the joined nodes the pod spec may run on, zones sorted."""
     key = (
@@ -147,23 +209,50 @@ def zone_healths(
         topology_key,
         tuple(sorted(allowed_zones or ())),
         threshold_percent,
+        heartbeat_timeout,
     )
     memo = nodes._healths if isinstance(nodes, NodeSnapshot) else {}
     found = memo.get(key)
     if found is None:
         joined = [n for n in nodes if n.joined]
         by_zone = eligible_zones(joined, pod_spec, topology_key, allowed_zones or None)
-        found = {
-            zone: zone_health(zone, members, threshold_percent) for zone, members in by_zone.items()
-        }
+
+        def judge(trusted: bool) -> dict[str, ZoneHealth]:
+            return {
+                zone: zone_health(zone, members, threshold_percent, heartbeat_timeout, trusted)
+                for zone, members in by_zone.items()
+            }
+
+        found = judge(_trusted(nodes))
+        if (
+            found
+            and all(h.failing for h in found.values())
+            and any(h.silent for h in found.values())
+        ):
+            found = judge(False)  # every zone silent or down: distrust the silence
         memo[key] = found
     return dict(found)
 
 
-def failed_node_names(nodes: Sequence[NodeInfo]) -> frozenset[str]:
-    """The names of the nodes that count as failed (node_failed), once per node snapshot."""
+def _trusted(nodes: Sequence[NodeInfo]) -> bool:
+    return nodes.heartbeats_trusted if isinstance(nodes, NodeSnapshot) else True
+
+
+def failed_node_names(nodes: Sequence[NodeInfo], heartbeat_timeout: int = 0) -> frozenset[str]:
+    """The names of the nodes that count as failed, once per node snapshot: not Ready
+    (node_failed), or silent for longer than the workload's heartbeat timeout."""
+    trusted = _trusted(nodes)
+
+    def compute() -> frozenset[str]:
+        return frozenset(
+            n.name
+            for n in nodes
+            if node_failed(n) or heartbeat.silent(n, heartbeat_timeout, trusted)
+        )
+
     if isinstance(nodes, NodeSnapshot):
-        if nodes._failed is None:
-            nodes._failed = frozenset(n.name for n in nodes if node_failed(n))
-        return nodes._failed
-    return frozenset(n.name for n in nodes if node_failed(n))
+        found = nodes._failed.get(heartbeat_timeout)
+        if found is None:
+            found = nodes._failed[heartbeat_timeout] = compute()
+        return found
+    return compute()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 # The taints the node lifecycle controller puts on a node that is not Ready (NoSchedule at once,
@@ -36,6 +36,19 @@ class Taint:
 
 
 @dataclass(frozen=True)
+class Silence:
+    """A node whose Lease renewals have stopped, as the runtime has confirmed it (the
+    heartbeat verdict, core/heartbeat.py, decides what it means)."""
+
+    since: datetime  # when the operator saw the last renewal
+    confirmed: datetime  # when a read from the API server last showed no newer renewal
+
+    @property
+    def proven(self) -> timedelta:
+        return self.confirmed - self.since
+
+
+@dataclass(frozen=True)
 class NodeInfo:
     """What the operator needs to know of a Node, projected from the API object."""
 
@@ -50,6 +63,8 @@ class NodeInfo:
     # Whether the node has ever reported a Ready condition. A node that has not is still
     # joining: it belongs to no zone yet, and is certainly not a failure of one.
     joined: bool = True
+    # Set by the runtime when the node's Lease renewals have stopped (never from the Node).
+    silence: Silence | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> NodeInfo:

@@ -122,3 +122,6 @@ class Plan:
     together: int = 0
     # matches_live results this plan computed that were not in PerZoneObserved.match_memo.
     matched: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+    # The zones this plan judges failed over, each with what failed it (ZoneHealth.verdict:
+    # "Heartbeat" or "NotReady"), for the verdicts metric.
+    verdicts: list[tuple[str, str]] = field(default_factory=list)

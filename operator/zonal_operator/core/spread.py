@@ -65,7 +65,7 @@ def plan(observed: SpreadObserved) -> Plan:
     timers: list[datetime] = []
     zones = _zones(observed, previous, timers)
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
-    failed_nodes = failed_node_names(observed.nodes)
+    failed_nodes = failed_node_names(observed.nodes, wl.failover.heartbeat_timeout_seconds)
     pods = [p for p in observed.pods if not p.deleting]
     live = observed.deployments.get(wl.name)
     conflict = live is not None and not owns(wl, live)

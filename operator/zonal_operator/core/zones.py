@@ -2,7 +2,8 @@
 (the verdict, from its nodes, the failover policy and what the status said before), the guard
 for when every zone looks dead, the failback step, and the zone events and reasons.
 
-(The heartbeat verdict goes here: a zone's nodes are judged in `judge_zone`.)
+A zone's nodes are judged in core/health.py (Ready conditions) and core/heartbeat.py (Lease
+renewals); `judge_zone` turns that into the zone's state.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def workload_zones(observed: Observed) -> dict[str, ZoneHealth]:
         wl.topology_key,
         wl.zones,
         wl.failover.unhealthy_node_percent,
+        heartbeat_timeout=wl.failover.heartbeat_timeout_seconds,
     )
 
 
@@ -70,6 +72,10 @@ def judge_zone(
     health, policy = zone.health, wl.failover
     assert health is not None
     was_failed_over = previous.get("health") in FAILED_OVER
+    if health.silence_due is not None and not health.failing:
+        # A quiet node may be proven silent then: look again, or once a second while the proof
+        # is late (the runtime re-reads quiet Leases every second).
+        timers.append(max(health.silence_due, now + timedelta(seconds=1)))
     if health.failing:
         zone.since = health.failing_since
         if not policy.enabled:
@@ -181,6 +187,7 @@ def zone_events(
         elif zone.state is ZoneState.UNHEALTHY and before not in FAILED_OVER:
             message = f"Zone {zone.name} is unhealthy ({detail}); {moving(zone)}"
             result.events.append(Event("Warning", "ZoneUnhealthy", message, zone.name))
+            result.verdicts.append((zone.name, zone.health.verdict or "NotReady"))
         elif zone.state is ZoneState.RECOVERING and before == ZoneState.UNHEALTHY:
             message = f"Zone {zone.name} is healthy again ({detail}); {wording.waiting}"
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))

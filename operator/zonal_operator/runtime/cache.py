@@ -64,6 +64,8 @@ class Store:
     # turning NotReady reaches the workloads it concerns without a look at every workload
     _on_node: dict[str, dict[Key, int]] = field(default_factory=dict)
     _node_snapshot: NodeSnapshot | None = None
+    # Whether the node Lease signal is trusted (runtime/heartbeats.py); part of the snapshot.
+    heartbeats_trusted: bool = True
 
     def put_node(self, info: NodeInfo) -> bool:
         """Keep a node; whether that changed anything the planner reads."""
@@ -78,12 +80,18 @@ class Store:
         self._node_snapshot = None
         return True
 
+    def set_heartbeats_trusted(self, trusted: bool) -> None:
+        if trusted != self.heartbeats_trusted:
+            self.heartbeats_trusted, self._node_snapshot = trusted, None
+
     def node_snapshot(self) -> NodeSnapshot:
         """Every node, as one object that stays the same until a node changes: the zone
         healths computed over it are kept in it, and reused by every plan until then
         (health.zone_healths)."""
         if self._node_snapshot is None:
-            self._node_snapshot = NodeSnapshot(tuple(self.nodes.values()))
+            self._node_snapshot = NodeSnapshot(
+                tuple(self.nodes.values()), heartbeats_trusted=self.heartbeats_trusted
+            )
         return self._node_snapshot
 
     def place(self, key: Key, zone: str, pod: str, node: str | None) -> bool:

@@ -32,6 +32,7 @@ from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key
 from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
+from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube
 from zonal_operator.runtime.watch import Deliver, Source
@@ -65,6 +66,9 @@ class Settings:
     # trickle of changes (workloads created one by one, pods turning Ready) is no backlog, and
     # is written at once. 0: never defer.
     status_delay_seconds: float = 30.0
+    # Watch the node Leases for the heartbeat verdict (runtime/heartbeats.py); off, zones are
+    # judged by their nodes' Ready conditions alone.
+    heartbeats: bool = True
 
 
 class Reflecting(Protocol):
@@ -115,12 +119,15 @@ class Controller(Intake):
         api: Kube,
         settings: Settings | None = None,
         reflector: ReflectorFactory | None = None,
+        read_lease: ReadLease | None = None,
     ) -> None:
         self.settings = settings or Settings()
         super().__init__(self.settings.node_batch_seconds, self.settings.deployment_batch_seconds)
         self.api = api
         self._reflector = reflector
         self._reflectors: list[Reflecting] = []
+        self._lease_reflector: Reflecting | None = None
+        self.heartbeats = Heartbeats(self.store, self._requeue_all_soon, read_lease)
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
         self.executor = Executor(api, self.settings.workers)
         self._tasks: list[asyncio.Task[None]] = []
@@ -144,7 +151,21 @@ class Controller(Intake):
         asked of the one zone left. ZonalWorkloads are listed here too, and kopf watches them."""
         if self._reflector is not None:
             self._reflectors = self._make_reflectors(namespaces)
+            if self.settings.heartbeats:
+                self._lease_reflector = self._reflector(
+                    Source("leases", LEASES_PATH), self.heartbeats.on_lease, None
+                )
         await asyncio.gather(*map(_list_until_done, self._reflectors))
+        if self._lease_reflector is not None:
+            try:
+                await self._lease_reflector.list()
+            except Exception as exc:  # no verdict from heartbeats is no reason not to start
+                log.warning(
+                    "cannot list node Leases in %s (%s): zones are judged by their nodes' Ready "
+                    "conditions until the Lease watch works",
+                    LEASE_NAMESPACE,
+                    exc,
+                )
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -197,6 +218,9 @@ class Controller(Intake):
     def start(self) -> None:
         for reflector in self._reflectors:
             self._tasks.append(asyncio.create_task(reflector.run()))
+        if self._lease_reflector is not None:
+            self._tasks.append(asyncio.create_task(self._lease_reflector.run()))
+            self._tasks.append(asyncio.create_task(self.heartbeats.run(), name="zonal-heartbeats"))
         for i in range(self.settings.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
@@ -315,6 +339,8 @@ class Controller(Intake):
                     self.on_workload("MODIFIED", done)
             if outcome.retry or outcome.retry_after:
                 self.queue.add_after(key, outcome.retry_after or 1.0)
+        for _, source in plan.verdicts:
+            metrics.ZONE_VERDICTS.labels(source=source).inc()
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
 

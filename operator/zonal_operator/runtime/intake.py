@@ -4,6 +4,7 @@ queue, at once, in front, or once a batch of changes is in (called on the event 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -104,6 +105,9 @@ class Intake:
         info = NodeInfo.from_body(body)
         deleted = event_type == "DELETED"
         was = self.store.nodes.get(info.name)
+        if was is not None and was.silence is not None:
+            # The Node says nothing of its Lease: its silence stays until a renewal ends it.
+            info = dataclasses.replace(info, silence=was.silence)
         if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
             self._requeue_all_soon()
             if not deleted and was is not None and node_failed(info) and not node_failed(was):

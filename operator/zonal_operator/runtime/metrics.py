@@ -57,6 +57,38 @@ STATUSES_DEFERRED = Gauge(
 )
 WORKLOADS = Gauge("zonal_operator_workloads", "ZonalWorkloads the operator watches.")
 
+# The heartbeat verdict (runtime/heartbeats.py, core/heartbeat.py).
+LEASE_RENEWALS = Counter(
+    "zonal_operator_node_lease_renewals_total",
+    "Renewals of node Leases (kube-node-lease) the operator's watch delivered.",
+)
+LEASE_READS = Counter(
+    "zonal_operator_node_lease_reads_total",
+    "Reads of a quiet node's Lease from the API server, by what they found: silent (no "
+    "renewal since the last one seen), renewed (the watch had missed it), gone, error.",
+    ["result"],
+)
+SILENT_NODES = Gauge(
+    "zonal_operator_silent_nodes",
+    "Nodes whose Lease renewals have stopped, as confirmed by a read from the API server.",
+)
+HEARTBEATS_TRUSTED = Gauge(
+    "zonal_operator_heartbeats_trusted",
+    "1 while the node Lease signal is trusted; 0 while it is distrusted (the Lease watch "
+    "delivers nothing, or every zone looks silent) and zones are judged by Ready alone.",
+)
+HEARTBEATS_DISTRUSTED = Counter(
+    "zonal_operator_heartbeats_distrusted_total",
+    "Times the node Lease signal was distrusted, by reason (watch-quiet, all-zones-silent).",
+    ["reason"],
+)
+ZONE_VERDICTS = Counter(
+    "zonal_operator_zone_verdicts_total",
+    "Zones judged failed and failed over, per workload, by what failed them: Heartbeat (the "
+    "nodes' Lease renewals stopped) or NotReady (their Ready condition).",
+    ["source"],
+)
+
 # Per workload and zone. Series of a deleted workload are removed.
 ZONE_STATE = Gauge(
     "zonal_operator_zone_state",

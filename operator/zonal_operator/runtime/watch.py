@@ -228,6 +228,21 @@ class Reflector:
         )
 
 
+async def read_object(http: Http, path: str, resource: str) -> dict[str, Any] | None:
+    """GET one object straight from the API server (never a cache); None when it is not
+    there."""
+    metrics.API_REQUESTS.labels(verb="get", resource=resource).inc()
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with http.session.get(
+        http.host + path, headers=http.headers(), timeout=timeout
+    ) as response:
+        if response.status == 404:
+            return None
+        await _check(response, "get", resource)
+        found: dict[str, Any] = orjson.loads(await response.read())
+        return found
+
+
 async def _check(response: aiohttp.ClientResponse, verb: str, resource: str) -> None:
     if response.status == 200:
         return

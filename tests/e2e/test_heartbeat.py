@@ -1,0 +1,218 @@
+"""The heartbeat verdict against real outages, with the node lifecycle controller's stock
+50 s node-monitor grace: a zone whose kubelets stop renewing their Leases is failed over long
+before any of its nodes turns NotReady, and nothing less than a correlated, lasting silence
+moves anything.
+
+This module runs its own cluster (the shared one shortens the node-monitor grace to 16 s, so
+NotReady would come first). Its kubelets hold 8 s Leases, renewed every 2 s, so that a pause
+of 12 s stays well within the workloads' 20 s heartbeatTimeoutSeconds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localcluster import ClusterConfig, LocalCluster
+from testkit.operator_process import OperatorProcess
+from testkit.workloads import workload
+from tests.e2e.conftest import CRD
+from tests.e2e.helpers import Poller, get_json, wait_for
+from tests.e2e.workloads import apply, deployments, status, wait_converged
+
+pytestmark = pytest.mark.e2e
+
+STOCK_GRACE = ClusterConfig(
+    zones=3,
+    nodes_per_zone=3,
+    node_monitor_grace_seconds=50,
+    node_monitor_period_seconds=5,
+    node_lease_seconds=8,
+)
+EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
+
+
+@pytest.fixture(scope="module")
+def hb_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    local = LocalCluster(tmp_path_factory.mktemp("hb-cluster"), STOCK_GRACE)
+    local.up()
+    try:
+        local.install_crds(CRD)
+        yield local
+    finally:
+        local.down()
+
+
+@pytest.fixture(scope="module")
+def hb_operator(
+    hb_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(hb_cluster.kubeconfig, tmp_path_factory.mktemp("hb-op") / "log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def ns(hb_cluster: LocalCluster, hb_operator: OperatorProcess, request: Any) -> Iterator[str]:
+    name = "hb-" + request.node.name.lower().replace("_", "-")[5:40].strip("-")
+    hb_cluster.kubectl("create", "namespace", name)
+    yield name
+    for zone in hb_cluster.down_zones():
+        hb_cluster.zone_up(zone)
+    for zone in hb_cluster.zones():
+        for node in hb_cluster.nodes_in_zone(zone):
+            hb_cluster.node_up(node)
+    hb_cluster.wait_nodes_ready(timeout=120)
+    hb_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in operator.scrape(name).splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def not_ready_nodes(cluster: LocalCluster) -> list[str]:
+    return sorted(name for name, ready in cluster.node_readiness() if ready != "True")
+
+
+def resource_versions(cluster: LocalCluster, ns: str) -> dict[str, str]:
+    """The workload's and its Deployments' resourceVersions: any write changes one."""
+    wl = get_json(cluster, "zonalworkload", "web", "-n", ns)
+    found = {"web": wl["metadata"]["resourceVersion"]}
+    for name, dep in deployments(cluster, ns, "web").items():
+        found[name] = dep["metadata"]["resourceVersion"]
+    return found
+
+
+class ReadyOutside(Poller):
+    """Samples, once a second, the Ready replicas outside zone-a and whether any node is not
+    Ready, from the moment zone-a's heartbeats stop."""
+
+    def __init__(self, cluster: LocalCluster, ns: str) -> None:
+        self.cluster, self.ns = cluster, ns
+        self.samples: list[tuple[float, int, list[str]]] = []
+        self.start = time.monotonic()
+
+    def sample(self) -> None:
+        ready = sum(
+            int(d.get("status", {}).get("readyReplicas") or 0)
+            for name, d in deployments(self.cluster, self.ns, "web").items()
+            if not name.endswith("zone-a")
+        )
+        self.samples.append((time.monotonic() - self.start, ready, not_ready_nodes(self.cluster)))
+
+    def capacity_back(self, replicas: int) -> tuple[float, list[str]] | None:
+        return next(((t, nr) for t, ready, nr in self.samples if ready >= replicas), None)
+
+
+def test_a_silent_zone_fails_over_before_its_nodes_turn_not_ready(
+    hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
+) -> None:
+    apply(hb_cluster, workload("web", ns, replicas=9, failover={"gracePeriodSeconds": 10}))
+    wait_converged(hb_cluster, ns, "web", EVEN)
+    verdicts = metric(hb_operator, "zonal_operator_zone_verdicts_total", source="Heartbeat")
+
+    outage = time.time()
+    with ReadyOutside(hb_cluster, ns) as sampler:
+        hb_cluster.zone_down("zone-a")
+        wait_for(lambda: sampler.capacity_back(9), timeout=45, what="9 Ready outside zone-a")
+    back, not_ready = sampler.capacity_back(9)  # type: ignore[misc]
+    print(f"\nReady capacity back outside zone-a {back:.1f} s after its heartbeats stopped")
+    # Moved before the node lifecycle controller (50 s grace) marked any node NotReady.
+    assert not_ready == [], not_ready
+    assert not not_ready_nodes(hb_cluster)
+    # Within the larger of the 10 s grace period and the 20 s heartbeat timeout, + 10 s.
+    assert back <= 30, sampler.samples
+
+    zone_a = next(z for z in status(hb_cluster, ns, "web")["zones"] if z["name"] == "zone-a")
+    assert zone_a["health"] == "Unhealthy"
+    assert "3/3 nodes silent, last heartbeat" in zone_a["message"], zone_a
+    # The zone failed when its heartbeats stopped (the last renewal, at most one 2 s renew
+    # interval before the outage), not when somebody noticed.
+    since = calendar.timegm(time.strptime(zone_a["unhealthySince"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert outage - 4 <= since <= outage + 1, (zone_a["unhealthySince"], outage)
+    events = get_json(hb_cluster, "events", "-n", ns, "--field-selector", "reason=ZoneUnhealthy")
+    [event] = events["items"]
+    assert "silent" in event["message"], event["message"]
+    after = metric(hb_operator, "zonal_operator_zone_verdicts_total", source="Heartbeat")
+    assert after == verdicts + 1
+
+
+def test_a_pause_shorter_than_the_timeout_moves_nothing_and_writes_nothing(
+    hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
+) -> None:
+    apply(hb_cluster, workload("web", ns, replicas=9))
+    wait_converged(hb_cluster, ns, "web", EVEN)
+    time.sleep(3)  # the last status write has landed
+    before = resource_versions(hb_cluster, ns)
+    hb_cluster.zone_down("zone-a")
+    time.sleep(12)
+    hb_cluster.zone_up("zone-a")
+    time.sleep(20)  # past the moment a 20 s silence would have been proven
+    assert resource_versions(hb_cluster, ns) == before
+    # The operator did see the zone go quiet and read its Leases.
+    assert metric(hb_operator, "zonal_operator_node_lease_reads_total", result="silent") > 0
+
+
+def test_one_silent_node_fails_no_zone(
+    hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
+) -> None:
+    apply(hb_cluster, workload("web", ns, replicas=9, failover={"unhealthyNodePercent": 30}))
+    wait_converged(hb_cluster, ns, "web", EVEN)
+    time.sleep(3)
+    before = resource_versions(hb_cluster, ns)
+    node = hb_cluster.nodes_in_zone("zone-a")[0]
+    hb_cluster.node_down(node)
+    # Proven silent well past the 20 s timeout, still Ready for the node lifecycle controller.
+    wait_for(
+        lambda: metric(hb_operator, "zonal_operator_silent_nodes") == 1,
+        timeout=20,
+        what="the node confirmed silent",
+    )
+    time.sleep(25)
+    assert node not in not_ready_nodes(hb_cluster)
+    assert resource_versions(hb_cluster, ns) == before
+    zone_a = next(z for z in status(hb_cluster, ns, "web")["zones"] if z["name"] == "zone-a")
+    assert zone_a["health"] == "Healthy"
+
+
+def test_every_zone_silent_is_distrusted_and_moves_nothing(
+    hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
+) -> None:
+    apply(hb_cluster, workload("web", ns, replicas=9, failover={"gracePeriodSeconds": 0}))
+    wait_converged(hb_cluster, ns, "web", EVEN)
+    time.sleep(3)
+    before = resource_versions(hb_cluster, ns)
+    distrusted = metric(hb_operator, "zonal_operator_heartbeats_distrusted_total")
+    for zone in ("zone-a", "zone-b", "zone-c"):
+        hb_cluster.zone_down(zone)
+    wait_for(
+        lambda: metric(hb_operator, "zonal_operator_heartbeats_trusted") == 0,
+        timeout=20,
+        what="the heartbeat signal distrusted",
+    )
+    time.sleep(20)  # past the 20 s timeout, before the 50 s node-monitor grace
+    assert not not_ready_nodes(hb_cluster)
+    assert resource_versions(hb_cluster, ns) == before
+    assert metric(hb_operator, "zonal_operator_heartbeats_distrusted_total") > distrusted
+    assert "node heartbeats distrusted" in hb_operator.log_text()
+    for zone in ("zone-a", "zone-b", "zone-c"):
+        hb_cluster.zone_up(zone)
+    wait_for(
+        lambda: metric(hb_operator, "zonal_operator_heartbeats_trusted") == 1,
+        timeout=20,
+        what="the heartbeat signal trusted again",
+    )

@@ -66,6 +66,17 @@ def histogram_totals(text: str, name: str) -> tuple[int, float]:
     return count, total
 
 
+def sample_total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` (a counter's or gauge's series name) whose labels
+    include `labels`."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += float(sample.value)
+    return total
+
+
 def writes(counts: Mapping[tuple[str, str], int]) -> int:
     """The requests among `counts` that are not reads."""
     return sum(n for (verb, _), n in counts.items() if verb not in READ_VERBS)

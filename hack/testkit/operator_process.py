@@ -104,6 +104,10 @@ class OperatorProcess:
         with urllib.request.urlopen(url, timeout=10) as response:
             return str(response.read().decode())
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels` (0 if none)."""
+        return metrics.sample_total(self.scrape(name), name, **labels)
+
     def api_requests(self) -> Counter[tuple[str, str]]:
         """(verb, resource) -> requests sent so far, from the operator's own counter."""
         return metrics.api_requests(self.scrape(metrics.API_REQUESTS))

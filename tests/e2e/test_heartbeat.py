@@ -74,14 +74,7 @@ def ns(hb_cluster: LocalCluster, hb_operator: OperatorProcess, request: Any) -> 
 
 
 def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in operator.scrape(name).splitlines():
-        if line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
+    return operator.metric(name, **labels)
 
 
 def not_ready_nodes(cluster: LocalCluster) -> list[str]:

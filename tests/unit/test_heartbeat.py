@@ -251,14 +251,26 @@ def silent_spread(seconds: int) -> SpreadSim:
     return sim
 
 
-def test_spread_deletes_pods_on_silent_nodes_only_after_the_verdict() -> None:
+def test_spread_deletes_pods_on_silent_nodes_once_the_scheduler_can_avoid_them() -> None:
+    """The scheduler places Spread placement's replacements: to it silent nodes are fine, so
+    the pods there go once the nodes are NotReady (then at once: the grace period ran from
+    the last heartbeat)."""
     within = silent_spread(22)
     result = within.reconcile()
     assert not [a for a in result.actions if isinstance(a, DeletePod)]
     assert within.workload["status"]["zones"][0]["health"] == "Degraded"
 
     over = silent_spread(31)
+    result = over.reconcile()
+    assert not [a for a in result.actions if isinstance(a, DeletePod)]
+    assert result.verdicts == [("zone-a", "Heartbeat")]
+    [event] = result.events
+    assert "its 3 pods on silent nodes are deleted once those are marked NotReady" in event.message
+    assert over.workload["status"]["zones"][0]["health"] == "Unhealthy"
+
+    # The node lifecycle controller marks them: the pods go in the same reconcile.
+    last = NOW - timedelta(seconds=31)
+    over.nodes = with_zone(over.nodes, "zone-a", silenced(down("zone-a", NOW), last, NOW))
     stranded = {p.name for p in over.pods.values() if over.zone_of(p.node) == "zone-a"}
     result = over.reconcile()
     assert {a.name for a in result.actions if isinstance(a, DeletePod)} == stranded
-    assert result.verdicts == [("zone-a", "Heartbeat")]

@@ -65,7 +65,12 @@ def plan(observed: SpreadObserved) -> Plan:
     timers: list[datetime] = []
     zones = _zones(observed, previous, timers)
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
-    failed_nodes = failed_node_names(observed.nodes, wl.failover.heartbeat_timeout_seconds)
+    # Pods go from nodes that are not Ready only. A zone judged lost from its silent kubelets
+    # (core/heartbeat.py) waits for its nodes to be marked NotReady before its pods are deleted:
+    # the scheduler places the replacements, and to it silent nodes are still fine, so it would
+    # put them straight back into the lost zone to keep the spread even.
+    failed_nodes = failed_node_names(observed.nodes)
+    silent_nodes = failed_node_names(observed.nodes, wl.failover.heartbeat_timeout_seconds)
     pods = [p for p in observed.pods if not p.deleting]
     live = observed.deployments.get(wl.name)
     conflict = live is not None and not owns(wl, live)
@@ -124,7 +129,11 @@ def plan(observed: SpreadObserved) -> Plan:
     stranded_in: dict[str, int] = defaultdict(int)
     for pod in stranded:
         stranded_in[zone_of[pod.node]] += 1
-    _events(wl, zones, previous, stranded_in, result)
+    silenced_in: dict[str, int] = defaultdict(int)
+    for pod in pods:
+        if pod.node in silent_nodes - failed_nodes:
+            silenced_in[zone_of.get(pod.node, "")] += 1
+    _events(wl, zones, previous, result, stranded=stranded_in, silenced=silenced_in)
     status = _status(
         wl,
         live,
@@ -246,16 +255,23 @@ def _events(
     wl: Workload,
     zones: Mapping[str, ZoneView],
     previous: Mapping[str, Mapping[str, Any]],
-    stranded: Mapping[str, int],
     result: Plan,
+    *,
+    stranded: Mapping[str, int],
+    silenced: Mapping[str, int],
 ) -> None:
     def replacing(zone: ZoneView) -> str:
-        if not stranded.get(zone.name):
-            return "it has no pods to replace"
-        return (
-            f"deleting its {stranded[zone.name]} pods on failed nodes; the Deployment "
-            "replaces them in the healthy zones"
-        )
+        if stranded.get(zone.name):
+            return (
+                f"deleting its {stranded[zone.name]} pods on failed nodes; the Deployment "
+                "replaces them in the healthy zones"
+            )
+        if silenced.get(zone.name):
+            return (
+                f"its {silenced[zone.name]} pods on silent nodes are deleted once those are "
+                "marked NotReady, so that the scheduler places their replacements elsewhere"
+            )
+        return "it has no pods to replace"
 
     failover = wl.failover.enabled
     zoning.zone_events(zones, previous, result, WORDING, moving=replacing, failover=failover)

@@ -315,6 +315,16 @@ INVALID = [
         ("spec.failover.gracePeriodSeconds",),
     ),
     Invalid(
+        "failover-heartbeat-timeout-too-long",
+        lambda n: with_spec(n, failover={"heartbeatTimeoutSeconds": 601}),
+        ("spec.failover.heartbeatTimeoutSeconds",),
+    ),
+    Invalid(
+        "failover-heartbeat-timeout-negative",
+        lambda n: with_spec(n, failover={"heartbeatTimeoutSeconds": -1}),
+        ("spec.failover.heartbeatTimeoutSeconds",),
+    ),
+    Invalid(
         "bad-topology-key",
         lambda n: with_spec(n, topologyKey="not a label key"),
         ("spec.topologyKey",),
@@ -387,6 +397,7 @@ def test_minimal_object_is_accepted_and_defaulted(cluster: Cluster, namespace: s
         "enabled": True,
         "unhealthyNodePercent": 50,
         "gracePeriodSeconds": 30,
+        "heartbeatTimeoutSeconds": 20,
         "failbackDelaySeconds": 300,
         "failbackStepPercent": 25,
         "tolerationSeconds": 30,
@@ -549,6 +560,8 @@ def test_explain_shows_failover_descriptions(cluster: Cluster, tmp_path: Path) -
         "enabled",
         "unhealthyNodePercent",
         "gracePeriodSeconds",
+        "heartbeatTimeoutSeconds",
+        "at least twice the kubelets' renew interval",
         "failbackDelaySeconds",
         "failbackStepPercent",
         "tolerationSeconds",

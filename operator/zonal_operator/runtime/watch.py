@@ -46,8 +46,11 @@ class Http:
     """One aiohttp session with the operator's credentials (those of its kubernetes client
     configuration: in-cluster service account or kubeconfig)."""
 
-    def __init__(self, configuration: client.Configuration) -> None:
+    def __init__(
+        self, configuration: client.Configuration, user_agent: str = "zonal-operator"
+    ) -> None:
         self.configuration = configuration
+        self.user_agent = user_agent  # names the replica in the API server's audit log
         self.host = configuration.host.rstrip("/")
         context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
         if not configuration.verify_ssl:
@@ -67,7 +70,7 @@ class Http:
         return self._session
 
     def headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "zonal-operator"}
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         token = bearer_token(self.configuration)  # refreshed when the token rotates
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -120,7 +120,20 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
             on_stopped=controller.follow,
             events=api,
         )
-        memo.election_task = asyncio.create_task(elector.run(), name="leader-election")
+        # A watch of the one Lease wakes a standby when it changes (released, or renewed).
+        lease_watch = reflector(
+            Source(
+                "leases",
+                f"/apis/coordination.k8s.io/v1/namespaces/{election.namespace}/leases",
+                field_selector=f"metadata.name={election.name}",
+            ),
+            lambda _type, _lease: elector.nudge(),
+            None,
+        )
+        memo.election_tasks = [
+            asyncio.create_task(elector.run(), name="leader-election"),
+            asyncio.create_task(lease_watch.run(), name="leader-lease-watch"),
+        ]
     else:
         metrics.LEADER.set(1)
         log.info("leader election disabled (--no-leader-elect): writing as the only replica")
@@ -148,10 +161,10 @@ def _login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
-    task: asyncio.Task[None] | None = memo.get("election_task")
-    if task is not None:
+    tasks: list[asyncio.Task[None]] = memo.get("election_tasks") or []
+    for task in tasks:
         task.cancel()  # no renewal from here on: the lease is released below
-        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     controller: Controller | None = memo.get("controller")
     if controller is not None:
         await controller.stop()  # writes the deferred statuses while still leading

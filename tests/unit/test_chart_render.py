@@ -260,7 +260,7 @@ LEASE_RULES = [
         "apiGroups": ["coordination.k8s.io"],
         "resources": ["leases"],
         "resourceNames": ["zonal-operator"],
-        "verbs": ["get", "update"],
+        "verbs": ["get", "list", "watch", "update"],
     },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
@@ -333,7 +333,8 @@ def test_no_rbac_wildcards(helm_env: dict[str, str], values: Path | None) -> Non
             assert "nonResourceURLs" not in rule
             # Names limit only the operator's own Lease (create cannot be limited by name).
             if "resourceNames" in rule:
-                assert rule["resources"] == ["leases"] and rule["verbs"] == ["get", "update"]
+                assert rule["resources"] == ["leases"]
+                assert rule["verbs"] == ["get", "list", "watch", "update"]
 
 
 def test_operator_pod_meets_restricted_pod_security(helm_env: dict[str, str]) -> None:

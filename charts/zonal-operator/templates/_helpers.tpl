@@ -67,8 +67,8 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - namespaces (read-only, namespaced mode only): kopf lists and watches namespaces to match its
   --namespace patterns; cluster-wide it does not look at them.
 - leases (the release namespace only, a Role of its own: rbac.yaml): leader election. `create`
-  cannot be limited to a name (the name is not known to the authorizer at creation); `get` and
-  `update` are limited to the operator's own Lease.
+  cannot be limited to a name (the name is not known to the authorizer at creation); `get`,
+  `update`, and `list`/`watch` of it by name (a standby's watch) are limited to its own Lease.
 */}}
 {{- define "zonal-operator.namespacedRules" -}}
 - apiGroups: ["zonal.dev"]

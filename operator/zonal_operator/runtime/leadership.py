@@ -28,6 +28,7 @@ back to standby and stand again; the loop here is small, asyncio-native, and doe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -134,6 +135,7 @@ class LeaderElector:
         self.leading = False
         self.error = ""  # why the lease could not be read or written lately; "" when it could
         self._seen: Observation | None = None
+        self._wake = asyncio.Event()  # a standby's watch saw the lease change: try at once
         self._lease: dict[str, Any] | None = None  # as last read or written
         # One thread of its own: a reconcile backlog never delays a renewal.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="leader-election")
@@ -151,8 +153,27 @@ class LeaderElector:
             s.retry_period,
         )
         while True:
+            self._wake.clear()
             await self.attempt()
-            await asyncio.sleep(s.retry_period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._next_try())
+
+    def nudge(self) -> None:
+        """The lease changed (a watch event): a standby tries at once, so that a released
+        lease is taken within a round trip, and another's renewal is seen when it happens,
+        not at the next try (its lease then expires, for this replica, a lease duration after
+        the renewal itself). The leader ignores it: its own renewals would wake it."""
+        if not self.leading:
+            self._wake.set()
+
+    def _next_try(self) -> float:
+        """A retry period; a standby wakes when the holder's lease expires, if sooner."""
+        delay = self.settings.retry_period
+        seen = self._seen
+        if not self.leading and seen is not None and seen.record is not None:
+            expires = seen.since + self.settings.lease_duration - time.monotonic()
+            delay = min(delay, max(expires, 0.0) + 0.01)
+        return delay
 
     async def attempt(self) -> None:
         """One try to acquire or renew, and what follows from it."""

@@ -40,6 +40,7 @@ class Source:
     resource: str  # the plural, for logs and metrics
     path: str  # the collection, e.g. /apis/apps/v1/namespaces/shop/deployments
     label_selector: str = ""
+    field_selector: str = ""  # e.g. metadata.name=x: one object (RBAC may limit it by name)
 
 
 class Http:
@@ -222,6 +223,8 @@ class Reflector:
     ) -> Any:  # aiohttp's request context manager
         if self.source.label_selector:
             params["labelSelector"] = self.source.label_selector
+        if self.source.field_selector:
+            params["fieldSelector"] = self.source.field_selector
         metrics.API_REQUESTS.labels(verb=verb, resource=self.source.resource).inc()
         return self.http.session.get(
             self.http.host + self.source.path,

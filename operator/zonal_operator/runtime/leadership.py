@@ -188,9 +188,16 @@ class LeaderElector:
             return
         self._recovered()
         if held:
+            was_open = self.leadership.may_write()
             self.leadership.renewed(sent)
             if not self.leading:
                 self._gain()
+            elif not was_open:
+                # Renewed after the deadline had shut the gate (a freeze shorter than the
+                # lease, an API server back in time): writes refused meanwhile ended their
+                # reconciles, so every workload is reconciled again.
+                log.info("renewed the lease after the renew deadline; reconciling everything")
+                self.on_started()
         elif self.leading:
             holder = self._seen.record.holder if self._seen and self._seen.record else ""
             self._lose(f"the lease is held by {holder or 'nobody'}")

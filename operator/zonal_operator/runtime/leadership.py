@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from zonal_operator.core import election
 from zonal_operator.core.election import LeaseRecord, Observation
@@ -64,6 +64,20 @@ def default_namespace() -> str:
         return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
     except OSError:
         return "default"
+
+
+class LeaseApi(Protocol):
+    """The Lease calls of runtime/kube.py's KubeApi the elector makes (blocking)."""
+
+    def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None: ...
+
+    def create_lease(
+        self, namespace: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]: ...
+
+    def replace_lease(
+        self, namespace: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        api: KubeApi,
+        api: LeaseApi,
         settings: ElectionSettings,
         leadership: Leadership,
         *,
@@ -155,8 +169,11 @@ class LeaderElector:
         while True:
             self._wake.clear()
             await self.attempt()
+            # asyncio.timeout, not wait_for: before Python 3.12, wait_for may swallow a
+            # cancellation that comes as the wait ends, and shutdown would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._next_try())
+                async with asyncio.timeout(self._next_try()):
+                    await self._wake.wait()
 
     def nudge(self) -> None:
         """The lease changed (a watch event): a standby tries at once, so that a released

@@ -12,6 +12,17 @@ API_REQUESTS = "zonal_operator_api_requests_total"
 API_SECONDS = "zonal_operator_api_request_duration_seconds"
 STATUS_WRITES = "zonal_operator_status_writes_total"
 RECONCILE_SECONDS = "zonal_operator_reconcile_duration_seconds"
+LEADER = "zonal_operator_leader"
+LEADERSHIP_CHANGES = "zonal_operator_leadership_changes_total"
+
+
+def gauge(text: str, name: str) -> float | None:
+    """The value of an unlabelled gauge (or counter), None if absent."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
 
 
 def api_requests(text: str) -> Counter[tuple[str, str]]:

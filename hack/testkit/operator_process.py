@@ -1,5 +1,6 @@
 """The operator under test or measurement: the real `zonal-operator run` process against a
-cluster, its metrics on a free local port, and its own counters read back from them."""
+cluster, its metrics on a free local port, and its own counters read back from them; and N
+replicas of it electing a leader (`Replicas`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from testkit import HarnessError, metrics, procfs
@@ -25,12 +26,24 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    """`zonal-operator run` of this interpreter's environment, logging to `log_path`."""
+    """`zonal-operator run` of this interpreter's environment, logging to `log_path`.
 
-    def __init__(self, kubeconfig: Path, log_path: Path, extra_args: Sequence[str] = ()) -> None:
+    It stands for leader election (the default) under `identity`, which stays the same across
+    restarts of this object, as a pod's name does across restarts of its container: a process
+    started again after a kill takes its own lease back at once. Replicas need distinct
+    identities (`Replicas` gives them)."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        extra_args: Sequence[str] = (),
+        identity: str = "",
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.extra_args = list(extra_args)
+        self.identity = identity or f"testkit-{log_path.parent.name}-{log_path.stem}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
         self.liveness_port = 0
@@ -47,6 +60,11 @@ class OperatorProcess:
 
     def start(self, timeout: float = 30) -> None:
         """Start it and wait until it serves metrics."""
+        self.launch()
+        self.wait_started(timeout)
+
+    def launch(self) -> None:
+        """Start it, without waiting (`wait_started` waits): replicas start at once."""
         assert not self.running, "already running"
         self.metrics_port, self.liveness_port = free_port(), free_port()
         exe = Path(sys.executable).parent / "zonal-operator"
@@ -56,11 +74,14 @@ class OperatorProcess:
             "--metrics-port", str(self.metrics_port),
             "--metrics-address", "127.0.0.1",
             "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
+            "--identity", self.identity,
             *self.extra_args,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             log.write(f"\n=== start {' '.join(self.command)}\n".encode())
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_started(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check()
@@ -91,6 +112,24 @@ class OperatorProcess:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait()
+
+    def signal(self, signum: int) -> None:
+        """SIGSTOP, SIGCONT, SIGTERM...: freeze, resume or stop it without waiting."""
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def user_agent_fragment(self) -> str:
+        """What its requests' User-Agent carries (`zonal-operator/<version> (<identity>)`)."""
+        return f"({self.identity})"
+
+    def leading(self) -> bool:
+        """Whether it says it leads (the zonal_operator_leader gauge); False if it does not
+        answer (stopped, frozen, dead)."""
+        try:
+            text = self.scrape(metrics.LEADER)
+        except OSError:
+            return False
+        return metrics.gauge(text, metrics.LEADER) == 1
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -137,3 +176,59 @@ class OperatorProcess:
     def memory_mib(self) -> tuple[float, float]:
         """(VmRSS, VmHWM) in MiB: resident memory now, and its peak."""
         return procfs.memory_mib(self.pid)
+
+
+class Replicas:
+    """N operator processes electing a leader on one Lease, with distinct identities
+    (`<prefix>-0`, `<prefix>-1`...) and one log each in `log_dir`."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_dir: Path,
+        count: int = 2,
+        extra_args: Sequence[str] = (),
+        prefix: str = "replica",
+    ) -> None:
+        self.members = [
+            OperatorProcess(
+                kubeconfig, log_dir / f"{prefix}-{i}.log", extra_args, identity=f"{prefix}-{i}"
+            )
+            for i in range(count)
+        ]
+
+    def __iter__(self) -> Iterator[OperatorProcess]:
+        return iter(self.members)
+
+    def __getitem__(self, index: int) -> OperatorProcess:
+        return self.members[index]
+
+    def start(self, timeout: float = 30) -> None:
+        """Start every replica at once, and wait until each serves metrics."""
+        for member in self.members:
+            member.launch()
+        for member in self.members:
+            member.wait_started(timeout)
+
+    def stop(self) -> None:
+        for member in self.members:
+            if member.proc is not None and member.proc.poll() is None:
+                member.signal(signal.SIGCONT)  # a frozen one could not handle SIGTERM
+            member.stop()
+
+    def leaders(self) -> list[OperatorProcess]:
+        return [m for m in self.members if m.running and m.leading()]
+
+    def wait_leader(
+        self, timeout: float = 30, among: Sequence[OperatorProcess] | None = None
+    ) -> tuple[OperatorProcess, float]:
+        """The one replica (of `among`, default all) that leads, and the monotonic time it was
+        first seen leading (polled every 50 ms)."""
+        candidates = list(among) if among is not None else self.members
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leading = [m for m in candidates if m.running and m.leading()]
+            if len(leading) == 1:
+                return leading[0], time.monotonic()
+            time.sleep(0.05)
+        raise HarnessError(f"no single leader among {[m.identity for m in candidates]}")

@@ -10,6 +10,7 @@ from importlib.metadata import version
 import kopf
 
 from zonal_operator import handlers  # registers the kopf handlers on import
+from zonal_operator.core.election import check_timing
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,14 +78,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    peering = run.add_mutually_exclusive_group()
-    peering.add_argument(
-        "--peering",
-        metavar="NAME",
-        help="coordinate with other replicas through this KopfPeering (high availability)",
+    election = run.add_argument_group(
+        "leader election",
+        "Replicas elect a leader on a coordination.k8s.io/v1 Lease; the others keep their "
+        "caches warm and write nothing until they lead (docs/install.md, High availability).",
     )
-    peering.add_argument(
-        "--standalone", action="store_true", default=True, help="no peering (default)"
+    election.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="elect a leader among replicas (default); --no-leader-elect: this process writes "
+        "at once and alone (never run two such processes against one cluster)",
+    )
+    election.add_argument(
+        "--leader-election-namespace",
+        help="namespace of the Lease (default: $POD_NAMESPACE, the service account's, or default)",
+    )
+    election.add_argument(
+        "--leader-election-name", default="zonal-operator", help="name of the Lease"
+    )
+    election.add_argument(
+        "--identity",
+        help="this replica's name in the Lease and in its requests' User-Agent (default: "
+        "$POD_NAME, else host name and pid); replicas must have distinct identities",
+    )
+    election.add_argument(
+        "--lease-duration",
+        type=float,
+        default=15,
+        help="seconds a standby waits, from the last renewal it saw, before taking the lease "
+        "(default 15)",
+    )
+    election.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=10,
+        help="seconds after sending its last successful renewal that the leader stops writing "
+        "(default 10; less than --lease-duration)",
+    )
+    election.add_argument(
+        "--retry-period",
+        type=float,
+        default=2,
+        help="seconds between tries to acquire or renew the lease (default 2)",
     )
     sub.add_parser("version", help="print the version")
     return parser
@@ -98,10 +134,15 @@ def _positive(value: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "version":
         print(version("zonal-operator"))
         return 0
+    try:
+        check_timing(args.lease_duration, args.renew_deadline, args.retry_period)
+    except ValueError as exc:
+        parser.error(str(exc))
     return _run(args)
 
 
@@ -124,8 +165,9 @@ def _run(args: argparse.Namespace) -> int:
     kopf.run(
         clusterwide=not args.namespaces,
         namespaces=args.namespaces,
-        standalone=args.peering is None,
-        peering_name=args.peering,
+        # kopf peering pauses kopf's own handlers, not the controller's writes; the leader
+        # lease fences those, and the one kopf handler (on.event) writes nothing.
+        standalone=True,
         liveness_endpoint=args.liveness or None,
         memo=kopf.Memo(options=args),
     )

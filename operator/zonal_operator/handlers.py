@@ -9,6 +9,7 @@ operator is not running. Every decision is taken by the controller's reconcile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -18,9 +19,23 @@ import kopf
 from prometheus_client import start_http_server
 
 from zonal_operator.api import GROUP, PLURAL, VERSION
+from zonal_operator.runtime import metrics
 from zonal_operator.runtime.controller import Controller, Settings
 from zonal_operator.runtime.heartbeats import LEASES_PATH
-from zonal_operator.runtime.kube import KubeApi, bearer_token, load_client, load_configuration
+from zonal_operator.runtime.kube import (
+    KubeApi,
+    bearer_token,
+    load_client,
+    load_configuration,
+    user_agent,
+)
+from zonal_operator.runtime.leadership import (
+    ElectionSettings,
+    LeaderElector,
+    Leadership,
+    default_identity,
+    default_namespace,
+)
 from zonal_operator.runtime.watch import Deliver, Http, Reflector, Source, read_object
 
 log = logging.getLogger("zonal_operator")
@@ -52,10 +67,27 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.watching.client_timeout = options.watch_timeout + 30
     settings.networking.request_timeout = 60
     memo.configuration = load_configuration(options.kubeconfig)
+    identity = options.identity or default_identity()
+    agent = user_agent(identity)
+    leadership = None
+    if options.leader_elect:
+        election = ElectionSettings(
+            namespace=options.leader_election_namespace or default_namespace(),
+            name=options.leader_election_name,
+            identity=identity,
+            lease_duration=options.lease_duration,
+            renew_deadline=options.renew_deadline,
+            retry_period=options.retry_period,
+        )
+        leadership = Leadership(election.renew_deadline)
     # A connection for each reconcile thread and each of the threads that send alongside them.
     pool_size = 2 * options.workers
-    api = KubeApi(load_client(memo.configuration, pool_size=pool_size))
-    memo.http = http = Http(memo.configuration)
+    api = KubeApi(
+        load_client(memo.configuration, pool_size=pool_size, user_agent=agent),
+        gate=None if leadership is None else leadership.check,
+        instance=identity,
+    )
+    memo.http = http = Http(memo.configuration, user_agent=agent)
 
     def reflector(
         source: Source, deliver: Deliver, accept: Callable[[str], bool] | None
@@ -79,8 +111,38 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         read_lease=read_lease,
     )
     memo.controller = controller
+    if leadership is not None:
+        controller.active.clear()  # a standby until the lease is won
     await controller.sync(options.namespaces)
     controller.start()
+    if leadership is not None:
+        # Stands for the lease only once the caches are full: a new leader plans from them.
+        lease_api = KubeApi(load_client(memo.configuration, pool_size=2, user_agent=agent))
+        memo.elector = elector = LeaderElector(
+            lease_api,
+            election,
+            leadership,
+            on_started=controller.lead,
+            on_stopped=controller.follow,
+            events=api,
+        )
+        # A watch of the one Lease wakes a standby when it changes (released, or renewed).
+        lease_watch = reflector(
+            Source(
+                "leases",
+                f"/apis/coordination.k8s.io/v1/namespaces/{election.namespace}/leases",
+                field_selector=f"metadata.name={election.name}",
+            ),
+            lambda _type, _lease: elector.nudge(),
+            None,
+        )
+        memo.election_tasks = [
+            asyncio.create_task(elector.run(), name="leader-election"),
+            asyncio.create_task(lease_watch.run(), name="leader-lease-watch"),
+        ]
+    else:
+        metrics.LEADER.set(1)
+        log.info("leader election disabled (--no-leader-elect): writing as the only replica")
     if options.metrics_port:
         start_http_server(options.metrics_port, addr=options.metrics_address)
         log.info("serving metrics on %s:%d/metrics", options.metrics_address, options.metrics_port)
@@ -105,9 +167,16 @@ def _login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
+    tasks: list[asyncio.Task[None]] = memo.get("election_tasks") or []
+    for task in tasks:
+        task.cancel()  # no renewal from here on: the lease is released below
+    await asyncio.gather(*tasks, return_exceptions=True)
     controller: Controller | None = memo.get("controller")
     if controller is not None:
-        await controller.stop()
+        await controller.stop()  # writes the deferred statuses while still leading
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        await elector.release()
     http: Http | None = memo.get("http")
     if http is not None:
         await http.close()
@@ -117,6 +186,18 @@ async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
 def _last_event(memo: kopf.Memo, **_: Any) -> float:
     controller: Controller = memo.controller
     return round(time.monotonic() - controller.last_event, 1)
+
+
+@kopf.on.probe(id="leader_election")
+def _election(memo: kopf.Memo, **_: Any) -> str:
+    """The election's state; a Lease that cannot be read or written (RBAC, API server down)
+    fails the probe, hence readiness. Such a replica writes nothing: the gate stays shut."""
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is None:
+        return "disabled" if not memo.options.leader_elect else "starting"
+    if elector.error:
+        raise kopf.PermanentError(f"leader election failed: {elector.error}")
+    return "leader" if elector.leading else "standby"
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -8,7 +8,8 @@
 - the RBAC is proven, not assumed: the real operator runs as a local process with a token of
   the chart's ServiceAccount, reconciles a ZonalWorkload to Ready without a single 403, and the
   same token is refused what the operator must not do, cluster-wide and with watchNamespaces;
-- kopf peering pauses every same-priority peer: why the chart runs one replica.
+- the chart's two replicas elect one leader on its Lease with the ServiceAccount's own rights
+  (the Role limited to that Lease), the other stands by.
 
 The tests run in order and share one release (`installed`); the last one uninstalls it.
 Helpers meant for reuse (for example by a failover test running as the ServiceAccount):
@@ -24,7 +25,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,9 +75,11 @@ def operator_running(
     kubeconfig: Path, log_path: Path, *extra_args: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The real operator (`zonal-operator run`) as a local process using `kubeconfig`, without
-    metrics or liveness endpoints; stopped with SIGTERM (then SIGKILL) on exit."""
+    metrics or liveness endpoints, electing a leader on the chart's Lease (the release's
+    namespace and full name, as the chart's pods do); stopped with SIGTERM (then SIGKILL)."""
     exe = Path(sys.executable).parent / "zonal-operator"
     cmd = [str(exe), "run", "--kubeconfig", str(kubeconfig), "--metrics-port", "0"]
+    cmd += ["--leader-election-namespace", RELEASE_NAMESPACE, "--leader-election-name", FULLNAME]
     cmd += ["--liveness", "", *extra_args]
     # No other credentials to fall back on: no $KUBECONFIG, no in-cluster service account.
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
@@ -259,7 +261,7 @@ def test_manifests_apply_server_side(cluster: LocalCluster, tmp_path: Path) -> N
         assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
         wait_available(cluster, "zonal-system", "zonal-operator")
         pods = get_json(cluster, "pods", "-n", "zonal-system")["items"]
-        assert [p["status"]["phase"] for p in pods] == ["Running"]
+        assert [p["status"]["phase"] for p in pods] == ["Running", "Running"]
         wait_for(lambda: crd_established(cluster), timeout=60, what="CRD Established")
     finally:
         docs = [d for d in yaml.safe_load_all(MANIFESTS.read_text()) if d]
@@ -308,7 +310,15 @@ def test_operator_pod_is_admitted_under_restricted_pod_security(
     # ...and the operator's was admitted: its ReplicaSet made a pod, without FailedCreate.
     selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=zonal-operator"
     pods = get_json(cluster, "pods", "-n", installed, "-l", selector)["items"]
-    assert len(pods) == 1 and pods[0]["status"]["phase"] == "Running"
+    assert [p["status"]["phase"] for p in pods] == ["Running", "Running"]
+    # Spread over zones (topologySpreadConstraints, DoNotSchedule).
+    zones = {
+        get_json(cluster, "node", p["spec"]["nodeName"])["metadata"]["labels"][
+            "topology.kubernetes.io/zone"
+        ]
+        for p in pods
+    }
+    assert len(zones) == 2, zones
     events = get_json(cluster, "events", "-n", installed)["items"]
     assert not [e for e in events if e["reason"] == "FailedCreate"]
 
@@ -354,6 +364,14 @@ def test_service_account_runs_the_operator_cluster_wide(
     # Spread placement: stranded pods are deleted, surplus pods evicted.
     assert can_i(sa_kubeconfig, "delete", "pods", "-n", namespace)
     assert can_i(sa_kubeconfig, "create", "pods", "--subresource=eviction", "-n", namespace)
+    # Leader election: its own Lease in the release namespace, and no other.
+    lease = f"leases.coordination.k8s.io/{FULLNAME}"
+    for verb in ("get", "update", "watch", "list"):
+        assert can_i(sa_kubeconfig, verb, lease, "-n", RELEASE_NAMESPACE), verb
+    assert can_i(sa_kubeconfig, "create", "leases.coordination.k8s.io", "-n", RELEASE_NAMESPACE)
+    # The operator took the Lease, and released it when it stopped.
+    spec = get_json(cluster, "lease", FULLNAME, "-n", RELEASE_NAMESPACE)["spec"]
+    assert spec["leaseDurationSeconds"] == 1 and not spec.get("holderIdentity"), spec
     for denied in (
         ("get", "secrets", "-n", namespace),
         ("list", "secrets", "--all-namespaces"),
@@ -368,6 +386,11 @@ def test_service_account_runs_the_operator_cluster_wide(
         ("update", "pods", "-n", namespace),
         ("create", "clusterroles.rbac.authorization.k8s.io"),
         ("update", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("update", "leases.coordination.k8s.io/other", "-n", RELEASE_NAMESPACE),
+        ("list", "leases.coordination.k8s.io", "-n", RELEASE_NAMESPACE),
+        ("delete", f"leases.coordination.k8s.io/{FULLNAME}", "-n", RELEASE_NAMESPACE),
+        ("update", "leases.coordination.k8s.io", "-n", "kube-node-lease"),
+        ("create", "leases.coordination.k8s.io", "-n", namespace),
     ):
         assert not can_i(sa_kubeconfig, *denied), denied
     # Not only on paper: the attempts fail with 403 Forbidden.
@@ -425,42 +448,34 @@ def test_service_account_runs_the_operator_in_watched_namespaces(
     assert not any(a.startswith("--namespace") for a in deployment_args(cluster, RELEASE_NAMESPACE))
 
 
-def test_same_priority_peers_pause_each_other(
+def test_two_replicas_elect_one_leader_with_the_chart_rights(
     cluster: LocalCluster, helm: Helm, namespace: str, sa_kubeconfig: Path, tmp_path: Path
 ) -> None:
-    """Why replicaCount is at most 1: kopf peering is not leader election. Two replicas of the
-    same priority both pause while they see each other; one resumes when the other leaves."""
-    helm.install("--set", "peering.enabled=true")
-    try:
-        peering = get_json(cluster, "clusterkopfpeering", FULLNAME)
-        assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-        logs = [tmp_path / "peer-1.log", tmp_path / "peer-2.log"]
-        peer_args = ("--peering", FULLNAME)
-        terminating_namespaces_gone(cluster)
-        with other_operators_frozen(), operator_running(sa_kubeconfig, logs[0], *peer_args):
-            with operator_running(sa_kubeconfig, logs[1], *peer_args) as second:
-                wait_for(
-                    lambda: all("same priority" in log.read_text() for log in logs),
-                    timeout=60,
-                    what="both peers to notice each other",
-                )
-                cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", str(EXAMPLE))
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:  # both paused: nobody reconciles
-                    assert zone_deployments(cluster, namespace) == []
-                    time.sleep(1)
-                second.send_signal(signal.SIGTERM)  # leaves the peering cleanly
-                second.wait(20)
-            wait_for(
-                lambda: workload_ready(cluster, namespace),
-                timeout=90,
-                what=f"the remaining peer to resume ({logs[0]})",
-            )
-        assert "Resuming operations" in logs[0].read_text()
-        for log in logs:
-            assert not FORBIDDEN.search(log.read_text()), log.read_text()
-    finally:
-        helm.install()
+    """Two operators on the ServiceAccount's token, as the chart's two pods: one takes the
+    Lease (created, read, watched by name and updated within the Role limited to it), the
+    other stands by, and the workload is reconciled without a 403."""
+    logs = [tmp_path / "replica-0.log", tmp_path / "replica-1.log"]
+    terminating_namespaces_gone(cluster)
+    with (
+        other_operators_frozen(),
+        operator_running(sa_kubeconfig, logs[0], "--identity", "replica-0"),
+        operator_running(sa_kubeconfig, logs[1], "--identity", "replica-1"),
+    ):
+        cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", str(EXAMPLE))
+        wait_for(
+            lambda: workload_ready(cluster, namespace),
+            timeout=90,
+            what=f"ZonalWorkload web Ready (logs: {logs})",
+        )
+        holder = get_json(cluster, "lease", FULLNAME, "-n", RELEASE_NAMESPACE)["spec"][
+            "holderIdentity"
+        ]
+        assert holder in ("replica-0", "replica-1")
+        leaders = [log for log in logs if "became the leader" in log.read_text()]
+        assert len(leaders) == 1, [log.read_text() for log in logs]
+    for log in logs:
+        assert not FORBIDDEN.search(log.read_text()), log.read_text()
+        assert "leader election failed" not in log.read_text()
 
 
 def test_uninstall_keeps_the_crd_and_the_workloads(

@@ -141,7 +141,7 @@ def test_kubeconform_strict_accepts_chart_manifests_and_example(
 
 def test_kubeconform_schemas_are_strict(schema_dir: Path, tmp_path: Path) -> None:
     """The check above means something: an unknown field is an error in each kind of schema
-    (built-in, our CRD, a CRD from the Prometheus Operator, a CRD the chart renders)."""
+    (built-ins, our CRD, a CRD from the Prometheus Operator)."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         """\
@@ -166,14 +166,15 @@ kind: ServiceMonitor
 metadata: {name: x}
 spec: {selector: {}, endpoints: [{port: metrics, intervall: 10s}]}
 ---
-apiVersion: kopf.dev/v1
-kind: ClusterKopfPeering
-metadata: {name: x, labelz: {}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: x}
+spec: {minAvailablez: 1}
 """
     )
     result = kubeconform(schema_dir, bad)
     assert result.returncode == 1
-    for field in ("imagePullPolicyy", "replicaz", "intervall", "labelz"):
+    for field in ("imagePullPolicyy", "replicaz", "intervall", "minAvailablez"):
         assert f"'{field}' not allowed" in result.stdout, result.stdout
     assert "Invalid: 4" in result.stdout
 
@@ -181,7 +182,10 @@ metadata: {name: x, labelz: {}}
 @pytest.mark.parametrize(
     "args",
     [
-        ["--set", "replicaCount=2"],
+        ["--set", "replicaCount=2", "--set", "leaderElection.enabled=false"],
+        ["--set", "leaderElection.renewDeadline=15"],
+        ["--set", "leaderElection.retryPeriod=10"],
+        ["--set", "topologySpread.whenUnsatisfiable=Sometimes"],
         ["--set", "bogus=1"],
         ["--set", "operator.workerz=3"],
         ["--set", "operator.logFormat=xml"],
@@ -250,6 +254,18 @@ CLUSTER_SCOPED_READS = {
 }
 # The heartbeat verdict's Role, in kube-node-lease only.
 NODE_LEASES = {("coordination.k8s.io", "leases", ("get", "list", "watch"))}
+# The leader-election Role in the release namespace: the operator's own Lease, and the
+# LeaderElected event on it.
+LEASE_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "resourceNames": ["zonal-operator"],
+        "verbs": ["get", "list", "watch", "update"],
+    },
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
 NAMESPACED = {
     ("zonal.dev", "zonalworkloads", ("get", "list", "watch")),
     ("zonal.dev", "zonalworkloads/status", ("get", "patch", "update")),
@@ -266,24 +282,25 @@ def test_rbac_cluster_wide_is_exactly_the_documented_rules(helm_env: dict[str, s
     items = docs(render(helm_env))
     [role] = by_kind(items, "ClusterRole")
     assert rules(role) == CLUSTER_SCOPED_READS | NAMESPACED
-    [leases] = by_kind(items, "Role")
-    assert leases["metadata"]["namespace"] == "kube-node-lease"
-    assert rules(leases) == NODE_LEASES
-    [lease_binding] = by_kind(items, "RoleBinding")
-    assert lease_binding["metadata"]["namespace"] == "kube-node-lease"
-    assert lease_binding["roleRef"]["name"] == leases["metadata"]["name"]
-    off = docs(render(helm_env, "--set", "operator.nodeHeartbeats=false"))
-    assert not by_kind(off, "Role") and not by_kind(off, "RoleBinding")
-    assert "--no-node-heartbeats" in container(off)["args"]
     [binding] = by_kind(items, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "zonal-operator", "namespace": "zonal-system"}
     ]
-    peering = docs(render(helm_env, "--set", "peering.enabled=true"))
-    [role] = by_kind(peering, "ClusterRole")
-    assert rules(role) - (CLUSTER_SCOPED_READS | NAMESPACED) == {
-        ("kopf.dev", "clusterkopfpeerings", ("get", "list", "watch", "patch"))
-    }
+    roles = {r["metadata"]["namespace"]: r for r in by_kind(items, "Role")}
+    assert sorted(roles) == ["kube-node-lease", "zonal-system"]
+    assert roles["zonal-system"]["rules"] == LEASE_RULES
+    assert rules(roles["kube-node-lease"]) == NODE_LEASES
+    bindings = {b["metadata"]["namespace"]: b for b in by_kind(items, "RoleBinding")}
+    for namespace, role in roles.items():
+        assert bindings[namespace]["roleRef"]["name"] == role["metadata"]["name"]
+        assert bindings[namespace]["subjects"] == binding["subjects"]
+    without = docs(
+        render(helm_env, "--set", "leaderElection.enabled=false", "--set", "replicaCount=1")
+    )
+    assert [r["metadata"]["namespace"] for r in by_kind(without, "Role")] == ["kube-node-lease"]
+    off = docs(render(helm_env, "--set", "operator.nodeHeartbeats=false"))
+    assert [r["metadata"]["namespace"] for r in by_kind(off, "Role")] == ["zonal-system"]
+    assert "--no-node-heartbeats" in container(off)["args"]
 
 
 def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
@@ -294,17 +311,23 @@ def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
     assert rules(role) == CLUSTER_SCOPED_READS | {("", "namespaces", ("get", "list", "watch"))}
     roles = by_kind(items, "Role")
     namespaces = sorted(r["metadata"]["namespace"] for r in roles)
-    assert namespaces == ["kube-node-lease", "team-a", "team-b"]
+    assert namespaces == ["kube-node-lease", "team-a", "team-b", "zonal-system"]
     roles = [r for r in roles if r["metadata"]["namespace"] != "kube-node-lease"]
     for r in roles:
-        assert rules(r) == NAMESPACED | {
-            ("kopf.dev", "kopfpeerings", ("get", "list", "watch", "patch"))
-        }
+        if r["metadata"]["namespace"] == "zonal-system":  # the Lease's, in the release namespace
+            assert r["rules"] == [
+                *LEASE_RULES[:1],
+                {**LEASE_RULES[1], "resourceNames": ["zonal-ci-leader"]},
+                *LEASE_RULES[2:],
+            ]
+        else:
+            assert rules(r) == NAMESPACED
     bindings = by_kind(items, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == [
         "kube-node-lease",
         "team-a",
         "team-b",
+        "zonal-system",
     ]
     args = container(items)["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args
@@ -317,7 +340,11 @@ def test_no_rbac_wildcards(helm_env: dict[str, str], values: Path | None) -> Non
         for rule in role["rules"]:
             for key in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[key], (role["metadata"]["name"], rule)
-            assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+            assert "nonResourceURLs" not in rule
+            # Names limit only the operator's own Lease (create cannot be limited by name).
+            if "resourceNames" in rule:
+                assert rule["resources"] == ["leases"]
+                assert rule["verbs"] == ["get", "list", "watch", "update"]
 
 
 def test_operator_pod_meets_restricted_pod_security(helm_env: dict[str, str]) -> None:
@@ -332,8 +359,43 @@ def test_operator_pod_meets_restricted_pod_security(helm_env: dict[str, str]) ->
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["readOnlyRootFilesystem"] is True
     assert {"name": "tmp", "mountPath": "/tmp"} in container(items)["volumeMounts"]
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert deployment["spec"]["replicas"] == 2
+
+
+def test_replicas_spread_over_zones_with_a_disruption_budget(helm_env: dict[str, str]) -> None:
+    items = docs(render(helm_env))
+    [deployment] = by_kind(items, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert pod["topologySpreadConstraints"] == [
+        {
+            "topologyKey": "topology.kubernetes.io/zone",
+            "maxSkew": 1,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": selector},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+    ]
+    [pdb] = by_kind(items, "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container(items)["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    soft = docs(render(helm_env, "--set", "topologySpread.whenUnsatisfiable=ScheduleAnyway"))
+    [constraint] = by_kind(soft, "Deployment")[0]["spec"]["template"]["spec"][
+        "topologySpreadConstraints"
+    ]
+    assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+    single = docs(
+        render(helm_env, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false")
+    )
+    assert not by_kind(single, "PodDisruptionBudget")
+    [recreate] = by_kind(single, "Deployment")
+    assert recreate["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--no-leader-elect" in container(single)["args"]
 
 
 def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
@@ -349,7 +411,11 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
         "--metrics-port=8080",
         "--metrics-address=0.0.0.0",
         "--liveness=http://0.0.0.0:8081/healthz",
-        "--standalone",
+        "--leader-election-name=zonal-operator",
+        "--leader-election-namespace=zonal-system",
+        "--lease-duration=15",
+        "--renew-deadline=10",
+        "--retry-period=2",
     ]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert default[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
@@ -359,33 +425,15 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
             render(
                 helm_env,
                 *("--set", "operator.workers=9", "--set", "metrics.enabled=false"),
-                *("--set", "peering.enabled=true", "--set", "extraArgs={--verbose}"),
+                *("--set", "leaderElection.leaseDuration=20", "--set", "extraArgs={--verbose}"),
             )
         )
     )
     assert "--workers=9" in changed["args"]
     assert "--metrics-port=0" in changed["args"]
-    assert "--peering=zonal-operator" in changed["args"] and "--standalone" not in changed["args"]
+    assert "--lease-duration=20" in changed["args"]
     assert changed["args"][-1] == "--verbose"
     assert [p["name"] for p in changed["ports"]] == ["health"]
-
-
-def test_peering_objects_are_post_install_hooks(helm_env: dict[str, str]) -> None:
-    items = docs(render(helm_env, "-f", str(ALL_ON)))
-    peerings = by_kind(items, "KopfPeering")
-    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
-    for peering in peerings:
-        assert peering["metadata"]["name"] == "zonal-ci"
-        assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    crds = {d["metadata"]["name"] for d in by_kind(items, "CustomResourceDefinition")}
-    assert crds == {
-        "zonalworkloads.zonal.dev",
-        "kopfpeerings.kopf.dev",
-        "clusterkopfpeerings.kopf.dev",
-    }
-    cluster_wide = docs(render(helm_env, "--set", "peering.enabled=true"))
-    [cluster_peering] = by_kind(cluster_wide, "ClusterKopfPeering")
-    assert cluster_peering["metadata"]["name"] == "zonal-operator"
 
 
 # -- Dockerfile, kind, make -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zonal_operator.cli import _parser
+from zonal_operator.cli import _parser, main
 
 
 def test_watch_timeout_is_whole_seconds() -> None:
@@ -24,3 +24,16 @@ def test_watch_timeout_refuses_what_the_api_server_would(value: str) -> None:
 def test_defaults() -> None:
     args = _parser().parse_args(["run"])
     assert (args.watch_timeout, args.workers) == (300, 32)
+
+
+def test_leader_election_defaults() -> None:
+    args = _parser().parse_args(["run"])
+    assert args.leader_elect is True
+    assert (args.lease_duration, args.renew_deadline, args.retry_period) == (15, 10, 2)
+    assert args.leader_election_name == "zonal-operator"
+    assert _parser().parse_args(["run", "--no-leader-elect"]).leader_elect is False
+
+
+def test_leader_election_timing_that_breaks_fencing_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--renew-deadline=15", "--lease-duration=15"])

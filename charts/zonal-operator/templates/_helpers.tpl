@@ -51,10 +51,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{- define "zonal-operator.peeringName" -}}
-{{- default (include "zonal-operator.fullname" .) .Values.peering.name }}
-{{- end }}
-
 {{/*
 RBAC rules, least privilege and no wildcards. What needs each rule:
 - zonalworkloads: kopf watches them; the controller reads them.
@@ -70,7 +66,9 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - customresourcedefinitions (read-only): kopf watches CRDs to notice its resources appear.
 - namespaces (read-only, namespaced mode only): kopf lists and watches namespaces to match its
   --namespace patterns; cluster-wide it does not look at them.
-- kopf.dev peerings (peering only): kopf's keep-alives are merge patches of the peering object.
+- leases (the release namespace only, a Role of its own: rbac.yaml): leader election. `create`
+  cannot be limited to a name (the name is not known to the authorizer at creation); `get`,
+  `update`, and `list`/`watch` of it by name (a standby's watch) are limited to its own Lease.
 */}}
 {{- define "zonal-operator.namespacedRules" -}}
 - apiGroups: ["zonal.dev"]
@@ -110,8 +108,6 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
   verbs: ["get", "list", "watch"]
 {{- end }}
 
-{{- define "zonal-operator.peeringRules" -}}
-- apiGroups: ["kopf.dev"]
-  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
-  verbs: ["get", "list", "watch", "patch"]
+{{- define "zonal-operator.leaseName" -}}
+{{- default (include "zonal-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}

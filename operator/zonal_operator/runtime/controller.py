@@ -34,7 +34,7 @@ from zonal_operator.runtime.cache import Key
 from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
-from zonal_operator.runtime.kube import ApiException, Kube
+from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
 from zonal_operator.runtime.watch import Deliver, Source
 
 log = logging.getLogger("zonal_operator")
@@ -132,6 +132,26 @@ class Controller(Intake):
         self.executor = Executor(api, self.settings.workers)
         self._tasks: list[asyncio.Task[None]] = []
         self._records: dict[Key, Record] = {}
+        # Set while the workers may reconcile: always without leader election; with it, only
+        # while this replica leads (lead/follow). The caches are kept current either way.
+        self.active = asyncio.Event()
+        self.active.set()
+
+    # -- leader election (runtime/leadership.py) ---------------------------------------------
+    def lead(self) -> None:
+        """This replica became the leader: reconcile every workload at once, from the caches
+        its reflectors kept current while it stood by."""
+        for key in list(self.store.workloads):
+            self.queue.add(key)
+        self.active.set()
+
+    def follow(self) -> None:
+        """This replica stands by: its workers stop taking workloads (writes are refused by
+        the gate already), and what it deferred is dropped: the leader decides anew, and so
+        does this replica if it leads again."""
+        self.active.clear()
+        for record in self._records.values():
+            record.deferred = None
 
     def forget(self, key: Key) -> None:
         record = self._records.pop(key, None)
@@ -237,7 +257,9 @@ class Controller(Intake):
         """Write the deferred statuses before stopping. One that is lost records older
         Deployment generations than the operator's own last writes produced, and the next
         operator would take those writes for edits by hand: it would replace the Deployments
-        with what they already are, and say it restored them."""
+        with what they already are, and say it restored them. (A standby has none.)"""
+        if not self.active.is_set():
+            return
         loop = asyncio.get_running_loop()
         writes = []
         for key, record in list(self._records.items()):
@@ -266,6 +288,7 @@ class Controller(Intake):
 
     async def _worker(self) -> None:
         while True:
+            await self.active.wait()
             key: Key = await self.queue.get()  # type: ignore[assignment]
             metrics.QUEUE_DEPTH.set(len(self.queue))
             metrics.STATUSES_DEFERRED.set(len(self.deferred()))
@@ -273,6 +296,13 @@ class Controller(Intake):
             try:
                 await self.reconcile(key)
                 self.queue.forget(key)
+            except NotLeader:
+                # Leadership lost meanwhile: no retry (the leader reconciles it; this replica
+                # reconciles every workload again if it leads again).
+                self.queue.forget(key)
+                if (record := self._records.get(key)) is not None:
+                    record.deferred = None
+                log.debug("reconcile of %s/%s stopped: not the leader", *key)
             except Exception as exc:
                 metrics.RECONCILE_ERRORS.inc()
                 delay = self.queue.retry(key)

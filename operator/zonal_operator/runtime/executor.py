@@ -24,7 +24,7 @@ from zonal_operator.core.plan import Action, Create, Delete, DeletePod, Evict, P
 from zonal_operator.core.status import mark_blocked, mark_rejected, record_generations
 from zonal_operator.core.status_diff import status_change
 from zonal_operator.runtime import metrics
-from zonal_operator.runtime.kube import ApiException, Kube
+from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
 
 log = logging.getLogger("zonal_operator")
 
@@ -208,6 +208,8 @@ class Executor:
             self.api.create_event(
                 wl.namespace, wl.name, wl.uid, type_=type_, reason=reason, message=message
             )
+        except NotLeader:
+            return  # the leader of the moment tells what it does
         except Exception as exc:  # an event is worth a log line, never a failed reconcile
             why = exc.reason if isinstance(exc, ApiException) else exc
             log.warning("could not record event %s for %s/%s: %s", reason, *wl.key, why)

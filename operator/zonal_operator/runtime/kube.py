@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from kubernetes import client, config
@@ -22,10 +23,20 @@ __all__ = [
     "ApiException",
     "Kube",
     "KubeApi",
+    "NotLeader",
     "bearer_token",
     "load_client",
     "load_configuration",
 ]
+
+# Verbs that change nothing: the write gate lets them through on standbys too.
+_READS = frozenset({"get", "list", "watch"})
+
+
+class NotLeader(Exception):
+    """A write refused by the write gate: this replica does not hold the leader lease, or has
+    not renewed it within its renew deadline (runtime/leadership.py). Not an API error: the
+    reconcile stops, is not retried, and the leader of the moment does the work."""
 
 
 class Kube(Protocol):
@@ -83,22 +94,50 @@ def bearer_token(configuration: client.Configuration) -> str | None:
     return str(auth) if auth else None
 
 
-def load_client(configuration: client.Configuration, pool_size: int = 8) -> client.ApiClient:
+def load_client(
+    configuration: client.Configuration, pool_size: int = 8, user_agent: str = ""
+) -> client.ApiClient:
     configuration = copy.copy(configuration)
     configuration.connection_pool_maxsize = pool_size
-    return client.ApiClient(configuration)
+    api_client = client.ApiClient(configuration)
+    if user_agent:
+        # The API server's audit log records it: which replica sent each request.
+        api_client.user_agent = user_agent
+    return api_client
+
+
+def user_agent(identity: str) -> str:
+    """`zonal-operator/<version> (<identity>)`, the User-Agent of every request of a replica."""
+    try:
+        release = version("zonal-operator")
+    except PackageNotFoundError:
+        release = "unknown"
+    return f"zonal-operator/{release} ({identity})"
 
 
 class KubeApi:
-    """`Kube` over the official client."""
+    """`Kube` over the official client. `gate`, when given, is called before every request
+    that is not a read, and refuses it by raising `NotLeader` (the write gate of leader
+    election: runtime/leadership.py)."""
 
-    def __init__(self, api_client: client.ApiClient, field_manager: str = "zonal-operator"):
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        field_manager: str = "zonal-operator",
+        gate: Callable[[], None] | None = None,
+        instance: str = "zonal-operator",
+    ):
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
         self.field_manager = field_manager
+        self.gate = gate
+        self.instance = instance  # the replica's identity, in its events' reportingInstance
 
     def _call(self, verb: str, resource: str, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.gate is not None and verb not in _READS:
+            self.gate()  # raises NotLeader: nothing is sent
         metrics.API_REQUESTS.labels(verb=verb, resource=resource).inc()
         with metrics.API_SECONDS.labels(verb=verb, resource=resource).time():
             try:
@@ -190,18 +229,56 @@ class KubeApi:
         args = (GROUP, VERSION, namespace, PLURAL, name, {"status": status})
         return dict(self._call("patch", "zonalworkloads/status", fn, *args))
 
+    # -- Leases (leader election: runtime/leadership.py; its own KubeApi, with no gate) -------
+    def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
+        """The Lease, or None if there is none."""
+        fn = _with(self.coordination.read_namespaced_lease, _request_timeout=timeout)
+        try:
+            return dict(self._call("get", "leases", fn, name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_lease(self, namespace: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        fn = _with(
+            self.coordination.create_namespaced_lease,
+            field_manager=self.field_manager,
+            _request_timeout=timeout,
+        )
+        return dict(self._call("create", "leases", fn, namespace, body))
+
+    def replace_lease(self, namespace: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """PUT with the resourceVersion read: refused with 409 if anyone wrote it since."""
+        fn = _with(
+            self.coordination.replace_namespaced_lease,
+            field_manager=self.field_manager,
+            _request_timeout=timeout,
+        )
+        return dict(self._call("update", "leases", fn, body["metadata"]["name"], namespace, body))
+
     # -- Events --------------------------------------------------------------------------------
     def create_event(
-        self, namespace: str, name: str, uid: str, *, type_: str, reason: str, message: str
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        involved: tuple[str, str] = (API_VERSION, KIND),
     ) -> None:
+        """An event about an object of the operator: a ZonalWorkload unless `involved` (its
+        apiVersion, kind) says otherwise."""
         now = datetime.now(UTC)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{name}.", "namespace": namespace},
             "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
+                "apiVersion": involved[0],
+                "kind": involved[1],
                 "name": name,
                 "namespace": namespace,
                 "uid": uid,
@@ -211,7 +288,7 @@ class KubeApi:
             "message": message[:1024],
             "source": {"component": "zonal-operator"},
             "reportingComponent": "zonal.dev/zonal-operator",
-            "reportingInstance": "zonal-operator",
+            "reportingInstance": self.instance,
             "firstTimestamp": format_time(now),
             "lastTimestamp": format_time(now),
             "count": 1,

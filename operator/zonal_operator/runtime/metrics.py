@@ -56,6 +56,15 @@ STATUSES_DEFERRED = Gauge(
     "reconciled (--status-delay-seconds).",
 )
 WORKLOADS = Gauge("zonal_operator_workloads", "ZonalWorkloads the operator watches.")
+LEADER = Gauge(
+    "zonal_operator_leader",
+    "1 while this replica holds the leader lease and reconciles, 0 while it stands by "
+    "(always 1 with --no-leader-elect).",
+)
+LEADERSHIP_CHANGES = Counter(
+    "zonal_operator_leadership_changes_total",
+    "Times this replica became the leader or stopped being it.",
+)
 
 # The heartbeat verdict (runtime/heartbeats.py, core/heartbeat.py).
 LEASE_RENEWALS = Counter(

@@ -40,14 +40,18 @@ class Source:
     resource: str  # the plural, for logs and metrics
     path: str  # the collection, e.g. /apis/apps/v1/namespaces/shop/deployments
     label_selector: str = ""
+    field_selector: str = ""  # e.g. metadata.name=x: one object (RBAC may limit it by name)
 
 
 class Http:
     """One aiohttp session with the operator's credentials (those of its kubernetes client
     configuration: in-cluster service account or kubeconfig)."""
 
-    def __init__(self, configuration: client.Configuration) -> None:
+    def __init__(
+        self, configuration: client.Configuration, user_agent: str = "zonal-operator"
+    ) -> None:
         self.configuration = configuration
+        self.user_agent = user_agent  # names the replica in the API server's audit log
         self.host = configuration.host.rstrip("/")
         context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
         if not configuration.verify_ssl:
@@ -67,7 +71,7 @@ class Http:
         return self._session
 
     def headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "zonal-operator"}
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         token = bearer_token(self.configuration)  # refreshed when the token rotates
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -219,6 +223,8 @@ class Reflector:
     ) -> Any:  # aiohttp's request context manager
         if self.source.label_selector:
             params["labelSelector"] = self.source.label_selector
+        if self.source.field_selector:
+            params["fieldSelector"] = self.source.field_selector
         metrics.API_REQUESTS.labels(verb=verb, resource=self.source.resource).inc()
         return self.http.session.get(
             self.http.host + self.source.path,

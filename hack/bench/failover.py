@@ -7,6 +7,10 @@ One local cluster with stock timing (50 s node-monitor grace, 40 s leases renewe
   - the same as the first with the heartbeat verdict off (heartbeatTimeoutSeconds: 0), which
     waits for the node lifecycle controller to mark the nodes NotReady;
   - a ZonalWorkload with Spread placement (one Deployment, zone spread DoNotSchedule);
+  - a ZonalWorkload with its defaults, in a namespace of its own, managed by two operator
+    replicas electing a leader: the leader is frozen (SIGSTOP) with the zone, as if its pod
+    ran there, and the standby has to take over (the other subjects' operator runs outside
+    the zone, as the local process every other row uses);
   - a Deployment with a zone topology spread constraint, whenUnsatisfiable: DoNotSchedule;
   - the same with whenUnsatisfiable: ScheduleAnyway.
 Then zone-a's heartbeats stop: that moment, the outage users feel, is when every time below
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -35,7 +40,7 @@ sys.path.insert(0, str(REPO / "hack"))
 from benchlib import DOC, machine, revision, write_doc  # noqa: E402
 
 from localcluster import ClusterConfig, LocalCluster  # noqa: E402
-from testkit.operator_process import OperatorProcess  # noqa: E402
+from testkit.operator_process import OperatorProcess, Replicas  # noqa: E402
 from testkit.workloads import (  # noqa: E402
     PAUSE_IMAGE,
     ZONE_KEY,
@@ -46,6 +51,8 @@ from testkit.workloads import (  # noqa: E402
 )
 
 NAMESPACE = "bench"
+HA_NAMESPACE = "bench-ha"  # the workload whose operator's leader is lost with the zone
+LEASE_DURATION = 15  # the operator's default --lease-duration
 REPLICAS = 9
 ZONE = "zone-a"
 MARKERS = ("<!-- bench-failover:start -->", "<!-- bench-failover:end -->")
@@ -62,8 +69,10 @@ class Subject:
     samples: list[tuple[float, int]] = field(default_factory=list)
 
 
-def zonal_workload(name: str, placement: str = "PerZone", **failover: int) -> dict[str, Any]:
-    return workload(name, NAMESPACE, REPLICAS, PAUSE_IMAGE, placement=placement, failover=failover)
+def zonal_workload(
+    name: str, placement: str = "PerZone", namespace: str = NAMESPACE, **failover: int
+) -> dict[str, Any]:
+    return workload(name, namespace, REPLICAS, PAUSE_IMAGE, placement=placement, failover=failover)
 
 
 def spread_deployment(name: str, when: str) -> dict[str, Any]:
@@ -80,12 +89,14 @@ def spread_deployment(name: str, when: str) -> dict[str, Any]:
 
 
 def ready_pods(cluster: LocalCluster) -> dict[str, int]:
-    """Ready, not terminating pods per app label in the namespace, outside the lost zone: from
-    the outage on, its pods serve nothing, whatever the API still says of them."""
+    """Ready, not terminating pods per app label in the benchmark's namespaces, outside the
+    lost zone: from the outage on, its pods serve nothing, whatever the API still says."""
     lost = set(cluster.nodes_in_zone(ZONE)) if ZONE in cluster.down_zones() else set()
-    pods = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json").stdout)
+    pods = json.loads(cluster.kubectl("get", "pods", "-A", "-l", "app", "-o", "json").stdout)
     counts: dict[str, int] = {}
     for pod in pods["items"]:
+        if pod["metadata"]["namespace"] not in (NAMESPACE, HA_NAMESPACE):
+            continue
         if pod["metadata"].get("deletionTimestamp") or pod["spec"].get("nodeName") in lost:
             continue
         if is_ready(pod):
@@ -111,7 +122,19 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
 def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
     state = Path(tempfile.mkdtemp(prefix="zonal-bench-failover-"))
     cluster = LocalCluster(state, ClusterConfig(zones=3, nodes_per_zone=3))  # stock timing
-    operator = OperatorProcess(cluster.kubeconfig, state / "operator.log")
+    # Each operator watches its own namespace, with its Lease there.
+    operator = OperatorProcess(
+        cluster.kubeconfig,
+        state / "operator.log",
+        ["--namespace", NAMESPACE, "--leader-election-namespace", NAMESPACE],
+    )
+    replicas = Replicas(
+        cluster.kubeconfig,
+        state,
+        2,
+        ["--namespace", HA_NAMESPACE, "--leader-election-namespace", HA_NAMESPACE],
+        prefix="ha",
+    )
     # Targets: the larger of the grace period and the heartbeat timeout (20 s), + 10 s.
     subjects = [
         Subject("zonal", "ZonalWorkload, PerZone placement (failover defaults)", target=40),
@@ -121,13 +144,19 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
         Subject("zspread", "ZonalWorkload, Spread placement (failover defaults)"),
         Subject("dns", "Deployment, zone spread DoNotSchedule"),
         Subject("sa", "Deployment, zone spread ScheduleAnyway"),
+        # Target: the first row's time + the lease duration (report()).
+        Subject(
+            "zleader", "ZonalWorkload, failover defaults, the operator's leader in the lost zone"
+        ),
     ]
     timings: dict[str, float] = {}
     try:
         cluster.up()
         cluster.install_crds(REPO / "crds")
-        operator.start()
         cluster.kubectl("create", "namespace", NAMESPACE)
+        cluster.kubectl("create", "namespace", HA_NAMESPACE)
+        operator.start()
+        replicas.start()
         objects = [
             zonal_workload("zonal"),
             zonal_workload("zfast", gracePeriodSeconds=10),
@@ -135,6 +164,7 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
             zonal_workload("zspread", "Spread"),
             spread_deployment("dns", "DoNotSchedule"),
             spread_deployment("sa", "ScheduleAnyway"),
+            zonal_workload("zleader", namespace=HA_NAMESPACE),
         ]
         for obj in objects:
             cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(obj))
@@ -145,11 +175,17 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
         )
         print(f"all {len(subjects)} x 9 replicas Ready; stopping zone-a's heartbeats", flush=True)
 
+        leader, _ = replicas.wait_leader(30)
+        [standby] = [m for m in replicas if m is not leader]
         t0 = time.monotonic()
         cluster.zone_down(ZONE)
+        leader.signal(signal.SIGSTOP)  # its pod's node is in the lost zone
         while time.monotonic() - t0 < limit:
             now = time.monotonic() - t0
             counts = ready_pods(cluster)
+            if "standby leads" not in timings and standby.leading():
+                timings["standby leads"] = now
+                print(f"the standby leads {now:.1f} s after the outage", flush=True)
             if "nodes NotReady" not in timings and zone_not_ready(cluster):
                 timings["nodes NotReady"] = now
                 print(f"zone-a's nodes NotReady {now:.0f} s after the outage", flush=True)
@@ -165,6 +201,7 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
         return subjects, timings
     finally:
         operator.stop()
+        replicas.stop()
         if keep:
             print(f"cluster kept in {state} (kubeconfig {cluster.kubeconfig})")
         else:
@@ -199,6 +236,26 @@ def report(subjects: list[Subject], timings: dict[str, float], limit: float) -> 
                 lead = s.restored_after - not_ready
                 relative = f"{-lead:.0f} s before" if lead < 0 else f"{lead:.0f} s after"
         lines.append(f"| {s.label} | {when} | {relative} |")
+    lines.append("")
+    first, leader = subjects[0], next(s for s in subjects if s.name == "zleader")
+    if first.restored_after is not None:
+        leader.target = first.restored_after + LEASE_DURATION
+    standby = timings.get("standby leads")
+    if standby is not None:
+        lines.append(
+            f"With the operator's leader frozen with the zone, the standby led {standby:.1f} s "
+            f"after the outage (lease duration {LEASE_DURATION} s)."
+        )
+    if not_ready is not None:
+        # One replica whose pod is in the lost zone: its replacement starts once the pod is
+        # evicted, 30 s (the chart's toleration) after the nodes turn NotReady; the zone has
+        # failed since then, so the grace period (30 s) has run out by the time it starts.
+        lines.append(
+            f"Without a standby (one replica, its pod in the lost zone), the operator would start "
+            f"again only after NotReady ({not_ready:.0f} s) + the chart's 30 s toleration + a "
+            f"pod start: computed, at least {not_ready + 30:.0f} s + the pod start, before it "
+            "moves anything."
+        )
     lines.append("")
     for mine in ours:
         if mine.restored_after is None:

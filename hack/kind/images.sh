@@ -8,13 +8,12 @@
 #                                       module proxy (hack/install-tools.sh) on the Debian base,
 #                                       tagged as `kubeadm config images list` prints them
 #   <repo>/kind-node:v1.36.3-<h>        the kind node image, those images preloaded
-#   <repo>/web:dev                      the example workload's web server
 #
 # <repo> is KIND_LOCAL_REPO (default zonal-operator). <h> is a hash of everything the image is
 # made from, so a second run finds the images and takes seconds; `docker rmi` them (or
 # `make kind-clean-images`) to build again. Prints the node image's name on stdout; the rest
-# goes to stderr.
-#   hack/kind/images.sh [node|base|python|web]   (default: node)
+# goes to stderr. The operator and web server images are built by hack/kind/load.sh.
+#   hack/kind/images.sh [node|base|python]   (default: node)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${root}"
@@ -83,12 +82,6 @@ python_image() {
   [[ ${#extra_cas[@]} -eq 0 ]] || cp "${extra_cas[@]}" "${ctx}/ca-certificates/"
   build "${python}" "${ctx}" -f "${root}/${here}/python.Dockerfile" --build-arg "BASE_IMAGE=${base}"
   rm -rf "${ctx}"
-}
-
-web="${repo}/web:dev"
-web_image() {
-  python_image
-  build "${web}" "${here}" -f "${here}/web.Dockerfile" --build-arg "PYTHON_IMAGE=${python}"
 }
 
 # -- Control-plane images and the node image -----------------------------------------------------
@@ -204,6 +197,5 @@ case "${1:-node}" in
   node) node_image; echo "${node}" ;;
   base) base_image; echo "${base}" ;;
   python) python_image; echo "${python}" ;;
-  web) web_image; echo "${web}" ;;
-  *) echo "usage: $0 [node|base|python|web]" >&2; exit 2 ;;
+  *) echo "usage: $0 [node|base|python]" >&2; exit 2 ;;
 esac

@@ -21,7 +21,12 @@ kind: Namespace
 metadata:
   name: ${ns}
 YAML
-k apply --server-side -n "${ns}" -f examples/zonalworkload.yaml
+# The example's pods run the web server image make kind-load built and loaded (WEB_IMAGE),
+# not one pulled from a registry.
+web="${WEB_IMAGE:-zonal-operator/web:dev}"
+sed -e "s|^\( *\)image: nginx:.*|\1image: ${web}\n\1imagePullPolicy: Never|" \
+  examples/zonalworkload.yaml >"${TMPDIR:-/tmp}/zonal-e2e-workload.yaml"
+k apply --server-side -n "${ns}" -f "${TMPDIR:-/tmp}/zonal-e2e-workload.yaml"
 k wait -n "${ns}" zonalworkload/web --for=condition=Ready --timeout=300s
 k get -n "${ns}" zonalworkload,deployments -o wide
 

@@ -38,7 +38,15 @@ else
 fi
 # shellcheck disable=SC2086 # one argument per node
 run "${docker}" stop ${zone_a}
-trap 'run "${docker}" start ${zone_a}' EXIT
+restart_zone_a() {
+  run "${docker}" start ${zone_a}
+  # On the offline node image the routes between the nodes' pod networks are hack/kind/podnet.sh's,
+  # and a restarted node has lost its own: write them again.
+  if ! dry && "${docker}" exec "${cluster}-control-plane" test -f /etc/cni/net.d/10-zonal-bridge.conflist; then
+    KIND_CLUSTER="${cluster}" KUBECTL="${kubectl[*]}" DOCKER="${docker}" hack/kind/podnet.sh
+  fi
+}
+trap restart_zone_a EXIT
 # The node lifecycle controller marks them unreachable after ~50 s, the operator fails the
 # zone over after the workload's 30 s grace period.
 k wait -n "${ns}" zonalworkload/web --for=condition=FailedOver --timeout=300s

@@ -25,7 +25,7 @@ def registry_answers(url: str = REGISTRY_URL, timeout: float = 5.0) -> bool:
     A proxy or captive portal that answers without the header does not count.
     """
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed URL)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.headers.get(API_HEADER) is not None
     except urllib.error.HTTPError as error:  # 401 is the usual answer of /v2/
         return error.headers.get(API_HEADER) is not None

@@ -37,12 +37,16 @@ digest() {
   while [[ $# -gt 0 && "$1" != -- ]]; do files+=("$1"); shift; done
   [[ $# -gt 0 ]] && shift
   extra=("$@")
-  { cat "${files[@]}"; printf '%s\n' "${extra[@]}"; } | sha256sum | cut -c1-12
+  { [[ ${#files[@]} -eq 0 ]] || cat "${files[@]}"; printf '%s\n' "${extra[@]}"; } \
+    | sha256sum | cut -c1-12
 }
 build() { # tag context [docker build args...]
   local tag="$1" ctx="$2"; shift 2
   log "docker build ${tag}"
-  nice -n 19 "${docker}" build --quiet --tag "${tag}" "$@" "${ctx}" >/dev/null
+  local out
+  # Quiet unless it fails (the legacy builder of Debian's docker.io warns on every build).
+  out="$(nice -n 19 "${docker}" build --quiet --tag "${tag}" "$@" "${ctx}" 2>&1)" \
+    || { printf '%s\n' "${out}" >&2; exit 1; }
 }
 
 # -- Debian base --------------------------------------------------------------------------------
@@ -51,7 +55,6 @@ mirror="$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list.d/*.sou
   /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)"
 mirror="${mirror:-http://deb.debian.org/debian}"
 suite=bookworm
-base="${repo}/debian:${suite}-$(digest hack/kind/images.sh -- "${mirror}")"
 base_image() {
   have_image "${base}" && return 0
   command -v debootstrap >/dev/null || {
@@ -69,6 +72,8 @@ base_image() {
   tar -C "${dir}" -c . | "${docker}" import - "${base}" >/dev/null
   rm -rf "${dir}"
 }
+# Named by what it is made of: this function's text and the mirror.
+base="${repo}/debian:${suite}-$(digest -- "$(declare -f base_image)" "${mirror}")"
 
 # -- Python (the operator's and the web server's base) -------------------------------------------
 extra_cas=(/usr/local/share/ca-certificates/*.crt)

@@ -14,12 +14,18 @@ python_image="${PYTHON_IMAGE:-}"
 if [[ -z "${python_image}" && "$(python3 hack/kind_offline.py)" == 1 ]]; then
   python_image="$(hack/kind/images.sh python)"
 fi
+# Quiet unless it fails (the legacy builder of Debian's docker.io warns on every build).
+build() { # tag, docker build arguments...
+  local tag="$1" out; shift
+  out="$(nice -n 19 "${docker}" build --quiet --tag "${tag}" "$@" 2>&1)" \
+    || { printf '%s\n' "${out}" >&2; exit 1; }
+}
 args=()
 [[ -n "${python_image}" ]] && args=(--build-arg "PYTHON_IMAGE=${python_image}")
 echo "[kind-load] docker build ${image} ${args[*]}" >&2
-nice -n 19 "${docker}" build --quiet --tag "${image}" "${args[@]}" . >/dev/null
+build "${image}" "${args[@]}" .
 [[ -n "${python_image}" ]] || python_image="$(sed -n 's/^ARG PYTHON_IMAGE=//p' Dockerfile)"
 echo "[kind-load] docker build ${web} (on ${python_image})" >&2
-nice -n 19 "${docker}" build --quiet --tag "${web}" --build-arg "PYTHON_IMAGE=${python_image}" \
-  -f hack/kind/images/web.Dockerfile hack/kind/images >/dev/null
+build "${web}" --build-arg "PYTHON_IMAGE=${python_image}" -f hack/kind/images/web.Dockerfile \
+  hack/kind/images
 "${kind[@]}" load docker-image "${image}" "${web}" --name "${cluster}"

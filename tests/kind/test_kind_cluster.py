@@ -54,7 +54,9 @@ def test_nodes_are_ready_with_their_zones() -> None:
     assert nodes
     for node in nodes:
         assert condition(node, "Ready") == "True", node["metadata"]["name"]
-    workers = [n for n in nodes if "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]]
+    workers = [
+        n for n in nodes if "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]
+    ]
     zones = {n["metadata"]["labels"].get(ZONE) for n in workers}
     assert zones == {"zone-a", "zone-b", "zone-c"}
 
@@ -90,14 +92,18 @@ def test_the_example_workload_becomes_ready_with_real_containers(
     web_workload: dict[str, Any],
 ) -> None:
     name = web_workload["metadata"]["name"]
-    kubectl("wait", "-n", NAMESPACE, f"zonalworkload/{name}", "--for=condition=Ready", "--timeout=300s")
+    kubectl(
+        "wait", "-n", NAMESPACE, f"zonalworkload/{name}", "--for=condition=Ready", "--timeout=300s"
+    )
     workload = get("-n", NAMESPACE, f"zonalworkload/{name}")
     assert workload["status"]["observedGeneration"] == workload["metadata"]["generation"]
     pods = get("pods", "-n", NAMESPACE, "-l", "app=web")["items"]
     ready = [p for p in pods if condition(p, "Ready") == "True"]
     assert len(ready) == web_workload["spec"]["replicas"]
     assert {p["spec"]["nodeName"] for p in ready}
-    nodes = {n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE) for n in get("nodes")["items"]}
+    nodes = {
+        n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE) for n in get("nodes")["items"]
+    }
     assert {nodes[p["spec"]["nodeName"]] for p in ready} == {"zone-a", "zone-b", "zone-c"}
     for pod in ready:
         (status,) = pod["status"]["containerStatuses"]

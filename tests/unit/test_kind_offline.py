@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+
 from kind_offline import API_HEADER, offline, registry_answers
 
 
 @contextmanager
 def server(status: int, headers: dict[str, str]) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

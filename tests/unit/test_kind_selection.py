@@ -8,8 +8,14 @@ from tests.kind.conftest import kind_selected
 
 @pytest.mark.parametrize(
     ("markexpr", "expected"),
-    [("kind", True), ("kind and not slow", True), ("", False), ("not e2e", False),
-     ("not kind", False), ("e2e", False)],
+    [
+        ("kind", True),
+        ("kind and not slow", True),
+        ("", False),
+        ("not e2e", False),
+        ("not kind", False),
+        ("e2e", False),
+    ],
 )
 def test_kind_selected(markexpr: str, expected: bool) -> None:
     assert kind_selected(markexpr) is expected

@@ -5,6 +5,8 @@
 # A binary already in the cache is not built again.
 #   hack/install-tools.sh [cluster|chart|all]   a set: the local cluster's, the chart checks', both
 #   hack/install-tools.sh kind                  kind, for the kind targets (not part of `all`)
+#   hack/install-tools.sh kind-node             what a locally built kind node image holds:
+#                                               kubelet, kubeadm, kube-proxy, crictl, coredns
 #   hack/install-tools.sh NAME                  the set that builds one binary (kubectl -> cluster)
 set -euo pipefail
 
@@ -35,9 +37,10 @@ have() { [[ -x "${bin}/$1" ]]; }
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/client-go, ...) with local
 # paths, so it cannot be `go install`ed. A wrapper module points every one of those at its
 # published v0.X.Y release instead.
-build_kubernetes() {
-  local targets=() t
-  for t in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+build_kubernetes() { # [command ...], default: the local cluster's
+  local targets=() t want=("$@")
+  [[ $# -gt 0 ]] || want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  for t in "${want[@]}"; do
     have "$t" || targets+=("$t")
   done
   [[ ${#targets[@]} -eq 0 ]] && return 0
@@ -118,13 +121,20 @@ go_install() { # name module/path version
 }
 
 case "${what}" in
-  cluster|chart|all|kind) ;;
+  cluster|chart|all|kind|kind-node) ;;
+  kubelet|kubeadm|kube-proxy|crictl|coredns) what=kind-node ;;
   etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kwok|kwokctl) what=cluster ;;
   helm|kubeconform) what=chart ;;
   *) echo "usage: $0 [cluster|chart|all|kind|<one of their binaries>]" >&2; exit 2 ;;
 esac
 if [[ "${what}" == kind ]]; then
   go_install kind sigs.k8s.io/kind "v${KIND_VERSION}"
+elif [[ "${what}" == kind-node ]]; then
+  build_kubernetes kubelet kubeadm kube-proxy kubectl
+  go_install crictl sigs.k8s.io/cri-tools/cmd/crictl "v${CRICTL_VERSION}" \
+    "-X sigs.k8s.io/cri-tools/pkg/version.Version=v${CRICTL_VERSION}"
+  go_install coredns github.com/coredns/coredns "v${COREDNS_VERSION}" \
+    "-X github.com/coredns/coredns/coremain.GitCommit=v${COREDNS_VERSION}"
 elif [[ "${what}" != chart ]]; then
   build_etcd
   build_kubernetes

@@ -21,7 +21,12 @@ kind: Namespace
 metadata:
   name: ${ns}
 YAML
-k apply --server-side -n "${ns}" -f examples/zonalworkload.yaml
+# The example's pods run the web server image make kind-load built and loaded (WEB_IMAGE),
+# not one pulled from a registry.
+web="${WEB_IMAGE:-zonal-operator/web:dev}"
+sed -e "s|^\( *\)image: nginx:.*|\1image: ${web}\n\1imagePullPolicy: Never|" \
+  examples/zonalworkload.yaml >"${TMPDIR:-/tmp}/zonal-e2e-workload.yaml"
+k apply --server-side -n "${ns}" -f "${TMPDIR:-/tmp}/zonal-e2e-workload.yaml"
 k wait -n "${ns}" zonalworkload/web --for=condition=Ready --timeout=300s
 k get -n "${ns}" zonalworkload,deployments -o wide
 
@@ -33,7 +38,15 @@ else
 fi
 # shellcheck disable=SC2086 # one argument per node
 run "${docker}" stop ${zone_a}
-trap 'run "${docker}" start ${zone_a}' EXIT
+restart_zone_a() {
+  run "${docker}" start ${zone_a}
+  # On the offline node image the routes between the nodes' pod networks are hack/kind/podnet.sh's,
+  # and a restarted node has lost its own: write them again.
+  if ! dry && "${docker}" exec "${cluster}-control-plane" test -f /etc/cni/net.d/10-zonal-bridge.conflist; then
+    KIND_CLUSTER="${cluster}" KUBECTL="${kubectl[*]}" DOCKER="${docker}" hack/kind/podnet.sh
+  fi
+}
+trap restart_zone_a EXIT
 # The node lifecycle controller marks them unreachable after ~50 s, the operator fails the
 # zone over after the workload's 30 s grace period.
 k wait -n "${ns}" zonalworkload/web --for=condition=FailedOver --timeout=300s

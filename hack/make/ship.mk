@@ -21,8 +21,16 @@ IMAGE_TAG ?= dev
 IMAGE := $(IMAGE_REPO):$(IMAGE_TAG)
 CHART_DIR := charts/zonal-operator
 KIND_CLUSTER ?= zonal
-# Empty: the node image kind (KIND_VERSION in hack/versions.env) defaults to, pinned by digest.
+# Empty: the node image kind (KIND_VERSION in hack/versions.env) defaults to, pinned by digest;
+# offline (no registry answers, or KIND_OFFLINE=1) the one hack/kind/images.sh builds here.
 KIND_NODE_IMAGE ?=
+KIND_CONFIG ?= hack/kind/kind-config.yaml
+# Where the locally built images are named (<KIND_LOCAL_REPO>/web:dev, .../kind-node:...).
+KIND_LOCAL_REPO ?= zonal-operator
+export KIND_LOCAL_REPO KIND_OFFLINE
+WEB_IMAGE ?= $(KIND_LOCAL_REPO)/web:dev
+# Empty: the Dockerfile's default (the official python image); offline, the local one.
+PYTHON_IMAGE ?=
 KIND_CONTEXT := kind-$(KIND_CLUSTER)
 
 ifeq ($(DRY_RUN),1)
@@ -63,22 +71,33 @@ chart-package: manifests-check ## helm package the chart into dist/
 # -- Image and kind (DRY_RUN=1 prints the commands) ------------------------------------------
 
 .PHONY: image
-image: ## docker build the operator image (IMAGE_REPO=zonal-operator IMAGE_TAG=dev)
-	$(SHIP_RUN) $(DOCKER) build --tag $(IMAGE) .
+image: ## docker build the operator image (IMAGE_REPO=zonal-operator IMAGE_TAG=dev; PYTHON_IMAGE=base)
+	$(SHIP_RUN) $(DOCKER) build --tag $(IMAGE) $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) .
 
 .PHONY: kind-tool
 kind-tool: ## Build kind (KIND_VERSION in hack/versions.env) into the tools cache
 	$(SHIP_RUN) hack/install-tools.sh kind
 
+# The kind targets' scripts read these from the environment.
+KIND_ENV = KIND="$(KIND)" KUBECTL="$(KUBECTL)" DOCKER=$(DOCKER) KIND_CLUSTER=$(KIND_CLUSTER) \
+	KIND_CONFIG=$(KIND_CONFIG) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) IMAGE=$(IMAGE) \
+	WEB_IMAGE=$(WEB_IMAGE) PYTHON_IMAGE=$(PYTHON_IMAGE)
+
+.PHONY: kind-docker
+kind-docker: ## Make sure a Docker engine runs (installs Debian's docker.io where none does)
+	$(SHIP_RUN) hack/kind/docker.sh
+
+.PHONY: kind-images
+kind-images: ## Build the offline kind node image and its Debian base here (hack/kind/images.sh)
+	$(SHIP_RUN) hack/kind/images.sh node
+
 .PHONY: kind-up
-kind-up: kind-tool ## Create the kind cluster: 1 control plane, 6 workers in zones a/b/c
-	$(SHIP_RUN) $(KIND) create cluster --name $(KIND_CLUSTER) \
-		--config hack/kind/kind-config.yaml $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) \
-		--wait 180s
+kind-up: kind-tool ## Create the kind cluster (offline: with the node image built here)
+	$(SHIP_RUN) $(KIND_ENV) hack/kind/up.sh
 
 .PHONY: kind-load
-kind-load: image ## Build the image and load it into the kind cluster's nodes
-	$(SHIP_RUN) $(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+kind-load: ## Build the operator and web server images and load them into the kind nodes
+	$(SHIP_RUN) $(KIND_ENV) hack/kind/load.sh
 
 .PHONY: kind-deploy
 kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the loaded image
@@ -93,8 +112,16 @@ kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the
 .PHONY: kind-e2e
 kind-e2e: kind-up kind-load kind-deploy ## kind cluster, image, chart, then hack/kind/e2e.sh
 	DRY_RUN=$(DRY_RUN) KIND_CLUSTER=$(KIND_CLUSTER) KUBECTL="$(KUBECTL)" DOCKER=$(DOCKER) \
-		hack/kind/e2e.sh
+		WEB_IMAGE=$(WEB_IMAGE) hack/kind/e2e.sh
+
+.PHONY: kind-test
+kind-test: ## kind-docker, kind-up, kind-load, kind-deploy, `pytest -m kind`, then kind-down
+	$(MAKE) kind-docker kind-up kind-load kind-deploy
+	KIND_CLUSTER=$(KIND_CLUSTER) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind tests/kind \
+		$(PYTEST_ARGS); rc=$$?; $(MAKE) kind-down; exit $$rc
 
 .PHONY: kind-down
-kind-down: ## Delete the kind cluster
+kind-down: ## Delete the kind cluster (the images stay cached; see docs/kind.md)
 	$(SHIP_RUN) $(KIND) delete cluster --name $(KIND_CLUSTER)
+	@echo "The images built for it stay in Docker for the next kind-up; remove them with:"
+	@echo "  docker images '$(KIND_LOCAL_REPO)/*' -q | xargs -r docker rmi"

@@ -550,12 +550,14 @@ def test_kind_targets_dry_run_print_the_workflow() -> None:
     commands = [line[2:] for line in out.splitlines() if line.startswith("+ ")]
     expected = [
         "hack/install-tools.sh kind",
-        "kind create cluster --name zonal --config hack/kind/kind-config.yaml",
-        "false-docker-must-not-run build --tag zonal-operator:dev .",
-        "kind load docker-image zonal-operator:dev --name zonal",
+        # The scripts decide online/offline when they run (hack/kind_offline.py).
+        "KIND_CONFIG=hack/kind/kind-config.yaml",
+        "hack/kind/up.sh",
+        "IMAGE=zonal-operator:dev WEB_IMAGE=zonal-operator/web:dev",
+        "hack/kind/load.sh",
         "apply --server-side -f hack/kind/namespace.yaml",
         "upgrade --install zonal-operator charts/zonal-operator --kube-context kind-zonal",
-        "apply --server-side -n zonal-e2e -f examples/zonalworkload.yaml",
+        "apply --server-side -n zonal-e2e -f",
         "zonalworkload/web --for=condition=Ready",
         "false-docker-must-not-run stop",
         "zonalworkload/web --for=condition=FailedOver",

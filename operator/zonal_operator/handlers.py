@@ -2,6 +2,10 @@
 events, which go to the controller's cache and queue, nothing else. (Nodes, Deployments and
 pods reach the caches through the controller's own reflectors, see watch.py.)
 
+With leader election (the default), start-up fills the caches and starts the workers as a
+standby, then stands for the Lease (runtime/leadership.py); cleanup writes the deferred
+statuses and releases the Lease, so a standby leads at once.
+
 Only an `on.event` handler is used: it puts no finalizers and writes nothing on the watched
 objects, so a ZonalWorkload is deleted (and garbage-collects its Deployments) even when the
 operator is not running. Every decision is taken by the controller's reconcile.

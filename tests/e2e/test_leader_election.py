@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,3 +216,39 @@ def test_sigterm_hands_over_within_two_seconds(
     assert handover <= 2.0, handover
     assert "released the leader lease" in leader.log_text()
     assert leader.proc is not None and leader.proc.wait(15) == 0
+
+
+def probe_status(process: OperatorProcess) -> int:
+    """The HTTP status of kopf's /healthz (its probes, the leader_election one included)."""
+    url = f"http://127.0.0.1:{process.liveness_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_a_failed_election_fails_the_probe_and_writes_nothing(
+    ha_cluster: LocalCluster, namespace: str, tmp_path: Path
+) -> None:
+    """A Lease that cannot be written (here: its namespace does not exist, as an API server
+    refusing it for any reason) is logged and fails the probe; the replica writes nothing."""
+    lost = OperatorProcess(
+        ha_cluster.kubeconfig,
+        tmp_path / "lost.log",
+        ["--leader-election-namespace", "no-such-namespace"],
+        identity="lost-replica",
+    )
+    lost.start()
+    try:
+        apply(ha_cluster, workload("web", namespace, replicas=3, failover=FAST))
+        wait_for(lambda: probe_status(lost) == 500, timeout=40, what="/healthz failing")
+        assert "leader election failed" in lost.log_text()
+        assert not lost.leading()
+        time.sleep(3)
+        assert deployments(ha_cluster, namespace, "web") == {}
+        tried = audit.writes_by(ha_cluster.audit_log, lost.user_agent_fragment())
+        # Its tries to create the Lease, every one refused; nothing else.
+        assert tried and all(r.resource == "leases" and r.code == 404 for r in tried), tried
+    finally:
+        lost.stop()

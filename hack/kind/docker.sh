@@ -77,10 +77,14 @@ path.parent.mkdir(parents=True, exist_ok=True)
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY
 log "restarting dockerd"
-pid="$(pgrep -xo dockerd)"
-kill "${pid}"
-while kill -0 "${pid}" 2>/dev/null; do sleep 0.5; done
-start_dockerd
+if systemctl is-active --quiet docker 2>/dev/null; then
+  systemctl restart docker
+else
+  pid="$(pgrep -xo dockerd)"
+  kill "${pid}"
+  while kill -0 "${pid}" 2>/dev/null; do sleep 0.5; done
+  start_dockerd
+fi
 if privileged_ok; then
   log "privileged containers work with the wrapper"
 else

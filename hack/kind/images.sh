@@ -11,7 +11,7 @@
 #
 # <repo> is KIND_LOCAL_REPO (default zonal-operator). <h> is a hash of everything the image is
 # made from, so a second run finds the images and takes seconds; `docker rmi` them (or
-# `make kind-clean-images`) to build again. Prints the node image's name on stdout; the rest
+# see `make kind-down`) to build again. Prints the node image's name on stdout; the rest
 # goes to stderr. The operator and web server images are built by hack/kind/load.sh.
 #   hack/kind/images.sh [node|base|python]   (default: node)
 set -euo pipefail

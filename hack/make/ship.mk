@@ -116,9 +116,11 @@ kind-e2e: kind-up kind-load kind-deploy ## kind cluster, image, chart, then hack
 
 .PHONY: kind-test
 kind-test: ## kind-docker, kind-up, kind-load, kind-deploy, `pytest -m kind`, then kind-down
-	$(MAKE) kind-docker kind-up kind-load kind-deploy
-	KIND_CLUSTER=$(KIND_CLUSTER) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind tests/kind \
-		$(PYTEST_ARGS); rc=$$?; $(MAKE) kind-down; exit $$rc
+	$(MAKE) kind-docker
+	$(MAKE) kind-up kind-load kind-deploy \
+		&& KIND_CLUSTER=$(KIND_CLUSTER) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind \
+			tests/kind $(PYTEST_ARGS); \
+		rc=$$?; $(MAKE) kind-down; exit $$rc
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster (the images stay cached; see docs/kind.md)

@@ -29,14 +29,54 @@ E2E_CLUSTER = ClusterConfig(
 )
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), E2E_CLUSTER)
+def cluster_up(
+    directory: Path, config: ClusterConfig, crd: Path | None = None
+) -> Iterator[LocalCluster]:
+    """A local cluster for as long as the fixture that yields from this lives (a test module
+    with a cluster of its own uses it too), with the CRD installed if given."""
+    local = LocalCluster(directory, config)
     local.up()
     try:
+        if crd is not None:
+            local.install_crds(crd)
         yield local
     finally:
         local.down()
+
+
+def operator_running(kubeconfig: Path, log: Path) -> Iterator[OperatorProcess]:
+    """The operator, for as long as the fixture that yields from this lives."""
+    process = OperatorProcess(kubeconfig, log)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def heal(cluster: LocalCluster) -> None:
+    """Every zone and node up, Ready and untainted again."""
+    for zone in cluster.down_zones():
+        cluster.zone_up(zone)
+    for zone in cluster.zones():
+        for node in cluster.nodes_in_zone(zone):
+            cluster.node_up(node)
+    cluster.wait_nodes_ready(timeout=120)
+
+    def untainted() -> bool:
+        nodes = get_json(cluster, "nodes")["items"]
+        return not any(
+            t["key"] in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+            for n in nodes
+            for t in n["spec"].get("taints") or []
+        )
+
+    wait_for(untainted, timeout=60, what="node lifecycle taints removed")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    yield from cluster_up(tmp_path_factory.mktemp("cluster"), E2E_CLUSTER)
 
 
 @pytest.fixture(scope="session")
@@ -58,22 +98,7 @@ def namespace(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator
 def restore_zones(cluster: LocalCluster) -> Iterator[None]:
     """Whatever a test breaks, every zone and node is up and Ready again afterwards."""
     yield
-    for zone in cluster.down_zones():
-        cluster.zone_up(zone)
-    for zone in cluster.zones():
-        for node in cluster.nodes_in_zone(zone):
-            cluster.node_up(node)
-    cluster.wait_nodes_ready(timeout=120)
-
-    def untainted() -> bool:
-        nodes = get_json(cluster, "nodes")["items"]
-        return not any(
-            t["key"] in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
-            for n in nodes
-            for t in n["spec"].get("taints") or []
-        )
-
-    wait_for(untainted, timeout=60, what="node lifecycle taints removed")
+    heal(cluster)
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +106,7 @@ def operator(
     cluster: LocalCluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """The operator, running for the whole session (tests may restart it)."""
-    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    yield from operator_running(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
 
 
 @pytest.fixture

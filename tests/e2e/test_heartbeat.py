@@ -11,52 +11,39 @@ of 12 s stays well within the workloads' 20 s heartbeatTimeoutSeconds.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from localcluster import ClusterConfig, LocalCluster
+from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import workload
-from tests.e2e.conftest import CRD
+from tests.e2e.conftest import CRD, E2E_CLUSTER, cluster_up, heal, operator_running
 from tests.e2e.helpers import Poller, get_json, wait_for
 from tests.e2e.workloads import apply, deployments, status, wait_converged
 
 pytestmark = pytest.mark.e2e
 
-STOCK_GRACE = ClusterConfig(
-    zones=3,
-    nodes_per_zone=3,
-    node_monitor_grace_seconds=50,
-    node_monitor_period_seconds=5,
-    node_lease_seconds=8,
+# The shared cluster's 8 s Leases, with the stock node-monitor grace and period.
+STOCK_GRACE = dataclasses.replace(
+    E2E_CLUSTER, node_monitor_grace_seconds=50, node_monitor_period_seconds=5
 )
 EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
 
 
 @pytest.fixture(scope="module")
 def hb_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("hb-cluster"), STOCK_GRACE)
-    local.up()
-    try:
-        local.install_crds(CRD)
-        yield local
-    finally:
-        local.down()
+    yield from cluster_up(tmp_path_factory.mktemp("hb-cluster"), STOCK_GRACE, CRD)
 
 
 @pytest.fixture(scope="module")
 def hb_operator(
     hb_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(hb_cluster.kubeconfig, tmp_path_factory.mktemp("hb-op") / "log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    yield from operator_running(hb_cluster.kubeconfig, tmp_path_factory.mktemp("hb-op") / "log")
 
 
 @pytest.fixture
@@ -64,12 +51,7 @@ def ns(hb_cluster: LocalCluster, hb_operator: OperatorProcess, request: Any) -> 
     name = "hb-" + request.node.name.lower().replace("_", "-")[5:40].strip("-")
     hb_cluster.kubectl("create", "namespace", name)
     yield name
-    for zone in hb_cluster.down_zones():
-        hb_cluster.zone_up(zone)
-    for zone in hb_cluster.zones():
-        for node in hb_cluster.nodes_in_zone(zone):
-            hb_cluster.node_up(node)
-    hb_cluster.wait_nodes_ready(timeout=120)
+    heal(hb_cluster)
     hb_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -88,6 +70,15 @@ def resource_versions(cluster: LocalCluster, ns: str) -> dict[str, str]:
     for name, dep in deployments(cluster, ns, "web").items():
         found[name] = dep["metadata"]["resourceVersion"]
     return found
+
+
+def steady(cluster: LocalCluster, ns: str, **failover: int) -> dict[str, str]:
+    """The workload applied and converged, its last status write landed; its and its
+    Deployments' resourceVersions then."""
+    apply(cluster, workload("web", ns, replicas=9, failover=failover))
+    wait_converged(cluster, ns, "web", EVEN)
+    time.sleep(3)
+    return resource_versions(cluster, ns)
 
 
 class ReadyOutside(Poller):
@@ -147,10 +138,7 @@ def test_a_silent_zone_fails_over_before_its_nodes_turn_not_ready(
 def test_a_pause_shorter_than_the_timeout_moves_nothing_and_writes_nothing(
     hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
 ) -> None:
-    apply(hb_cluster, workload("web", ns, replicas=9))
-    wait_converged(hb_cluster, ns, "web", EVEN)
-    time.sleep(3)  # the last status write has landed
-    before = resource_versions(hb_cluster, ns)
+    before = steady(hb_cluster, ns)
     hb_cluster.zone_down("zone-a")
     time.sleep(12)
     hb_cluster.zone_up("zone-a")
@@ -163,10 +151,7 @@ def test_a_pause_shorter_than_the_timeout_moves_nothing_and_writes_nothing(
 def test_one_silent_node_fails_no_zone(
     hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
 ) -> None:
-    apply(hb_cluster, workload("web", ns, replicas=9, failover={"unhealthyNodePercent": 30}))
-    wait_converged(hb_cluster, ns, "web", EVEN)
-    time.sleep(3)
-    before = resource_versions(hb_cluster, ns)
+    before = steady(hb_cluster, ns, unhealthyNodePercent=30)
     node = hb_cluster.nodes_in_zone("zone-a")[0]
     hb_cluster.node_down(node)
     # Proven silent well past the 20 s timeout, still Ready for the node lifecycle controller.
@@ -185,10 +170,7 @@ def test_one_silent_node_fails_no_zone(
 def test_every_zone_silent_is_distrusted_and_moves_nothing(
     hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
 ) -> None:
-    apply(hb_cluster, workload("web", ns, replicas=9, failover={"gracePeriodSeconds": 0}))
-    wait_converged(hb_cluster, ns, "web", EVEN)
-    time.sleep(3)
-    before = resource_versions(hb_cluster, ns)
+    before = steady(hb_cluster, ns, gracePeriodSeconds=0)
     distrusted = metric(hb_operator, "zonal_operator_heartbeats_distrusted_total")
     for zone in ("zone-a", "zone-b", "zone-c"):
         hb_cluster.zone_down(zone)

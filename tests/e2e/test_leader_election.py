@@ -8,6 +8,7 @@ shared one keeps no audit log (the scale tests would make it hundreds of megabyt
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 import urllib.error
@@ -18,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import ClusterConfig, LocalCluster
+from localcluster import LocalCluster
 from testkit import audit
 from testkit.operator_process import OperatorProcess, Replicas
 from testkit.workloads import workload
-from tests.e2e.conftest import CRD, E2E_CLUSTER
+from tests.e2e.conftest import CRD, E2E_CLUSTER, cluster_up
 from tests.e2e.helpers import get_json, wait_for
 from tests.e2e.workloads import apply, deployments, wait_converged
 
@@ -35,21 +36,8 @@ FAST = {"gracePeriodSeconds": 5, "failbackDelaySeconds": 20, "tolerationSeconds"
 
 @pytest.fixture(scope="module")
 def ha_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    config = ClusterConfig(
-        zones=E2E_CLUSTER.zones,
-        nodes_per_zone=E2E_CLUSTER.nodes_per_zone,
-        node_monitor_grace_seconds=E2E_CLUSTER.node_monitor_grace_seconds,
-        node_monitor_period_seconds=E2E_CLUSTER.node_monitor_period_seconds,
-        node_lease_seconds=E2E_CLUSTER.node_lease_seconds,
-        audit_log=True,
-    )
-    local = LocalCluster(tmp_path_factory.mktemp("ha-cluster"), config)
-    local.up()
-    try:
-        local.install_crds(CRD)
-        yield local
-    finally:
-        local.down()
+    audited = dataclasses.replace(E2E_CLUSTER, audit_log=True)
+    yield from cluster_up(tmp_path_factory.mktemp("ha-cluster"), audited, CRD)
 
 
 @pytest.fixture

@@ -152,7 +152,8 @@ class OperatorProcess:
         return metrics.api_requests(self.scrape(metrics.API_REQUESTS))
 
     def writes(self) -> int:
-        """Requests other than get, list and watch sent so far."""
+        """Requests other than get, list and watch sent so far, its leader Lease's renewals
+        aside (metrics.writes)."""
         return metrics.writes(self.api_requests())
 
     def api_seconds(self) -> dict[tuple[str, str], tuple[int, float]]:

@@ -113,7 +113,10 @@ unit: $(VENV_READY) ## Unit and property tests only (no cluster)
 	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
 
 .PHONY: test
-test: $(VENV_READY) ## Everything CI runs: lint, generated files up to date, unit and end-to-end tests
+test: test-local kind-test ## Everything CI runs: test-local, then the kind suite (needs Docker)
+
+.PHONY: test-local
+test-local: $(VENV_READY) ## Lint, generated files up to date, unit and local-cluster end-to-end tests
 	@hack/install-tools.sh all
 	$(MAKE) lint generate-check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -122,4 +125,4 @@ include hack/make/ship.mk
 include hack/make/bench-scale.mk
 
 # The included targets that run the virtualenv's tools need it made first.
-bench-scale chart-crd manifests manifests-check chart-test: $(VENV_READY)
+bench-scale chart-crd manifests manifests-check chart-test kind-test: $(VENV_READY)

@@ -18,8 +18,15 @@ engine_up() { docker info >/dev/null 2>&1; }
 
 start_dockerd() {
   log "starting dockerd (log: /var/log/zonal-dockerd.log)"
-  # setsid: dockerd outlives this script and the make that ran it.
-  setsid nohup dockerd >>/var/log/zonal-dockerd.log 2>&1 </dev/null &
+  # setsid: dockerd outlives this script and the make that ran it. It keeps none of their
+  # other open files either: an inherited lock or pipe would stay held as long as dockerd runs.
+  (
+    for fd in /proc/self/fd/*; do
+      fd="${fd##*/}"
+      if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+    done
+    exec setsid nohup dockerd >>/var/log/zonal-dockerd.log 2>&1 </dev/null
+  ) &
   for _ in $(seq 60); do engine_up && return 0; sleep 1; done
   log "dockerd did not answer within 60 s; see /var/log/zonal-dockerd.log"
   exit 1
@@ -35,8 +42,10 @@ else
       exit 1
     fi
     log "installing Debian's docker.io"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      docker.io >/dev/null
+    # The package lists are refreshed only when the install fails without (absent or stale).
+    install=(apt-get install -y -qq --no-install-recommends docker.io)
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    "${install[@]}" >/dev/null 2>&1 || { apt-get update -qq && "${install[@]}" >/dev/null; }
   fi
   start_dockerd
 fi

@@ -59,7 +59,9 @@ base_image() {
   have_image "${base}" && return 0
   command -v debootstrap >/dev/null || {
     log "installing Debian's debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    local install=(apt-get install -y -qq --no-install-recommends debootstrap)
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    "${install[@]}" >/dev/null 2>&1 || { apt-get update -qq && "${install[@]}" >/dev/null; }
   }
   local dir="${work}/rootfs"
   rm -rf "${dir}"

@@ -105,22 +105,23 @@ kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the
 		-f hack/kind/namespace.yaml
 	$(SHIP_RUN) $(HELM) upgrade --install zonal-operator $(CHART_DIR) \
 		--kube-context $(KIND_CONTEXT) --namespace zonal-system \
-		--values hack/kind/values.yaml \
 		--set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
 		--set image.pullPolicy=Never --wait --timeout 5m
 
-.PHONY: kind-e2e
-kind-e2e: kind-up kind-load kind-deploy ## kind cluster, image, chart, then hack/kind/e2e.sh
-	DRY_RUN=$(DRY_RUN) KIND_CLUSTER=$(KIND_CLUSTER) KUBECTL="$(KUBECTL)" DOCKER=$(DOCKER) \
-		WEB_IMAGE=$(WEB_IMAGE) hack/kind/e2e.sh
+# The cluster test_manifests.py installs manifests/ on: fresh, one worker per zone.
+KIND_FRESH_CLUSTER ?= $(KIND_CLUSTER)-fresh
+KIND_PYTEST = KIND_CLUSTER=$(1) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind $(PYTEST_ARGS)
 
 .PHONY: kind-test
-kind-test: ## kind-docker, kind-up, kind-load, kind-deploy, `pytest -m kind`, then kind-down
+kind-test: ## The kind suite (tests/kind): the chart on kind-up's cluster, then manifests/ on a fresh one
 	$(MAKE) kind-docker
 	$(MAKE) kind-up kind-load kind-deploy \
-		&& KIND_CLUSTER=$(KIND_CLUSTER) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind \
-			tests/kind $(PYTEST_ARGS); \
+		&& $(call KIND_PYTEST,$(KIND_CLUSTER)) tests/kind --ignore=tests/kind/test_manifests.py; \
 		rc=$$?; $(MAKE) kind-down; exit $$rc
+	$(MAKE) kind-up kind-load KIND_CLUSTER=$(KIND_FRESH_CLUSTER) \
+		KIND_CONFIG=hack/kind/kind-config-3.yaml \
+		&& $(call KIND_PYTEST,$(KIND_FRESH_CLUSTER)) tests/kind/test_manifests.py; \
+		rc=$$?; $(MAKE) kind-down KIND_CLUSTER=$(KIND_FRESH_CLUSTER); exit $$rc
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster (the images stay cached; see docs/kind.md)

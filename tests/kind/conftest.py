@@ -4,8 +4,11 @@ cluster of `make kind-up kind-load kind-deploy`, which `make test` and `make uni
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
 import pytest
+
+from tests.kind.kindcluster import kubectl, unpause_all
 
 
 def kind_selected(markexpr: str) -> bool:
@@ -20,3 +23,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if kind_items:
         config.hook.pytest_deselected(items=kind_items)
         items[:] = [item for item in items if not item.get_closest_marker("kind")]
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of the test's own, deleted after it (without waiting)."""
+    name = "kind-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture
+def zones_restored() -> Iterator[None]:
+    """Whatever the test paused is unpaused after it, and every node Ready again."""
+    yield
+    unpause_all()
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure() -> Callable[[str], None]:
+    """Notes a measured figure; they are printed together at the end of the run."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures measured on kind")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -22,6 +22,7 @@ from tests.kind.kindcluster import (
     TOOL,
     apply,
     balanced,
+    condition,
     get,
     kubectl,
     leader,
@@ -55,7 +56,11 @@ def test_manifests_install_the_operator_on_a_fresh_cluster(namespace: str) -> No
     run(TOOL, "kind", "load", "docker-image", image, "--name", CLUSTER, timeout=600)
 
     kubectl("apply", "--server-side", "-f", str(MANIFESTS))
-    kubectl("wait", "--for=condition=Established", "crd/zonalworkloads.zonal.dev", "--timeout=60s")
+    wait_for(
+        lambda: condition(get("crd", "zonalworkloads.zonal.dev"), "Established") == "True",
+        timeout=60,
+        what="the CRD established",
+    )
     kubectl(
         "rollout",
         "status",

@@ -73,8 +73,8 @@ def zone_health(namespace: str, name: str, zone: str) -> str:
 
 def test_helm_upgrade_during_a_failover(
     namespace: str,
-    zones_restored: None,
     verbose_afterwards: None,
+    zones_restored: None,  # after verbose_afterwards: torn down first, so the zone is back
     figure: Callable[[str], None],
 ) -> None:
     apply(namespace, web_workload("upgraded", REPLICAS, failbackDelaySeconds=20))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from testkit.workloads import deployment as testkit_deployment
+from testkit import workloads
 from tests.e2e.helpers import wait_for
 from tests.kind.kindcluster import (
     ZONE,
@@ -71,7 +71,7 @@ def stock_deployment(namespace: str, like: dict[str, Any]) -> dict[str, Any]:
         "whenUnsatisfiable": "ScheduleAnyway",
         "labelSelector": {"matchLabels": {"app": "stock"}},
     }
-    return testkit_deployment(
+    return workloads.deployment(
         "stock", namespace, REPLICAS, spec["containers"], topologySpreadConstraints=[spread]
     )
 

@@ -148,6 +148,7 @@ class ZoneShift:
     namespace_selector: Mapping[str, Any] | None = None
     status: Mapping[str, Any] | None = None
     deleting: bool = False
+    resource_version: str = ""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ZoneShift:
@@ -164,6 +165,7 @@ class ZoneShift:
             namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR)) or None,
             status=copy.deepcopy(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
+            resource_version=str(meta.get("resourceVersion") or ""),
         )
 
     @property

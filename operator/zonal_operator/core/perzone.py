@@ -71,7 +71,8 @@ def plan(observed: PerZoneObserved) -> Plan:
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
     zones = _zones(observed)
     eligible = [z.name for z in zones.values() if z.health is not None]
-    assignment = shifting.assign(wl, eligible, observed.shifts)
+    up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
+    assignment = shifting.assign(wl, eligible, observed.shifts, up)
     shifting.apply(assignment, zones.values())
 
     timers: list[datetime] = [t for t in assignment.expiries() if t > now]

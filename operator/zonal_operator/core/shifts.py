@@ -8,11 +8,12 @@ The rules:
   deleted), has the workload's topologyKey, and its workloadSelector and namespaceSelector
   (each empty: everything) match the workload's and its namespace's labels.
 - The shifts selecting a workload are taken in the order they started (then by name). Each one
-  applies unless, with the ones applied before it, it would leave the workload no zone with
-  eligible nodes to run in: then it is refused for that workload (the condition, an event and
-  the ZoneShift's status say so), and the zone keeps its share. Zones that are failing count as
-  zones to run in: they come back, a shift's refusal should not flip with them; while no zone
-  is Healthy the all-zones-down rule moves nothing anyway (zones.guard_all_failing).
+  applies unless, with the ones applied before it, it would leave the workload no zone to run
+  in: no other zone with eligible nodes that is not failing. It is then refused for that
+  workload (the condition, an event and the ZoneShift's status say so), and the zone keeps or
+  gets back its share: a shift is a preference, capacity comes first. So a shift of zone b on a
+  workload of zones a and b is refused while a fails, and applies again once a is back. While
+  every zone looks down, the all-zones-down rule moves nothing (zones.guard_all_failing).
 - Spread placement: not supported yet. The scheduler places a Spread workload's pods, and
   keeping them out of a zone that is up needs the zone out of the pod template, which rolls the
   whole Deployment out under its own strategy (Ready capacity would follow spec.strategy, not
@@ -39,7 +40,10 @@ from zonal_operator.shiftapi import (
 )
 
 CONDITION = "ZoneShifted"
-NO_ZONE_LEFT = "it would leave the workload no zone to run in"
+NO_ZONE_LEFT = (
+    "it would leave the workload no zone to run in (every other zone is shifted away, failing, "
+    "or has no eligible node)"
+)
 SPREAD_UNSUPPORTED = (
     "zone shifts do not apply to Spread placement yet (the pods' zones are the scheduler's, "
     "and excluding a zone from the template would roll the whole Deployment out)"
@@ -117,9 +121,15 @@ def describe(shift: ZoneShift) -> str:
     return f"ZoneShift {shift.name}" + (f" ({shift.reason})" if shift.reason else "")
 
 
-def assign(wl: Workload, zones: Collection[str], selected: Sequence[ZoneShift]) -> Assignment:
+def assign(
+    wl: Workload,
+    zones: Collection[str],
+    selected: Sequence[ZoneShift],
+    up: Collection[str] | None = None,
+) -> Assignment:
     """Which of the selecting shifts apply to the workload whose zones with eligible nodes are
-    `zones`, and which are refused (see the module's doc)."""
+    `zones`, of which `up` (default: all) are not failing; and which are refused (see the
+    module's doc)."""
     if not selected:
         return Assignment()
     if wl.spread:
@@ -127,7 +137,7 @@ def assign(wl: Workload, zones: Collection[str], selected: Sequence[ZoneShift]) 
     applied: dict[str, tuple[ZoneShift, ...]] = {}
     refused: list[tuple[ZoneShift, str]] = []
     for shift in selected:
-        left = set(zones) - set(applied) - {shift.zone}
+        left = set(zones if up is None else up) - set(applied) - {shift.zone}
         if shift.zone in zones and not left:
             refused.append((shift, NO_ZONE_LEFT))
         else:
@@ -286,6 +296,38 @@ def shift_status(
             Event("Warning", "ZoneShiftRefused", f"Not applied to {listed}: see status.refused")
         )
     return status, events
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One workload as outcomes() needs it: its labels, its namespace's, its zones."""
+
+    workload: Workload
+    labels: Mapping[str, str]
+    namespace_labels: Mapping[str, str]
+    zones: Collection[str]  # the zones with eligible nodes (zones.zones_of)
+    up: Collection[str]  # those of them that are not failing
+
+
+def outcomes(
+    shifts: Sequence[ZoneShift], workloads: Iterable[Selected], now: datetime
+) -> dict[str, Outcome]:
+    """Per ZoneShift in force, how many workloads it applies to and which it is refused for:
+    the same assignment each workload's plan makes."""
+    applied: dict[str, int] = {s.name: 0 for s in shifts if s.active(now)}
+    refused: dict[str, list[tuple[str, str, str]]] = {name: [] for name in applied}
+    for entry in workloads:
+        wl = entry.workload
+        chosen = selecting(shifts, wl, entry.labels, entry.namespace_labels, now)
+        if not chosen:
+            continue
+        assignment = assign(wl, entry.zones, chosen, entry.up)
+        for shift, why in assignment.refused:
+            refused[shift.name].append((wl.namespace, wl.name, why))
+        for shift in chosen:
+            if assignment.applies(shift.name):
+                applied[shift.name] += 1
+    return {name: Outcome(applied[name], tuple(refused[name])) for name in applied}
 
 
 def next_expiry(shifts: Iterable[ZoneShift], now: datetime) -> datetime | None:

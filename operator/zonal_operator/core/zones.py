@@ -9,7 +9,7 @@ renewals); `judge_zone` turns that into the zone's state.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,7 +17,7 @@ from typing import Any
 
 from zonal_operator.api import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
-from zonal_operator.core.model import parse_time
+from zonal_operator.core.model import NodeInfo, parse_time
 from zonal_operator.core.plan import Event, Observed, Plan
 from zonal_operator.core.wording import Wording
 
@@ -58,9 +58,13 @@ class ZoneView:
 
 def workload_zones(observed: Observed) -> dict[str, ZoneHealth]:
     """The health of every zone with a joined node the workload's pods may run on."""
-    wl = observed.workload
+    return zones_of(observed.workload, observed.nodes)
+
+
+def zones_of(wl: Workload, nodes: Sequence[NodeInfo]) -> dict[str, ZoneHealth]:
+    """workload_zones, from the workload and the nodes alone."""
     return zone_healths(
-        observed.nodes,
+        nodes,
         wl.pod_spec,
         wl.topology_key,
         wl.zones,

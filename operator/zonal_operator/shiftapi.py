@@ -45,7 +45,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # ARC's bound for a zonal shift (see the module's doc).
 MAX_DURATION_HOURS = 72
 # A Go duration string (time.ParseDuration), as `kubectl` and metav1.Duration write them.
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
+DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # How many refused workloads a ZoneShift's status lists (the count is always whole).

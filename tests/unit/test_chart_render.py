@@ -128,6 +128,7 @@ def test_kubeconform_strict_accepts_chart_manifests_and_example(
         rendered_dir / "all-on.yaml",
         render_manifests.MANIFESTS,
         REPO / "examples" / "zonalworkload.yaml",
+        REPO / "examples" / "zoneshift.yaml",
     ]
     result = kubeconform(schema_dir, *files)
     assert result.returncode == 0, result.stdout + result.stderr

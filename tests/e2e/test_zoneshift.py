@@ -257,3 +257,33 @@ def test_a_shift_that_would_leave_a_workload_no_zone_is_refused_for_it_and_repor
         what="the ZoneShift's ZoneShiftRefused event",
     )
     assert told
+
+
+def test_a_shift_in_force_makes_no_writes_once_done(
+    cluster: LocalCluster,
+    namespace: str,
+    shifts: list[str],
+    running_operator: OperatorProcess,
+) -> None:
+    apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
+    wait_converged(cluster, namespace, "web", EVEN)
+    name = create_shift(cluster, shifts, namespace, "72h")
+    wait_converged(cluster, namespace, "web", OUT_OF_B)
+    wait_for(
+        lambda: shift_status(cluster, name).get("appliedWorkloads") == 1,
+        timeout=30,
+        what="the shift's status counted",
+    )
+    wait_for(
+        lambda: all(
+            ns["status"].get("phase") != "Terminating"
+            for ns in get_json(cluster, "namespaces")["items"]
+        ),
+        timeout=120,
+        what="no namespace terminating",
+    )
+    time.sleep(3)  # let the last status write land
+    before = running_operator.writes()
+    time.sleep(20)
+    # Nothing but the leader's renewals of its own Lease (testkit.metrics.writes).
+    assert running_operator.writes() == before, running_operator.api_requests()

@@ -164,6 +164,7 @@ class Controller(Intake):
         for key in list(self.store.workloads):
             self.queue.add(key)
         self.active.set()
+        self.shifts_changed()  # and the ZoneShifts' status, which a standby does not write
 
     def follow(self) -> None:
         """This replica stands by: its workers stop taking workloads (writes are refused by

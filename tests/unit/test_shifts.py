@@ -231,7 +231,7 @@ def test_when_the_shift_ends_replicas_return_in_steps_without_the_failback_delay
     sim.now += timedelta(minutes=10)  # expired: the plan no longer sees it selecting
     first = sim.plan()
     assert reasons(first) == ["ReplicasReturned"]
-    assert "The shift of zone zone-b ended" in first.events[0].message
+    assert "Zone zone-b is no longer shifted away" in first.events[0].message
     assert {action_name(a): replicas_after(a) for a in first.actions} == {dep("zone-b"): 3}
     walk(sim, 12)
     assert sim.replicas() == {dep(z): 4 for z in ZONES}

@@ -237,5 +237,6 @@ def zone_events(
             message = f"Zone {zone.name} is shifted away by {zone.shift_note}; {moving(zone)}"
             result.events.append(Event("Normal", "ZoneShifted", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before == ZoneState.SHIFTED:
-            returning = f"The shift of zone {zone.name} ended. {wording.returning(zone)}"
+            # The shift ended, or now gives way (it would leave no zone that is up).
+            returning = f"Zone {zone.name} is no longer shifted away. {wording.returning(zone)}"
             result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))

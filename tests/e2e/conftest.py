@@ -18,7 +18,7 @@ from testkit.operator_process import OperatorProcess
 from tests.e2e.helpers import get_json, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
+CRD = REPO / "crds"  # every CRD: ZonalWorkload and ZoneShift
 
 E2E_CLUSTER = ClusterConfig(
     zones=3,

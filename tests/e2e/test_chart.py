@@ -42,6 +42,7 @@ CHART = REPO / "charts" / "zonal-operator"
 MANIFESTS = REPO / "manifests" / "zonal-operator.yaml"
 EXAMPLE = REPO / "examples" / "zonalworkload.yaml"
 CRD_NAME = "zonalworkloads.zonal.dev"
+SHIFT_CRD_NAME = "zoneshifts.zonal.dev"
 RELEASE = "e2e"
 FULLNAME = f"{RELEASE}-zonal-operator"  # <release>-<chart>: Deployment, ServiceAccount, roles
 RELEASE_NAMESPACE = "zonal-chart"
@@ -217,13 +218,14 @@ def release_namespace(cluster: LocalCluster, helm: Helm) -> Iterator[str]:
 def adopt_crd(cluster: LocalCluster, release: str, namespace: str) -> None:
     """Let the release take over a CRD that was applied without Helm (docs/install.md): Helm
     adopts an existing object only if it carries the release's ownership metadata."""
-    if cluster.kubectl("get", "crd", CRD_NAME, check=False).returncode != 0:
-        return
-    cluster.kubectl(
-        "annotate", "--overwrite", "crd", CRD_NAME,
-        f"meta.helm.sh/release-name={release}", f"meta.helm.sh/release-namespace={namespace}",
-    )  # fmt: skip
-    cluster.kubectl("label", "--overwrite", "crd", CRD_NAME, "app.kubernetes.io/managed-by=Helm")
+    for name in (CRD_NAME, SHIFT_CRD_NAME):
+        if cluster.kubectl("get", "crd", name, check=False).returncode != 0:
+            continue
+        cluster.kubectl(
+            "annotate", "--overwrite", "crd", name,
+            f"meta.helm.sh/release-name={release}", f"meta.helm.sh/release-namespace={namespace}",
+        )  # fmt: skip
+        cluster.kubectl("label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +289,8 @@ def test_install_serves_crd_and_runs_operator(
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE
     resources = cluster.kubectl("api-resources", "--api-group=zonal.dev", "-o", "name").stdout
-    assert resources.split() == [CRD_NAME]
+    assert sorted(resources.split()) == [CRD_NAME, SHIFT_CRD_NAME]
+    cluster.kubectl("get", "zs")  # the ZoneShift short name too
     cluster.kubectl("get", "zw", "-A")  # the short name is served
     wait_available(cluster, installed, FULLNAME)
     assert deployment_args(cluster, installed)[:3] == ["run", "--log-format=json", "--workers=32"]
@@ -358,6 +361,10 @@ def test_service_account_runs_the_operator_cluster_wide(
         "-n", namespace,
     )  # fmt: skip
     assert can_i(sa_kubeconfig, "watch", "nodes")
+    # ZoneShifts: read, and their status patched; people write them.
+    assert can_i(sa_kubeconfig, "watch", "zoneshifts.zonal.dev")
+    assert can_i(sa_kubeconfig, "patch", "zoneshifts.zonal.dev", "--subresource=status")
+    assert can_i(sa_kubeconfig, "watch", "namespaces")
     # The heartbeat verdict: the node Leases, read-only, in their namespace only.
     assert can_i(sa_kubeconfig, "watch", "leases.coordination.k8s.io", "-n", "kube-node-lease")
     assert can_i(sa_kubeconfig, "get", "leases.coordination.k8s.io", "-n", "kube-node-lease")
@@ -381,6 +388,11 @@ def test_service_account_runs_the_operator_cluster_wide(
         ("delete", "leases.coordination.k8s.io", "-n", "kube-node-lease"),
         ("get", "leases.coordination.k8s.io", "-n", "kube-system"),
         ("create", "zonalworkloads.zonal.dev", "-n", namespace),
+        ("create", "zoneshifts.zonal.dev"),
+        ("update", "zoneshifts.zonal.dev"),
+        ("patch", "zoneshifts.zonal.dev"),
+        ("delete", "zoneshifts.zonal.dev"),
+        ("update", "zoneshifts.zonal.dev", "--subresource=status"),
         ("update", "zonalworkloads.zonal.dev", "-n", namespace),
         ("create", "pods", "-n", namespace),
         ("update", "pods", "-n", namespace),

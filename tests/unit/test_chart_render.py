@@ -27,7 +27,7 @@ from localcluster import binaries
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "zonal-operator"
 ALL_ON = CHART / "ci" / "all-on-values.yaml"
-CRD_SOURCE = REPO / "crds" / "zonal.dev_zonalworkloads.yaml"
+CRD_SOURCES = sorted((REPO / "crds").glob("*.yaml"))
 KIND_CONFIG = REPO / "hack" / "kind" / "kind-config.yaml"
 
 Doc = dict[str, Any]
@@ -128,6 +128,7 @@ def test_kubeconform_strict_accepts_chart_manifests_and_example(
         rendered_dir / "all-on.yaml",
         render_manifests.MANIFESTS,
         REPO / "examples" / "zonalworkload.yaml",
+        REPO / "examples" / "zoneshift.yaml",
     ]
     result = kubeconform(schema_dir, *files)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -206,13 +207,21 @@ def test_values_are_checked(helm_env: dict[str, str], args: list[str]) -> None:
 
 
 def test_crd_is_the_one_from_crds_dir_plus_labels_and_keep(helm_env: dict[str, str]) -> None:
-    [crd] = [d for d in docs(render(helm_env)) if d["kind"] == "CustomResourceDefinition"]
-    [source] = docs(CRD_SOURCE.read_text())
-    meta = crd.pop("metadata")
-    assert meta["annotations"] == {"helm.sh/resource-policy": "keep"}
-    assert meta["labels"]["app.kubernetes.io/name"] == "zonal-operator"
-    # Helm's fromYaml/toYaml round trip changes nothing else (numbers stay integers, etc.).
-    assert {**crd, "metadata": source["metadata"]} == source
+    crds = [d for d in docs(render(helm_env)) if d["kind"] == "CustomResourceDefinition"]
+    sources = [doc for path in CRD_SOURCES for doc in docs(path.read_text())]
+    assert sorted(c["metadata"]["name"] for c in crds) == [
+        "zonalworkloads.zonal.dev",
+        "zoneshifts.zonal.dev",
+    ]
+    assert len(crds) == len(sources)
+    by_name = {s["metadata"]["name"]: s for s in sources}
+    for crd in crds:
+        meta = crd.pop("metadata")
+        source = by_name[meta["name"]]
+        assert meta["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert meta["labels"]["app.kubernetes.io/name"] == "zonal-operator"
+        # Helm's fromYaml/toYaml round trip changes nothing else (numbers stay integers, etc.).
+        assert {**crd, "metadata": source["metadata"]} == source
     without = docs(render(helm_env, "--set", "crds.install=false"))
     assert not by_kind(without, "CustomResourceDefinition")
     assert by_kind(without, "Deployment")
@@ -251,6 +260,11 @@ def test_manifests_namespace_comes_first_and_is_restricted() -> None:
 CLUSTER_SCOPED_READS = {
     ("", "nodes", ("get", "list", "watch")),
     ("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch")),
+    # ZoneShifts are people's: read, and their status written, nothing else.
+    ("zonal.dev", "zoneshifts", ("get", "list", "watch")),
+    ("zonal.dev", "zoneshifts/status", ("patch",)),
+    # For the ZoneShifts' namespaceSelector (and --namespace globs).
+    ("", "namespaces", ("get", "list", "watch")),
 }
 # The heartbeat verdict's Role, in kube-node-lease only.
 NODE_LEASES = {("coordination.k8s.io", "leases", ("get", "list", "watch"))}
@@ -308,7 +322,7 @@ def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
 ) -> None:
     items = docs(render(helm_env, "-f", str(ALL_ON)))
     [role] = by_kind(items, "ClusterRole")
-    assert rules(role) == CLUSTER_SCOPED_READS | {("", "namespaces", ("get", "list", "watch"))}
+    assert rules(role) == CLUSTER_SCOPED_READS
     roles = by_kind(items, "Role")
     namespaces = sorted(r["metadata"]["namespace"] for r in roles)
     assert namespaces == ["kube-node-lease", "team-a", "team-b", "zonal-system"]

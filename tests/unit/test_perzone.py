@@ -39,6 +39,7 @@ from zonal_operator.core.perzone import plan
 from zonal_operator.core.plan import Action, Create, Delete, PerZoneObserved, Plan, Replace, Scale
 from zonal_operator.core.render import SPEC_HASH_ANNOTATION, render_deployment
 from zonal_operator.core.status import record_generations
+from zonal_operator.shiftapi import ZoneShift
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=2)
@@ -247,6 +248,7 @@ class Sim:
     coalesced_since: datetime | None = None  # as the controller keeps it
     memo: dict[Any, Any] = field(default_factory=dict)  # likewise, per spec generation
     pod_nodes: dict[str, tuple[str, ...]] | None = None  # zone -> its pods' nodes, as seen
+    shifts: tuple[ZoneShift, ...] = ()  # the ZoneShifts selecting it (test_shifts.py)
 
     @property
     def workload(self) -> Workload:
@@ -263,6 +265,7 @@ class Sim:
                 coalesced_since=self.coalesced_since,
                 match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
                 pod_nodes=self.pod_nodes,
+                shifts=tuple(s for s in self.shifts if s.active(self.now)),
             )
         )
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"

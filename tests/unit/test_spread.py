@@ -26,6 +26,7 @@ from zonal_operator.core import spread
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.core.plan import Create, DeletePod, Evict, Plan, Replace, Scale, SpreadObserved
 from zonal_operator.core.render import render_spread_deployment
+from zonal_operator.shiftapi import ZoneShift
 
 
 def spread_body(replicas: int = 9, **kwargs: Any) -> dict[str, Any]:
@@ -43,6 +44,8 @@ class SpreadSim:
     evictions: int = 0
     # A PodDisruptionBudget with maxUnavailable 1: an eviction needs every pod Ready.
     pdb: bool = False
+    shifts: tuple[ZoneShift, ...] = ()  # the ZoneShifts selecting it (test_shifts.py)
+    events: list[str] = field(default_factory=list)  # the reasons of the events planned
 
     @property
     def wl(self) -> Workload:
@@ -60,10 +63,12 @@ class SpreadSim:
             deployments=deployments,
             now=self.now,
             pods=list(self.pods.values()),
+            shifts=self.shifts,
         )
 
     def reconcile(self) -> Plan:
         result = spread.plan(self.observe())
+        self.events.extend(e.reason for e in result.events)
         for action in result.actions:
             self.apply(action)
         if result.status is not None:

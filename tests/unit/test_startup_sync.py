@@ -45,7 +45,19 @@ _LISTS: dict[str, list[dict[str, Any]]] = {
         }
         for z in ("zone-a", "zone-b", "zone-c")
     ],
+    "zoneshifts": [
+        {
+            "metadata": {"name": "maint-b", "resourceVersion": "9"},
+            "spec": {"zone": "zone-b", "duration": "1h"},
+        }
+    ],
+    "namespaces": [
+        {"metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n}}}
+        for n in ("team-a", "team-b")
+    ],
 }
+# ZoneShifts and namespaces: cluster-wide, whatever the watched namespaces.
+SHIFT_PATHS = ["/api/v1/namespaces", "/apis/zonal.dev/v1alpha1/zoneshifts"]
 
 
 class _ListingApi(FakeKube):
@@ -103,6 +115,20 @@ def test_sync_fills_every_cache_and_queues_each_workload_once() -> None:
     assert controller.store.unschedulable[("team-a", "web")] == {"zone-b": {"p"}}
     assert ("team-a", "web") in controller.store.workloads
     assert sorted(controller.heartbeats.leases) == ["n-zone-a", "n-zone-b", "n-zone-c"]
+    assert list(controller.store.zoneshifts) == ["maint-b"]
+    assert controller.store.namespaces["team-b"] == {"kubernetes.io/metadata.name": "team-b"}
+    assert len(controller.queue) == 1
+
+
+def test_sync_goes_on_when_zoneshifts_cannot_be_listed() -> None:
+    """Without the ZoneShift CRD (or the right to read it) the operator still fails over."""
+    shifts = _LISTS.pop("zoneshifts")
+    try:
+        controller, _ = _sync([])
+    finally:
+        _LISTS["zoneshifts"] = shifts
+    assert controller.store.zoneshifts == {}
+    assert sorted(controller.store.nodes) == ["n-zone-a", "n-zone-b", "n-zone-c"]
     assert len(controller.queue) == 1
 
 
@@ -122,12 +148,14 @@ def test_sync_watches_plain_namespaces_one_by_one() -> None:
     _, api = _sync(["team-a", "team-b"])
     paths = sorted(r.source.path for r in _Reflector.made)
     assert paths == [
+        *SHIFT_PATHS[:1],
         "/api/v1/namespaces/team-a/pods",
         "/api/v1/namespaces/team-b/pods",
         "/api/v1/nodes",
         "/apis/apps/v1/namespaces/team-a/deployments",
         "/apis/apps/v1/namespaces/team-b/deployments",
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        *SHIFT_PATHS[1:],
     ]
     pods = [r.source for r in _Reflector.made if r.source.resource == "pods"]
     assert {s.label_selector for s in pods} == {"zonal.dev/workload"}
@@ -137,10 +165,12 @@ def test_sync_watches_plain_namespaces_one_by_one() -> None:
 def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
     controller, api = _sync(["team-*", "!team-b"])
     assert sorted(r.source.path for r in _Reflector.made) == [
+        *SHIFT_PATHS[:1],
         "/api/v1/nodes",
         "/api/v1/pods",
         "/apis/apps/v1/deployments",
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        *SHIFT_PATHS[1:],
     ]
     assert "team-b" not in controller.store.deployments
     assert "web-zone-a" in controller.store.deployments["team-a"]

@@ -106,6 +106,17 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
+# ZoneShifts: people write them; the operator reads them and writes their status only.
+- apiGroups: ["zonal.dev"]
+  resources: ["zoneshifts"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["zonal.dev"]
+  resources: ["zoneshifts/status"]
+  verbs: ["patch"]
+# Namespaces' labels, for the ZoneShifts' namespaceSelector (and --namespace globs).
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 
 {{- define "zonal-operator.leaseName" -}}

@@ -28,11 +28,12 @@ and its conditions (status.py) and the coalescing of status writes (coalesce.py)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api import Workload
+from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.coalesce import coalesce_until
@@ -69,8 +70,12 @@ def plan(observed: PerZoneObserved) -> Plan:
     result = Plan()
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
     zones = _zones(observed)
+    eligible = [z.name for z in zones.values() if z.health is not None]
+    up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
+    assignment = shifting.assign(wl, eligible, observed.shifts, up)
+    shifting.apply(assignment, zones.values())
 
-    timers: list[datetime] = []
+    timers: list[datetime] = [t for t in assignment.expiries() if t > now]
     for zone in zones.values():
         if zone.health is not None:
             zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
@@ -113,6 +118,7 @@ def plan(observed: PerZoneObserved) -> Plan:
         now,
         acting=bool(result.actions),
         unschedulable=observed.unschedulable,
+        shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
     )
     report.condition_events(wl.status, status, result)
     if status != dict(wl.status):
@@ -351,6 +357,7 @@ def _status(
     *,
     acting: bool,
     unschedulable: Mapping[str, int],
+    shifts: Callable[[list[report.Condition]], None],
 ) -> dict[str, Any]:
     owned = [z for z in zones.values() if z.live is not None]
     totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
@@ -397,4 +404,5 @@ def _status(
         degraded=report.degraded_condition(zones, conflicts, all_failing, unschedulable),
         failed_over=failed_over,
     )
+    shifts(wanted)
     return report.skeleton(wl, totals, serving, zones=zone_entries, conditions=wanted, now=now)

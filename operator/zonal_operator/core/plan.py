@@ -11,6 +11,7 @@ from typing import Any
 
 from zonal_operator.api import Workload
 from zonal_operator.core.model import NodeInfo, PodInfo
+from zonal_operator.shiftapi import ZoneShift
 
 # matches_live results for one spec generation of a workload, by (zone, Deployment uid,
 # resourceVersion): PerZone placement's memo, which the caller keeps between plans.
@@ -26,6 +27,8 @@ class Observed:
     # Live Deployments of the workload's namespace that it owns or whose names it would use.
     deployments: Mapping[str, Mapping[str, Any]]
     now: datetime
+    # The ZoneShifts in force that select the workload (core/shifts.selecting), in order.
+    shifts: tuple[ZoneShift, ...] = ()
 
 
 @dataclass(frozen=True)

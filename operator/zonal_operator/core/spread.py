@@ -30,11 +30,12 @@ scale benchmark of it has shown the writes to be worth saving.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from zonal_operator.api import Workload
+from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
@@ -64,6 +65,10 @@ def plan(observed: SpreadObserved) -> Plan:
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
     timers: list[datetime] = []
     zones = _zones(observed, previous, timers)
+    # Zone shifts are refused for Spread placement (core/shifts.py says why), and reported.
+    eligible = [z.name for z in zones.values() if z.health is not None]
+    assignment = shifting.assign(wl, eligible, observed.shifts)
+    timers.extend(t for t in assignment.expiries() if t > now)
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
     # Pods go from nodes that are not Ready only. A zone judged lost from its silent kubelets
     # (core/heartbeat.py) waits for its nodes to be marked NotReady before its pods are deleted:
@@ -146,6 +151,7 @@ def plan(observed: SpreadObserved) -> Plan:
         pending=sum(1 for p in pods if p.unschedulable),
         acting=bool(result.actions),
         now=now,
+        shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
     )
     report.condition_events(wl.status, status, result)
     if status != dict(wl.status):
@@ -290,6 +296,7 @@ def _status(
     pending: int,
     acting: bool,
     now: datetime,
+    shifts: Callable[[list[report.Condition]], None],
 ) -> dict[str, Any]:
     live_status = (live or {}).get("status") or {}
     keys = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
@@ -331,6 +338,7 @@ def _status(
             + (f"; {_WHY[why]}" if why else ""),
         )
     )
+    shifts(wanted)
     serving = report.serving_zones(zones)
     status = report.skeleton(
         wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew

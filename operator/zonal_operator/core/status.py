@@ -98,6 +98,8 @@ def zone_entry(zone: ZoneView, deployment: str, **counts: int) -> dict[str, Any]
         "reason": reason,
         "message": message,
     }
+    if zone.shifted_by:
+        entry["shiftedBy"] = list(zone.shifted_by)
     if zone.since is not None and zone.state is not ZoneState.HEALTHY:
         key = "healthySince" if zone.state is ZoneState.RECOVERING else "unhealthySince"
         entry[key] = format_time(zone.since)

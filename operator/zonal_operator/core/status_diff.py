@@ -4,7 +4,8 @@ operator writes (`status_change`) both read them from here.
 
 Decisions: the spec generation the operator acts on (observedGeneration), and per zone its
 share (desiredReplicas), its failover state (Healthy and Degraded both serve: which of the two
-is an observation), and the Deployment generation the operator's own last write produced.
+is an observation; Shifted is a decision), and the Deployment generation the operator's own
+last write produced.
 Observations: replica counts (totals, and per zone), node counts per zone, and the messages
 that spell those counts out.
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zonal_operator.core.zones import FAILED_OVER
+from zonal_operator.core.zones import FAILED_OVER, ZoneState
 
 KINDS = ("generation", "conditions", "zones", "deployments", "replicas", "nodes", "other")
 
@@ -44,7 +45,7 @@ def decisions(status: Mapping[str, Any]) -> tuple[Any, ...]:
         (
             str(z.get("name")),
             z.get("desiredReplicas"),
-            z.get("health") if z.get("health") in FAILED_OVER else None,
+            z.get("health") if z.get("health") in (*FAILED_OVER, ZoneState.SHIFTED) else None,
             z.get("deploymentGeneration"),
         )
         for z in status.get("zones") or []

@@ -9,7 +9,7 @@ renewals); `judge_zone` turns that into the zone's state.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,7 +17,7 @@ from typing import Any
 
 from zonal_operator.api import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
-from zonal_operator.core.model import parse_time
+from zonal_operator.core.model import NodeInfo, parse_time
 from zonal_operator.core.plan import Event, Observed, Plan
 from zonal_operator.core.wording import Wording
 
@@ -27,6 +27,7 @@ class ZoneState(StrEnum):
     DEGRADED = "Degraded"  # failing, within the grace period (or failover is off): still serves
     UNHEALTHY = "Unhealthy"  # failed over: its share runs in other zones
     RECOVERING = "Recovering"  # nodes are back; waiting out the failback delay
+    SHIFTED = "Shifted"  # up, but a ZoneShift moves its share to other zones (core/shifts.py)
 
 
 SERVING = (ZoneState.HEALTHY, ZoneState.DEGRADED)
@@ -50,13 +51,20 @@ class ZoneView:
     # None of the workload's pods in the zone serve: the zone has no Ready node, or they all
     # sit on nodes that are not (see perzone.plan).
     dark: bool = False
+    # The ZoneShifts that apply to the zone (core/shifts.py), and how messages name them.
+    shifted_by: tuple[str, ...] = ()
+    shift_note: str = ""
 
 
 def workload_zones(observed: Observed) -> dict[str, ZoneHealth]:
     """The health of every zone with a joined node the workload's pods may run on."""
-    wl = observed.workload
+    return zones_of(observed.workload, observed.nodes)
+
+
+def zones_of(wl: Workload, nodes: Sequence[NodeInfo]) -> dict[str, ZoneHealth]:
+    """workload_zones, from the workload and the nodes alone."""
     return zone_healths(
-        observed.nodes,
+        nodes,
         wl.pod_spec,
         wl.topology_key,
         wl.zones,
@@ -68,10 +76,30 @@ def workload_zones(observed: Observed) -> dict[str, ZoneHealth]:
 def judge_zone(
     zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
 ) -> None:
-    """Decide the zone's state from its nodes, the policy and what status said before."""
+    """Decide the zone's state from its nodes, the policy, what status said before, and the
+    ZoneShifts that apply to it. A shift only takes a zone that would serve (Healthy, or
+    Degraded) out of service: a zone that really fails meanwhile is failed over as any other,
+    and once its nodes are back it waits out the failback delay as any other (Recovering)
+    before the shift, if still in force, holds it. When a shift ends on a zone whose nodes
+    never failed, its replicas return at once, in failback steps, without the failback delay:
+    the delay guards against nodes that flap, and the end of a shift is somebody's decision
+    (or the expiry they chose), not nodes coming back."""
+    _judge_nodes(zone, previous, wl, now, timers)
+    if zone.shifted_by and zone.state in SERVING:
+        zone.state = ZoneState.SHIFTED
+        if zone.health is not None and not zone.health.failing:
+            zone.since = None
+
+
+def _judge_nodes(
+    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+) -> None:
     health, policy = zone.health, wl.failover
     assert health is not None
     was_failed_over = previous.get("health") in FAILED_OVER
+    # A shifted zone holds none of the workload's replicas: if it fails, there is no grace
+    # period to wait out before calling it failed over.
+    was_out = was_failed_over or previous.get("health") == ZoneState.SHIFTED
     if health.silence_due is not None and not health.failing:
         # A quiet node may be proven silent then: look again, or once a second while the proof
         # is late (the runtime re-reads quiet Leases every second).
@@ -81,7 +109,7 @@ def judge_zone(
         if not policy.enabled:
             zone.state = ZoneState.DEGRADED
             return
-        if was_failed_over:
+        if was_out:
             zone.state = ZoneState.UNHEALTHY
             return
         deadline = (health.failing_since or now) + timedelta(seconds=policy.grace_period_seconds)
@@ -119,13 +147,13 @@ def guard_all_failing(
 ) -> bool:
     """Every zone looks dead at once: far likelier that we (or the control plane) are blind
     than that the whole region burned. Like the node lifecycle controller, move nothing: the
-    zones judged Unhealthy that still hold something are Degraded instead (they keep what they
-    have). Returns whether that is the case."""
+    zones judged Unhealthy, or shifted away, that still hold something are Degraded instead
+    (they keep what they have). Returns whether that is the case."""
     zones = list(zones)
     failing = all_failing(zones)
     if failing:
         for zone in zones:
-            if zone.state is ZoneState.UNHEALTHY and holding(zone):
+            if zone.state in (ZoneState.UNHEALTHY, ZoneState.SHIFTED) and holding(zone):
                 zone.state = ZoneState.DEGRADED
     return failing
 
@@ -148,12 +176,17 @@ def zone_reason(zone: ZoneView) -> tuple[str, str]:
     if zone.health is None:
         return "NoEligibleNodes", "No eligible node left in this zone"
     detail = zone.health.describe()
-    return {
+    reason, message = {
         ZoneState.HEALTHY: ("NodesReady", detail),
         ZoneState.DEGRADED: ("NodesNotReady", f"{detail}; replicas stay during the grace period"),
         ZoneState.UNHEALTHY: ("FailedOver", f"{detail}; replicas moved to other zones"),
         ZoneState.RECOVERING: ("WaitingForFailback", f"{detail}; waiting out the failback delay"),
+        ZoneState.SHIFTED: ("ZoneShifted", f"{detail}; shifted away by {zone.shift_note}"),
     }[zone.state]
+    if zone.shifted_by and zone.state is not ZoneState.SHIFTED:
+        # Failed (or recovering, or kept by the all-zones-down rule) while a shift applies.
+        message = f"{message}; also shifted away by {zone.shift_note}"
+    return reason, message
 
 
 def zone_events(
@@ -193,4 +226,17 @@ def zone_events(
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
             returning = wording.returning(zone)
+            result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))
+        elif zone.state is ZoneState.SHIFTED and before in FAILED_OVER:
+            message = (
+                f"Zone {zone.name} is healthy again ({detail}); its replicas stay away while "
+                f"{zone.shift_note} is in force"
+            )
+            result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
+        elif zone.state is ZoneState.SHIFTED:
+            message = f"Zone {zone.name} is shifted away by {zone.shift_note}; {moving(zone)}"
+            result.events.append(Event("Normal", "ZoneShifted", message, zone.name))
+        elif zone.state is ZoneState.HEALTHY and before == ZoneState.SHIFTED:
+            # The shift ended, or now gives way (it would leave no zone that is up).
+            returning = f"Zone {zone.name} is no longer shifted away. {wording.returning(zone)}"
             result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))

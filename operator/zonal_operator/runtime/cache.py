@@ -14,6 +14,7 @@ from zonal_operator.api import MANAGED_BY, MANAGED_BY_LABEL, Workload
 from zonal_operator.core.health import NodeSnapshot
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.core.naming import deployment_name
+from zonal_operator.shiftapi import ZoneShift
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -64,6 +65,10 @@ class Store:
     # turning NotReady reaches the workloads it concerns without a look at every workload
     _on_node: dict[str, dict[Key, int]] = field(default_factory=dict)
     _node_snapshot: NodeSnapshot | None = None
+    # ZoneShifts by name (cluster-scoped), and the labels of every namespace (for their
+    # namespaceSelector): runtime/shifts.py
+    zoneshifts: dict[str, ZoneShift] = field(default_factory=dict)
+    namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
     # Whether the node Lease signal is trusted (runtime/heartbeats.py); part of the snapshot.
     heartbeats_trusted: bool = True
 

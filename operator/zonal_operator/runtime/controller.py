@@ -20,13 +20,13 @@ import fnmatch
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from zonal_operator.api import WORKLOAD_LABEL, Workload
+from zonal_operator.api import GROUP, VERSION, WORKLOAD_LABEL, Workload
 from zonal_operator.core import perzone, spread
 from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.runtime import metrics
@@ -35,9 +35,12 @@ from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
+from zonal_operator.runtime.shifts import ShiftApi, ShiftKeeper, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source
+from zonal_operator.shiftapi import PLURAL as SHIFT_PLURAL
 
 log = logging.getLogger("zonal_operator")
+SHIFTS_PATH = f"/apis/{GROUP}/{VERSION}/{SHIFT_PLURAL}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class Controller(Intake):
         settings: Settings | None = None,
         reflector: ReflectorFactory | None = None,
         read_lease: ReadLease | None = None,
+        shift_api: ShiftApi | None = None,
     ) -> None:
         self.settings = settings or Settings()
         super().__init__(self.settings.node_batch_seconds, self.settings.deployment_batch_seconds)
@@ -136,6 +140,22 @@ class Controller(Intake):
         # while this replica leads (lead/follow). The caches are kept current either way.
         self.active = asyncio.Event()
         self.active.set()
+        # Writes the ZoneShifts' status (runtime/shifts.py); their reflectors feed the cache.
+        self.shift_keeper = (
+            None
+            if shift_api is None
+            else ShiftKeeper(self.store, shift_api, self.pool, self.active, self.on_zoneshift)
+        )
+        self._shift_reflectors: list[Reflecting] = []
+
+    def shifts_changed(self) -> None:
+        if self.shift_keeper is not None:
+            self.shift_keeper.nudge()
+
+    def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        super().on_workload(event_type, body)
+        if event_type != "MODIFIED":  # a workload came or went: the shifts' counts move
+            self.shifts_changed()
 
     # -- leader election (runtime/leadership.py) ---------------------------------------------
     def lead(self) -> None:
@@ -144,6 +164,7 @@ class Controller(Intake):
         for key in list(self.store.workloads):
             self.queue.add(key)
         self.active.set()
+        self.shifts_changed()  # and the ZoneShifts' status, which a standby does not write
 
     def follow(self) -> None:
         """This replica stands by: its workers stop taking workloads (writes are refused by
@@ -175,7 +196,14 @@ class Controller(Intake):
                 self._lease_reflector = self._reflector(
                     Source("leases", LEASES_PATH), self.heartbeats.on_lease, None
                 )
+            self._shift_reflectors = [
+                self._reflector(Source("zoneshifts", SHIFTS_PATH), self.on_zoneshift, None),
+                self._reflector(
+                    Source("namespaces", "/api/v1/namespaces"), self.on_namespace, None
+                ),
+            ]
         await asyncio.gather(*map(_list_until_done, self._reflectors))
+        await list_shifts(self._shift_reflectors)
         if self._lease_reflector is not None:
             try:
                 await self._lease_reflector.list()
@@ -236,8 +264,10 @@ class Controller(Intake):
 
     # -- workers ---------------------------------------------------------------------------------
     def start(self) -> None:
-        for reflector in self._reflectors:
+        for reflector in [*self._reflectors, *self._shift_reflectors]:
             self._tasks.append(asyncio.create_task(reflector.run()))
+        if self.shift_keeper is not None:
+            self._tasks.append(asyncio.create_task(self.shift_keeper.run(), name="zonal-shifts"))
         if self._lease_reflector is not None:
             self._tasks.append(asyncio.create_task(self._lease_reflector.run()))
             self._tasks.append(asyncio.create_task(self.heartbeats.run(), name="zonal-heartbeats"))
@@ -377,9 +407,12 @@ class Controller(Intake):
     def _plan(self, key: Key, wl: Workload, record: Record, now: datetime) -> Plan:
         """Ask the core what to do, with what the cache and the record say of the workload."""
         nodes, deployments = self.store.node_snapshot(), self.store.deployments_for(wl)
+        shifts = shifts_selecting(self.store, key, wl, now)
         if wl.spread:
             pods = list(self.store.pods.get(key, {}).values())
-            return spread.plan(SpreadObserved(wl, nodes, deployments, now, pods=pods))
+            return spread.plan(
+                SpreadObserved(wl, nodes, deployments, now, shifts=shifts, pods=pods)
+            )
         memo = record.memo_for(wl)
         plan = perzone.plan(
             PerZoneObserved(
@@ -387,6 +420,7 @@ class Controller(Intake):
                 nodes,
                 deployments,
                 now,
+                shifts=shifts,
                 unschedulable={
                     zone: len(names)
                     for zone, names in self.store.unschedulable.get(key, {}).items()

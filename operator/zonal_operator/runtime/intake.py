@@ -15,6 +15,7 @@ from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key, Store, newer_or_same
 from zonal_operator.runtime.workqueue import WorkQueue
+from zonal_operator.shiftapi import ZoneShift
 
 
 class Intake:
@@ -31,6 +32,52 @@ class Intake:
 
     def forget(self, key: Key) -> None:
         """The workload is gone: drop what is kept of it besides the cache (for subclasses)."""
+
+    def shifts_changed(self) -> None:
+        """The ZoneShifts, or what they select, changed (for subclasses: runtime/shifts.py)."""
+
+    def on_zoneshift(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A ZoneShift changed: every workload is planned again (shifts are few and rare, and
+        a shift's selectors may reach any workload); its status is kept by runtime/shifts.py."""
+        self.last_event = time.monotonic()
+        name = (body.get("metadata") or {}).get("name", "")
+        before = self.store.zoneshifts.get(name)
+        if event_type == "DELETED":
+            self.store.zoneshifts.pop(name, None)
+        else:
+            shift = ZoneShift.from_body(body)
+            if before is not None and not newer_or_same(
+                {"metadata": {"resourceVersion": shift.resource_version}},
+                {"metadata": {"resourceVersion": before.resource_version}},
+            ):
+                return
+            self.store.zoneshifts[name] = shift
+            if (
+                before is not None
+                and dataclasses.replace(before, resource_version=shift.resource_version) == shift
+            ):
+                return  # nothing a plan reads changed
+        for key in self.store.workloads:
+            self.queue.add(key)
+        self.shifts_changed()
+
+    def on_namespace(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A namespace's labels, for the ZoneShifts' namespaceSelector."""
+        meta = body.get("metadata") or {}
+        name = meta.get("name", "")
+        labels = {} if event_type == "DELETED" else dict(meta.get("labels") or {})
+        before = self.store.namespaces.get(name)
+        if event_type == "DELETED":
+            self.store.namespaces.pop(name, None)
+        else:
+            self.store.namespaces[name] = labels
+        if before is None or before == labels:
+            return
+        if any(s.namespace_selector for s in self.store.zoneshifts.values()):
+            for key in self.store.workloads:
+                if key[0] == name:
+                    self.queue.add(key)
+            self.shifts_changed()
 
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()

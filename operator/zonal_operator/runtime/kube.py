@@ -18,6 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from zonal_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from zonal_operator.core.status import format_time
 from zonal_operator.runtime import metrics
+from zonal_operator.shiftapi import KIND as SHIFT_KIND
+from zonal_operator.shiftapi import PLURAL as SHIFT_PLURAL
 
 __all__ = [
     "ApiException",
@@ -229,6 +231,29 @@ class KubeApi:
         args = (GROUP, VERSION, namespace, PLURAL, name, {"status": status})
         return dict(self._call("patch", "zonalworkloads/status", fn, *args))
 
+    # -- ZoneShifts (cluster-scoped; people write them, the operator only their status) ------
+    def patch_zoneshift_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        fn = _with(self.custom.patch_cluster_custom_object_status, field_manager=self.field_manager)
+        args = (GROUP, VERSION, SHIFT_PLURAL, name, {"status": status})
+        return dict(self._call("patch", "zoneshifts/status", fn, *args))
+
+    def create_zoneshift_event(
+        self, name: str, uid: str, *, type_: str, reason: str, message: str
+    ) -> None:
+        """An event about a ZoneShift. The API server keeps the events of cluster-scoped
+        objects in `default` (as the kubelet does for Nodes); `kubectl describe zoneshift`
+        finds them there."""
+        self.create_event(
+            "default",
+            name,
+            uid,
+            type_=type_,
+            reason=reason,
+            message=message,
+            involved=(API_VERSION, SHIFT_KIND),
+            involved_namespace="",
+        )
+
     # -- Leases (leader election: runtime/leadership.py; its own KubeApi, with no gate) -------
     def get_lease(self, namespace: str, name: str, timeout: float) -> dict[str, Any] | None:
         """The Lease, or None if there is none."""
@@ -268,9 +293,11 @@ class KubeApi:
         reason: str,
         message: str,
         involved: tuple[str, str] = (API_VERSION, KIND),
+        involved_namespace: str | None = None,
     ) -> None:
         """An event about an object of the operator: a ZonalWorkload unless `involved` (its
-        apiVersion, kind) says otherwise."""
+        apiVersion, kind) says otherwise; in `namespace`, and so is the object unless
+        `involved_namespace` says otherwise ("" for a cluster-scoped one)."""
         now = datetime.now(UTC)
         body = {
             "apiVersion": "v1",
@@ -280,7 +307,7 @@ class KubeApi:
                 "apiVersion": involved[0],
                 "kind": involved[1],
                 "name": name,
-                "namespace": namespace,
+                "namespace": namespace if involved_namespace is None else involved_namespace,
                 "uid": uid,
             },
             "type": type_,

@@ -98,6 +98,17 @@ ZONE_VERDICTS = Counter(
     ["source"],
 )
 
+# Zone shifts (runtime/shifts.py).
+ZONESHIFTS_ACTIVE = Gauge(
+    "zonal_operator_zoneshifts_active", "ZoneShifts in force (started, not expired)."
+)
+ZONESHIFT_WORKLOADS = Gauge(
+    "zonal_operator_zoneshift_workloads",
+    "ZonalWorkloads each ZoneShift in force selects, by outcome: applied (their replicas leave "
+    "the zone) or refused (it would leave them no zone to run in, or Spread placement).",
+    ["zoneshift", "outcome"],
+)
+
 # Per workload and zone. Series of a deleted workload are removed.
 ZONE_STATE = Gauge(
     "zonal_operator_zone_state",

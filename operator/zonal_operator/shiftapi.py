@@ -1,0 +1,184 @@
+"""The ZoneShift API, once: who it is (group, kind, plural), each spec field with its name,
+default, bounds, description and CEL rules, the status fields the operator writes, and the
+parsing of an object into the typed `ZoneShift`.
+
+A ZoneShift moves the replicas of the ZonalWorkloads it selects out of one zone for a while
+(a zone that is up but unwell, or about to be taken down), as AWS ARC's zonal shift moves
+traffic. People create, edit and delete ZoneShifts; the operator only reads them and writes
+their status.
+
+How long a shift lasts. CEL has no clock, so the API server cannot refuse an expiry time that
+is already past; a duration can be bounded instead. `spec.duration` is a Go duration string of
+more than 0s and at most 72h (ARC's bound: long enough for a weekend of maintenance, short
+enough that a forgotten shift does not keep a zone empty for good). The operator counts it from
+when it first sees the shift (`status.startedAt`), or from the last edit of spec.duration
+(`status.countedFrom`), and writes `status.expiresAt`. Editing spec.duration extends (or
+shortens) the shift: the new duration counts from the edit, at most 72h from then, like an ARC
+extension. Deleting the ZoneShift cancels it.
+
+hack/gen_crd.py renders the CRD (crds/zonal.dev_zoneshifts.yaml) from these definitions.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from zonal_operator.api import (
+    DEFAULT_TOPOLOGY_KEY,
+    GROUP,
+    NON_EMPTY_LABEL_VALUE_PATTERN,
+    QUALIFIED_NAME_PATTERN,
+    VERSION,
+    Field,
+    Rule,
+)
+
+KIND = "ZoneShift"
+PLURAL = "zoneshifts"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# ARC's bound for a zonal shift (see the module's doc).
+MAX_DURATION_HOURS = 72
+# A Go duration string (time.ParseDuration), as `kubectl` and metav1.Duration write them.
+DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# How many refused workloads a ZoneShift's status lists (the count is always whole).
+MAX_LISTED = 50
+
+# -- spec -------------------------------------------------------------------------------------
+ZONE = Field(
+    "zone",
+    "zone",
+    "string",
+    "The zone to move out of: a value of the topologyKey node label. Required, immutable "
+    "(cancel this ZoneShift and create another to shift a different zone).",
+    extra={"minLength": 1, "maxLength": 63, "pattern": NON_EMPTY_LABEL_VALUE_PATTERN},
+    rules=(Rule("self == oldSelf", "spec.zone is immutable: create another ZoneShift"),),
+)
+TOPOLOGY_KEY = Field(
+    "topologyKey",
+    "topology_key",
+    "string",
+    "The node label whose value names a node's zone. The shift applies only to ZonalWorkloads "
+    f"with the same spec.topologyKey. Immutable. Default {DEFAULT_TOPOLOGY_KEY}.",
+    default=DEFAULT_TOPOLOGY_KEY,
+    extra={"minLength": 1, "maxLength": 317, "pattern": QUALIFIED_NAME_PATTERN},
+    rules=(Rule("self == oldSelf", "spec.topologyKey is immutable"),),
+)
+DURATION = Field(
+    "duration",
+    "duration",
+    "string",
+    "How long the shift lasts: a duration such as 90m or 4h (units h, m, s, ms), more than 0s "
+    f"and at most {MAX_DURATION_HOURS}h, as AWS ARC bounds a zonal shift. Counted from when the "
+    "operator first sees the ZoneShift (status.startedAt), or from the last edit of this field "
+    "(status.countedFrom): edit it to extend or shorten the shift. The operator writes the end "
+    "into status.expiresAt. A duration, not an end time, because the API server has no clock "
+    "to refuse an end time in the past or too far ahead. Delete the ZoneShift to cancel it.",
+    extra={"maxLength": 64},
+    rules=(
+        Rule(
+            f"self.matches('{DURATION_PATTERN}') && duration(self) > duration('0s') && "
+            f"duration(self) <= duration('{MAX_DURATION_HOURS}h')",
+            "spec.duration must be a duration such as 30m or 4h (units h, m, s, ms), more than "
+            f"0s and at most {MAX_DURATION_HOURS}h",
+        ),
+    ),
+)
+REASON = Field(
+    "reason",
+    "reason",
+    "string",
+    "Why the zone is shifted (a ticket, a maintenance window). Shown in the events and the "
+    "status of the ZoneShift and of the workloads it applies to.",
+    default="",
+    extra={"maxLength": 256},
+)
+WORKLOAD_SELECTOR = "workloadSelector"
+WORKLOAD_SELECTOR_DESCRIPTION = (
+    "Which ZonalWorkloads the shift applies to, by their labels. Empty or absent: all of them "
+    "(within namespaceSelector)."
+)
+NAMESPACE_SELECTOR = "namespaceSelector"
+NAMESPACE_SELECTOR_DESCRIPTION = (
+    "Which namespaces' ZonalWorkloads the shift applies to, by the namespaces' labels (every "
+    "namespace carries kubernetes.io/metadata.name=<name>). Empty or absent: all namespaces."
+)
+SCALAR_FIELDS = (ZONE, TOPOLOGY_KEY, DURATION, REASON)
+
+# -- status (written by the operator) ---------------------------------------------------------
+ACTIVE = "Active"  # the condition: the shift is in force
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Go duration string (as the CRD admits it) as a timedelta; ValueError if it is not."""
+    if not text or not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"not a duration: {text!r}")
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ZoneShift:
+    """One ZoneShift: its spec (defaults applied), and the times its status records."""
+
+    name: str
+    uid: str
+    generation: int
+    zone: str
+    duration: str
+    topology_key: str = DEFAULT_TOPOLOGY_KEY
+    reason: str = ""
+    workload_selector: Mapping[str, Any] | None = None
+    namespace_selector: Mapping[str, Any] | None = None
+    status: Mapping[str, Any] | None = None
+    deleting: bool = False
+    resource_version: str = ""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ZoneShift:
+        meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 0),
+            zone=str(spec.get(ZONE.name) or ""),
+            duration=str(spec.get(DURATION.name) or ""),
+            topology_key=str(spec.get(TOPOLOGY_KEY.name) or TOPOLOGY_KEY.default),
+            reason=str(spec.get(REASON.name) or ""),
+            workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR)) or None,
+            namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR)) or None,
+            status=copy.deepcopy(body.get("status") or {}),
+            deleting=bool(meta.get("deletionTimestamp")),
+            resource_version=str(meta.get("resourceVersion") or ""),
+        )
+
+    @property
+    def started(self) -> datetime | None:
+        """When the operator first saw it (status.startedAt); None until it has written so."""
+        return _time((self.status or {}).get("startedAt"))
+
+    @property
+    def expires(self) -> datetime | None:
+        """When it ends, as the operator recorded it (status.expiresAt)."""
+        return _time((self.status or {}).get("expiresAt"))
+
+    def active(self, now: datetime) -> bool:
+        """In force now: started, not past its recorded end, not being deleted."""
+        started, expires = self.started, self.expires
+        return not self.deleting and started is not None and expires is not None and now < expires

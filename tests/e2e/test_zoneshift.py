@@ -1,0 +1,289 @@
+"""Zone shifts on the local cluster: a ZoneShift moves a workload's replicas out of a zone that
+is up, surge first, and back when it expires or is deleted; it selects by labels; it is
+refused where it would leave a workload no zone. Ready is sampled every second throughout.
+
+Each shift here selects only its test's namespace (namespaceSelector on the namespace's
+kubernetes.io/metadata.name label), so that it touches no other test's workloads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from localcluster import LocalCluster
+from testkit.operator_process import OperatorProcess
+from testkit.workloads import condition, workload
+from tests.e2e.helpers import Poller, get_json, wait_for
+from tests.e2e.workloads import apply, deployments, split, status, wait_converged
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
+
+EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
+OUT_OF_B = {"zone-a": 5, "zone-b": 0, "zone-c": 4}
+FAST = {"gracePeriodSeconds": 5, "failbackDelaySeconds": 20, "tolerationSeconds": 10}
+
+
+@dataclass
+class Sampler(Poller):
+    """Once a second: each workload's Ready replicas (its Deployments' readyReplicas) and
+    its split."""
+
+    cluster: LocalCluster
+    namespace: str
+    names: tuple[str, ...] = ("web",)
+    ready: dict[str, list[int]] = field(default_factory=dict)
+    splits: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        for name in self.names:
+            deps = deployments(self.cluster, self.namespace, name).values()
+            ready = sum(int(d.get("status", {}).get("readyReplicas") or 0) for d in deps)
+            self.ready.setdefault(name, []).append(ready)
+            self.splits.setdefault(name, []).append(split(self.cluster, self.namespace, name))
+
+
+@pytest.fixture
+def shifts(cluster: LocalCluster) -> Iterator[list[str]]:
+    """The names of the ZoneShifts a test creates; deleted afterwards."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        cluster.kubectl("delete", "zoneshift", name, "--wait=false", check=False)
+
+
+def create_shift(
+    cluster: LocalCluster, created: list[str], namespace: str, duration: str, **spec: Any
+) -> str:
+    name = f"zs-{uuid.uuid4().hex[:8]}"
+    body = {
+        "apiVersion": "zonal.dev/v1alpha1",
+        "kind": "ZoneShift",
+        "metadata": {"name": name},
+        "spec": {
+            "zone": "zone-b",
+            "duration": duration,
+            "reason": "e2e: zone-b maintenance",
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            **spec,
+        },
+    }
+    cluster.kubectl("create", "-f", "-", input=json.dumps(body))
+    created.append(name)
+    return name
+
+
+def shift_status(cluster: LocalCluster, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = get_json(cluster, "zoneshift", name).get("status") or {}
+    return result
+
+
+def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = get_json(
+        cluster, "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
+    return items
+
+
+def reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
+    return [e["reason"] for e in events(cluster, namespace, name)]
+
+
+def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in operator.scrape().splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def zone_entry(cluster: LocalCluster, namespace: str, name: str, zone: str) -> dict[str, Any]:
+    zones = status(cluster, namespace, name).get("zones") or []
+    return next((z for z in zones if z["name"] == zone), {})
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
+    cluster: LocalCluster,
+    namespace: str,
+    shifts: list[str],
+    running_operator: OperatorProcess,
+) -> None:
+    apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
+    wait_converged(cluster, namespace, "web", EVEN)
+
+    with Sampler(cluster, namespace) as sampled:
+        created = time.monotonic()
+        name = create_shift(cluster, shifts, namespace, "60s")
+        wait_converged(cluster, namespace, "web", OUT_OF_B)
+        out_after = time.monotonic() - created
+        entry = zone_entry(cluster, namespace, "web", "zone-b")
+        assert (entry["health"], entry["shiftedBy"]) == ("Shifted", [name]), entry
+        st = status(cluster, namespace, "web")
+        shifted = condition(st, "ZoneShifted")
+        assert (shifted["status"], shifted["reason"]) == ("True", "ZonesShifted"), shifted
+        assert name in shifted["message"] and "e2e: zone-b maintenance" in shifted["message"]
+        assert condition(st, "FailedOver")["status"] == "False"
+        zs = shift_status(cluster, name)
+        assert (zs["active"], zs["appliedWorkloads"], zs["refusedWorkloads"]) == (True, 1, 0)
+        assert (_time(zs["expiresAt"]) - _time(zs["startedAt"])).total_seconds() == 60
+        columns = cluster.kubectl("get", "zoneshift", name).stdout
+        assert "zone-b" in columns and "true" in columns, columns
+        assert metric(running_operator, "zonal_operator_zoneshifts_active") >= 1
+        assert metric(
+            running_operator, "zonal_operator_zoneshift_workloads", zoneshift=name,
+            outcome="applied",
+        ) == 1  # fmt: skip
+        moved = [e for e in events(cluster, namespace, "web") if e["reason"] == "ZoneShifted"]
+        assert len(moved) == 1 and name in moved[0]["message"], moved
+
+        # It expires on its own: the replicas come back, in steps, surge first.
+        wait_for(
+            lambda: split(cluster, namespace, "web")["zone-b"] > 0,
+            timeout=90,
+            what="replicas returning to zone-b",
+        )
+        back_after = time.monotonic() - created
+        wait_converged(cluster, namespace, "web", EVEN, timeout=90)
+    # Ready never below spec.replicas because of the moves, out or back.
+    assert min(sampled.ready["web"]) >= 9, sampled.ready["web"]
+    assert out_after < 45, out_after
+    assert 55 <= back_after <= 90, back_after
+    zs = shift_status(cluster, name)
+    assert zs["active"] is False and zs["appliedWorkloads"] == 0
+    assert condition(zs, "Active")["reason"] == "Expired"
+    assert "ReplicasReturned" in reasons(cluster, namespace, "web")
+    assert "ZoneShifted" not in {c["type"] for c in status(cluster, namespace, "web")["conditions"]}
+    told = reasons(cluster, "default", name)
+    assert "ZoneShiftStarted" in told and "ZoneShiftExpired" in told, told
+    wait_for(
+        lambda: metric(running_operator, "zonal_operator_zoneshift_workloads", zoneshift=name) == 0,
+        timeout=10,
+        what="the expired shift's series gone",
+    )
+
+
+def test_deleting_the_shift_cancels_it_early(
+    cluster: LocalCluster, namespace: str, shifts: list[str]
+) -> None:
+    apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
+    wait_converged(cluster, namespace, "web", EVEN)
+    with Sampler(cluster, namespace) as sampled:
+        name = create_shift(cluster, shifts, namespace, "72h")
+        wait_converged(cluster, namespace, "web", OUT_OF_B)
+        cancelled = time.monotonic()
+        cluster.kubectl("delete", "zoneshift", name)
+        wait_converged(cluster, namespace, "web", EVEN, timeout=60)
+        returned_in = time.monotonic() - cancelled
+    assert min(sampled.ready["web"]) >= 9, sampled.ready["web"]
+    assert returned_in < 45, returned_in  # no failback delay after a planned shift
+    assert "ZoneShifted" not in {c["type"] for c in status(cluster, namespace, "web")["conditions"]}
+
+
+def test_a_shift_selecting_one_of_two_workloads_leaves_the_other_alone(
+    cluster: LocalCluster, namespace: str, shifts: list[str]
+) -> None:
+    for name, tier in (("web", "frontend"), ("api", "backend")):
+        body = workload(name, namespace, replicas=9, failover=FAST)
+        body["metadata"]["labels"] = {"tier": tier}
+        apply(cluster, body)
+    for name in ("web", "api"):
+        wait_converged(cluster, namespace, name, EVEN)
+    with Sampler(cluster, namespace, ("web", "api")) as sampled:
+        shift = create_shift(
+            cluster,
+            shifts,
+            namespace,
+            "72h",
+            workloadSelector={"matchLabels": {"tier": "frontend"}},
+        )
+        wait_converged(cluster, namespace, "web", OUT_OF_B)
+        time.sleep(5)  # the other one has had every chance to move
+    assert all(s == EVEN for s in sampled.splits["api"]), sampled.splits["api"]
+    assert min(sampled.ready["web"]) >= 9 and min(sampled.ready["api"]) >= 9
+    conditions = {c["type"] for c in status(cluster, namespace, "api")["conditions"]}
+    assert "ZoneShifted" not in conditions
+    assert zone_entry(cluster, namespace, "api", "zone-b")["health"] == "Healthy"
+    zs = shift_status(cluster, shift)
+    assert (zs["appliedWorkloads"], zs["refusedWorkloads"]) == (1, 0), zs
+
+
+def test_a_shift_that_would_leave_a_workload_no_zone_is_refused_for_it_and_reported(
+    cluster: LocalCluster, namespace: str, shifts: list[str]
+) -> None:
+    apply(cluster, workload("solo", namespace, replicas=2, zones=["zone-b"], failover=FAST))
+    wait_converged(cluster, namespace, "solo", {"zone-b": 2})
+    name = create_shift(cluster, shifts, namespace, "72h")
+
+    def refused() -> dict[str, Any] | None:
+        zs = shift_status(cluster, name)
+        return zs if zs.get("refusedWorkloads") == 1 else None
+
+    zs = wait_for(refused, timeout=30, what="the shift refused for solo")
+    assert zs["appliedWorkloads"] == 0
+    [entry] = zs["refused"]
+    assert (entry["namespace"], entry["name"]) == (namespace, "solo")
+    assert "no zone to run in" in entry["message"]
+    columns = cluster.kubectl("get", "zoneshift", name).stdout.split("\n")[1].split()
+    assert columns[5] == "1", columns  # the Refused column
+    wait_for(
+        lambda: (
+            condition(status(cluster, namespace, "solo"), "ZoneShifted").get("reason")
+            == "ShiftRefused"
+        ),
+        timeout=30,
+        what="solo's ZoneShifted condition",
+    )
+    assert split(cluster, namespace, "solo") == {"zone-b": 2}
+    assert zone_entry(cluster, namespace, "solo", "zone-b")["health"] == "Healthy"
+    warned = [e for e in events(cluster, namespace, "solo") if e["reason"] == "ZoneShiftRefused"]
+    assert len(warned) == 1 and warned[0]["type"] == "Warning" and name in warned[0]["message"]
+    told = wait_for(
+        lambda: "ZoneShiftRefused" in reasons(cluster, "default", name),
+        timeout=10,
+        what="the ZoneShift's ZoneShiftRefused event",
+    )
+    assert told
+
+
+def test_a_shift_in_force_makes_no_writes_once_done(
+    cluster: LocalCluster,
+    namespace: str,
+    shifts: list[str],
+    running_operator: OperatorProcess,
+) -> None:
+    apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
+    wait_converged(cluster, namespace, "web", EVEN)
+    name = create_shift(cluster, shifts, namespace, "72h")
+    wait_converged(cluster, namespace, "web", OUT_OF_B)
+    wait_for(
+        lambda: shift_status(cluster, name).get("appliedWorkloads") == 1,
+        timeout=30,
+        what="the shift's status counted",
+    )
+    wait_for(
+        lambda: all(
+            ns["status"].get("phase") != "Terminating"
+            for ns in get_json(cluster, "namespaces")["items"]
+        ),
+        timeout=120,
+        what="no namespace terminating",
+    )
+    time.sleep(3)  # let the last status write land
+    before = running_operator.writes()
+    time.sleep(20)
+    # Nothing but the leader's renewals of its own Lease (testkit.metrics.writes).
+    assert running_operator.writes() == before, running_operator.api_requests()

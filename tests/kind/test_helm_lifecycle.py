@@ -48,6 +48,12 @@ def args(pod: dict[str, object]) -> list[str]:
 def verbose_afterwards() -> Iterator[None]:
     """The release goes back to the values it was installed with (make kind-deploy's)."""
     yield
+    upgrade("operator.verbose=false", "--wait", "--timeout", "5m")
+    wait_operator_settled()
+
+
+def upgrade(value: str, *flags: str) -> None:
+    """helm upgrade of the release with one value changed, the others as they are."""
     helm(
         "upgrade",
         RELEASE,
@@ -56,12 +62,9 @@ def verbose_afterwards() -> Iterator[None]:
         OPERATOR_NAMESPACE,
         "--reuse-values",
         "--set",
-        "operator.verbose=false",
-        "--wait",
-        "--timeout",
-        "5m",
+        value,
+        *flags,
     )
-    wait_operator_settled()
 
 
 def zone_health(namespace: str, name: str, zone: str) -> str:
@@ -94,16 +97,7 @@ def test_helm_upgrade_during_a_failover(
             what=f"{lost} judged failing",
         )
         upgraded_at = outage.samples[-1][0] if outage.samples else 0.0
-        helm(
-            "upgrade",
-            RELEASE,
-            CHART,
-            "--namespace",
-            OPERATOR_NAMESPACE,
-            "--reuse-values",
-            "--set",
-            "operator.verbose=true",
-        )
+        upgrade("operator.verbose=true")
         wait_for(
             lambda: outage.ready_outside(lost, REPLICAS) is not None,
             timeout=240,

@@ -36,6 +36,7 @@ from zonal_operator.api import (
     VERSION,
     Field,
     Rule,
+    parse_time,
 )
 
 KIND = "ZoneShift"
@@ -124,15 +125,6 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class ZoneShift:
     """One ZoneShift: its spec (defaults applied), and the times its status records."""
@@ -171,12 +163,12 @@ class ZoneShift:
     @property
     def started(self) -> datetime | None:
         """When the operator first saw it (status.startedAt); None until it has written so."""
-        return _time((self.status or {}).get("startedAt"))
+        return parse_time((self.status or {}).get("startedAt"))
 
     @property
     def expires(self) -> datetime | None:
         """When it ends, as the operator recorded it (status.expiresAt)."""
-        return _time((self.status or {}).get("expiresAt"))
+        return parse_time((self.status or {}).get("expiresAt"))
 
     def active(self, now: datetime) -> bool:
         """In force now: started, not past its recorded end, not being deleted."""

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from zonal_operator.api import parse_time
+
 # The taints the node lifecycle controller puts on a node that is not Ready (NoSchedule at once,
 # NoExecute for taint-based eviction); they linger a moment after the node comes back.
 NODE_FAILURE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
@@ -98,16 +100,6 @@ class NodeInfo:
             ready_since=since,
             joined=joined,
         )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as the API serves it, or None."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)

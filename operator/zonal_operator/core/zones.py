@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api import Workload, parse_time
 from zonal_operator.core.health import ZoneHealth, zone_healths
-from zonal_operator.core.model import NodeInfo, parse_time
+from zonal_operator.core.model import NodeInfo
 from zonal_operator.core.plan import Event, Observed, Plan
 from zonal_operator.core.wording import Wording
 

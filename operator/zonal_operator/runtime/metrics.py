@@ -11,8 +11,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from zonal_operator.api import Workload
-from zonal_operator.core.model import parse_time
+from zonal_operator.api import Workload, parse_time
 from zonal_operator.core.plan import Plan
 from zonal_operator.core.zones import ZoneState
 

@@ -220,7 +220,7 @@ class ZoneShift:
             duration=str(spec.get(DURATION.name) or ""),
             topology_key=str(spec.get(TOPOLOGY_KEY.name) or TOPOLOGY_KEY.default),
             reason=str(spec.get(REASON.name) or ""),
-            schedule=str(spec.get(SCHEDULE.name) or ""),
+            schedule=str(spec.get(SCHEDULE.name) or "").strip(),
             created=_time(meta.get("creationTimestamp")),
             workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR)) or None,
             namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR)) or None,

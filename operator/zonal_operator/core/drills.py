@@ -11,9 +11,10 @@ The rules:
   Windows scheduled before the ZoneShift was created are not runs.
 - A run is skipped (recorded, with the reason, and never started later in its window) when,
   at its start: a zone of a ZonalWorkload the drill selects is failing or failed over and not
-  back yet, one of them has fewer Ready replicas than spec.replicas, another ZoneShift is in
-  force (or the drill's previous run still is), or it selects no workload that runs in the
-  zone. A drill practices losing a zone on a healthy system; it never adds to a real outage.
+  back yet, one of those it would drill has fewer Ready replicas than spec.replicas, the
+  drill's previous run or another ZoneShift is in force (anywhere: a drill is a practice on a
+  quiet cluster), or it would drill no workload. The first of these reasons is recorded. A
+  drill practices losing a zone on a healthy system; it never adds to a real outage.
 - A run measures the ZonalWorkloads it applies to that run in the zone (PerZone placement;
   shifts do not apply to Spread placement, and a workload the shift is refused for is not
   drilled). Per workload: the seconds from the run's start until its Ready replicas outside the
@@ -354,14 +355,14 @@ def _skip_reason(
             f"the operator saw the run {int(late.total_seconds())}s after its scheduled time "
             f"(a run starts at most {int(START_DEADLINE.total_seconds())}s late)",
         )
-    if any(r.get("outcome") == RUNNING for r in runs):
-        return "PreviousRunInForce", "the previous run of this drill is still in force"
-    if others:
-        return "ShiftInForce", f"another ZoneShift is in force: {_few(sorted(others))}"
     if seen.failing:
         return "ZoneFailing", f"zones are failing or failed over: {_few(seen.failing)}"
     if seen.short:
         return "CapacityShort", f"ZonalWorkloads are short of Ready replicas: {_few(seen.short)}"
+    if any(r.get("outcome") == RUNNING for r in runs):
+        return "PreviousRunInForce", "the previous run of this drill is still in force"
+    if others:
+        return "ShiftInForce", f"another ZoneShift is in force: {_few(sorted(others))}"
     if not seen.readings:
         return (
             "NothingToDrill",

@@ -216,3 +216,27 @@ def test_the_intake_hands_only_the_drilled_workloads_deployment_changes_on() -> 
     intake.store.drilled = {WEB}
     intake.on_deployment("MODIFIED", deployment("zone-a", 4, 2))
     assert intake.calls == [WEB]
+
+
+def test_the_keeper_wakes_at_the_next_scheduled_time(clock: type[Clock]) -> None:
+    store = store_with(workload_body(9))
+    store.zoneshifts["weekly-b"] = ZoneShift.from_body(drill_body())
+    keeper = keeper_over(store, ShiftApi())
+    clock.current = T0 - timedelta(seconds=10)
+    assert keeper._until_next() == pytest.approx(10.5)
+    clock.current = T0 - timedelta(hours=1)
+    assert keeper._until_next() == shifts_module.RESYNC_SECONDS
+
+
+def test_a_drill_made_a_standing_shift_drops_the_drills_status_fields(
+    clock: type[Clock],
+) -> None:
+    store = store_with(workload_body(9))
+    drill = drill_body(schedule="0 10 * * 1", nextRunAt="2026-12-14T10:00:00Z", runs=[])
+    del drill["spec"]["schedule"]  # edited: no longer a drill
+    store.zoneshifts["weekly-b"] = ZoneShift.from_body(drill)
+    api = ShiftApi()
+    asyncio.run(keeper_over(store, api).sync())
+    [(_, patch)] = api.patches
+    assert patch["schedule"] is None and patch["runs"] is None and patch["nextRunAt"] is None
+    assert patch["active"] is True  # now a standing shift, in force from now

@@ -240,3 +240,21 @@ def test_a_drill_made_a_standing_shift_drops_the_drills_status_fields(
     [(_, patch)] = api.patches
     assert patch["schedule"] is None and patch["runs"] is None and patch["nextRunAt"] is None
     assert patch["active"] is True  # now a standing shift, in force from now
+
+
+def test_a_shift_started_in_the_same_pass_is_in_force_for_the_drill(clock: type[Clock]) -> None:
+    store = store_with(workload_body(9))
+    for i, zone in enumerate(("zone-a", "zone-b", "zone-c")):
+        store.put_deployment(deployment(zone, 3, i + 1))
+    store.zoneshifts["weekly-b"] = ZoneShift.from_body(drill_body())
+    store.zoneshifts["maint-c"] = ZoneShift.from_body(
+        {
+            "metadata": {"name": "maint-c", "uid": "uid-maint-c", "generation": 1},
+            "spec": {"zone": "zone-c", "duration": "1h"},
+        }
+    )
+    api = ShiftApi()
+    keeper = keeper_over(store, api)
+    asyncio.run(keeper.sync())
+    drill = next(status for name, status in api.patches if name == "weekly-b")
+    assert drill["runs"][0]["reason"] == "ShiftInForce"

@@ -149,6 +149,8 @@ class ShiftKeeper:
             if not shift.drill:
                 status, events = shifting.shift_status(shift, results.get(shift.name), now)
                 await self._write(shift, status, events)
+        # As written just now: a shift that started in this pass is in force for the drills.
+        valid = [self.store.zoneshifts.get(s.name, s) for s in valid]
         for shift, update in drills.updates(self.meter, valid, entries, results, now):
             if await self._write(shift, update.status, update.events):
                 drills.count(shift, update)

@@ -237,10 +237,10 @@ def drill_status(
     runs = [dict(r) for r in old.get("runs") or [] if isinstance(r, Mapping)]
     update = Update({})
     bad = schedule_error(shift.schedule)
+    for i, run in enumerate(runs):
+        if run.get("outcome") == RUNNING:  # a run in force goes on to its end, whatever edits
+            runs[i] = _measure(run, seen, measures, now, update)
     if bad is None:
-        for i, run in enumerate(runs):
-            if run.get("outcome") == RUNNING:
-                runs[i] = _measure(run, seen, measures, now, update)
         window = open_window(shift, now)
         recorded = parse_time(runs[0].get("scheduledAt")) if runs else None
         if (

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -352,3 +354,31 @@ def test_a_failing_or_failed_over_zone_and_short_capacity_are_seen() -> None:
     assert drills.survey(shift, [entry(recovering)], {}).failing == ("shop/web zone-c",)
     short = drills.survey(shift, [entry(workload_body(9))], {WEB: Reading(9, 7, 4)})
     assert short.short == ("shop/web (7/9 Ready)",)
+
+
+def _undeclared(value: Any, schema: Mapping[str, Any], path: str) -> list[str]:
+    """The fields of `value` that `schema` does not declare (the API server would prune them,
+    and the keeper would find the status different, and write it, on every pass)."""
+    if isinstance(value, Mapping):
+        props = schema.get("properties") or {}
+        out = [f"{path}.{k}" for k in value if k not in props]
+        return out + [
+            miss for k, v in value.items() if k in props for miss in _undeclared(v, props[k], path)
+        ]
+    if isinstance(value, list):
+        return [miss for v in value for miss in _undeclared(v, schema.get("items") or {}, path)]
+    return []
+
+
+def test_every_status_field_a_drill_writes_is_in_the_crd() -> None:
+    crd = yaml.safe_load(
+        (Path(__file__).parents[2] / "crds" / "zonal.dev_zoneshifts.yaml").read_text()
+    )
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    shift, _ = step(drill(), T0)
+    shift, _ = step(shift, T0 + timedelta(seconds=30), Drilled(readings={WEB: Reading(9, 9, 9)}))
+    shift, _ = step(shift, T0 + timedelta(days=7), Drilled())  # skipped
+    _, update = step(shift, T0 + timedelta(days=7, minutes=1))
+    kinds = {r["outcome"] for r in update.status["runs"]}
+    assert kinds == {"Passed", "Skipped"}
+    assert _undeclared(update.status, schema, "status") == []

@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from zonal_operator.api import GROUP, QUALIFIED_NAME_PATTERN, VERSION
+from zonal_operator.core.drills import MAX_RUNS
 from zonal_operator.shiftapi import (
     ACTIVE,
+    DRILL_DURATION_RULE,
     KIND,
     MAX_LISTED,
     NAMESPACE_SELECTOR,
@@ -123,6 +125,7 @@ def spec_schema() -> Schema:
         "description": "Which zone to move out of, for which ZonalWorkloads, for how long, why.",
         "required": [ZONE.name, "duration"],
         "properties": properties,
+        "x-kubernetes-validations": [DRILL_DURATION_RULE.schema()],
     }
 
 
@@ -150,18 +153,83 @@ def status_schema() -> Schema:
             "message": _string("Human-readable details.", maxLength=32768),
         },
     }
+    drilled: Schema = {
+        "type": "object",
+        "description": "A ZonalWorkload a drill's run measured.",
+        "required": ["namespace", "name"],
+        "properties": {
+            "namespace": _string("The workload's namespace."),
+            "name": _string("The workload's name."),
+            "replicas": _int("Its spec.replicas at the run's start."),
+            "lowestReady": _int("The lowest Ready count the operator saw during the run."),
+            "capacityBackSeconds": _int(
+                "Seconds from the run's start until its Ready replicas outside the zone "
+                "reached spec.replicas; absent: not (yet)."
+            ),
+            "failed": {
+                "type": "boolean",
+                "description": "Whether Ready fell below spec.replicas during the run.",
+            },
+        },
+    }
+    run: Schema = {
+        "type": "object",
+        "description": "One run of a drill.",
+        "required": ["scheduledAt", "endsAt", "outcome"],
+        "properties": {
+            "scheduledAt": _time("The scheduled time of the run."),
+            "startedAt": _time("When the operator started it (absent: skipped)."),
+            "endsAt": _time("The end of its window: scheduledAt + spec.duration."),
+            "outcome": _string(
+                "Running, Passed, Failed or Skipped.",
+                enum=["Running", "Passed", "Failed", "Skipped"],
+            ),
+            "skipped": {"type": "boolean", "description": "Whether the run was skipped."},
+            "reason": _string(
+                "Why, in CamelCase: CapacityBack (passed); BelowReplicas, CapacityNotBack "
+                "(failed); ZoneFailing, CapacityShort, ShiftInForce, PreviousRunInForce, "
+                "NothingToDrill, Missed (skipped)."
+            ),
+            "message": _string("Why, for people."),
+            "workloadCount": _int("ZonalWorkloads the run measured."),
+            "failedWorkloads": _int("Of those, the ones Ready fell below spec.replicas for."),
+            "workloads": {
+                "type": "array",
+                "description": f"The measured workloads (at most {MAX_LISTED}, the failed "
+                "first, then the slowest to have their capacity back).",
+                "items": drilled,
+                "x-kubernetes-list-type": "atomic",
+            },
+        },
+    }
     return {
         "type": "object",
         "description": "The state of the shift, written by the operator.",
         "properties": {
             "observedGeneration": _int("The metadata.generation last acted on.", "int64"),
-            "startedAt": _time("When the operator first saw the shift: it is in force since."),
+            "startedAt": _time(
+                "When the operator first saw the shift: it is in force since. A drill's: when "
+                "its last run started."
+            ),
             "countedFrom": _time(
                 "When the current spec.duration started counting: startedAt, or the last edit "
                 "of spec.duration."
             ),
             "duration": _string("The spec.duration counted from countedFrom."),
-            "expiresAt": _time("When the shift ends: countedFrom + duration."),
+            "expiresAt": _time(
+                "When the shift ends: countedFrom + duration. A drill's: when its last run ends."
+            ),
+            "schedule": _string("A drill's spec.schedule, as the operator runs it."),
+            "nextRunAt": _time("A drill's next scheduled run."),
+            "runs": {
+                "type": "array",
+                "description": f"A drill's last {MAX_RUNS} runs, newest first: started "
+                "(Running, then Passed or Failed, with what was measured per workload) or "
+                "skipped (and why).",
+                "maxItems": MAX_RUNS,
+                "items": run,
+                "x-kubernetes-list-type": "atomic",
+            },
             "active": {
                 "type": "boolean",
                 "description": "Whether the shift is in force (started, not expired).",
@@ -243,6 +311,9 @@ def crd() -> Schema:
                         _column("Active", "boolean", ".status.active", "In force now"),
                         _column("Expires", "string", ".status.expiresAt", "When it ends"),
                         _column(
+                            "Schedule", "string", ".spec.schedule", "A drill's schedule", priority=1
+                        ),
+                        _column(
                             "Workloads",
                             "integer",
                             ".status.appliedWorkloads",
@@ -253,6 +324,12 @@ def crd() -> Schema:
                             "integer",
                             ".status.refusedWorkloads",
                             "ZonalWorkloads it selects but is not applied to",
+                        ),
+                        _column(
+                            "Last Run",
+                            "string",
+                            ".status.runs[0].outcome",
+                            "A drill's last run: Running, Passed, Failed or Skipped",
                         ),
                         _column("Reason", "string", ".spec.reason", "Why", priority=1),
                         {

@@ -16,6 +16,11 @@ when it first sees the shift (`status.startedAt`), or from the last edit of spec
 shortens) the shift: the new duration counts from the edit, at most 72h from then, like an ARC
 extension. Deleting the ZoneShift cancels it.
 
+A drill. With `spec.schedule` (cron, five fields, UTC) the ZoneShift is a practice run, not a
+standing shift: it is in force only during a run, from a scheduled time for spec.duration (at
+most 4h), as AWS ARC's practice runs are. core/drills.py decides when a run starts, is skipped,
+and how it went; the operator records its runs in status.runs.
+
 hack/gen_crd.py renders the CRD (crds/zonal.dev_zoneshifts.yaml) from these definitions.
 """
 
@@ -51,6 +56,28 @@ _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # How many refused workloads a ZoneShift's status lists (the count is always whole).
 MAX_LISTED = 50
+# A drill's run is a practice, not a maintenance window: long enough for capacity to move and
+# settle (ARC's practice runs last 30 minutes), short enough never to be a standing shift.
+MAX_DRILL_DURATION_HOURS = 4
+# A cron schedule of five fields (minute hour day-of-month month day-of-week), each a list of
+# `*` or values or ranges, each with an optional step; names for months and weekdays. Without
+# backslashes, so that it goes into a CEL string literal as it is. The operator parses it with
+# croniter, which is stricter still (a reversed range, a date that never comes).
+_CRON_FIELDS = (
+    "[0-5]?[0-9]",  # minute
+    "[01]?[0-9]|2[0-3]",  # hour
+    "0?[1-9]|[12][0-9]|3[01]",  # day of month
+    "0?[1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec",  # month
+    "[0-7]|sun|mon|tue|wed|thu|fri|sat",  # day of week
+)
+
+
+def _cron_field(values: str) -> str:
+    item = f"([*]|({values})(-({values}))?)(/[1-9][0-9]?)?"
+    return f"{item}(,{item})*"
+
+
+SCHEDULE_PATTERN = "(?i)^ *" + "[ ]+".join(_cron_field(v) for v in _CRON_FIELDS) + " *$"
 
 # -- spec -------------------------------------------------------------------------------------
 ZONE = Field(
@@ -92,6 +119,28 @@ DURATION = Field(
         ),
     ),
 )
+SCHEDULE = Field(
+    "schedule",
+    "schedule",
+    "string",
+    "Makes the ZoneShift a drill: a practice run of losing the zone, on this cron schedule "
+    "(five fields: minute hour day-of-month month day-of-week, in UTC), each run lasting "
+    f"spec.duration (at most {MAX_DRILL_DURATION_HOURS}h). A drill is in force only during its "
+    "runs. A run does not start while a zone of a selected ZonalWorkload is failing, one of "
+    "them is short of Ready replicas, or another ZoneShift is in force: it is skipped, and "
+    "status.runs says why. status.runs keeps the outcome of the last runs per workload: the "
+    "seconds until its Ready capacity was back outside the zone, the lowest Ready count, and "
+    "whether it fell below spec.replicas. Absent: a standing shift, in force once, for "
+    "spec.duration.",
+    extra={"maxLength": 128},
+    rules=(
+        Rule(
+            f"self.matches('{SCHEDULE_PATTERN}')",
+            "spec.schedule must be a cron schedule of five fields (minute hour day-of-month "
+            "month day-of-week), such as '0 10 * * 1' (Mondays 10:00 UTC)",
+        ),
+    ),
+)
 REASON = Field(
     "reason",
     "reason",
@@ -111,7 +160,15 @@ NAMESPACE_SELECTOR_DESCRIPTION = (
     "Which namespaces' ZonalWorkloads the shift applies to, by the namespaces' labels (every "
     "namespace carries kubernetes.io/metadata.name=<name>). Empty or absent: all namespaces."
 )
-SCALAR_FIELDS = (ZONE, TOPOLOGY_KEY, DURATION, REASON)
+SCALAR_FIELDS = (ZONE, TOPOLOGY_KEY, DURATION, SCHEDULE, REASON)
+# On spec: a drill's run is bounded tighter than a standing shift.
+DRILL_DURATION_RULE = Rule(
+    f"!has(self.{SCHEDULE.name}) || !self.{DURATION.name}.matches('{DURATION_PATTERN}') || "
+    f"duration(self.{DURATION.name}) <= duration('{MAX_DRILL_DURATION_HOURS}h')",
+    f"spec.duration of a drill (a ZoneShift with spec.schedule) must be at most "
+    f"{MAX_DRILL_DURATION_HOURS}h: it is the length of one practice run",
+    field_path=".duration",
+)
 
 # -- status (written by the operator) ---------------------------------------------------------
 ACTIVE = "Active"  # the condition: the shift is in force
@@ -136,6 +193,8 @@ class ZoneShift:
     duration: str
     topology_key: str = DEFAULT_TOPOLOGY_KEY
     reason: str = ""
+    schedule: str = ""  # a drill's (see the module's doc); "": a standing shift
+    created: datetime | None = None  # metadata.creationTimestamp
     workload_selector: Mapping[str, Any] | None = None
     namespace_selector: Mapping[str, Any] | None = None
     status: Mapping[str, Any] | None = None
@@ -153,12 +212,18 @@ class ZoneShift:
             duration=str(spec.get(DURATION.name) or ""),
             topology_key=str(spec.get(TOPOLOGY_KEY.name) or TOPOLOGY_KEY.default),
             reason=str(spec.get(REASON.name) or ""),
+            schedule=str(spec.get(SCHEDULE.name) or "").strip(),
+            created=_time(meta.get("creationTimestamp")),
             workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR)) or None,
             namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR)) or None,
             status=copy.deepcopy(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
             resource_version=str(meta.get("resourceVersion") or ""),
         )
+
+    @property
+    def drill(self) -> bool:
+        return bool(self.schedule)
 
     @property
     def started(self) -> datetime | None:
@@ -171,6 +236,7 @@ class ZoneShift:
         return parse_time((self.status or {}).get("expiresAt"))
 
     def active(self, now: datetime) -> bool:
-        """In force now: started, not past its recorded end, not being deleted."""
+        """In force now: started, not past its recorded end, not being deleted. A drill records
+        the start and end of its current (or last) run in the same fields."""
         started, expires = self.started, self.expires
         return not self.deleting and started is not None and expires is not None and now < expires

@@ -103,6 +103,19 @@ INVALID = [
         ("spec.workloadSelector.matchLabels",),
     ),
     Invalid("unknown-field", lambda n: minimal(n, zones=["a"]), (".spec.zones: field not",)),
+    Invalid("schedule-six-fields", lambda n: minimal(n, schedule="0 0 10 * * 1"),
+            ("spec.schedule must be a cron schedule of five fields",)),
+    Invalid("schedule-out-of-range", lambda n: minimal(n, schedule="61 10 * * 1"),
+            ("spec.schedule must be a cron schedule",)),
+    Invalid("schedule-words", lambda n: minimal(n, schedule="every monday"),
+            ("spec.schedule must be a cron schedule",)),
+    Invalid("schedule-macro", lambda n: minimal(n, schedule="@weekly"),
+            ("spec.schedule must be a cron schedule",)),
+    Invalid("schedule-number", lambda n: minimal(n, schedule=5), ("spec.schedule",)),
+    Invalid("drill-too-long", lambda n: minimal(n, schedule="0 10 * * 1", duration="5h"),
+            ("spec.duration of a drill", "at most 4h")),
+    Invalid("drill-bad-duration", lambda n: minimal(n, schedule="0 10 * * 1", duration="1d"),
+            ("spec.duration",)),
 ]  # fmt: skip
 
 
@@ -157,8 +170,25 @@ def test_zone_is_immutable_and_duration_editable(cluster: LocalCluster, created:
     assert too_long.returncode != 0 and "spec.duration" in too_long.stderr
 
 
-def test_example_is_valid(cluster: LocalCluster, created: list[str]) -> None:
-    manifest = yaml.safe_load((REPO / "examples" / "zoneshift.yaml").read_text())
+def test_a_drill_is_accepted_and_its_schedule_editable(
+    cluster: LocalCluster, created: list[str]
+) -> None:
+    name = f"{PREFIX}-drill"
+    created.append(name)
+    proc = _send(cluster, minimal(name, schedule="0 10 * * MON", duration="4h"))
+    assert proc.returncode == 0, proc.stderr
+    edited = _send(cluster, minimal(name, schedule="30 2 1,15 * *", duration="30m"))
+    assert edited.returncode == 0, edited.stderr
+    spec = json.loads(cluster.kubectl("get", "zoneshift", name, "-o", "json").stdout)["spec"]
+    assert spec["schedule"] == "30 2 1,15 * *"
+    # A standing shift may still last 72h; a drill's run may not.
+    too_long = _send(cluster, minimal(name, schedule="30 2 1,15 * *", duration="72h"))
+    assert too_long.returncode != 0 and "spec.duration of a drill" in too_long.stderr
+
+
+@pytest.mark.parametrize("example", ["zoneshift.yaml", "zonedrill.yaml"])
+def test_example_is_valid(cluster: LocalCluster, created: list[str], example: str) -> None:
+    manifest = yaml.safe_load((REPO / "examples" / example).read_text())
     body = copy.deepcopy(manifest)
     proc = _send(cluster, body, "create", "--dry-run=server")
     assert proc.returncode == 0, proc.stderr
@@ -184,6 +214,11 @@ def test_explain_describes_every_field(cluster: LocalCluster, tmp_path: Path) ->
         "expiresAt",
         "appliedWorkloads",
         "refused",
+        "schedule",
+        "nextRunAt",
+        "runs",
+        "capacityBackSeconds",
+        "lowestReady",
     ):
         assert field in proc.stdout, field
     spec = cluster.kubectl("--cache-dir", str(tmp_path), "explain", "zoneshifts.spec.duration")

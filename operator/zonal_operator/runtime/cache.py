@@ -69,6 +69,9 @@ class Store:
     # namespaceSelector): runtime/shifts.py
     zoneshifts: dict[str, ZoneShift] = field(default_factory=dict)
     namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    # The workloads a drill's run in force measures at each change of their Deployments
+    # (runtime/drills.py)
+    drilled: set[Key] = field(default_factory=set)
     # Whether the node Lease signal is trusted (runtime/heartbeats.py); part of the snapshot.
     heartbeats_trusted: bool = True
 

@@ -148,9 +148,9 @@ class Controller(Intake):
         )
         self._shift_reflectors: list[Reflecting] = []
 
-    def shifts_changed(self) -> None:
+    def shifts_changed(self, drilled: Key | None = None) -> None:
         if self.shift_keeper is not None:
-            self.shift_keeper.nudge()
+            self.shift_keeper.nudge(drilled)
 
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         super().on_workload(event_type, body)

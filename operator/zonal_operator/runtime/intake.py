@@ -33,8 +33,9 @@ class Intake:
     def forget(self, key: Key) -> None:
         """The workload is gone: drop what is kept of it besides the cache (for subclasses)."""
 
-    def shifts_changed(self) -> None:
-        """The ZoneShifts, or what they select, changed (for subclasses: runtime/shifts.py)."""
+    def shifts_changed(self, drilled: Key | None = None) -> None:
+        """The ZoneShifts, or what they select, changed, or the Deployments of a workload a
+        drill measures (for subclasses: runtime/shifts.py)."""
 
     def on_zoneshift(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A ZoneShift changed: every workload is planned again (shifts are few and rare, and
@@ -109,6 +110,8 @@ class Intake:
         for ref in meta.get("ownerReferences") or []:
             if ref.get("kind") == KIND and ref.get("controller"):
                 self._add_soon((namespace, ref["name"]), self.deployment_batch_seconds)
+                if (namespace, ref["name"]) in self.store.drilled:
+                    self.shifts_changed((namespace, ref["name"]))
                 return
         # Not ours: it matters only to a workload whose Deployment name it takes.
         for wl_name in self.store.workloads_named_in(namespace, name):

@@ -107,6 +107,28 @@ ZONESHIFT_WORKLOADS = Gauge(
     "the zone) or refused (it would leave them no zone to run in, or Spread placement).",
     ["zoneshift", "outcome"],
 )
+# Zone drills (runtime/drills.py), counted by the leader when it records a run's end.
+DRILL_RUNS = Counter(
+    "zonal_operator_drill_runs_total",
+    "Runs of each drill (a ZoneShift with spec.schedule) by outcome: passed, failed (Ready "
+    "fell below spec.replicas, or capacity was not back outside the zone by the run's end), "
+    "skipped (a zone failing, a workload short of Ready replicas, another shift in force, or "
+    "missed).",
+    ["zoneshift", "outcome"],
+)
+DRILL_CAPACITY_BACK = Histogram(
+    "zonal_operator_drill_capacity_back_seconds",
+    "Per drilled ZonalWorkload and run: seconds from the run's start until its Ready replicas "
+    "outside the zone reached spec.replicas.",
+    ["zoneshift"],
+    buckets=(1, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+DRILL_LOWEST_READY_MARGIN = Gauge(
+    "zonal_operator_drill_lowest_ready_margin",
+    "Of each drill's last run that ended: the lowest Ready count seen minus spec.replicas, the "
+    "worst over its workloads (negative: Ready fell below spec.replicas).",
+    ["zoneshift"],
+)
 
 # Per workload and zone. Series of a deleted workload are removed.
 ZONE_STATE = Gauge(

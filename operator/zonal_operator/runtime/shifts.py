@@ -6,7 +6,8 @@ ZoneShifts and the namespaces' labels reach the cache through reflectors (intake
 workloads' plans read the shifts from the cache themselves; this keeper only writes the
 ZoneShifts' status, through the write gate (kube.py), so only the leader writes. It works a
 pass at a time: after a ZoneShift or a namespace changes, a workload comes or goes, when the
-next shift expires, and once a minute (the zones a workload has move with its nodes). A pass
+next shift expires, at each drill's next scheduled time, when a drill's measure moves
+(runtime/drills.py), and once a minute (the zones a workload has move with its nodes). A pass
 writes only the statuses that differ from what is stored: in steady state, nothing.
 """
 
@@ -21,10 +22,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from zonal_operator.api import Workload
+from zonal_operator.core import drills as drilling
 from zonal_operator.core import shifts as shifting
+from zonal_operator.core.plan import Event
 from zonal_operator.core.zones import zones_of
-from zonal_operator.runtime import metrics
-from zonal_operator.runtime.cache import Store
+from zonal_operator.runtime import drills, metrics
+from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.kube import ApiException, NotLeader
 from zonal_operator.shiftapi import ZoneShift, parse_duration
 
@@ -89,9 +92,14 @@ class ShiftKeeper:
         self.deliver = deliver  # the write's response, back into the cache (on_zoneshift)
         self._wake = asyncio.Event()
         self._series: set[str] = set()
+        self._drills: set[str] = set()  # the drills with metric series
+        self.meter = drills.Meter(store)
 
-    def nudge(self) -> None:
-        self._wake.set()
+    def nudge(self, drilled: Key | None = None) -> None:
+        """A pass soon; for a drilled workload's Deployment change, only if it moved what its
+        run measured (the meter measures it now, on this replica, leader or not)."""
+        if drilled is None or self.meter.observe(drilled, datetime.now(UTC)):
+            self._wake.set()
 
     async def run(self) -> None:
         while True:
@@ -115,7 +123,9 @@ class ShiftKeeper:
     def _until_next(self) -> float:
         """Seconds until the next shift expires (a moment after), at most the resync period."""
         now = datetime.now(UTC)
-        end = shifting.next_expiry(self.store.zoneshifts.values(), now)
+        shifts = self.store.zoneshifts.values()
+        ends = [shifting.next_expiry(shifts, now), drilling.next_wake(shifts, now)]
+        end = min((t for t in ends if t is not None), default=None)
         if end is None:
             return RESYNC_SECONDS
         return max(0.0, min(RESYNC_SECONDS, (end - now).total_seconds() + 0.5))
@@ -126,28 +136,46 @@ class ShiftKeeper:
         shifts = [s for s in self.store.zoneshifts.values() if not s.deleting]
         if not shifts:
             return
-        results = shifting.outcomes(shifts, self._workloads(), now)
-        loop = asyncio.get_running_loop()
+        valid = []
         for shift in shifts:
             try:
                 parse_duration(shift.duration)
             except ValueError:
                 continue  # the CRD admits none such; never act on what is not understood
-            status, events = shifting.shift_status(shift, results.get(shift.name), now)
-            if status == dict(shift.status or {}) and not events:
-                continue
-            try:
-                done = await loop.run_in_executor(
-                    self.pool, self.api.patch_zoneshift_status, shift.name, status
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    continue  # deleted meanwhile
-                raise
-            self.deliver("MODIFIED", done)
-            for event in events:
-                await loop.run_in_executor(self.pool, self._post, shift.name, shift.uid, event)
+            valid.append(shift)
+        entries = self._workloads()
+        results = shifting.outcomes(valid, entries, now)
+        for shift in valid:
+            if not shift.drill:
+                status, events = shifting.shift_status(shift, results.get(shift.name), now)
+                await self._write(shift, status, events)
+        # As written just now: a shift that started in this pass is in force for the drills.
+        valid = [self.store.zoneshifts.get(s.name, s) for s in valid]
+        for shift, update in drills.updates(self.meter, valid, entries, results, now):
+            if await self._write(shift, update.status, update.events):
+                drills.count(shift, update)
         self._metrics(now)
+
+    async def _write(self, shift: ZoneShift, status: dict[str, Any], events: list[Event]) -> bool:
+        """Write a ZoneShift's status and post its events, if it differs; whether written."""
+        old = dict(shift.status or {})
+        if status == old and not events:
+            return False
+        # A merge patch: null removes what the status no longer has (a drill made a shift).
+        patch = {**dict.fromkeys(old.keys() - status.keys()), **status}
+        loop = asyncio.get_running_loop()
+        try:
+            done = await loop.run_in_executor(
+                self.pool, self.api.patch_zoneshift_status, shift.name, patch
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False  # deleted meanwhile
+            raise
+        self.deliver("MODIFIED", done)
+        for event in events:
+            await loop.run_in_executor(self.pool, self._post, shift.name, shift.uid, event)
+        return True
 
     def _workloads(self) -> list[shifting.Selected]:
         nodes = self.store.node_snapshot()
@@ -192,3 +220,6 @@ class ShiftKeeper:
             metrics.ZONESHIFT_WORKLOADS.labels(shift.name, "applied").set(applied)
             refused = int(status.get("refusedWorkloads") or 0)
             metrics.ZONESHIFT_WORKLOADS.labels(shift.name, "refused").set(refused)
+        present = {s.name for s in self.store.zoneshifts.values() if s.drill}
+        drills.forget(self._drills - present)
+        self._drills = present

@@ -213,7 +213,7 @@ class ZoneShift:
             topology_key=str(spec.get(TOPOLOGY_KEY.name) or TOPOLOGY_KEY.default),
             reason=str(spec.get(REASON.name) or ""),
             schedule=str(spec.get(SCHEDULE.name) or "").strip(),
-            created=_time(meta.get("creationTimestamp")),
+            created=parse_time(meta.get("creationTimestamp")),
             workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR)) or None,
             namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR)) or None,
             status=copy.deepcopy(body.get("status") or {}),

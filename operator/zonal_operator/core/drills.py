@@ -36,6 +36,7 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
+from zonal_operator.api import parse_time
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Event
 from zonal_operator.core.zones import FAILED_OVER
@@ -53,15 +54,6 @@ RUNNING, PASSED, FAILED, SKIPPED = "Running", "Passed", "Failed", "Skipped"
 
 def stamp(t: datetime) -> str:
     return t.strftime(FMT)
-
-
-def parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # -- the schedule ------------------------------------------------------------------------------

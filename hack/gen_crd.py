@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import yaml
 
+import rollout_crd
 from zonal_operator.api import (
     FAILOVER,
     FAILOVER_DESCRIPTION,
@@ -51,6 +52,7 @@ from zonal_operator.api import (
     VERSION,
 )
 from zonal_operator.core.zones import ZoneState
+from zonal_operator.rolloutapi import ZONE_ROLLOUT
 from zoneshift_crd import crd as zoneshift_crd
 
 Schema = dict[str, Any]
@@ -657,6 +659,7 @@ def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
             "template": pod_template_schema(schemas),
             STRATEGY: strategy_schema(),
             FAILOVER: failover_schema(),
+            ZONE_ROLLOUT: rollout_crd.spec_schema(),
         },
         "x-kubernetes-validations": selector_rules,
     }
@@ -708,6 +711,7 @@ def status_schema() -> Schema:
                 "items": {"type": "string"},
                 "x-kubernetes-list-type": "atomic",
             },
+            **rollout_crd.zone_status_fields(),
         },
     }
     condition: Schema = {
@@ -763,6 +767,7 @@ def status_schema() -> Schema:
                 "(make-before-break); removed again through evictions."
             ),
             "healthyZoneCount": _int32("Zones that are Healthy."),
+            ZONE_ROLLOUT: rollout_crd.status_schema(),
             "zones": {
                 "type": "array",
                 "description": "Per-zone state, one entry per zone.",
@@ -861,6 +866,13 @@ def crd(schemas: Mapping[str, Schema]) -> Schema:
                             "integer",
                             ".status.healthyZoneCount",
                             "Healthy zones",
+                            priority=1,
+                        ),
+                        _column(
+                            "Rollout",
+                            "string",
+                            ".status.zoneRollout.summary",
+                            "ZoneByZone: the wave's progress",
                             priority=1,
                         ),
                         _column(

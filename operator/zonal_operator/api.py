@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from zonal_operator.fields import Field, Rule
+from zonal_operator.fields import int32 as _int32
+from zonal_operator.rolloutapi import SPREAD_RULE, ZONE_ROLLOUT, ZoneRolloutPolicy
+
 GROUP = "zonal.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -47,62 +51,6 @@ QUALIFIED_NAME_PATTERN = (
 NON_EMPTY_LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 # Bound that keeps the CEL rules which iterate spec.zones within the cost budget.
 MAX_ZONES = 100
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A CEL validation rule (x-kubernetes-validations) the API server enforces."""
-
-    rule: str
-    message: str
-    field_path: str | None = None
-
-    def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rule": self.rule, "message": self.message}
-        if self.field_path is not None:
-            out["fieldPath"] = self.field_path
-        return out
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of the spec: its API name, the Python attribute it is parsed into, its schema
-    (type, format, default, bounds, description, further keywords) and its CEL rules."""
-
-    name: str
-    attr: str
-    type: str
-    description: str
-    format: str | None = None
-    default: Any = None
-    minimum: int | None = None
-    maximum: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    rules: tuple[Rule, ...] = ()
-
-    def schema(self) -> dict[str, Any]:
-        """The field's OpenAPI schema in the CRD."""
-        out: dict[str, Any] = {"type": self.type, "description": self.description}
-        for key, value in (
-            ("format", self.format),
-            ("default", self.default),
-            ("minimum", self.minimum),
-            ("maximum", self.maximum),
-        ):
-            if value is not None:
-                out[key] = value
-        out.update(copy.deepcopy(dict(self.extra)))
-        if self.rules:
-            out["x-kubernetes-validations"] = [r.schema() for r in self.rules]
-        return out
-
-    def read(self, raw: Mapping[str, Any]) -> Any:
-        """The field's value in `raw` (a spec or a part of it), its default when absent."""
-        return raw.get(self.name, self.default)
-
-
-def _int32(name: str, attr: str, description: str, **bounds: Any) -> Field:
-    return Field(name, attr, "integer", description, format="int32", **bounds)
 
 
 # -- spec -------------------------------------------------------------------------------------
@@ -227,6 +175,7 @@ SPEC_RULES = (
         "defaults progressDeadlineSeconds to 600)",
         f".{PROGRESS_DEADLINE_SECONDS.name}",
     ),
+    SPREAD_RULE,
 )
 
 # -- spec.failover ----------------------------------------------------------------------------
@@ -356,6 +305,7 @@ class Workload:
     # Deployment settings passed through untouched (strategy, minReadySeconds, ...).
     rollout: Mapping[str, Any] = field(default_factory=dict)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
+    zone_rollout: ZoneRolloutPolicy = field(default_factory=ZoneRolloutPolicy)
     status: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -387,6 +337,7 @@ class Workload:
             placement=str(spec.get(PLACEMENT.name) or PLACEMENT.default),
             rollout=rollout,
             failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
+            zone_rollout=ZoneRolloutPolicy.from_spec(spec.get(ZONE_ROLLOUT)),
             status=copy.deepcopy(body.get("status") or {}),
         )
 

@@ -39,10 +39,9 @@ from zonal_operator.api import (
     NON_EMPTY_LABEL_VALUE_PATTERN,
     QUALIFIED_NAME_PATTERN,
     VERSION,
-    Field,
-    Rule,
     parse_time,
 )
+from zonal_operator.fields import Field, Rule
 
 KIND = "ZoneShift"
 PLURAL = "zoneshifts"

@@ -12,10 +12,23 @@ from typing import Any, Self
 import pytest
 
 from localcluster import LocalCluster
+from testkit.operator_process import OperatorProcess
 
 
 def get_json(cluster: LocalCluster, *args: str) -> Any:
     return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
+    """Sum of the operator's samples of a metric whose labels include `labels`."""
+    total = 0.0
+    for line in operator.scrape().splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
 
 
 def wait_for(

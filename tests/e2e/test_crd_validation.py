@@ -335,6 +335,43 @@ INVALID = [
         lambda n: with_spec(n, placement="Everywhere"),
         ("spec.placement", "PerZone", "Spread"),
     ),
+    Invalid(
+        "rollout-unknown-mode",
+        lambda n: with_spec(n, zoneRollout={"mode": "Canary"}),
+        ("spec.zoneRollout.mode", "AllZones", "ZoneByZone"),
+    ),
+    Invalid(
+        "rollout-zone-twice",
+        lambda n: with_spec(
+            n, zoneRollout={"mode": "ZoneByZone", "order": ["zone-a", "zone-b", "zone-a"]}
+        ),
+        ("spec.zoneRollout.order", "must not name a zone twice"),
+    ),
+    Invalid(
+        "rollout-bake-too-long",
+        lambda n: with_spec(n, zoneRollout={"mode": "ZoneByZone", "bakeSeconds": 86401}),
+        ("spec.zoneRollout.bakeSeconds", "86400"),
+    ),
+    Invalid(
+        "rollout-bake-negative",
+        lambda n: with_spec(n, zoneRollout={"bakeSeconds": -1}),
+        ("spec.zoneRollout.bakeSeconds",),
+    ),
+    Invalid(
+        "rollout-no-zone-at-once",
+        lambda n: with_spec(n, zoneRollout={"mode": "ZoneByZone", "maxConcurrentZones": 0}),
+        ("spec.zoneRollout.maxConcurrentZones",),
+    ),
+    Invalid(
+        "rollout-empty-zone-name",
+        lambda n: with_spec(n, zoneRollout={"order": [""]}),
+        ("spec.zoneRollout.order[0]",),
+    ),
+    Invalid(
+        "rollout-zone-by-zone-spread",
+        lambda n: with_spec(n, placement="Spread", zoneRollout={"mode": "ZoneByZone"}),
+        ("spec.zoneRollout", "ZoneByZone needs spec.placement PerZone"),
+    ),
 ]
 
 
@@ -402,6 +439,12 @@ def test_minimal_object_is_accepted_and_defaulted(cluster: Cluster, namespace: s
         "failbackStepPercent": 25,
         "tolerationSeconds": 30,
     }
+    assert spec["zoneRollout"] == {
+        "mode": "AllZones",
+        "bakeSeconds": 300,
+        "maxConcurrentZones": 1,
+        "rollbackOnHalt": False,
+    }
     assert "selector" not in spec
     # Nothing outside the schema was added to the pod template.
     assert spec["template"]["spec"] == {"containers": [{"name": "web", "image": "nginx:1.27"}]}
@@ -437,7 +480,14 @@ def test_matching_selector_expressions_are_accepted(cluster: Cluster, namespace:
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("example", [EXAMPLE, EXAMPLE.with_name("zonalworkload-spread.yaml")])
+@pytest.mark.parametrize(
+    "example",
+    [
+        EXAMPLE,
+        EXAMPLE.with_name("zonalworkload-spread.yaml"),
+        EXAMPLE.with_name("zonalworkload-zonebyzone.yaml"),
+    ],
+)
 def test_example_is_valid(cluster: Cluster, namespace: str, example: Path) -> None:
     proc = cluster.kubectl(
         "-n",

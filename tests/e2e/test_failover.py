@@ -17,7 +17,7 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import workload
-from tests.e2e.helpers import Poller, get_json, wait_for
+from tests.e2e.helpers import Poller, get_json, metric, wait_for
 from tests.e2e.workloads import apply, deployments, split, status, wait_converged
 
 pytestmark = [
@@ -82,18 +82,6 @@ def nodes_not_ready(cluster: LocalCluster, zone: str) -> Callable[[], bool]:
     return lambda: all(
         status != "True" for name, status in cluster.node_readiness() if name in members
     )
-
-
-def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
-    """Sum of a metric's samples whose labels include `labels`."""
-    total = 0.0
-    for line in operator.scrape().splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 def test_one_zone_dies_and_comes_back(

@@ -19,8 +19,8 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import ZONE_KEY, condition, workload
-from tests.e2e.helpers import Poller, get_json, wait_for
-from tests.e2e.test_failover import event_count, metric, nodes_not_ready, zone_health
+from tests.e2e.helpers import Poller, get_json, metric, wait_for
+from tests.e2e.test_failover import event_count, nodes_not_ready, zone_health
 from tests.e2e.workloads import apply, settled_status, status
 
 pytestmark = [

@@ -13,7 +13,7 @@ from fake_kube import FakeKube
 from zonal_operator.api import Workload
 from zonal_operator.core import plan as planner
 from zonal_operator.runtime.executor import Executor
-from zonal_operator.runtime.kube import ApiException
+from zonal_operator.runtime.kube import ApiException, merge_patch
 
 BODY = {
     "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
@@ -138,3 +138,15 @@ def test_a_conflict_in_a_group_keeps_the_others_and_stops_what_follows() -> None
     api = _ScalingApi(together=FIRST, conflict="web-zone-c")
     _failover(api)
     assert sorted(api.calls) == ["scale web-zone-a 0", "scale web-zone-b 2", "status"]
+
+
+def test_a_status_write_drops_removed_fields_explicitly() -> None:
+    """A merge patch keeps what it does not mention: a field the new status no longer has is
+    sent as null, at any depth; lists are sent whole."""
+    before = {"zoneRollout": {"revision": "a", "inFlight": ["zone-a"]}, "skew": 1, "zones": [1]}
+    after = {"zoneRollout": {"revision": "a"}, "zones": [2]}
+    assert merge_patch(before, after) == {
+        "zoneRollout": {"revision": "a", "inFlight": None},
+        "skew": None,
+        "zones": [2],
+    }

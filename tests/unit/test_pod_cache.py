@@ -39,9 +39,14 @@ def test_pods_are_kept_per_zone_with_their_node() -> None:
     controller = _controller()
     controller.on_pod(None, _pod("p1", "up"))
     controller.on_pod(None, _pod("p2", ""))  # not scheduled yet
-    assert controller.store.placed[KEY] == {"zone-a": {"p1": "up", "p2": ""}}
+    assert _nodes(controller) == {"zone-a": {"p1": "up", "p2": ""}}
     controller.on_pod("MODIFIED", _pod("p2", "up"))
-    assert controller.store.placed[KEY] == {"zone-a": {"p1": "up", "p2": "up"}}
+    assert _nodes(controller) == {"zone-a": {"p1": "up", "p2": "up"}}
+
+
+def _nodes(controller: Controller) -> dict[str, dict[str, str]]:
+    placed = controller.store.placed[KEY]
+    return {zone: {name: pod.node for name, pod in pods.items()} for zone, pods in placed.items()}
 
 
 def test_a_pod_being_deleted_or_gone_is_forgotten() -> None:
@@ -59,6 +64,19 @@ def test_only_a_pod_on_a_failed_node_wakes_its_workload() -> None:
     assert len(controller.queue) == 0  # its Deployment's status tells the rest
     controller.on_pod(None, _pod("p2", "lost"))
     assert len(controller.queue) == 1
+
+
+def test_a_container_restart_wakes_its_workload() -> None:
+    """A restart may halt a zone-by-zone rollout (core/waves.py); nothing else reports it."""
+    controller = _controller()
+    controller.on_pod(None, _pod("p1", "up"))
+    restarted = _pod("p1", "up")
+    restarted["status"]["containerStatuses"] = [
+        {"name": "web", "lastState": {"terminated": {"finishedAt": "2026-12-04T10:00:00Z"}}}
+    ]
+    controller.on_pod("MODIFIED", restarted)
+    assert len(controller.queue) == 1
+    assert controller.store.placed[KEY]["zone-a"]["p1"].restarted is not None
 
 
 def _pod_of(workload: str, name: str, node: str, zone: str | None = "zone-a") -> dict[str, Any]:

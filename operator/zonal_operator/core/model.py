@@ -104,7 +104,8 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class PodInfo:
-    """What the Spread placement needs to know of one of the workload's pods."""
+    """What the placements need to know of one of the workload's pods (Spread: where each is;
+    PerZone rollouts, core/waves.py: whether it is Ready, since when it exists, restarts)."""
 
     name: str
     uid: str = ""
@@ -112,6 +113,9 @@ class PodInfo:
     ready: bool = False
     deleting: bool = False  # has a deletionTimestamp: no longer counts, as for the scheduler
     unschedulable: bool = False  # Pending, and the scheduler said Unschedulable
+    created: datetime | None = None  # metadata.creationTimestamp
+    # When one of its containers last ended and was restarted (lastState.terminated.finishedAt)
+    restarted: datetime | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> PodInfo:
@@ -126,6 +130,10 @@ class PodInfo:
             return next((c for c in conditions if c.get("type") == type_), {})
 
         scheduled = condition("PodScheduled")
+        ended = [
+            parse_time(((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+            for c in status.get("containerStatuses") or []
+        ]
         return cls(
             name=meta.get("name", ""),
             uid=meta.get("uid", ""),
@@ -135,4 +143,6 @@ class PodInfo:
             unschedulable=status.get("phase") == "Pending"
             and scheduled.get("status") == "False"
             and scheduled.get("reason") == "Unschedulable",
+            created=parse_time(meta.get("creationTimestamp")),
+            restarted=max((t for t in ended if t is not None), default=None),
         )

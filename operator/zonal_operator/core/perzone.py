@@ -32,9 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api import ZONE_LABEL, Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
+from zonal_operator.core import waves
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.coalesce import coalesce_until
 from zonal_operator.core.deployment import (
@@ -99,8 +100,24 @@ def plan(observed: PerZoneObserved) -> Plan:
     if serving:
         _step(list(zones.values()), wl)
 
+    wave = _wave(observed, zones, previous)
+    if wave.wake is not None:
+        timers.append(wave.wake)
+    lives = [z.live for z in zones.values() if z.live is not None]
+    render_as = waves.workloads_at(wl, wave, lives)
     for zone in sorted(zones.values(), key=lambda z: z.name):
-        _act(zone, observed, zone.name in shares, previous.get(zone.name) or {}, result)
+        at = render_as.get(zone.name)
+        if zone.live is None and at is None:
+            at = wl  # a new Deployment whose revision's template is known nowhere: the spec's
+        _act(
+            zone,
+            observed,
+            zone.name in shares,
+            previous.get(zone.name) or {},
+            result,
+            at=at,
+            revision=wave.revisions.get(zone.name, ""),
+        )
         if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
             timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
     # Increases before decreases, so capacity is added before any is taken away.
@@ -110,6 +127,12 @@ def plan(observed: PerZoneObserved) -> Plan:
     _created_event(zones, result)
 
     _zone_events(wl, zones, previous, result)
+    result.events.extend(wave.events)
+    for action in result.actions:
+        if isinstance(action, Create):  # its status entry says what it runs from the start
+            zone_name = action.body["metadata"]["labels"][ZONE_LABEL]
+            entry = wave.entries.setdefault(zone_name, {})
+            entry.setdefault("revision", waves.live_revision(action.body))
     status = _status(
         wl,
         zones,
@@ -119,12 +142,18 @@ def plan(observed: PerZoneObserved) -> Plan:
         acting=bool(result.actions),
         unschedulable=observed.unschedulable,
         shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
+        wave=wave,
     )
     report.condition_events(wl.status, status, result)
     if status != dict(wl.status):
         # Nothing is coalesced that comes with a write or an event: each tells of what it
         # records.
-        acted = result.actions or result.events
+        # Neither is a wave's progress: its bake is timed from what status records.
+        acted = (
+            result.actions
+            or result.events
+            or status.get(waves.STATUS_KEY) != wl.status.get(waves.STATUS_KEY)
+        )
         until = None if acted else coalesce_until(observed, wl.status, status)
         if until is not None and until > now:
             timers.append(until)
@@ -181,14 +210,18 @@ def _act(
     has_share: bool,
     previous: Mapping[str, Any],
     result: Plan,
+    *,
+    at: Workload | None,
+    revision: str,
 ) -> None:
-    """The one write (if any) that brings the zone's Deployment to what it should be now."""
-    wl = observed.workload
+    """The one write (if any) that brings the zone's Deployment to what it should be now,
+    rendered from `at` (the workload at the revision the zone is to run; None: leave its
+    template as it is, see waves.workloads_at)."""
     if zone.conflict:
         return
     if zone.live is None:
-        if has_share:  # one event for all that a reconcile creates: see _created_event
-            result.actions.append(Create(render_deployment(wl, zone.name, zone.next)))
+        if has_share and at is not None:  # one event for all: see _created_event
+            result.actions.append(Create(render_deployment(at, zone.name, zone.next)))
         return
     meta = zone.live.get("metadata") or {}
     if meta.get("deletionTimestamp"):
@@ -208,13 +241,16 @@ def _act(
     # own writes produced, so a different one means somebody else edited the spec.
     recorded = previous.get("deploymentGeneration")
     edited = recorded is not None and recorded != meta.get("generation")
-    if edited or not _matches(zone, wl, observed.match_memo, result.matched):
-        desired = render_deployment(wl, zone.name, zone.next)
+    if at is not None and (
+        edited or not _matches(zone, at, revision, observed.match_memo, result.matched)
+    ):
+        desired = render_deployment(at, zone.name, zone.next)
+        waves.carry_previous(desired, zone.live)
         result.actions.append(Replace(merge_for_replace(desired, zone.live)))
         reason, what = (
             ("DeploymentRestored", "after it was changed by hand")
             if edited
-            else ("DeploymentUpdated", "to the workload's new spec")
+            else ("DeploymentUpdated", f"to revision {waves.live_revision(desired)}")
         )
         result.events.append(
             Event("Normal", reason, f"Updated Deployment {zone.deployment} {what}")
@@ -226,21 +262,45 @@ def _act(
 def _matches(
     zone: ZoneView,
     wl: Workload,
+    revision: str,
     memo: Mapping[tuple[str, str, str], bool] | None,
     matched: dict[tuple[str, str, str], bool],
 ) -> bool:
     """matches_live for the zone's live Deployment, through the caller's memo if any (the
-    comparison leaves replicas aside, so the spec generation and the zone determine it); what
-    the memo did not have goes into `matched`, for the caller to keep."""
+    comparison leaves replicas aside, so the spec generation, the zone and the revision rendered
+    determine it); what the memo did not have goes into `matched`, for the caller to keep."""
     assert zone.live is not None
     meta = zone.live.get("metadata") or {}
-    key = (zone.name, str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+    key = (
+        f"{zone.name}@{revision}",
+        str(meta.get("uid", "")),
+        str(meta.get("resourceVersion", "")),
+    )
     found = memo.get(key) if memo is not None and key[2] else None
     if found is None:
         found = matches_live(render_deployment(wl, zone.name, zone.next), zone.live)
         if memo is not None and key[2]:
             matched[key] = found
     return found
+
+
+def _wave(
+    observed: PerZoneObserved,
+    zones: Mapping[str, ZoneView],
+    previous: Mapping[str, Mapping[str, Any]],
+) -> waves.Wave:
+    pods = observed.zone_pods or {}
+    runs = [
+        waves.zone_run(
+            zone,
+            pods.get(zone.name) or (),
+            previous.get(zone.name) or {},
+            rolled_out=zone.live is not None and _rolled_out(zone),
+        )
+        for zone in zones.values()
+        if not zone.conflict and (zone.live is not None or zone.health is not None)
+    ]
+    return waves.plan(observed.workload, runs, observed.now)
 
 
 def _created_event(zones: Mapping[str, ZoneView], result: Plan) -> None:
@@ -358,6 +418,7 @@ def _status(
     acting: bool,
     unschedulable: Mapping[str, int],
     shifts: Callable[[list[report.Condition]], None],
+    wave: waves.Wave,
 ) -> dict[str, Any]:
     owned = [z for z in zones.values() if z.live is not None]
     totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
@@ -385,6 +446,7 @@ def _status(
             recorded = (previous.get(zone.name) or {}).get("deploymentGeneration")
             live_generation = int((zone.live.get("metadata") or {}).get("generation") or 0)
             entry["deploymentGeneration"] = recorded if recorded is not None else live_generation
+        entry.update(wave.entries.get(zone.name) or {})
         zone_entries.append(entry)
 
     conflicts = sorted(z.deployment for z in zones.values() if z.conflict)
@@ -405,4 +467,9 @@ def _status(
         failed_over=failed_over,
     )
     shifts(wanted)
-    return report.skeleton(wl, totals, serving, zones=zone_entries, conditions=wanted, now=now)
+    if wave.progressing is not None:
+        wanted = [wave.progressing if c.type == "Progressing" else c for c in wanted]
+    extra = {waves.STATUS_KEY: wave.status} if wave.status is not None else {}
+    return report.skeleton(
+        wl, totals, serving, zones=zone_entries, conditions=wanted, now=now, **extra
+    )

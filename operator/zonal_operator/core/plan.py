@@ -41,6 +41,9 @@ class PerZoneObserved(Observed):
     # zone -> the node ("" while unscheduled) of each of the workload's pods there that is not
     # being deleted. None: not known, so never a reason to act.
     pod_nodes: Mapping[str, Sequence[str]] | None = None
+    # zone -> the workload's pods there that are not being deleted, for zone-by-zone rollouts
+    # (core/waves.py). None: not known.
+    zone_pods: Mapping[str, Sequence[PodInfo]] | None = None
     # Since when a status change has been coalesced (see coalesce.py).
     coalesced_since: datetime | None = None
     # What earlier plans of this spec generation found (Plan.matched). Most reconciles find

@@ -39,6 +39,14 @@ from zonal_operator.core.naming import deployment_name
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
 SPEC_HASH_ANNOTATION = f"{RESERVED_LABEL_PREFIX}spec-hash"
+# PerZone: which revision of the workload's template a zone's Deployment runs, and that
+# template itself, so that a zone-by-zone rollout (core/waves.py) can keep a zone on, or put it
+# back to, a revision the spec no longer holds.
+REVISION_ANNOTATION = f"{RESERVED_LABEL_PREFIX}revision"
+TEMPLATE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}template"
+# ...and the template it ran before its last change of revision: what a rollback restores once
+# every other zone has moved on.
+PREVIOUS_TEMPLATE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}previous-template"
 
 
 def owner_reference(workload: Workload) -> dict[str, Any]:
@@ -72,7 +80,7 @@ def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str,
     _spread_over_nodes(pod_spec, zone_selector(workload, zone))
     _tolerate_node_failures(pod_spec, workload.failover.toleration_seconds)
     name = deployment_name(workload.name, zone)
-    return _deployment(
+    body = _deployment(
         workload,
         name,
         labels=labels,
@@ -80,6 +88,28 @@ def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str,
         template=template,
         replicas=replicas,
     )
+    recorded = recorded_template(workload)
+    body["metadata"]["annotations"].update(
+        {
+            REVISION_ANNOTATION: _digest(recorded, 10),
+            TEMPLATE_ANNOTATION: json.dumps(recorded, sort_keys=True, separators=(",", ":")),
+        }
+    )
+    return body
+
+
+def recorded_template(workload: Workload) -> dict[str, Any]:
+    """What a revision is: the pod template and the Deployment settings passed through."""
+    return {"template": dict(workload.template), **dict(workload.rollout)}
+
+
+def template_revision(workload: Workload) -> str:
+    """The revision of the workload's spec that its PerZone Deployments run once rolled out."""
+    return _digest(recorded_template(workload), 10)
+
+
+def _digest(value: Any, length: int) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]
 
 
 def render_spread_deployment(workload: Workload, replicas: int) -> dict[str, Any]:
@@ -145,8 +175,7 @@ def spec_hash(spec: Mapping[str, Any]) -> str:
     """A digest of the rendered spec, replicas aside. A field removed from the workload's
     template is invisible to a field-by-field comparison with the live object; the digest
     changes."""
-    rest = {k: v for k, v in spec.items() if k != "replicas"}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
+    return _digest({k: v for k, v in spec.items() if k != "replicas"}, 16)
 
 
 def _pin_to_zone(pod_spec: dict[str, Any], topology_key: str, zone: str) -> None:

@@ -49,9 +49,8 @@ class Store:
     )
     # workload -> zone -> names of its pods Pending as Unschedulable
     unschedulable: dict[Key, dict[str, set[str]]] = field(default_factory=dict)
-    # PerZone placement: workload -> zone -> pod name -> its node ("" while unscheduled), for
-    # the pods not being deleted
-    placed: dict[Key, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # PerZone placement: workload -> zone -> pod name -> the pod, for the pods not being deleted
+    placed: dict[Key, dict[str, dict[str, PodInfo]]] = field(default_factory=dict)
     # Spread placement: workload -> pod name -> the pod
     pods: dict[Key, dict[str, PodInfo]] = field(default_factory=dict)
     # Indexes over `deployments`, so that a reconcile looks at its own Deployments only, not at
@@ -102,19 +101,19 @@ class Store:
             )
         return self._node_snapshot
 
-    def place(self, key: Key, zone: str, pod: str, node: str | None) -> bool:
-        """Record where a PerZone pod is (None: gone); whether that changed anything."""
+    def place(self, key: Key, zone: str, name: str, pod: PodInfo | None) -> PodInfo | None:
+        """Record a PerZone pod (None: gone); what was recorded of it before."""
         zones = self.placed.setdefault(key, {})
         pods = zones.setdefault(zone, {})
-        before = pods.pop(pod, None)
-        if node is not None:
-            pods[pod] = node
+        before = pods.pop(name, None)
+        if pod is not None:
+            pods[name] = pod
         if not pods:
             del zones[zone]
         if not zones:
             del self.placed[key]
-        self._seat(key, before or "", node or "")
-        return before != node
+        self._seat(key, before.node if before else "", pod.node if pod else "")
+        return before
 
     def put_pod(self, key: Key, name: str, pod: PodInfo | None) -> bool:
         """Record a Spread pod (None: gone); whether that changed anything."""
@@ -149,8 +148,8 @@ class Store:
     def forget_pods(self, key: Key) -> None:
         """Drop what is known of the workload's pods (it is gone)."""
         for pods in (self.placed.pop(key, None) or {}).values():
-            for node in pods.values():
-                self._seat(key, node, "")
+            for pod in pods.values():
+                self._seat(key, pod.node, "")
         for pod in (self.pods.pop(key, None) or {}).values():
             self._seat(key, pod.node, "")
 

@@ -427,6 +427,10 @@ class Controller(Intake):
                     if names
                 },
                 pod_nodes={
+                    zone: tuple(pod.node for pod in pods.values())
+                    for zone, pods in self.store.placed.get(key, {}).items()
+                },
+                zone_pods={
                     zone: tuple(pods.values())
                     for zone, pods in self.store.placed.get(key, {}).items()
                 },

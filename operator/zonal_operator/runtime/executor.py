@@ -24,7 +24,7 @@ from zonal_operator.core.plan import Action, Create, Delete, DeletePod, Evict, P
 from zonal_operator.core.status import mark_blocked, mark_rejected, record_generations
 from zonal_operator.core.status_diff import status_change
 from zonal_operator.runtime import metrics
-from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
+from zonal_operator.runtime.kube import ApiException, Kube, NotLeader, merge_patch
 
 log = logging.getLogger("zonal_operator")
 
@@ -136,7 +136,8 @@ class Executor:
             if status_write.status == written:
                 return None
             metrics.STATUS_WRITES.labels(status_change(written, status_write.status)).inc()
-            return self.api.patch_workload_status(wl.namespace, wl.name, dict(status_write.status))
+            patch = merge_patch(written, status_write.status)
+            return self.api.patch_workload_status(wl.namespace, wl.name, patch)
         finally:
             for future in posting:
                 future.result()

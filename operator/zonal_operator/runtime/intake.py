@@ -143,12 +143,16 @@ class Intake:
             names.discard(name)
         if len(names) != before_count:
             self.queue.add(key)
-        if self.store.place(key, zone, name, None if gone else pod.node):
+        before = self.store.place(key, zone, name, None if gone else pod)
+        if (before.node if before else None) != (None if gone else pod.node):
             # A pod on a failed node may leave its zone with none that serves (perzone.plan);
-            # other pod changes reach the workload through its Deployment's status.
+            # other pod changes reach the workload through its Deployment's status, but for
+            # a container restart, which may halt a zone-by-zone rollout (core/waves.py).
             node = self.store.nodes.get(pod.node)
             if node is not None and node_failed(node):
                 self.queue.add_front(key)
+        elif not gone and before is not None and before.restarted != pod.restarted:
+            self.queue.add(key)
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
@@ -328,3 +328,15 @@ def _with(fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
         return fn(*args, **kwargs, **more)
 
     return call
+
+
+def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """`after` as a JSON merge patch (RFC 7396) over `before`: a merge patch keeps every field
+    it does not mention, so each field `after` drops is sent as null; lists replace whole."""
+    patch = dict(after)
+    for key, old in before.items():
+        if key not in after:
+            patch[key] = None
+        elif isinstance(old, Mapping) and isinstance(after[key], Mapping):
+            patch[key] = merge_patch(old, after[key])
+    return patch

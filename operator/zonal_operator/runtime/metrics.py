@@ -156,6 +156,18 @@ FAILBACKS = Counter(
     "Recovered zones whose replicas were returned.",
     ["namespace", "workload", "zone"],
 )
+# Zone-by-zone rollouts (core/waves.py).
+ROLLOUT_HALTED = Gauge(
+    "zonal_operator_rollout_halted",
+    "1 while a workload's zone-by-zone rollout is halted (Progressing=False, RolloutHalted), "
+    "until a new change of its template; only workloads with mode ZoneByZone have the series.",
+    ["namespace", "workload"],
+)
+ROLLOUT_HALTS = Counter(
+    "zonal_operator_rollout_halts_total",
+    "Zone-by-zone rollouts halted, by the zone that failed.",
+    ["namespace", "workload", "zone"],
+)
 RESTORE_SECONDS = Histogram(
     "zonal_operator_capacity_restore_seconds",
     "From a zone starting to fail (its nodes going NotReady) to the workload having its "
@@ -196,6 +208,14 @@ class WorkloadSeries:
                 self.restoring = min(self.restoring or started, started)
             elif event.reason == "ReplicasReturned":
                 FAILBACKS.labels(*labels, event.zone).inc()
+            elif event.reason == "RolloutHalted":
+                ROLLOUT_HALTS.labels(*labels, event.zone).inc()
+        wave = status.get("zoneRollout")
+        if wave is not None:
+            ROLLOUT_HALTED.labels(*labels).set(1 if wave.get("halted") else 0)
+        else:
+            with contextlib.suppress(KeyError):
+                ROLLOUT_HALTED.remove(*labels)
         if self.restoring is not None and int(status.get("readyReplicas") or 0) >= wl.replicas:
             RESTORE_SECONDS.observe((now - self.restoring).total_seconds())
             self.restoring = None
@@ -205,6 +225,8 @@ class WorkloadSeries:
         for zone in self.zones:
             _forget_zone(namespace, workload, zone)
         self.zones = set()
+        with contextlib.suppress(KeyError):
+            ROLLOUT_HALTED.remove(namespace, workload)
 
 
 def _forget_zone(namespace: str, workload: str, zone: str) -> None:

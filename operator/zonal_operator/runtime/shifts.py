@@ -28,7 +28,7 @@ from zonal_operator.core.plan import Event
 from zonal_operator.core.zones import zones_of
 from zonal_operator.runtime import drills, metrics
 from zonal_operator.runtime.cache import Key, Store
-from zonal_operator.runtime.kube import ApiException, NotLeader
+from zonal_operator.runtime.kube import ApiException, NotLeader, merge_patch
 from zonal_operator.shiftapi import ZoneShift, parse_duration
 
 log = logging.getLogger("zonal_operator")
@@ -161,8 +161,8 @@ class ShiftKeeper:
         old = dict(shift.status or {})
         if status == old and not events:
             return False
-        # A merge patch: null removes what the status no longer has (a drill made a shift).
-        patch = {**dict.fromkeys(old.keys() - status.keys()), **status}
+        # Null removes what the status no longer has (a drill made a shift, say).
+        patch = merge_patch(old, status)
         loop = asyncio.get_running_loop()
         try:
             done = await loop.run_in_executor(

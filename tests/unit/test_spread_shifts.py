@@ -367,3 +367,33 @@ def test_out_and_back_never_costs_ready_capacity_and_ends_where_it_should(
     assert sim.strategy() == strategy and sim.annotation() is None
     again = spread.plan(sim.observe())
     assert (again.actions, again.status) == ([], None)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shifted=st.lists(st.sampled_from(ZONES), min_size=1, max_size=3, unique=True),
+    failing=st.sampled_from([None, *ZONES]),
+)
+def test_the_template_always_leaves_a_zone_that_is_up_and_says_what_was_refused(
+    shifted: list[str], failing: str | None
+) -> None:
+    sim = steady(6)
+    if failing is not None:  # within its grace period: still serving, but not up
+        others = [n for n in sim.nodes if not n.name.startswith(failing)]
+        sim.nodes = others + down(failing, NOW - timedelta(seconds=5))
+    sim.shifts = tuple(
+        shift(f"s-{i}-{zone}", zone, started=NOW - timedelta(seconds=10 - i))
+        for i, zone in enumerate(shifted)
+    )
+    sim.run()
+    up = set(ZONES) - {failing}
+    assert up - sim.kept_out(), (sim.kept_out(), failing)
+    assignment = shifting.assign(sim.wl, ZONES, sim.shifts, sorted(up))
+    assert sim.kept_out() == set(assignment.applied)
+    cond = sim.condition("ZoneShifted")
+    for refused, why in assignment.refused:
+        assert why == shifting.NO_ZONE_LEFT and refused.name in cond["message"]
+    assert sim.events.count("ZoneShiftRefused") == len(assignment.refused)
+    if failing is None:
+        assert sim.lowest is not None and sim.lowest >= 6
+        assert set(sim.counts()) == up - sim.kept_out()

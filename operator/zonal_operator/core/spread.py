@@ -16,6 +16,9 @@ places pods; the operator only decides when pods must go and how many there are:
    Ready, as many pods of the fullest zones are evicted through the Eviction API (so
    PodDisruptionBudgets decide) and the Deployment is shrunk by the number evicted. This repeats
    until the skew is within maxSkew.
+3. Zone shifts. A shifted zone is kept out of the pod template, and the Deployment rolled out
+   surge first (spread_shifts.py says how and why). It is no domain for the skew while it is
+   shifted, and no failback surge starts while the template changes.
 
 The surge the operator holds is recorded in status.surgeReplicas, so that a restart finishes
 it rather than mistaking it for the user's replicas.
@@ -244,7 +247,7 @@ def _rebalance(
         if spread_shifts.SHIFTED_ZONES not in desired["metadata"]["annotations"]:
             body["metadata"]["annotations"].pop(spread_shifts.SHIFTED_ZONES, None)
         result.actions.append(Replace(body))
-        restored = shifted.surge_first is False and spread_shifts.recorded(live) is not None
+        restored = not shifted.surge_first and spread_shifts.recorded(live) is not None
         if not spread_shifts.rolling(shifted, live) and not restored:
             result.events.append(
                 Event("Normal", "DeploymentUpdated", f"Updated Deployment {wl.name} to the spec")

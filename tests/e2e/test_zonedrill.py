@@ -1,7 +1,8 @@
 """Zone drills on the local cluster: a ZoneShift with a schedule runs practice runs of losing
-its zone. A run on a short schedule moves a workload's replicas out of the zone and back, Ready
-never below spec.replicas (sampled every second), and its status, events and metrics carry the
-timings the operator measured; a run is skipped while a zone is failing.
+its zone. A run on a short schedule moves a workload's replicas (PerZone or Spread placement)
+out of the zone and back, Ready never below spec.replicas (sampled every second), and its
+status, events and metrics carry the timings the operator measured; a run is skipped while a
+zone is failing.
 
 Each drill here selects only its test's namespace, and is deleted as soon as the run the test
 looks at is over, before the schedule's next one.
@@ -25,10 +26,13 @@ from tests.e2e.test_zoneshift import (
     EVEN,
     FAST,
     Sampler,
+    SpreadSampler,
     metric,
     reasons,
     shift_status,
     shifts,  # noqa: F401 (a fixture)
+    spread_settled,
+    spread_workload,
     zone_entry,
 )
 from tests.e2e.workloads import apply, split, wait_converged
@@ -172,3 +176,36 @@ def test_a_drill_is_skipped_while_a_zone_is_failing(
     told = reasons(cluster, "default", name)
     assert "DrillSkipped" in told and "DrillStarted" not in told, told
     assert skipped >= 1
+
+
+def test_a_drill_runs_on_a_spread_workload_and_measures_it_from_its_pods(
+    cluster: LocalCluster,
+    namespace: str,
+    shifts: list[str],  # noqa: F811
+) -> None:
+    apply(cluster, spread_workload(namespace))
+    every, out = {"zone-a", "zone-b", "zone-c"}, {"zone-a", "zone-c"}
+    wait_for(lambda: spread_settled(cluster, namespace, every), 90, what="spread over 3 zones")
+
+    with SpreadSampler(cluster, namespace) as sampled:
+        name = create_drill(cluster, shifts, namespace)
+        first_run(cluster, name, ("Running",))
+        wait_for(lambda: spread_settled(cluster, namespace, out), 40, what="zone-b emptied")
+        entry = zone_entry(cluster, namespace, "web", "zone-b")
+        assert (entry["health"], entry["shiftedBy"]) == ("Shifted", [name]), entry
+        run = first_run(cluster, name, ("Passed", "Failed"))
+        cluster.kubectl("delete", "zoneshift", name)
+        wait_for(lambda: spread_settled(cluster, namespace, every), 90, what="pods back")
+
+    assert min(sampled.ready) >= 9, sampled.ready
+    assert run["outcome"] == "Passed", run
+    [measured] = run["workloads"]
+    assert (measured["namespace"], measured["name"]) == (namespace, "web")
+    assert (measured["replicas"], measured["failed"]) == (9, False)
+    assert measured["lowestReady"] >= 9
+    assert 0 < measured["capacityBackSeconds"] < 45, measured
+    print(
+        f"\nSpread drill: capacity back outside zone-b {measured['capacityBackSeconds']}s "
+        f"after the run's start; lowest Ready {measured['lowestReady']} as measured, "
+        f"{min(sampled.ready)} as sampled"
+    )

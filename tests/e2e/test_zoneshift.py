@@ -1,6 +1,7 @@
-"""Zone shifts on the local cluster: a ZoneShift moves a workload's replicas out of a zone that
-is up, surge first, and back when it expires or is deleted; it selects by labels; it is
-refused where it would leave a workload no zone. Ready is sampled every second throughout.
+"""Zone shifts on the local cluster: a ZoneShift moves a workload's replicas (PerZone or Spread
+placement) out of a zone that is up, surge first, and back when it expires or is deleted; it
+selects by labels; it is refused where it would leave a workload no zone. Ready is sampled
+every second throughout.
 
 Each shift here selects only its test's namespace (namespaceSelector on the namespace's
 kubernetes.io/metadata.name label), so that it touches no other test's workloads.
@@ -22,7 +23,18 @@ from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
 from tests.e2e.helpers import Poller, get_json, wait_for
-from tests.e2e.workloads import apply, deployments, split, status, wait_converged
+from tests.e2e.test_spread import Sampler as SpreadSampler
+from tests.e2e.test_spread import pods as spread_pods
+from tests.e2e.test_spread import ready_per_zone, spread_workload
+from tests.e2e.test_spread import spec_replicas as spread_replicas
+from tests.e2e.workloads import (
+    apply,
+    deployments,
+    settled_status,
+    split,
+    status,
+    wait_converged,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
 
@@ -287,3 +299,93 @@ def test_a_shift_in_force_makes_no_writes_once_done(
     time.sleep(20)
     # Nothing but the leader's renewals of its own Lease (testkit.metrics.writes).
     assert running_operator.writes() == before, running_operator.api_requests()
+
+
+# --- Spread placement ---------------------------------------------------------------------------
+
+
+def spread_settled(cluster: LocalCluster, namespace: str, zones: set[str]) -> dict[str, Any] | None:
+    """The status, once the Deployment asks for 9, exactly 9 pods exist, all Ready, spread
+    within maxSkew 1 over `zones` and nowhere else, and the workload is settled; else None."""
+    if spread_replicas(cluster, namespace) != 9:
+        return None
+    live = [
+        p for p in spread_pods(cluster, namespace) if not p["metadata"].get("deletionTimestamp")
+    ]
+    counts = ready_per_zone(cluster, namespace)
+    if len(live) != 9 or sum(counts.values()) != 9 or set(counts) != zones:
+        return None
+    if max(counts.values()) - min(counts.values()) > 1:
+        return None
+    return settled_status(cluster, namespace, "web")
+
+
+def the_deployment(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
+    result: dict[str, Any] = get_json(cluster, "deployment", "web", "-n", namespace)
+    return result
+
+
+def test_a_shift_moves_a_spread_workloads_pods_out_surge_first_and_back(
+    cluster: LocalCluster, namespace: str, shifts: list[str]
+) -> None:
+    apply(cluster, spread_workload(namespace))
+    every = {"zone-a", "zone-b", "zone-c"}
+    wait_for(lambda: spread_settled(cluster, namespace, every), 90, what="spread over 3 zones")
+
+    with SpreadSampler(cluster, namespace) as sampled:
+        created = time.monotonic()
+        name = create_shift(cluster, shifts, namespace, "72h")
+        out = {"zone-a", "zone-c"}
+        st = wait_for(
+            lambda: spread_settled(cluster, namespace, out), 120, what="pods out of zone-b"
+        )
+        out_after = time.monotonic() - created
+        entry = zone_entry(cluster, namespace, "web", "zone-b")
+        assert (entry["health"], entry["shiftedBy"], entry["replicas"]) == ("Shifted", [name], 0)
+        shifted = condition(st, "ZoneShifted")
+        assert (shifted["status"], shifted["reason"]) == ("True", "ZonesShifted"), shifted
+        assert name in shifted["message"] and "e2e: zone-b maintenance" in shifted["message"]
+        assert condition(st, "FailedOver")["status"] == "False"
+        wait_for(
+            lambda: shift_status(cluster, name).get("appliedWorkloads") == 1,
+            timeout=30,
+            what="the shift's status counted",
+        )
+        moved = [e for e in events(cluster, namespace, "web") if e["reason"] == "ZoneShifted"]
+        assert len(moved) == 1 and name in moved[0]["message"], moved
+        dep = the_deployment(cluster, namespace)
+        assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert dep["metadata"]["annotations"]["zonal.dev/shifted-zones"] == "zone-b"
+
+        cancelled = time.monotonic()
+        cluster.kubectl("delete", "zoneshift", name)
+        wait_for(lambda: spread_settled(cluster, namespace, every), 120, what="pods back")
+        back_after = time.monotonic() - cancelled
+        # Then the user's strategy again (none: the Deployment's default), without a rollout.
+        wait_for(
+            lambda: (
+                "zonal.dev/shifted-zones"
+                not in the_deployment(cluster, namespace)["metadata"]["annotations"]
+            ),
+            timeout=30,
+            what="the shift's annotation gone",
+        )
+        dep = the_deployment(cluster, namespace)
+        assert dep["spec"]["strategy"]["rollingUpdate"] == {
+            "maxSurge": "25%",
+            "maxUnavailable": "25%",
+        }
+        assert spread_settled(cluster, namespace, every) is not None
+    print(
+        f"\nSpread shift: pods out of zone-b {out_after:.0f}s after the shift, back over every "
+        f"zone {back_after:.0f}s after its deletion; lowest Ready {min(sampled.ready)} "
+        f"(spec.replicas 9), most replicas {max(sampled.replicas)}"
+    )
+    # Ready never below spec.replicas because of the moves, out or back.
+    assert min(sampled.ready) >= 9, sampled.ready
+    assert max(sampled.replicas) == 9  # the Deployment's surge, not the operator's
+    assert out_after < 90, out_after
+    assert back_after < 90, back_after  # no failback delay after a planned shift
+    st = status(cluster, namespace, "web")
+    assert "ZoneShifted" not in {c["type"] for c in st["conditions"]}
+    assert "ReplicasReturned" in reasons(cluster, namespace, "web")

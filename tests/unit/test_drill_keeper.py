@@ -12,14 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from test_perzone import UID, workload_body
+from test_perzone import UID, cluster_nodes, workload_body
 from test_shift_keeper import ShiftApi, store_with
 
-from zonal_operator.api import MANAGED_BY, MANAGED_BY_LABEL, ZONE_LABEL
+from zonal_operator.api import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL, ZONE_LABEL
+from zonal_operator.core.drills import Reading
 from zonal_operator.core.naming import deployment_name
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime import shifts as shifts_module
 from zonal_operator.runtime.cache import Key, Store
+from zonal_operator.runtime.drills import reading
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.shifts import ShiftKeeper
 from zonal_operator.shiftapi import ZoneShift
@@ -216,6 +218,47 @@ def test_the_intake_hands_only_the_drilled_workloads_deployment_changes_on() -> 
     intake.store.drilled = {WEB}
     intake.on_deployment("MODIFIED", deployment("zone-a", 4, 2))
     assert intake.calls == [WEB]
+
+
+def spread_pod(name: str, node: str, ready: bool = True, version: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "uid": f"uid-{name}",
+            "resourceVersion": str(version),
+            "labels": {WORKLOAD_LABEL: "web"},
+        },
+        "spec": {"nodeName": node},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def test_a_spread_workload_is_read_from_its_pods_and_its_pod_changes_handed_on() -> None:
+    class Seen(Intake):
+        def __init__(self) -> None:
+            super().__init__(1.0, 1.0)
+            self.calls: list[Key | None] = []
+
+        def shifts_changed(self, drilled: Key | None = None) -> None:
+            self.calls.append(drilled)
+
+    intake = Seen()
+    for node in cluster_nodes():
+        intake.store.put_node(node)
+    intake.store.workloads[WEB] = workload_body(4, placement="Spread")
+    intake.on_pod("ADDED", spread_pod("web-1", "zone-a-0"))
+    assert intake.calls == []
+    intake.store.drilled = {WEB}
+    intake.on_pod("ADDED", spread_pod("web-2", "zone-b-0"))
+    intake.on_pod("ADDED", spread_pod("web-3", "zone-c-0", ready=False))
+    intake.on_pod("ADDED", spread_pod("web-4", "gone-node"))
+    assert intake.calls == [WEB, WEB, WEB]
+    # Ready: web-1, web-2, web-4; outside zone-b: web-1 (web-4's node is not known).
+    assert reading(intake.store, WEB, "zone-b") == Reading(4, 3, 1)
 
 
 def test_the_keeper_wakes_at_the_next_scheduled_time(clock: type[Clock]) -> None:

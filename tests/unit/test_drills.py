@@ -331,7 +331,7 @@ def entry(body: dict[str, Any], up: tuple[str, ...] | None = None) -> shifting.S
     )
 
 
-def test_a_drill_measures_the_perzone_workloads_in_its_zone_it_would_apply_to() -> None:
+def test_a_drill_measures_the_workloads_in_its_zone_it_would_apply_to() -> None:
     shift = drill()
     web = entry(workload_body(9))
     solo_body = workload_body(2, zones=["zone-b"])
@@ -344,6 +344,12 @@ def test_a_drill_measures_the_perzone_workloads_in_its_zone_it_would_apply_to() 
     readings = {WEB: Reading(9, 9, 6), ("shop", "solo"): Reading(2, 2, 0)}
     seen = drills.survey(shift, [web, solo, elsewhere], readings)
     assert seen == Drilled(readings={WEB: Reading(9, 9, 6)})
+
+
+def test_a_drill_measures_spread_workloads_too() -> None:
+    body = workload_body(9, placement="Spread")
+    body["metadata"]["name"] = "api"
+    assert drills.measured(drill(), [entry(body)]) == {("shop", "api")}
 
 
 def test_a_failing_or_failed_over_zone_and_short_capacity_are_seen() -> None:

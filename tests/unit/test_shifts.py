@@ -30,7 +30,6 @@ from test_perzone import (
 from test_perzone import (
     test_the_operators_moves_never_take_ready_capacity_below_what_was_asked as _never_below,
 )
-from test_spread import SpreadSim, converged, healthy_nodes, spread_body
 
 from zonal_operator.api import Workload
 from zonal_operator.core import shifts as shifting
@@ -178,20 +177,6 @@ def test_a_shift_that_would_leave_no_zone_is_refused_and_the_others_apply() -> N
     assert assignment.applies("s-a") and elsewhere.applies("s-x") and not elsewhere.refused
     cond = shifting.condition(elsewhere, ["zone-a"])
     assert cond is not None and (cond.status, cond.reason) == (False, "NothingToShift")
-
-
-def test_spread_placement_refuses_every_shift_and_says_why() -> None:
-    wl = Workload.from_body(spread_body(6))
-    assignment = shifting.assign(wl, ZONES, [shift()])
-    assert not assignment.applied
-    assert [why for _, why in assignment.refused] == [shifting.SPREAD_UNSUPPORTED]
-    sim = SpreadSim(spread_body(6), healthy_nodes(), shifts=(shift(),))
-    converged(sim)
-    cond = sim.condition("ZoneShifted")
-    assert (cond["status"], cond["reason"]) == ("False", "ShiftRefused")
-    assert "Spread placement" in cond["message"]
-    assert sim.events.count("ZoneShiftRefused") == 1  # once, not on every plan
-    assert sim.counts() == {"zone-a": 2, "zone-b": 2, "zone-c": 2}
 
 
 # --- PerZone: out and back ---------------------------------------------------------------------

@@ -15,9 +15,10 @@ The rules:
   drill's previous run or another ZoneShift is in force (anywhere: a drill is a practice on a
   quiet cluster), or it would drill no workload. The first of these reasons is recorded. A
   drill practices losing a zone on a healthy system; it never adds to a real outage.
-- A run measures the ZonalWorkloads it applies to that run in the zone (PerZone placement;
-  shifts do not apply to Spread placement, and a workload the shift is refused for is not
-  drilled). Per workload: the seconds from the run's start until its Ready replicas outside the
+- A run measures the ZonalWorkloads it applies to that run in the zone, with either placement
+  (a workload the shift is refused for is not drilled; runtime/drills.py reads a PerZone
+  workload's Ready replicas from its Deployments, a Spread workload's from its pods and their
+  nodes' zones). Per workload: the seconds from the run's start until its Ready replicas outside the
   zone reached spec.replicas (capacity back elsewhere), and the lowest Ready count seen during
   the run. It failed if Ready fell below spec.replicas, or its capacity was not back elsewhere
   by the window's end (losing the zone for real would then have cost capacity). The run passed
@@ -107,7 +108,8 @@ def open_window(shift: ZoneShift, now: datetime) -> Window | None:
 @dataclass(frozen=True)
 class Reading:
     """A drilled workload at one moment: spec.replicas, its Ready replicas in every zone, and
-    those outside the drilled zone (its Deployments' readyReplicas)."""
+    those outside the drilled zone (its Deployments' readyReplicas; Spread placement: its
+    Ready pods, by their nodes' zones)."""
 
     replicas: int
     ready: int
@@ -185,12 +187,12 @@ def matches(shift: ZoneShift, entry: shifting.Selected) -> bool:
 
 
 def measured(shift: ZoneShift, entries: Iterable[shifting.Selected]) -> set[Key]:
-    """The workloads a run of the drill would measure: it selects them, they run in the zone
-    (PerZone placement), and the shift would apply to them."""
+    """The workloads a run of the drill would measure: it selects them, they run in the zone,
+    and the shift would apply to them."""
     keys: set[Key] = set()
     for entry in entries:
         wl = entry.workload
-        if wl.spread or shift.zone not in entry.zones or not matches(shift, entry):
+        if shift.zone not in entry.zones or not matches(shift, entry):
             continue
         if shifting.assign(wl, entry.zones, [shift], entry.up).applies(shift.name):
             keys.add((wl.namespace, wl.name))

@@ -8,7 +8,8 @@ What is added to the user's pod template, and why:
   `DoNotSchedule` topology spread constraint over the zone key with `nodeTaintsPolicy: Honor`:
   the nodes of a dead zone carry the `unreachable`/`not-ready` NoSchedule taints, so they drop
   out of the skew computation and the replacements schedule in the healthy zones instead of
-  waiting Pending for the dead zone to catch up;
+  waiting Pending for the dead zone to catch up; while zone shifts apply, also
+  `topologyKey NotIn [shifted zones]`, and a surge-first strategy (core/spread_shifts.py);
 - a soft topology spread constraint over `kubernetes.io/hostname`, so a zone's replicas do not
   pile onto one node, unless the user already spreads over hostnames;
 - NoExecute tolerations for `not-ready` and `unreachable` with the failover policy's short
@@ -30,12 +31,16 @@ from zonal_operator.api import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     RESERVED_LABEL_PREFIX,
+    STRATEGY,
     WORKLOAD_LABEL,
     ZONE_LABEL,
     Workload,
 )
+from zonal_operator.core import spread_shifts
 from zonal_operator.core.model import NODE_FAILURE_TAINTS
 from zonal_operator.core.naming import deployment_name
+from zonal_operator.core.spread_shifts import NONE as NO_SHIFT
+from zonal_operator.core.spread_shifts import Exclusion
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
 SPEC_HASH_ANNOTATION = f"{RESERVED_LABEL_PREFIX}spec-hash"
@@ -112,13 +117,21 @@ def _digest(value: Any, length: int) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]
 
 
-def render_spread_deployment(workload: Workload, replicas: int) -> dict[str, Any]:
-    """The one Deployment of a workload with Spread placement: named like the workload."""
+def render_spread_deployment(
+    workload: Workload, replicas: int, shifted: Exclusion = NO_SHIFT
+) -> dict[str, Any]:
+    """The one Deployment of a workload with Spread placement: named like the workload; with
+    the zones `shifted` keeps out excluded, and its surge-first strategy (core/spread_shifts.py)."""
     labels = {WORKLOAD_LABEL: workload.name}
     selector = workload.base_selector()
     template = _template(workload, labels)
     pod_spec = template["spec"]
     _require_zone(pod_spec, workload.topology_key, workload.zones)
+    if shifted.zones:
+        _require(
+            pod_spec,
+            {"key": workload.topology_key, "operator": "NotIn", "values": list(shifted.zones)},
+        )
     _spread_over_zones(pod_spec, workload, selector)
     _spread_over_nodes(pod_spec, selector)
     _tolerate_node_failures(pod_spec, workload.failover.toleration_seconds)
@@ -129,6 +142,8 @@ def render_spread_deployment(workload: Workload, replicas: int) -> dict[str, Any
         selector=selector,
         template=template,
         replicas=replicas,
+        strategy=spread_shifts.strategy(workload) if shifted.surge_first else None,
+        annotations=shifted.annotations(),
     )
 
 
@@ -148,6 +163,8 @@ def _deployment(
     selector: Mapping[str, Any],
     template: dict[str, Any],
     replicas: int,
+    strategy: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "replicas": replicas,
@@ -155,6 +172,8 @@ def _deployment(
         "template": template,
         **copy.deepcopy(dict(workload.rollout)),
     }
+    if strategy is not None:
+        spec[STRATEGY] = copy.deepcopy(dict(strategy))
     if workload.paused:
         spec["paused"] = True
     return {
@@ -164,7 +183,7 @@ def _deployment(
             "name": name,
             "namespace": workload.namespace,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY, **labels},
-            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(spec)},
+            "annotations": {**(annotations or {}), SPEC_HASH_ANNOTATION: spec_hash(spec)},
             "ownerReferences": [owner_reference(workload)],
         },
         "spec": spec,

@@ -14,11 +14,9 @@ The rules:
   gets back its share: a shift is a preference, capacity comes first. So a shift of zone b on a
   workload of zones a and b is refused while a fails, and applies again once a is back. While
   every zone looks down, the all-zones-down rule moves nothing (zones.guard_all_failing).
-- Spread placement: not supported yet. The scheduler places a Spread workload's pods, and
-  keeping them out of a zone that is up needs the zone out of the pod template, which rolls the
-  whole Deployment out under its own strategy (Ready capacity would follow spec.strategy, not
-  the surge-first rule). Every shift that selects a Spread workload is refused for it, and
-  says why.
+- Both placements apply shifts alike: PerZone moves a shifted zone's share to the other zones'
+  Deployments (perzone.py), Spread keeps the zone out of its one Deployment's pod template and
+  rolls it out surge first (spread_shifts.py).
 """
 
 from __future__ import annotations
@@ -43,10 +41,6 @@ CONDITION = "ZoneShifted"
 NO_ZONE_LEFT = (
     "it would leave the workload no zone to run in (every other zone is shifted away, failing, "
     "or has no eligible node)"
-)
-SPREAD_UNSUPPORTED = (
-    "zone shifts do not apply to Spread placement yet (the pods' zones are the scheduler's, "
-    "and excluding a zone from the template would roll the whole Deployment out)"
 )
 
 
@@ -132,8 +126,6 @@ def assign(
     module's doc)."""
     if not selected:
         return Assignment()
-    if wl.spread:
-        return Assignment(tuple(selected), {}, tuple((s, SPREAD_UNSUPPORTED) for s in selected))
     applied: dict[str, tuple[ZoneShift, ...]] = {}
     refused: list[tuple[ZoneShift, str]] = []
     for shift in selected:

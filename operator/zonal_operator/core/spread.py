@@ -16,6 +16,9 @@ places pods; the operator only decides when pods must go and how many there are:
    Ready, as many pods of the fullest zones are evicted through the Eviction API (so
    PodDisruptionBudgets decide) and the Deployment is shrunk by the number evicted. This repeats
    until the skew is within maxSkew.
+3. Zone shifts. A shifted zone is kept out of the pod template, and the Deployment rolled out
+   surge first (spread_shifts.py says how and why). It is no domain for the skew while it is
+   shifted, and no failback surge starts while the template changes.
 
 The surge the operator holds is recorded in status.surgeReplicas, so that a restart finishes
 it rather than mistaking it for the user's replicas.
@@ -36,6 +39,7 @@ from typing import Any
 
 from zonal_operator.api import Workload
 from zonal_operator.core import shifts as shifting
+from zonal_operator.core import spread_shifts
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
@@ -64,11 +68,8 @@ def plan(observed: SpreadObserved) -> Plan:
     result = Plan()
     previous = {z.get("name"): z for z in wl.status.get("zones") or []}
     timers: list[datetime] = []
-    zones = _zones(observed, previous, timers)
-    # Zone shifts are refused for Spread placement (core/shifts.py says why), and reported.
+    zones, assignment, all_failing = _zones(observed, previous, timers)
     eligible = [z.name for z in zones.values() if z.health is not None]
-    assignment = shifting.assign(wl, eligible, observed.shifts)
-    timers.extend(t for t in assignment.expiries() if t > now)
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
     # Pods go from nodes that are not Ready only. A zone judged lost from its silent kubelets
     # (core/heartbeat.py) waits for its nodes to be marked NotReady before its pods are deleted:
@@ -81,6 +82,8 @@ def plan(observed: SpreadObserved) -> Plan:
     conflict = live is not None and not owns(wl, live)
     if conflict:
         live = None
+    # The zones the pod template keeps out for the shifts, and the surge-first rollout.
+    shifted = spread_shifts.exclusion(zones, live, all_failing=all_failing)
 
     # 1. Failover: pods stranded on the failed nodes of an Unhealthy zone go now.
     stranded = [
@@ -111,7 +114,7 @@ def plan(observed: SpreadObserved) -> Plan:
     surge, why = 0, ""
     if live is None:
         if not conflict:
-            result.actions.append(Create(render_spread_deployment(wl, wl.replicas)))
+            result.actions.append(Create(render_spread_deployment(wl, wl.replicas, shifted)))
             result.events.append(
                 Event(
                     "Normal",
@@ -128,6 +131,7 @@ def plan(observed: SpreadObserved) -> Plan:
             by_zone=by_zone,
             counts=counts,
             skew=skew,
+            shifted=shifted,
             result=result,
         )
 
@@ -162,16 +166,23 @@ def plan(observed: SpreadObserved) -> Plan:
 
 def _zones(
     observed: SpreadObserved, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
-) -> dict[str, ZoneView]:
+) -> tuple[dict[str, ZoneView], shifting.Assignment, bool]:
+    """The zones judged, with the shifts that apply (as PerZone does, core/shifts.py); the
+    assignment, and whether every zone looks down."""
     wl, now = observed.workload, observed.now
     zones = {
         name: ZoneView(name, health, ZoneState.HEALTHY, deployment=wl.name)
         for name, health in zoning.workload_zones(observed).items()
     }
+    eligible = [z.name for z in zones.values() if z.health is not None]
+    up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
+    assignment = shifting.assign(wl, eligible, observed.shifts, up)
+    shifting.apply(assignment, zones.values())
+    timers.extend(t for t in assignment.expiries() if t > now)
     for zone in zones.values():
         zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
-    zoning.guard_all_failing(zones.values())
-    return zones
+    all_failing = zoning.guard_all_failing(zones.values())
+    return zones, assignment, all_failing
 
 
 def _rebalance(
@@ -183,6 +194,7 @@ def _rebalance(
     by_zone: Mapping[str, list[PodInfo]],
     counts: Mapping[str, int],
     skew: int,
+    shifted: spread_shifts.Exclusion,
     result: Plan,
 ) -> tuple[int, str]:
     """Bring the Deployment to what it should run now. Returns the surge held after this
@@ -217,23 +229,41 @@ def _rebalance(
     if surge and settled and current == want:
         # The surge is in place and Ready: take as many pods from the fullest zones.
         evict = _victims(by_zone, counts, min(surge, ready - wl.replicas))
-    elif not surge and why == "Rebalancing" and settled and current == want:
+    elif (
+        not surge
+        and why == "Rebalancing"
+        and settled
+        and current == want
+        and not spread_shifts.rolling(shifted, live)  # the rollout places every pod afresh
+    ):
         target = distribute(wl.replicas, list(counts), max_skew=wl.max_skew, current=counts)
         moves = sum(max(0, counts[z] - target[z]) for z in counts)
         surge = min(moves, zoning.failback_step(wl))
         want = wl.replicas + surge
 
-    desired = render_spread_deployment(wl, want)
-    if not matches_live(desired, live):
-        result.actions.append(Replace(merge_for_replace(desired, live)))
-        result.events.append(
-            Event("Normal", "DeploymentUpdated", f"Updated Deployment {wl.name} to the spec")
-        )
+    desired = render_spread_deployment(wl, want, shifted)
+    if not matches_live(desired, live) or _stale_mark(desired, live):
+        body = merge_for_replace(desired, live)
+        if spread_shifts.SHIFTED_ZONES not in desired["metadata"]["annotations"]:
+            body["metadata"]["annotations"].pop(spread_shifts.SHIFTED_ZONES, None)
+        result.actions.append(Replace(body))
+        restored = not shifted.surge_first and spread_shifts.recorded(live) is not None
+        if not spread_shifts.rolling(shifted, live) and not restored:
+            result.events.append(
+                Event("Normal", "DeploymentUpdated", f"Updated Deployment {wl.name} to the spec")
+            )  # a shift's rollout is told of by the zone's ZoneShifted or ReplicasReturned
     elif evict:
         result.actions.append(Evict(wl.name, current, evict))
     elif want != current:
         result.actions.append(Scale(wl.name, want))
     return surge, why
+
+
+def _stale_mark(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """The shift's rollout is done but its annotation is still there (the user's strategy
+    happens to be the surge-first one, so the spec did not change)."""
+    mine = desired["metadata"]["annotations"]
+    return spread_shifts.SHIFTED_ZONES not in mine and spread_shifts.recorded(live) is not None
 
 
 def _victims(
@@ -267,6 +297,11 @@ def _events(
     silenced: Mapping[str, int],
 ) -> None:
     def replacing(zone: ZoneView) -> str:
+        if zone.state is ZoneState.SHIFTED:
+            return (
+                "the pod template keeps it out, and the Deployment rolls its pods out to the "
+                "other zones, surge first (maxUnavailable 0)"
+            )
         if stranded.get(zone.name):
             return (
                 f"deleting its {stranded[zone.name]} pods on failed nodes; the Deployment "

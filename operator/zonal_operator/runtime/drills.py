@@ -2,8 +2,9 @@
 that keeps a run's measures between the status keeper's passes, and the drills' part of a pass
 (core/drills.py decides; runtime/shifts.py writes, through kube.py's gate).
 
-The meter measures at each change of a drilled workload's Deployments, as the watch delivers
-it (intake.on_deployment asks for the workloads in `Store.drilled`), on the operator's own
+The meter measures at each change of a drilled workload's Deployments, and of a Spread
+workload's pods, as the watches deliver them (intake.on_deployment and on_pod ask for the
+workloads in `Store.drilled`), on the operator's own
 clock: a dip in Ready between two passes is not missed. What it measured goes into the
 ZoneShift's status when it moves the outcome (a new lowest Ready count, capacity back), so a
 new leader goes on from there.
@@ -26,11 +27,13 @@ from zonal_operator.shiftapi import ZoneShift
 
 def reading(store: Store, key: Key, zone: str) -> Reading | None:
     """A workload's Ready replicas now, in every zone and outside `zone`, from its own
-    Deployments in the cache (None: the workload is gone)."""
+    Deployments in the cache (None: the workload is gone); Spread placement's from its pods."""
     body = store.workloads.get(key)
     if body is None:
         return None
     wl = Workload.from_body(body)
+    if wl.spread:
+        return _spread_reading(store, key, wl, zone)
     ready = elsewhere = 0
     for deployment in store.deployments_for(wl).values():
         meta = deployment.get("metadata") or {}
@@ -41,6 +44,20 @@ def reading(store: Store, key: Key, zone: str) -> Reading | None:
         count = int((deployment.get("status") or {}).get("readyReplicas") or 0)
         ready += count
         elsewhere += count if where != zone else 0
+    return Reading(wl.replicas, ready, elsewhere)
+
+
+def _spread_reading(store: Store, key: Key, wl: Workload, zone: str) -> Reading:
+    """Spread placement's one Deployment has no zone: its Ready pods not being deleted, and
+    those of them on a node of another zone (a node the cache does not know counts in none)."""
+    ready = elsewhere = 0
+    for pod in (store.pods.get(key) or {}).values():
+        if not pod.ready or pod.deleting:
+            continue
+        ready += 1
+        node = store.nodes.get(pod.node)
+        where = node.labels.get(wl.topology_key) if node is not None else None
+        elsewhere += where is not None and where != zone
     return Reading(wl.replicas, ready, elsewhere)
 
 

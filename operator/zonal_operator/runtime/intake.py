@@ -132,6 +132,8 @@ class Intake:
             after = None if event_type == "DELETED" else PodInfo.from_body(body)
             if self.store.put_pod(key, meta.get("name", ""), after):
                 self.queue.add(key)
+                if key in self.store.drilled:  # its pods are what a drill measures
+                    self.shifts_changed(key)
             return
         name, pod = meta.get("name", ""), PodInfo.from_body(body)
         gone = event_type == "DELETED" or pod.deleting

@@ -104,7 +104,7 @@ ZONESHIFTS_ACTIVE = Gauge(
 ZONESHIFT_WORKLOADS = Gauge(
     "zonal_operator_zoneshift_workloads",
     "ZonalWorkloads each ZoneShift in force selects, by outcome: applied (their replicas leave "
-    "the zone) or refused (it would leave them no zone to run in, or Spread placement).",
+    "the zone) or refused (it would leave them no zone to run in).",
     ["zoneshift", "outcome"],
 )
 # Zone drills (runtime/drills.py), counted by the leader when it records a run's end.

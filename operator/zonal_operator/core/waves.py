@@ -13,8 +13,9 @@ The rules (mode ZoneByZone; AllZones gives every zone the spec's revision at onc
   zone Healthy, for bakeSeconds without a break. A break (a pod added by a scale or a
   failover, the zone failing) restarts the bake once all is well again; it does not halt.
 - A zone in flight halts the wave when its Deployment exceeds its progress deadline, when a
-  container of its pods restarts after the zone got the revision, or when a pod that was
-  there (so Ready) when the bake started is not Ready. The halt holds until the spec's
+  container of a pod created since the zone got the revision restarts, or when a pod that was
+  there (so Ready) when the bake started is not Ready; a zone that is not Healthy halts
+  nothing (its nodes failing say nothing of the change). The halt holds until the spec's
   revision changes (the fix starts a new wave); the zones not reached keep their revision. With
   rollbackOnHalt the zone that failed is put back on the revision most other zones run.
 - A zone whose Deployment holds no replicas when its turn comes (failed over, shifted away)
@@ -64,7 +65,7 @@ class ZoneRun:
     stalled: bool = False  # its Deployment's progress deadline passed on the current template
     healthy: bool = True  # the zone is Healthy (not failing, failed over or shifted)
     oldest_unready: datetime | None = None  # creation of its oldest pod that is not Ready
-    restarted: datetime | None = None  # the last container restart among its pods
+    restarted: datetime | None = None  # the last container restart among its new pods
     previous: Mapping[str, Any] = field(default_factory=dict)  # its last status entry
 
 
@@ -126,9 +127,17 @@ def stalled(live: Mapping[str, Any]) -> bool:
 def zone_run(
     zone: ZoneView, pods: Sequence[PodInfo], previous: Mapping[str, Any], rolled_out: bool
 ) -> ZoneRun:
-    """The wave's view of a zone, from the placement's and its pods."""
+    """The wave's view of a zone, from the placement's and its pods. Restarts count only for
+    pods created since the wave gave the zone its revision: the new template's (an old pod
+    restarting during the rolling update says nothing of the change)."""
     unready = [p.created for p in pods if not p.ready and p.created is not None]
-    restarts = [p.restarted for p in pods if p.restarted is not None]
+    updated = parse_time(previous.get("updatedAt"))
+    restarts = [
+        p.restarted
+        for p in pods
+        if p.restarted is not None
+        and (updated is None or (p.created is not None and p.created >= updated))
+    ]
     return ZoneRun(
         zone.name,
         live_revision(zone.live),
@@ -210,11 +219,15 @@ def _zone_by_zone(
             continue
         entry = _entry(zone, target, same_wave)
         wave.entries[name] = entry
-        if entry.get("bakedAt") or not entry.get("updatedAt"):
+        recorded = zone.previous.get("revision")
+        if entry.get("bakedAt") or (not entry.get("updatedAt") and recorded in (None, target)):
             # Baked, or never given the revision by a wave: created on it, or on it already.
             baked.append(name)
             continue
-        cause = None if halted else _failure(zone, entry)
+        # On it, but its status still says otherwise: the status write of the update was lost.
+        entry.setdefault("updatedAt", format_time(now))
+        # A zone that is not Healthy proves nothing either way: its bake restarts later.
+        cause = None if halted or not zone.healthy else _failure(zone, entry)
         if cause is not None:
             halted = {"zone": name, "reason": cause[0], "message": cause[1], "at": format_time(now)}
             wave.events.append(
@@ -228,7 +241,7 @@ def _zone_by_zone(
             )
         if halted:
             continue
-        if zone.rolled_out and zone.healthy:
+        if zone.rolled_out and zone.healthy and zone.oldest_unready is None:
             since = parse_time(entry.get("bakingSince")) or now
             entry["bakingSince"] = format_time(since)
             done = since + timedelta(seconds=policy.bake_seconds)
@@ -281,6 +294,7 @@ def _zone_by_zone(
         failed = halted["zone"]
         if zones.get(failed) is not None and zones[failed].revision == target:
             wave.revisions[failed] = stable
+            wave.entries[failed] = {"revision": stable}
             wave.events.append(
                 Event(
                     "Normal",
@@ -320,7 +334,8 @@ def _failure(zone: ZoneRun, entry: Mapping[str, Any]) -> tuple[str, str] | None:
             "its Deployment made no progress within progressDeadlineSeconds",
         )
     updated = parse_time(entry.get("updatedAt"))
-    if zone.restarted is not None and updated is not None and zone.restarted >= updated:
+    # Strictly after: updatedAt has whole seconds, and a new pod takes longer than that to start.
+    if zone.restarted is not None and updated is not None and zone.restarted > updated:
         return ("ContainerRestarts", "a container of its pods restarted on the new revision")
     baking = parse_time(entry.get("bakingSince"))
     if baking is not None and zone.oldest_unready is not None and zone.oldest_unready < baking:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -108,13 +109,14 @@ class Sampler(Poller):
 
 
 def test_a_good_change_rolls_zone_by_zone_each_after_the_one_before_baked(
-    cluster: LocalCluster, namespace: str
+    cluster: LocalCluster, namespace: str, figure: Callable[[str], None]
 ) -> None:
     apply(cluster, wave_workload(namespace, order=["zone-b", "zone-a", "zone-c"]))
     wait_converged(cluster, namespace, "web", EVEN)
     before = {zone: revision(dep) for zone, dep in zone_deployments(cluster, namespace).items()}
 
     with Sampler(cluster, namespace) as sampled:
+        changed = time.monotonic()
         change(cluster, namespace, set_image("nginx:1.28"))
         wait_for(
             lambda: wave(cluster, namespace).get("inFlight") == ["zone-b"],
@@ -131,6 +133,7 @@ def test_a_good_change_rolls_zone_by_zone_each_after_the_one_before_baked(
             timeout=180,
             what="the wave complete",
         )
+        complete = time.monotonic() - changed
         wait_converged(cluster, namespace, "web", {"zone-a": 3, "zone-b": 3, "zone-c": 3})
     assert min(sampled.ready) >= 6, sampled.ready
     deps = zone_deployments(cluster, namespace)
@@ -142,6 +145,11 @@ def test_a_good_change_rolls_zone_by_zone_each_after_the_one_before_baked(
     started = [sampled.first_seen[(zone, "nginx:1.28")] for zone in ("zone-b", "zone-a", "zone-c")]
     assert started[0] < started[1] < started[2], started
     assert started[1] - started[0] >= 15 and started[2] - started[1] >= 15, started
+    at = ", ".join(f"+{t - changed:.0f} s" for t in started)
+    figure(
+        f"zone-by-zone wave, 3 zones, bakeSeconds 15, scaled 6 -> 9 mid-wave: zones updated at "
+        f"{at}, complete after {complete:.0f} s; lowest Ready {min(sampled.ready)}"
+    )
     entries = {z["name"]: z for z in status(cluster, namespace, "web")["zones"]}
     for earlier, later in (("zone-b", "zone-a"), ("zone-a", "zone-c")):
         baked = _time(entries[earlier]["bakedAt"])
@@ -157,13 +165,17 @@ def test_a_good_change_rolls_zone_by_zone_each_after_the_one_before_baked(
 
 
 def test_a_bad_change_halts_at_the_first_zone_and_a_fix_completes_the_wave(
-    cluster: LocalCluster, namespace: str, running_operator: OperatorProcess
+    cluster: LocalCluster,
+    namespace: str,
+    running_operator: OperatorProcess,
+    figure: Callable[[str], None],
 ) -> None:
     apply(cluster, wave_workload(namespace))
     wait_converged(cluster, namespace, "web", EVEN)
     old = {zone: revision(dep) for zone, dep in zone_deployments(cluster, namespace).items()}
 
     with Sampler(cluster, namespace) as sampled:
+        changed = time.monotonic()
         change(cluster, namespace, simulate("NeverReady"))
         wait_for(
             lambda: (
@@ -173,6 +185,7 @@ def test_a_bad_change_halts_at_the_first_zone_and_a_fix_completes_the_wave(
             timeout=90,
             what="the wave halted",
         )
+        halted_after = time.monotonic() - changed
         halted = wave(cluster, namespace)["halted"]
         assert (halted["zone"], halted["reason"]) == ("zone-a", "ProgressDeadlineExceeded")
         progressing = condition(status(cluster, namespace, "web"), "Progressing")
@@ -191,6 +204,7 @@ def test_a_bad_change_halts_at_the_first_zone_and_a_fix_completes_the_wave(
         assert metric(running_operator, "zonal_operator_rollout_halts_total", **ours) == 1
 
         # The fix: a new change of the template starts a new wave, which completes.
+        fixed = time.monotonic()
         change(
             cluster,
             namespace,
@@ -202,7 +216,13 @@ def test_a_bad_change_halts_at_the_first_zone_and_a_fix_completes_the_wave(
             timeout=150,
             what="the fixed wave complete",
         )
+        fixed_after = time.monotonic() - fixed
     assert min(sampled.ready) >= 6, sampled.ready
+    figure(
+        f"bad change (pods never Ready), progressDeadlineSeconds 15: halted in zone-a after "
+        f"{halted_after:.0f} s, other zones untouched; the fix's wave (bake 15 s) complete after "
+        f"{fixed_after:.0f} s; lowest Ready {min(sampled.ready)} of 6"
+    )
     deps = zone_deployments(cluster, namespace)
     assert {zone: image(dep) for zone, dep in deps.items()} == dict.fromkeys(ZONES, "nginx:1.28")
     assert "halted" not in wave(cluster, namespace)
@@ -212,7 +232,7 @@ def test_a_bad_change_halts_at_the_first_zone_and_a_fix_completes_the_wave(
 
 
 def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
-    cluster: LocalCluster, namespace: str
+    cluster: LocalCluster, namespace: str, figure: Callable[[str], None]
 ) -> None:
     apply(cluster, wave_workload(namespace, rollbackOnHalt=True))
     wait_converged(cluster, namespace, "web", EVEN)
@@ -220,6 +240,7 @@ def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
     assert len(set(old.values())) == 1
 
     with Sampler(cluster, namespace) as sampled:
+        changed = time.monotonic()
         change(cluster, namespace, simulate("Restarting"))
         wait_for(
             lambda: "ZoneRolledBack" in reasons(cluster, namespace),
@@ -236,14 +257,19 @@ def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
             timeout=60,
             what="every zone on the previous revision again",
         )
+        restored = time.monotonic() - changed
     assert min(sampled.ready) >= 6, sampled.ready
+    figure(
+        f"bad change (containers restart), rollbackOnHalt: zone-a back on the previous revision "
+        f"and rolled out {restored:.0f} s after the change; lowest Ready {min(sampled.ready)} of 6"
+    )
     template = zone_deployments(cluster, namespace)["zone-a"]["spec"]["template"]
     assert SIMULATE not in (template["metadata"].get("annotations") or {})
     assert condition(status(cluster, namespace, "web"), "Progressing")["reason"] == "RolloutHalted"
 
 
 def test_a_zone_failing_over_mid_wave_keeps_ready_where_the_outage_left_it(
-    cluster: LocalCluster, namespace: str
+    cluster: LocalCluster, namespace: str, figure: Callable[[str], None]
 ) -> None:
     apply(cluster, wave_workload(namespace, replicas=9, bakeSeconds=60))
     wait_converged(cluster, namespace, "web", {"zone-a": 3, "zone-b": 3, "zone-c": 3})
@@ -288,3 +314,7 @@ def test_a_zone_failing_over_mid_wave_keeps_ready_where_the_outage_left_it(
     deps = zone_deployments(cluster, namespace)
     assert {image(dep) for dep in deps.values()} == {"nginx:1.28"}
     assert "RolloutHalted" not in reasons(cluster, namespace)
+    figure(
+        f"zone-c lost while zone-a baked (bake 60 s, 9 replicas): lowest Ready "
+        f"{min(sampled.ready)} (the outage took 3), wave complete with zone-c down"
+    )

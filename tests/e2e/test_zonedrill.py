@@ -10,9 +10,7 @@ looks at is over, before the schedule's next one.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -21,13 +19,13 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import metric, wait_for
 from tests.e2e.test_zoneshift import (
     EVEN,
     FAST,
     Sampler,
     SpreadSampler,
-    metric,
+    create_shift,
     reasons,
     shift_status,
     shifts,  # noqa: F401 (a fixture)
@@ -45,22 +43,9 @@ RUN = "45s"
 
 
 def create_drill(cluster: LocalCluster, created: list[str], namespace: str) -> str:
-    name = f"zd-{uuid.uuid4().hex[:8]}"
-    body = {
-        "apiVersion": "zonal.dev/v1alpha1",
-        "kind": "ZoneShift",
-        "metadata": {"name": name},
-        "spec": {
-            "zone": "zone-b",
-            "schedule": EVERY_MINUTE,
-            "duration": RUN,
-            "reason": "e2e: zone-b drill",
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        },
-    }
-    cluster.kubectl("create", "-f", "-", input=json.dumps(body))
-    created.append(name)
-    return name
+    return create_shift(
+        cluster, created, namespace, RUN, schedule=EVERY_MINUTE, reason="e2e: zone-b drill"
+    )
 
 
 def first_run(cluster: LocalCluster, name: str, outcomes: tuple[str, ...]) -> dict[str, Any]:

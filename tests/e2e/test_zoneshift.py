@@ -22,7 +22,7 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
-from tests.e2e.helpers import Poller, get_json, wait_for
+from tests.e2e.helpers import Poller, get_json, metric, wait_for
 from tests.e2e.test_spread import Sampler as SpreadSampler
 from tests.e2e.test_spread import pods as spread_pods
 from tests.e2e.test_spread import ready_per_zone, spread_workload
@@ -106,17 +106,6 @@ def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, A
 
 def reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
     return [e["reason"] for e in events(cluster, namespace, name)]
-
-
-def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in operator.scrape().splitlines():
-        if line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        if series.split("{")[0] == name and all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 def zone_entry(cluster: LocalCluster, namespace: str, name: str, zone: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ cluster of `make kind-up kind-load kind-deploy`, which `make test` and `make uni
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -39,19 +39,3 @@ def zones_restored() -> Iterator[None]:
     """Whatever the test paused is unpaused after it, and every node Ready again."""
     yield
     unpause_all()
-
-
-FIGURES: list[str] = []
-
-
-@pytest.fixture
-def figure() -> Callable[[str], None]:
-    """Notes a measured figure; they are printed together at the end of the run."""
-    return FIGURES.append
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.section("figures measured on kind")
-        for line in FIGURES:
-            terminalreporter.write_line(line)

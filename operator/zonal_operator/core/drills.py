@@ -40,6 +40,7 @@ from croniter import CroniterError, croniter
 from zonal_operator.api import parse_time
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Event
+from zonal_operator.core.status import Condition, render_conditions
 from zonal_operator.core.zones import FAILED_OVER
 from zonal_operator.shiftapi import ACTIVE, MAX_LISTED, ZoneShift, parse_duration
 
@@ -283,20 +284,8 @@ def drill_status(
         when = f"the next run is at {stamp(nxt)}" if nxt is not None else "no run is to come"
         cond = ("False", "DrillScheduled", f"Drill of zone {shift.zone}: {when}{why}")
     conditions = old.get("conditions") or []
-    previous: Mapping[str, Any] = next((c for c in conditions if c.get("type") == ACTIVE), {})
-    changed = previous.get("status") != cond[0]
-    status["conditions"] = [
-        {
-            "type": ACTIVE,
-            "status": cond[0],
-            "reason": cond[1],
-            "message": cond[2],
-            "observedGeneration": shift.generation,
-            "lastTransitionTime": stamp(now)
-            if changed
-            else previous.get("lastTransitionTime", stamp(now)),
-        }
-    ]
+    active_condition = Condition(ACTIVE, cond[0] == "True", cond[1], cond[2])
+    status["conditions"] = render_conditions([active_condition], conditions, shift.generation, now)
     update.status = status
     return update
 

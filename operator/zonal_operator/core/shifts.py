@@ -28,7 +28,7 @@ from typing import Any
 
 from zonal_operator.api import Workload
 from zonal_operator.core.plan import Event, Plan
-from zonal_operator.core.status import Condition
+from zonal_operator.core.status import Condition, render_conditions
 from zonal_operator.core.zones import ZoneView
 from zonal_operator.shiftapi import (
     ACTIVE,
@@ -260,18 +260,8 @@ def shift_status(
     conditions = old.get("conditions") or []
     previous: Mapping[str, Any] = next((c for c in conditions if c.get("type") == ACTIVE), {})
     changed = previous.get("status") != cond[0]
-    status["conditions"] = [
-        {
-            "type": ACTIVE,
-            "status": cond[0],
-            "reason": cond[1],
-            "message": cond[2],
-            "observedGeneration": shift.generation,
-            "lastTransitionTime": now.strftime(fmt)
-            if changed
-            else previous.get("lastTransitionTime", now.strftime(fmt)),
-        }
-    ]
+    active_condition = Condition(ACTIVE, cond[0] == "True", cond[1], cond[2])
+    status["conditions"] = render_conditions([active_condition], conditions, shift.generation, now)
     events: list[Event] = []
     if changed and active:
         events.append(Event("Normal", "ZoneShiftStarted", cond[2], shift.zone))

@@ -11,6 +11,7 @@ looks at is over, before the schedule's next one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,7 @@ def test_a_drill_on_a_short_schedule_runs_and_records_its_timings(
     namespace: str,
     shifts: list[str],  # noqa: F811
     running_operator: OperatorProcess,
+    figure: Callable[[str], None],
 ) -> None:
     apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
     wait_converged(cluster, namespace, "web", EVEN)
@@ -118,6 +120,11 @@ def test_a_drill_on_a_short_schedule_runs_and_records_its_timings(
     assert (measured["replicas"], measured["failed"]) == (9, False)
     assert measured["lowestReady"] >= 9
     back = measured["capacityBackSeconds"]
+    figure(
+        f"PerZone drill of zone-b: capacity back outside it {back} s after the run's start; "
+        f"lowest Ready {measured['lowestReady']} as measured, {min(sampled.ready['web'])} as "
+        "sampled, of 9"
+    )
     assert 0 < back < 45, measured
     assert (run["workloadCount"], run["failedWorkloads"]) == (1, 0)
 
@@ -167,6 +174,7 @@ def test_a_drill_runs_on_a_spread_workload_and_measures_it_from_its_pods(
     cluster: LocalCluster,
     namespace: str,
     shifts: list[str],  # noqa: F811
+    figure: Callable[[str], None],
 ) -> None:
     apply(cluster, spread_workload(namespace))
     every, out = {"zone-a", "zone-b", "zone-c"}, {"zone-a", "zone-c"}
@@ -189,8 +197,8 @@ def test_a_drill_runs_on_a_spread_workload_and_measures_it_from_its_pods(
     assert (measured["replicas"], measured["failed"]) == (9, False)
     assert measured["lowestReady"] >= 9
     assert 0 < measured["capacityBackSeconds"] < 45, measured
-    print(
-        f"\nSpread drill: capacity back outside zone-b {measured['capacityBackSeconds']}s "
+    figure(
+        f"Spread drill: capacity back outside zone-b {measured['capacityBackSeconds']}s "
         f"after the run's start; lowest Ready {measured['lowestReady']} as measured, "
         f"{min(sampled.ready)} as sampled"
     )

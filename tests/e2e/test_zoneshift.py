@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,6 +122,7 @@ def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
     namespace: str,
     shifts: list[str],
     running_operator: OperatorProcess,
+    figure: Callable[[str], None],
 ) -> None:
     apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
     wait_converged(cluster, namespace, "web", EVEN)
@@ -160,6 +161,10 @@ def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
         back_after = time.monotonic() - created
         wait_converged(cluster, namespace, "web", EVEN, timeout=90)
     # Ready never below spec.replicas because of the moves, out or back.
+    figure(
+        f"PerZone shift of 60 s: zone-b empty {out_after:.0f} s after the shift's creation, "
+        f"replicas back from {back_after:.0f} s; lowest Ready {min(sampled.ready['web'])} of 9"
+    )
     assert min(sampled.ready["web"]) >= 9, sampled.ready["web"]
     assert out_after < 45, out_after
     assert 55 <= back_after <= 90, back_after
@@ -178,7 +183,7 @@ def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
 
 
 def test_deleting_the_shift_cancels_it_early(
-    cluster: LocalCluster, namespace: str, shifts: list[str]
+    cluster: LocalCluster, namespace: str, shifts: list[str], figure: Callable[[str], None]
 ) -> None:
     apply(cluster, workload("web", namespace, replicas=9, failover=FAST))
     wait_converged(cluster, namespace, "web", EVEN)
@@ -189,6 +194,10 @@ def test_deleting_the_shift_cancels_it_early(
         cluster.kubectl("delete", "zoneshift", name)
         wait_converged(cluster, namespace, "web", EVEN, timeout=60)
         returned_in = time.monotonic() - cancelled
+    figure(
+        f"PerZone shift cancelled: back to 3/3/3 {returned_in:.0f} s after the deletion; "
+        f"lowest Ready {min(sampled.ready['web'])} of 9"
+    )
     assert min(sampled.ready["web"]) >= 9, sampled.ready["web"]
     assert returned_in < 45, returned_in  # no failback delay after a planned shift
     assert "ZoneShifted" not in {c["type"] for c in status(cluster, namespace, "web")["conditions"]}
@@ -315,7 +324,7 @@ def the_deployment(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
 
 
 def test_a_shift_moves_a_spread_workloads_pods_out_surge_first_and_back(
-    cluster: LocalCluster, namespace: str, shifts: list[str]
+    cluster: LocalCluster, namespace: str, shifts: list[str], figure: Callable[[str], None]
 ) -> None:
     apply(cluster, spread_workload(namespace))
     every = {"zone-a", "zone-b", "zone-c"}
@@ -365,8 +374,8 @@ def test_a_shift_moves_a_spread_workloads_pods_out_surge_first_and_back(
             "maxUnavailable": "25%",
         }
         assert spread_settled(cluster, namespace, every) is not None
-    print(
-        f"\nSpread shift: pods out of zone-b {out_after:.0f}s after the shift, back over every "
+    figure(
+        f"Spread shift: pods out of zone-b {out_after:.0f}s after the shift, back over every "
         f"zone {back_after:.0f}s after its deletion; lowest Ready {min(sampled.ready)} "
         f"(spec.replicas 9), most replicas {max(sampled.replicas)}"
     )

@@ -254,20 +254,21 @@ class Sim:
     def workload(self) -> Workload:
         return Workload.from_body(self.body)
 
+    def observed(self) -> PerZoneObserved:
+        return PerZoneObserved(
+            self.workload,
+            list(self.nodes),
+            self.deployments,
+            self.now,
+            coalesced_since=self.coalesced_since,
+            match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
+            pod_nodes=self.pod_nodes,
+            shifts=tuple(s for s in self.shifts if s.active(self.now)),
+        )
+
     def plan(self) -> Plan:
         before = copy.deepcopy((self.body, self.deployments, self.nodes))
-        result = plan(
-            PerZoneObserved(
-                self.workload,
-                list(self.nodes),
-                self.deployments,
-                self.now,
-                coalesced_since=self.coalesced_since,
-                match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
-                pod_nodes=self.pod_nodes,
-                shifts=tuple(s for s in self.shifts if s.active(self.now)),
-            )
-        )
+        result = plan(self.observed())
         assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
         check_plan(result, self.workload, self.deployments)
         self.memo[self.body["metadata"]["generation"]].update(result.matched)

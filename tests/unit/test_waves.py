@@ -10,6 +10,7 @@ restarts and pods that stop being Ready, at random moments.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,7 +24,6 @@ from test_perzone import (
     NOW,
     TEMPLATE,
     Sim,
-    check_plan,
     cluster_nodes,
     condition,
     dep,
@@ -585,27 +585,8 @@ class WaveSim(Sim):
     coalesced_since: datetime | None = None  # Sim's, typed
 
     def observed(self) -> PerZoneObserved:
-        return PerZoneObserved(
-            self.workload,
-            list(self.nodes),
-            self.deployments,
-            self.now,
-            coalesced_since=self.coalesced_since,
-            match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
-            pod_nodes=self.pod_nodes,
-            zone_pods={z: tuple(p) for z, p in self.pods.items()},
-            shifts=tuple(s for s in self.shifts if s.active(self.now)),
-        )
-
-    def plan(self) -> Plan:
-        before = copy.deepcopy((self.body, self.deployments, self.nodes))
-        result = perzone_plan(self.observed())
-        assert (self.body, self.deployments, self.nodes) == before, "plan mutated its input"
-        check_plan(result, self.workload, self.deployments)
-        self.memo[self.body["metadata"]["generation"]].update(result.matched)
-        coalesced = result.status_coalesced
-        self.coalesced_since = (self.coalesced_since or self.now) if coalesced else None
-        return result
+        pods = {z: tuple(p) for z, p in self.pods.items()}
+        return dataclasses.replace(super().observed(), zone_pods=pods)
 
     def settle(self, ready: Mapping[str, int] | None = None) -> None:
         super().settle(ready)

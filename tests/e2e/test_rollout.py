@@ -57,6 +57,16 @@ def revision(dep: dict[str, Any]) -> str:
     return str(dep["metadata"]["annotations"].get(REVISION, ""))
 
 
+def rolled_out(dep: dict[str, Any], replicas: int) -> bool:
+    """As `kubectl rollout status` judges it: status current, every pod updated and available."""
+    st = dep["status"]
+    return (
+        st.get("observedGeneration") == dep["metadata"]["generation"]
+        and st.get("replicas") == st.get("updatedReplicas") == replicas
+        and st.get("availableReplicas") == replicas
+    )
+
+
 def change(cluster: LocalCluster, namespace: str, *ops: dict[str, Any]) -> None:
     cluster.kubectl(
         "patch", "zw", "web", "-n", namespace, "--type=json", "-p", json.dumps(list(ops))
@@ -251,11 +261,11 @@ def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
         assert (halted["zone"], halted["reason"]) == ("zone-a", "ContainerRestarts")
         wait_for(
             lambda: all(
-                revision(dep) == old[zone] and dep["status"].get("updatedReplicas") == 2
+                revision(dep) == old[zone] and rolled_out(dep, 2)
                 for zone, dep in zone_deployments(cluster, namespace).items()
             ),
             timeout=60,
-            what="every zone on the previous revision again",
+            what="every zone on the previous revision again, rolled out",
         )
         restored = time.monotonic() - changed
     assert min(sampled.ready) >= 6, sampled.ready

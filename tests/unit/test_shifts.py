@@ -167,13 +167,12 @@ def test_selecting_takes_shifts_in_force_with_the_workloads_key_and_labels() -> 
 
 
 def test_a_shift_that_would_leave_no_zone_is_refused_and_the_others_apply() -> None:
-    wl = Workload.from_body(workload_body())
     a, b, c = (shift(f"s-{z}", zone=f"zone-{z}") for z in "abc")
-    assignment = shifting.assign(wl, ["zone-a", "zone-b", "zone-c"], [a, b, c])
+    assignment = shifting.assign(["zone-a", "zone-b", "zone-c"], [a, b, c])
     assert sorted(assignment.applied) == ["zone-a", "zone-b"]
     assert [(s.name, why) for s, why in assignment.refused] == [("s-c", shifting.NO_ZONE_LEFT)]
     # A zone the workload does not run in: applied, nothing to move.
-    elsewhere = shifting.assign(wl, ["zone-a"], [shift("s-x", zone="zone-x")])
+    elsewhere = shifting.assign(["zone-a"], [shift("s-x", zone="zone-x")])
     assert assignment.applies("s-a") and elsewhere.applies("s-x") and not elsewhere.refused
     cond = shifting.condition(elsewhere, ["zone-a"])
     assert cond is not None and (cond.status, cond.reason) == (False, "NothingToShift")

@@ -388,7 +388,7 @@ def test_the_template_always_leaves_a_zone_that_is_up_and_says_what_was_refused(
     sim.run()
     up = set(ZONES) - {failing}
     assert up - sim.kept_out(), (sim.kept_out(), failing)
-    assignment = shifting.assign(sim.wl, ZONES, sim.shifts, sorted(up))
+    assignment = shifting.assign(ZONES, sim.shifts, sorted(up))
     assert sim.kept_out() == set(assignment.applied)
     cond = sim.condition("ZoneShifted")
     for refused, why in assignment.refused:

@@ -195,7 +195,7 @@ def measured(shift: ZoneShift, entries: Iterable[shifting.Selected]) -> set[Key]
         wl = entry.workload
         if shift.zone not in entry.zones or not matches(shift, entry):
             continue
-        if shifting.assign(wl, entry.zones, [shift], entry.up).applies(shift.name):
+        if shifting.assign(entry.zones, [shift], entry.up).applies(shift.name):
             keys.add((wl.namespace, wl.name))
     return keys
 

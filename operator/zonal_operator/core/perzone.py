@@ -73,7 +73,7 @@ def plan(observed: PerZoneObserved) -> Plan:
     zones = _zones(observed)
     eligible = [z.name for z in zones.values() if z.health is not None]
     up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
-    assignment = shifting.assign(wl, eligible, observed.shifts, up)
+    assignment = shifting.assign(eligible, observed.shifts, up)
     shifting.apply(assignment, zones.values())
 
     timers: list[datetime] = [t for t in assignment.expiries() if t > now]

@@ -116,7 +116,6 @@ def describe(shift: ZoneShift) -> str:
 
 
 def assign(
-    wl: Workload,
     zones: Collection[str],
     selected: Sequence[ZoneShift],
     up: Collection[str] | None = None,
@@ -303,7 +302,7 @@ def outcomes(
         chosen = selecting(shifts, wl, entry.labels, entry.namespace_labels, now)
         if not chosen:
             continue
-        assignment = assign(wl, entry.zones, chosen, entry.up)
+        assignment = assign(entry.zones, chosen, entry.up)
         for shift, why in assignment.refused:
             refused[shift.name].append((wl.namespace, wl.name, why))
         for shift in chosen:

@@ -176,7 +176,7 @@ def _zones(
     }
     eligible = [z.name for z in zones.values() if z.health is not None]
     up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
-    assignment = shifting.assign(wl, eligible, observed.shifts, up)
+    assignment = shifting.assign(eligible, observed.shifts, up)
     shifting.apply(assignment, zones.values())
     timers.extend(t for t in assignment.expiries() if t > now)
     for zone in zones.values():

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api import ROLLOUT_FIELDS, Workload, parse_time
+from zonal_operator.core.deployment import status_stale
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import Event
 from zonal_operator.core.render import (
@@ -113,14 +114,13 @@ def carry_previous(desired: dict[str, Any], live: Mapping[str, Any]) -> None:
 def stalled(live: Mapping[str, Any]) -> bool:
     """The Deployment controller gave up on the current template: Progressing is False with
     ProgressDeadlineExceeded (only trusted once its status has caught up with the spec)."""
-    meta, status = live.get("metadata") or {}, live.get("status") or {}
-    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+    if status_stale(live):
         return False
     return any(
         c.get("type") == "Progressing"
         and c.get("status") == "False"
         and c.get("reason") == "ProgressDeadlineExceeded"
-        for c in status.get("conditions") or []
+        for c in (live.get("status") or {}).get("conditions") or []
     )
 
 
@@ -160,17 +160,20 @@ def workloads_at(
     revisions the wave needs: in steady state, none."""
     known: dict[str, Workload | None] = {wave.target: wl}
     for revision in set(wave.revisions.values()) - {wave.target, ""}:
-        known[revision] = next(
-            (w for live in lives if live_revision(live) == revision
-             for w in [workload_at(wl, live)] if w is not None),
-            None,
-        ) or next(
-            (w for live in lives
-             for w in [workload_at(wl, live, PREVIOUS_TEMPLATE_ANNOTATION)]
-             if w is not None and template_revision(w) == revision),
-            None,
-        )  # fmt: skip
+        known[revision] = _recorded(wl, revision, lives)
     return {zone: known.get(revision) for zone, revision in wave.revisions.items()}
+
+
+def _recorded(wl: Workload, revision: str, lives: Sequence[Mapping[str, Any]]) -> Workload | None:
+    """The workload at `revision`, from a Deployment that runs it or ran it before."""
+    for live in lives:
+        if live_revision(live) == revision and (found := workload_at(wl, live)) is not None:
+            return found
+    for live in lives:
+        found = workload_at(wl, live, PREVIOUS_TEMPLATE_ANNOTATION)
+        if found is not None and template_revision(found) == revision:
+            return found
+    return None
 
 
 def zone_order(wl: Workload, names: Sequence[str]) -> list[str]:

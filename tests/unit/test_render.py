@@ -19,6 +19,7 @@ from zonal_operator.api import (
     ZONE_LABEL,
     Workload,
 )
+from zonal_operator.core.deployment import merge_for_replace
 from zonal_operator.core.eligibility import node_affinity_matches
 from zonal_operator.core.model import NodeInfo
 from zonal_operator.core.render import HOSTNAME_KEY, NODE_FAILURE_TAINTS, render_deployment
@@ -607,3 +608,18 @@ def test_empty_user_term_does_not_widen_the_users_affinity() -> None:
         "requiredDuringSchedulingIgnoredDuringExecution"
     ]
     assert not node_affinity_matches(hdd_node, rendered)
+
+
+def test_a_replace_drops_the_operators_records_it_no_longer_sets_and_keeps_everyone_elses() -> None:
+    desired = render_deployment(workload(), "zone-a", 3)
+    live = copy.deepcopy(desired)
+    live["metadata"]["annotations"].update(
+        {"zonal.dev/rollback-surge": "1", "team.example/owner": "payments"}
+    )
+    live["metadata"]["labels"]["team.example/tier"] = "web"
+    body = merge_for_replace(desired, live)
+    annotations = body["metadata"]["annotations"]
+    assert "zonal.dev/rollback-surge" not in annotations
+    assert annotations["team.example/owner"] == "payments"
+    assert body["metadata"]["labels"]["team.example/tier"] == "web"
+    assert desired["metadata"]["annotations"].items() <= annotations.items()

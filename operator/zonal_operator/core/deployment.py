@@ -7,7 +7,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from zonal_operator.api import ZONE_LABEL, Workload
+from zonal_operator.api import RESERVED_LABEL_PREFIX, ZONE_LABEL, Workload
 from zonal_operator.core.semantic import contains
 
 
@@ -57,12 +57,18 @@ def matches_live(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
 
 def merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
     """The full object to PUT: the live metadata (finalizers, other owners, everybody's labels
-    and annotations) with ours laid over it, and our spec."""
+    and annotations) with ours laid over it, and our spec. The annotations under zonal.dev/ are
+    all the operator's records, so one that `desired` no longer sets is dropped."""
     live_meta = live.get("metadata") or {}
     ours = desired["metadata"]
     meta = {k: copy.deepcopy(v) for k, v in live_meta.items() if k != "managedFields"}
     meta["labels"] = {**(live_meta.get("labels") or {}), **ours["labels"]}
-    meta["annotations"] = {**(live_meta.get("annotations") or {}), **ours["annotations"]}
+    theirs = {
+        k: v
+        for k, v in (live_meta.get("annotations") or {}).items()
+        if not k.startswith(RESERVED_LABEL_PREFIX)
+    }
+    meta["annotations"] = {**theirs, **ours["annotations"]}
     mine = ours["ownerReferences"][0]
     others = [r for r in live_meta.get("ownerReferences") or [] if r.get("uid") != mine["uid"]]
     meta["ownerReferences"] = [mine, *others]

@@ -33,9 +33,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api import ZONE_LABEL, Workload
+from zonal_operator.core import rollbacks, waves
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
-from zonal_operator.core import waves
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.coalesce import coalesce_until
 from zonal_operator.core.deployment import (
@@ -117,6 +117,7 @@ def plan(observed: PerZoneObserved) -> Plan:
             result,
             at=at,
             revision=wave.revisions.get(zone.name, ""),
+            rolling_back=zone.name in wave.rolled_back,
         )
         if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
             timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
@@ -184,7 +185,8 @@ def _zones(observed: PerZoneObserved) -> dict[str, ZoneView]:
             zone.conflict, zone.live = True, None
         if zone.live is not None:
             spec, status = zone.live.get("spec") or {}, zone.live.get("status") or {}
-            zone.current = int(spec.get("replicas", 1))
+            # A rollback's surge (core/rollbacks.py) is no replica of the zone's share.
+            zone.current = max(0, int(spec.get("replicas", 1)) - rollbacks.recorded(zone.live))
             zone.ready = min(int(status.get("readyReplicas") or 0), zone.current)
             zone.available = min(int(status.get("availableReplicas") or 0), zone.current)
     return zones
@@ -213,6 +215,7 @@ def _act(
     *,
     at: Workload | None,
     revision: str,
+    rolling_back: bool,
 ) -> None:
     """The one write (if any) that brings the zone's Deployment to what it should be now,
     rendered from `at` (the workload at the revision the zone is to run; None: leave its
@@ -241,44 +244,57 @@ def _act(
     # own writes produced, so a different one means somebody else edited the spec.
     recorded = previous.get("deploymentGeneration")
     edited = recorded is not None and recorded != meta.get("generation")
+    holds = rollbacks.recorded(zone.live)
+    surge = holds if at is None else rollbacks.held(zone.live, zone.next, rolling_back)
     if at is not None and (
-        edited or not _matches(zone, at, revision, observed.match_memo, result.matched)
+        edited
+        or surge != holds
+        or not _matches(
+            zone, at, revision, surge=surge, memo=observed.match_memo, matched=result.matched
+        )
     ):
         desired = render_deployment(at, zone.name, zone.next)
+        rollbacks.lay_over(desired, surge)
         waves.carry_previous(desired, zone.live)
         result.actions.append(Replace(merge_for_replace(desired, zone.live)))
-        reason, what = (
-            ("DeploymentRestored", "after it was changed by hand")
-            if edited
-            else ("DeploymentUpdated", f"to revision {waves.live_revision(desired)}")
-        )
+        to = waves.live_revision(desired)
+        reason, what = "DeploymentUpdated", f"to revision {to}"
+        if edited:
+            reason, what = "DeploymentRestored", "after it was changed by hand"
+        elif holds and not surge and to == waves.live_revision(zone.live):
+            what = f"to {zone.next} replicas, its rollback to revision {to} rolled out"
         result.events.append(
             Event("Normal", reason, f"Updated Deployment {zone.deployment} {what}")
         )
-    elif zone.next != zone.current:
-        result.actions.append(Scale(zone.deployment, zone.next))
+    elif zone.next + surge != zone.current + holds:
+        result.actions.append(Scale(zone.deployment, zone.next + surge))
 
 
 def _matches(
     zone: ZoneView,
     wl: Workload,
     revision: str,
+    *,
+    surge: int,
     memo: Mapping[tuple[str, str, str], bool] | None,
     matched: dict[tuple[str, str, str], bool],
 ) -> bool:
     """matches_live for the zone's live Deployment, through the caller's memo if any (the
-    comparison leaves replicas aside, so the spec generation, the zone and the revision rendered
-    determine it); what the memo did not have goes into `matched`, for the caller to keep."""
+    comparison leaves replicas aside, so the spec generation, the zone, the revision rendered
+    and a rollback's surge determine it); what the memo did not have goes into `matched`, for
+    the caller to keep."""
     assert zone.live is not None
     meta = zone.live.get("metadata") or {}
     key = (
-        f"{zone.name}@{revision}",
+        f"{zone.name}@{revision}+{surge}",
         str(meta.get("uid", "")),
         str(meta.get("resourceVersion", "")),
     )
     found = memo.get(key) if memo is not None and key[2] else None
     if found is None:
-        found = matches_live(render_deployment(wl, zone.name, zone.next), zone.live)
+        desired = render_deployment(wl, zone.name, zone.next)
+        rollbacks.lay_over(desired, surge)
+        found = matches_live(desired, zone.live)
         if memo is not None and key[2]:
             matched[key] = found
     return found
@@ -382,10 +398,14 @@ def _action_order(zones: Mapping[str, ZoneView]) -> Any:
             return (3, action.name)
         if isinstance(action, DeletePod | Evict):
             return (4, action.deployment if isinstance(action, Evict) else action.name)
-        name = action.name if isinstance(action, Scale) else action.body["metadata"]["name"]
+        if isinstance(action, Scale):
+            name, after = action.name, action.replicas
+        else:
+            name, after = action.body["metadata"]["name"], action.body["spec"]["replicas"]
         zone = by_deployment[name]
+        before = int(((zone.live or {}).get("spec") or {}).get("replicas", 0))
         # A dark zone's pods serve nothing: cutting it takes no capacity away.
-        return (1 if zone.next >= zone.current or zone.dark else 2, name)
+        return (1 if after >= before or zone.dark else 2, name)
 
     return key
 

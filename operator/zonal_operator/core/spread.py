@@ -243,10 +243,7 @@ def _rebalance(
 
     desired = render_spread_deployment(wl, want, shifted)
     if not matches_live(desired, live) or _stale_mark(desired, live):
-        body = merge_for_replace(desired, live)
-        if spread_shifts.SHIFTED_ZONES not in desired["metadata"]["annotations"]:
-            body["metadata"]["annotations"].pop(spread_shifts.SHIFTED_ZONES, None)
-        result.actions.append(Replace(body))
+        result.actions.append(Replace(merge_for_replace(desired, live)))
         restored = not shifted.surge_first and spread_shifts.recorded(live) is not None
         if not spread_shifts.rolling(shifted, live) and not restored:
             result.events.append(

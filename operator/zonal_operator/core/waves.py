@@ -17,7 +17,8 @@ The rules (mode ZoneByZone; AllZones gives every zone the spec's revision at onc
   there (so Ready) when the bake started is not Ready; a zone that is not Healthy halts
   nothing (its nodes failing say nothing of the change). The halt holds until the spec's
   revision changes (the fix starts a new wave); the zones not reached keep their revision. With
-  rollbackOnHalt the zone that failed is put back on the revision most other zones run.
+  rollbackOnHalt the zone that failed is put back on the revision most other zones run, surge
+  first (core/rollbacks.py says why).
 - A zone whose Deployment holds no replicas when its turn comes (failed over, shifted away)
   has nothing to prove: it takes the revision and counts as baked at once. A zone that fails
   during its own bake holds the wave until it is back and has baked: the change is not proven.
@@ -80,6 +81,7 @@ class Wave:
     progressing: Condition | None = None  # replaces the placement's Progressing condition
     events: list[Event] = field(default_factory=list)
     wake: datetime | None = None
+    rolled_back: set[str] = field(default_factory=set)  # zones put back by this plan
 
 
 def live_revision(live: Mapping[str, Any] | None) -> str | None:
@@ -105,9 +107,12 @@ def workload_at(
 
 
 def carry_previous(desired: dict[str, Any], live: Mapping[str, Any]) -> None:
-    """A zone changing revision keeps the template it ran, for a rollback to find."""
-    before = ((live.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_ANNOTATION)
-    if before and live_revision(live) != live_revision(desired):
+    """A zone keeps the template it ran before, for a rollback to find: the one it runs when it
+    changes revision, the one it recorded when it does not."""
+    recorded = (live.get("metadata") or {}).get("annotations") or {}
+    changing = live_revision(live) != live_revision(desired)
+    before = recorded.get(TEMPLATE_ANNOTATION if changing else PREVIOUS_TEMPLATE_ANNOTATION)
+    if before:
         desired["metadata"]["annotations"][PREVIOUS_TEMPLATE_ANNOTATION] = before
 
 
@@ -298,6 +303,7 @@ def _zone_by_zone(
         if zones.get(failed) is not None and zones[failed].revision == target:
             wave.revisions[failed] = stable
             wave.entries[failed] = {"revision": stable}
+            wave.rolled_back.add(failed)
             wave.events.append(
                 Event(
                     "Normal",

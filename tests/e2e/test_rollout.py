@@ -97,6 +97,24 @@ def reasons(cluster: LocalCluster, namespace: str) -> list[str]:
     return [e["reason"] for e in events(cluster, namespace)]
 
 
+def wait_rolled_back(cluster: LocalCluster, namespace: str, old: dict[str, str]) -> None:
+    """Until zone-a has been rolled back and every zone is on the revision it had (`old`, by
+    zone) again, rolled out at 2 replicas, as `kubectl rollout status` judges it."""
+    wait_for(
+        lambda: "ZoneRolledBack" in reasons(cluster, namespace),
+        timeout=90,
+        what="zone-a rolled back",
+    )
+    wait_for(
+        lambda: all(
+            revision(dep) == old[zone] and rolled_out(dep, 2)
+            for zone, dep in zone_deployments(cluster, namespace).items()
+        ),
+        timeout=60,
+        what="every zone on the previous revision again, rolled out",
+    )
+
+
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -252,22 +270,10 @@ def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
     with Sampler(cluster, namespace) as sampled:
         changed = time.monotonic()
         change(cluster, namespace, simulate("Restarting"))
-        wait_for(
-            lambda: "ZoneRolledBack" in reasons(cluster, namespace),
-            timeout=90,
-            what="zone-a rolled back",
-        )
-        halted = wave(cluster, namespace)["halted"]
-        assert (halted["zone"], halted["reason"]) == ("zone-a", "ContainerRestarts")
-        wait_for(
-            lambda: all(
-                revision(dep) == old[zone] and rolled_out(dep, 2)
-                for zone, dep in zone_deployments(cluster, namespace).items()
-            ),
-            timeout=60,
-            what="every zone on the previous revision again, rolled out",
-        )
+        wait_rolled_back(cluster, namespace, old)
         restored = time.monotonic() - changed
+    halted = wave(cluster, namespace)["halted"]
+    assert (halted["zone"], halted["reason"]) == ("zone-a", "ContainerRestarts")
     assert min(sampled.ready) >= 6, sampled.ready
     figure(
         f"bad change (containers restart), rollbackOnHalt: zone-a back on the previous revision "
@@ -276,6 +282,15 @@ def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
     template = zone_deployments(cluster, namespace)["zone-a"]["spec"]["template"]
     assert SIMULATE not in (template["metadata"].get("annotations") or {})
     assert condition(status(cluster, namespace, "web"), "Progressing")["reason"] == "RolloutHalted"
+    # It went back surge first: a replica more until the rollback rolled out, then dropped.
+    wait_for(
+        lambda: any(
+            e["reason"] == "DeploymentUpdated" and "its rollback to revision" in e["message"]
+            for e in events(cluster, namespace)
+        ),
+        timeout=15,
+        what="the rollback's surge dropped",
+    )
 
 
 def test_a_zone_failing_over_mid_wave_keeps_ready_where_the_outage_left_it(
@@ -328,3 +343,31 @@ def test_a_zone_failing_over_mid_wave_keeps_ready_where_the_outage_left_it(
         f"zone-c lost while zone-a baked (bake 60 s, 9 replicas): lowest Ready "
         f"{min(sampled.ready)} (the outage took 3), wave complete with zone-c down"
     )
+
+
+def test_a_large_template_is_recorded_compressed_and_its_rollback_finds_it(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    """A pod template of about 145 KiB (a configuration inlined in an environment variable):
+    recorded as is, a zone's two templates (the one it runs, the one it ran) would pass the API
+    server's 256 KiB limit on an object's annotations. Compressed, the wave and its rollback go
+    as with any template."""
+    body = wave_workload(namespace, rollbackOnHalt=True)
+    config = "\n".join(f"setting.{i:05d} = value-{i % 97}" for i in range(6000))
+    assert len(config) > 128 * 1024  # twice that passes the limit
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "CONFIG", "value": config}]
+    apply(cluster, body)
+    wait_converged(cluster, namespace, "web", EVEN)
+    old = {zone: revision(dep) for zone, dep in zone_deployments(cluster, namespace).items()}
+
+    change(cluster, namespace, simulate("Restarting"))
+    wait_rolled_back(cluster, namespace, old)
+    for zone, dep in zone_deployments(cluster, namespace).items():
+        annotations = dep["metadata"]["annotations"]
+        assert annotations["zonal.dev/template"].startswith("zlib+base64:"), zone
+        assert sum(len(k) + len(v) for k, v in annotations.items()) < 64 * 1024, zone
+    ran = zone_deployments(cluster, namespace)["zone-a"]["metadata"]["annotations"]
+    assert ran["zonal.dev/previous-template"].startswith("zlib+base64:")
+    template = zone_deployments(cluster, namespace)["zone-a"]["spec"]["template"]
+    assert SIMULATE not in (template["metadata"].get("annotations") or {})
+    assert template["spec"]["containers"][0]["env"] == [{"name": "CONFIG", "value": config}]

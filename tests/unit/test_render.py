@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import random
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,20 @@ from zonal_operator.api import (
     ZONE_LABEL,
     Workload,
 )
+from zonal_operator.core import waves
 from zonal_operator.core.deployment import merge_for_replace
 from zonal_operator.core.eligibility import node_affinity_matches
 from zonal_operator.core.model import NodeInfo
-from zonal_operator.core.render import HOSTNAME_KEY, NODE_FAILURE_TAINTS, render_deployment
+from zonal_operator.core.render import (
+    COMPRESSED_PREFIX,
+    HOSTNAME_KEY,
+    NODE_FAILURE_TAINTS,
+    PREVIOUS_TEMPLATE_ANNOTATION,
+    REVISION_ANNOTATION,
+    TEMPLATE_ANNOTATION,
+    render_deployment,
+    template_revision,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "zonalworkload.yaml"
 UID = "0b6b7c1e-5a1e-4f7e-9d3a-111111111111"
@@ -623,3 +635,50 @@ def test_a_replace_drops_the_operators_records_it_no_longer_sets_and_keeps_every
     assert annotations["team.example/owner"] == "payments"
     assert body["metadata"]["labels"]["team.example/tier"] == "web"
     assert desired["metadata"]["annotations"].items() <= annotations.items()
+
+
+def with_env_value(value: str) -> Workload:
+    body = example_body()
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "BLOB", "value": value}]
+    return Workload.from_body(body)
+
+
+def annotations_size(deployment: dict[str, Any]) -> int:
+    return sum(len(k) + len(v) for k, v in deployment["metadata"]["annotations"].items())
+
+
+def test_a_template_is_recorded_as_plain_json_while_small() -> None:
+    wl = workload()
+    recorded = render_deployment(wl, "zone-a", 3)["metadata"]["annotations"][TEMPLATE_ANNOTATION]
+    assert recorded.startswith("{")
+    assert waves.workload_at(wl, {"metadata": {"annotations": {TEMPLATE_ANNOTATION: recorded}}})
+
+
+@pytest.mark.parametrize("size", [20 * 1024, 200 * 1024])
+def test_a_large_template_is_recorded_compressed_and_read_back(size: int) -> None:
+    wl = with_env_value("0123456789abcdef" * (size // 16))
+    deployment = render_deployment(wl, "zone-a", 3)
+    recorded = deployment["metadata"]["annotations"][TEMPLATE_ANNOTATION]
+    assert recorded.startswith(COMPRESSED_PREFIX)
+    read = waves.workload_at(workload(), deployment)
+    assert read is not None and read.template == wl.template
+    # With the template it ran before, too, the annotations stay far below the 256 KiB limit.
+    deployment["metadata"]["annotations"][PREVIOUS_TEMPLATE_ANNOTATION] = recorded
+    assert annotations_size(deployment) < 64 * 1024
+
+
+def test_a_template_too_large_even_compressed_is_not_recorded() -> None:
+    noise = base64.b64encode(random.Random(7).randbytes(150 * 1024)).decode()
+    wl = with_env_value(noise)
+    deployment = render_deployment(wl, "zone-a", 3)
+    assert TEMPLATE_ANNOTATION not in deployment["metadata"]["annotations"]
+    assert deployment["metadata"]["annotations"][REVISION_ANNOTATION] == template_revision(wl)
+    assert waves.workload_at(wl, deployment) is None  # so its zone can go forward, not back
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "not json", f"{COMPRESSED_PREFIX}not base64!", f"{COMPRESSED_PREFIX}AAAA"]
+)
+def test_a_record_that_is_no_template_reads_as_none(raw: str) -> None:
+    live = {"metadata": {"annotations": {TEMPLATE_ANNOTATION: raw}}}
+    assert waves.workload_at(workload(), live) is None

@@ -19,9 +19,11 @@ What is added to the user's pod template, and why:
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,6 +54,12 @@ TEMPLATE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}template"
 # ...and the template it ran before its last change of revision: what a rollback restores once
 # every other zone has moved on.
 PREVIOUS_TEMPLATE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}previous-template"
+# The API server refuses an object whose annotations add up to more than 256 KiB, and a
+# Deployment may record two templates: a large one is kept compressed, and one too large even so
+# is not recorded (its zone can then be rolled forward, not back).
+INLINE_TEMPLATE_LIMIT = 16 * 1024
+RECORDED_TEMPLATE_LIMIT = 100 * 1024
+COMPRESSED_PREFIX = "zlib+base64:"
 
 
 def owner_reference(workload: Workload) -> dict[str, Any]:
@@ -94,13 +102,35 @@ def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str,
         replicas=replicas,
     )
     recorded = recorded_template(workload)
-    body["metadata"]["annotations"].update(
-        {
-            REVISION_ANNOTATION: _digest(recorded, 10),
-            TEMPLATE_ANNOTATION: json.dumps(recorded, sort_keys=True, separators=(",", ":")),
-        }
-    )
+    annotations = body["metadata"]["annotations"]
+    annotations[REVISION_ANNOTATION] = _digest(recorded, 10)
+    encoded = encode_template(recorded)
+    if encoded is not None:
+        annotations[TEMPLATE_ANNOTATION] = encoded
     return body
+
+
+def encode_template(recorded: Mapping[str, Any]) -> str | None:
+    """A template as its annotation holds it: compact JSON, compressed when large, None when
+    too large even so (see RECORDED_TEMPLATE_LIMIT)."""
+    raw = json.dumps(recorded, sort_keys=True, separators=(",", ":"))
+    if len(raw) <= INLINE_TEMPLATE_LIMIT:
+        return raw
+    packed = COMPRESSED_PREFIX + base64.b64encode(zlib.compress(raw.encode())).decode()
+    return packed if len(packed) <= RECORDED_TEMPLATE_LIMIT else None
+
+
+def decode_template(raw: str) -> Any:
+    """The value encode_template encoded. Raises ValueError on anything else."""
+    if not raw.startswith(COMPRESSED_PREFIX):
+        return json.loads(raw)
+    try:
+        inflate = zlib.decompressobj()
+        # Never inflate past what an object could hold (the annotation is anybody's to edit).
+        text = inflate.decompress(base64.b64decode(raw[len(COMPRESSED_PREFIX) :]), 4 << 20)
+    except zlib.error as err:
+        raise ValueError(str(err)) from err
+    return json.loads(text)
 
 
 def recorded_template(workload: Workload) -> dict[str, Any]:

@@ -31,7 +31,6 @@ The rules (mode ZoneByZone; AllZones gives every zone the spec's revision at onc
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,6 +45,7 @@ from zonal_operator.core.render import (
     PREVIOUS_TEMPLATE_ANNOTATION,
     REVISION_ANNOTATION,
     TEMPLATE_ANNOTATION,
+    decode_template,
     template_revision,
 )
 from zonal_operator.core.status import Condition, format_time
@@ -97,7 +97,7 @@ def workload_at(
     ran before), from the template it records."""
     raw = ((live.get("metadata") or {}).get("annotations") or {}).get(annotation)
     try:
-        recorded = json.loads(raw) if raw else None
+        recorded = decode_template(raw) if raw else None
     except ValueError:
         recorded = None
     if not isinstance(recorded, dict) or not isinstance(recorded.get("template"), dict):

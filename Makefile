@@ -106,7 +106,7 @@ lint: $(VENV_READY) ## ruff, mypy (strict) and the layering contracts (import-li
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy --strict hack/gen_crd.py hack/render_manifests.py hack/kubeconform_schemas.py \
-	  hack/bench/*.py hack/testkit hack/kind_offline.py
+	  hack/bench/*.py hack/testkit hack/kind_offline.py hack/crd_schema.py
 
 .PHONY: unit
 unit: $(VENV_READY) ## Unit and property tests only (no cluster)

@@ -36,6 +36,7 @@ from typing import Any, Final
 import yaml
 
 import rollout_crd
+from crd_schema import Schema, column, date_time, int32, int64, string
 from zonal_operator.api import (
     FAILOVER,
     FAILOVER_DESCRIPTION,
@@ -54,8 +55,6 @@ from zonal_operator.api import (
 from zonal_operator.core.zones import ZoneState
 from zonal_operator.rolloutapi import ZONE_ROLLOUT
 from zoneshift_crd import crd as zoneshift_crd
-
-Schema = dict[str, Any]
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 VERSIONS_ENV: Final = REPO_ROOT / "hack" / "versions.env"
@@ -375,22 +374,6 @@ def pod_spec_schema(schemas: Mapping[str, Schema]) -> Schema:
 # The ZonalWorkload schema
 
 
-def _int32(description: str, **extra: Any) -> Schema:
-    return {"type": "integer", "format": "int32", "description": description, **extra}
-
-
-def _int64(description: str, **extra: Any) -> Schema:
-    return {"type": "integer", "format": "int64", "description": description, **extra}
-
-
-def _string(description: str, **extra: Any) -> Schema:
-    return {"type": "string", "description": description, **extra}
-
-
-def _date_time(description: str) -> Schema:
-    return {"type": "string", "format": "date-time", "description": description}
-
-
 def _rule(rule: str, message: str, field_path: str | None = None, **extra: str) -> Schema:
     out: Schema = {"rule": rule, "message": message}
     if field_path is not None:
@@ -406,7 +389,7 @@ def label_selector_schema() -> Schema:
         "description": "A label selector requirement: a key, an operator and a set of values.",
         "required": ["key", "operator"],
         "properties": {
-            "key": _string(
+            "key": string(
                 "The label key that the selector applies to.",
                 maxLength=317,
                 pattern=QUALIFIED_NAME_PATTERN,
@@ -420,7 +403,7 @@ def label_selector_schema() -> Schema:
                     ]
                 },
             ),
-            "operator": _string(
+            "operator": string(
                 "How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
                 enum=["In", "NotIn", "Exists", "DoesNotExist"],
             ),
@@ -563,7 +546,7 @@ def strategy_schema() -> Schema:
         "type": "object",
         "description": "The update strategy of each generated Deployment (passed on unchanged).",
         "properties": {
-            "type": _string(
+            "type": string(
                 "Type of the update: RollingUpdate (the Deployment default) or Recreate.",
                 enum=["RollingUpdate", "Recreate"],
             ),
@@ -671,17 +654,17 @@ def status_schema() -> Schema:
         "description": "The state of one zone.",
         "required": ["name"],
         "properties": {
-            "name": _string("The zone: a value of the topologyKey node label."),
-            "deployment": _string("Name of the Deployment that runs the zone's replicas."),
-            "eligibleNodes": _int32("Nodes of the zone the pods may run on."),
-            "readyNodes": _int32("Eligible nodes of the zone that are Ready."),
-            "desiredReplicas": _int32(
+            "name": string("The zone: a value of the topologyKey node label."),
+            "deployment": string("Name of the Deployment that runs the zone's replicas."),
+            "eligibleNodes": int32("Nodes of the zone the pods may run on."),
+            "readyNodes": int32("Eligible nodes of the zone that are Ready."),
+            "desiredReplicas": int32(
                 "Replicas the zone is to run once every move in progress is done."
             ),
-            "replicas": _int32("Spread placement: the workload's pods running in the zone."),
-            "readyReplicas": _int32("Ready replicas of the zone (its pods that are Ready)."),
-            "availableReplicas": _int32("Available replicas of the zone's Deployment."),
-            "health": _string(
+            "replicas": int32("Spread placement: the workload's pods running in the zone."),
+            "readyReplicas": int32("Ready replicas of the zone (its pods that are Ready)."),
+            "availableReplicas": int32("Available replicas of the zone's Deployment."),
+            "health": string(
                 "Health of the zone. Healthy: serves its share. Degraded: nodes are failing but "
                 "the grace period has not run out (or failover is disabled), so it keeps its "
                 "share. Unhealthy: failed over, its share runs in other zones. Recovering: its "
@@ -689,21 +672,21 @@ def status_schema() -> Schema:
                 "Shifted: up, but a ZoneShift (see shiftedBy) moves its share to other zones.",
                 enum=[state.value for state in ZoneState],
             ),
-            "unschedulableReplicas": _int32(
+            "unschedulableReplicas": int32(
                 "Pods of the zone's Deployment that the scheduler cannot place (Pending as "
                 "Unschedulable). They are reported here and in the Degraded condition, not moved."
             ),
-            "deploymentGeneration": _int64(
+            "deploymentGeneration": int64(
                 "metadata.generation of the zone's Deployment after the operator's last write. "
                 "Any other generation means the Deployment was edited by hand, and the operator "
                 "puts it back."
             ),
-            "reason": _string("Machine-readable reason for the zone's health."),
-            "message": _string("Human-readable details about the zone's health."),
-            "unhealthySince": _date_time(
+            "reason": string("Machine-readable reason for the zone's health."),
+            "message": string("Human-readable details about the zone's health."),
+            "unhealthySince": date_time(
                 "When the zone started failing (set while Degraded or Unhealthy)."
             ),
-            "healthySince": _date_time("When the zone's nodes came back (set while Recovering)."),
+            "healthySince": date_time("When the zone's nodes came back (set while Recovering)."),
             "shiftedBy": {
                 "type": "array",
                 "description": "The ZoneShifts applied to the zone: its share runs in other "
@@ -719,54 +702,52 @@ def status_schema() -> Schema:
         "description": "A condition of the workload (metav1.Condition).",
         "required": ["type", "status", "lastTransitionTime", "reason", "message"],
         "properties": {
-            "type": _string(
+            "type": string(
                 "Type of the condition in CamelCase, e.g. Ready.",
                 maxLength=316,
                 pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                 r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
             ),
-            "status": _string(
+            "status": string(
                 "Status of the condition: True, False or Unknown.",
                 enum=["True", "False", "Unknown"],
             ),
-            "observedGeneration": _int64(
+            "observedGeneration": int64(
                 "The metadata.generation the condition was set for.", minimum=0
             ),
-            "lastTransitionTime": _date_time("When the condition last changed status."),
-            "reason": _string(
+            "lastTransitionTime": date_time("When the condition last changed status."),
+            "reason": string(
                 "Machine-readable CamelCase reason for the last transition.",
                 minLength=1,
                 maxLength=1024,
                 pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
             ),
-            "message": _string(
-                "Human-readable details about the last transition.", maxLength=32768
-            ),
+            "message": string("Human-readable details about the last transition.", maxLength=32768),
         },
     }
     return {
         "type": "object",
         "description": "The observed state of the ZonalWorkload, written by the operator.",
         "properties": {
-            "observedGeneration": _int64("The metadata.generation the operator last acted on."),
-            "replicas": _int32("Pods of all zones' Deployments."),
-            "readyReplicas": _int32("Ready pods of all zones' Deployments."),
-            "availableReplicas": _int32("Available pods of all zones' Deployments."),
-            "updatedReplicas": _int32("Pods of the current template, across all zones."),
-            "selector": _string(
+            "observedGeneration": int64("The metadata.generation the operator last acted on."),
+            "replicas": int32("Pods of all zones' Deployments."),
+            "readyReplicas": int32("Ready pods of all zones' Deployments."),
+            "availableReplicas": int32("Available pods of all zones' Deployments."),
+            "updatedReplicas": int32("Pods of the current template, across all zones."),
+            "selector": string(
                 "The pod label selector in string form (for the scale subresource and the "
                 "HorizontalPodAutoscaler)."
             ),
-            "zoneCount": _int32("Zones the workload runs in."),
-            "skew": _int32(
+            "zoneCount": int32("Zones the workload runs in."),
+            "skew": int32(
                 "Spread placement: the largest difference between the pods of two zones that "
                 "can take pods (Healthy or Recovering). See the Balanced condition."
             ),
-            "surgeReplicas": _int32(
+            "surgeReplicas": int32(
                 "Spread placement: extra replicas the operator holds while it rebalances "
                 "(make-before-break); removed again through evictions."
             ),
-            "healthyZoneCount": _int32("Zones that are Healthy."),
+            "healthyZoneCount": int32("Zones that are Healthy."),
             ZONE_ROLLOUT: rollout_crd.status_schema(),
             "zones": {
                 "type": "array",
@@ -794,10 +775,10 @@ def root_schema(schemas: Mapping[str, Schema]) -> Schema:
         "before Kubernetes evicts them.",
         "required": ["spec"],
         "properties": {
-            "apiVersion": _string(
+            "apiVersion": string(
                 "APIVersion defines the versioned schema of this representation of an object."
             ),
-            "kind": _string("Kind is a string value representing the REST resource."),
+            "kind": string("Kind is a string value representing the REST resource."),
             # Only name may be declared here; it lets the name rule below point at the field.
             "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": spec_schema(schemas),
@@ -838,66 +819,55 @@ def crd(schemas: Mapping[str, Schema]) -> Schema:
                         },
                     },
                     "additionalPrinterColumns": [
-                        _column("Desired", "integer", ".spec.replicas", "Desired replicas"),
-                        _column("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
-                        _column(
+                        column("Desired", "integer", ".spec.replicas", "Desired replicas"),
+                        column("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
+                        column(
                             "Available",
                             "integer",
                             ".status.availableReplicas",
                             "Available replicas",
                         ),
-                        _column("Zones", "integer", ".status.zoneCount", "Zones in use"),
-                        _column(
+                        column("Zones", "integer", ".status.zoneCount", "Zones in use"),
+                        column(
                             "Placement",
                             "string",
                             ".spec.placement",
                             "PerZone or Spread",
                             priority=1,
                         ),
-                        _column(
+                        column(
                             "Skew",
                             "integer",
                             ".status.skew",
                             "Spread placement: pods per zone, largest difference",
                             priority=1,
                         ),
-                        _column(
+                        column(
                             "Healthy-Zones",
                             "integer",
                             ".status.healthyZoneCount",
                             "Healthy zones",
                             priority=1,
                         ),
-                        _column(
+                        column(
                             "Rollout",
                             "string",
                             ".status.zoneRollout.summary",
                             "ZoneByZone: the wave's progress",
                             priority=1,
                         ),
-                        _column(
+                        column(
                             "Status",
                             "string",
                             '.status.conditions[?(@.type=="Ready")].status',
                             "Status of the Ready condition",
                         ),
-                        _column("Age", "date", ".metadata.creationTimestamp", None),
+                        column("Age", "date", ".metadata.creationTimestamp", None),
                     ],
                 }
             ],
         },
     }
-
-
-def _column(
-    name: str, type_: str, path: str, description: str | None, priority: int | None = None
-) -> Schema:
-    out: Schema = {"name": name, "type": type_, "jsonPath": path}
-    if description is not None:
-        out["description"] = description
-    if priority is not None:
-        out["priority"] = priority
-    return out
 
 
 # --------------------------------------------------------------------------------------------

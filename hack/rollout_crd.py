@@ -4,23 +4,8 @@ operator/zonal_operator/rolloutapi.py; core/waves.py writes the status)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from crd_schema import Schema, date_time, int32, string
 from zonal_operator.rolloutapi import ZONE_ROLLOUT_DESCRIPTION, ZONE_ROLLOUT_FIELDS
-
-Schema = dict[str, Any]
-
-
-def _string(description: str) -> Schema:
-    return {"type": "string", "description": description}
-
-
-def _time(description: str) -> Schema:
-    return {"type": "string", "format": "date-time", "description": description}
-
-
-def _int(description: str) -> Schema:
-    return {"type": "integer", "format": "int32", "description": description}
 
 
 def spec_schema() -> Schema:
@@ -35,16 +20,16 @@ def spec_schema() -> Schema:
 def zone_status_fields() -> Schema:
     """Fields of a zone's status entry (status.zones[])."""
     return {
-        "revision": _string(
+        "revision": string(
             "The revision of the workload's template (pod template and Deployment settings) "
             "the zone's Deployment runs."
         ),
-        "updatedAt": _time("ZoneByZone: when the wave gave the zone its revision."),
-        "bakingSince": _time(
+        "updatedAt": date_time("ZoneByZone: when the wave gave the zone its revision."),
+        "bakingSince": date_time(
             "ZoneByZone: since when the zone has run the wave's revision rolled out, every pod "
             "Ready; it has baked once spec.zoneRollout.bakeSeconds have passed."
         ),
-        "bakedAt": _time("ZoneByZone: when the zone finished baking the wave's revision."),
+        "bakedAt": date_time("ZoneByZone: when the zone finished baking the wave's revision."),
     }
 
 
@@ -54,12 +39,12 @@ def status_schema() -> Schema:
         "type": "object",
         "description": "ZoneByZone: the wave that brings the spec's revision to the zones.",
         "properties": {
-            "revision": _string("The revision of the spec the wave brings to the zones."),
-            "previousRevision": _string(
+            "revision": string("The revision of the spec the wave brings to the zones."),
+            "previousRevision": string(
                 "The revision the zones not reached run (what rollbackOnHalt restores)."
             ),
-            "zonesDone": _int("Zones that run the revision and have baked it."),
-            "zones": _int("Zones in the wave."),
+            "zonesDone": int32("Zones that run the revision and have baked it."),
+            "zones": int32("Zones in the wave."),
             "inFlight": {
                 "type": "array",
                 "description": "Zones updating to the revision or baking it.",
@@ -71,14 +56,14 @@ def status_schema() -> Schema:
                 "description": "Set when the wave has halted: where, why, and when. It holds "
                 "until spec.template (or another setting of the revision) changes.",
                 "properties": {
-                    "zone": _string("The zone whose rollout failed."),
-                    "reason": _string(
+                    "zone": string("The zone whose rollout failed."),
+                    "reason": string(
                         "ProgressDeadlineExceeded, ContainerRestarts or PodsNotReady."
                     ),
-                    "message": _string("Human-readable details."),
-                    "at": _time("When the wave halted."),
+                    "message": string("Human-readable details."),
+                    "at": date_time("When the wave halted."),
                 },
             },
-            "summary": _string("The wave in a few words, for kubectl get -o wide."),
+            "summary": string("The wave in a few words, for kubectl get -o wide."),
         },
     }

@@ -4,8 +4,7 @@ rules); this file adds the structure: the two label selectors, the status, print
 
 from __future__ import annotations
 
-from typing import Any
-
+from crd_schema import Schema, column, date_time, int32, int64, string
 from zonal_operator.api import GROUP, QUALIFIED_NAME_PATTERN, VERSION
 from zonal_operator.core.drills import MAX_RUNS
 from zonal_operator.shiftapi import (
@@ -22,24 +21,10 @@ from zonal_operator.shiftapi import (
     ZONE,
 )
 
-Schema = dict[str, Any]
-
 # Bounds that keep the CEL rules which iterate the selectors within the cost budget.
 MAX_EXPRESSIONS = 32
 MAX_VALUES = 64
 MAX_LABELS = 64
-
-
-def _string(description: str, **extra: Any) -> Schema:
-    return {"type": "string", "description": description, **extra}
-
-
-def _int(description: str, fmt: str = "int32") -> Schema:
-    return {"type": "integer", "format": fmt, "description": description}
-
-
-def _time(description: str) -> Schema:
-    return {"type": "string", "format": "date-time", "description": description}
 
 
 def selector_schema(name: str, description: str) -> Schema:
@@ -50,12 +35,12 @@ def selector_schema(name: str, description: str) -> Schema:
         "description": "A label selector requirement: a key, an operator and a set of values.",
         "required": ["key", "operator"],
         "properties": {
-            "key": _string(
+            "key": string(
                 "The label key that the selector applies to.",
                 maxLength=317,
                 pattern=QUALIFIED_NAME_PATTERN,
             ),
-            "operator": _string(
+            "operator": string(
                 "How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
                 enum=["In", "NotIn", "Exists", "DoesNotExist"],
             ),
@@ -135,9 +120,9 @@ def status_schema() -> Schema:
         "description": "A ZonalWorkload the shift selects but is not applied to.",
         "required": ["namespace", "name"],
         "properties": {
-            "namespace": _string("The workload's namespace."),
-            "name": _string("The workload's name."),
-            "message": _string("Why the shift is not applied to it."),
+            "namespace": string("The workload's namespace."),
+            "name": string("The workload's name."),
+            "message": string("Why the shift is not applied to it."),
         },
     }
     condition: Schema = {
@@ -145,12 +130,12 @@ def status_schema() -> Schema:
         "description": "A condition of the shift (metav1.Condition).",
         "required": ["type", "status", "lastTransitionTime", "reason", "message"],
         "properties": {
-            "type": _string("Type of the condition, e.g. Active.", maxLength=316),
-            "status": _string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
-            "observedGeneration": _int("The metadata.generation it was set for.", "int64"),
-            "lastTransitionTime": _time("When the condition last changed status."),
-            "reason": _string("Machine-readable CamelCase reason.", maxLength=1024),
-            "message": _string("Human-readable details.", maxLength=32768),
+            "type": string("Type of the condition, e.g. Active.", maxLength=316),
+            "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
+            "observedGeneration": int64("The metadata.generation it was set for."),
+            "lastTransitionTime": date_time("When the condition last changed status."),
+            "reason": string("Machine-readable CamelCase reason.", maxLength=1024),
+            "message": string("Human-readable details.", maxLength=32768),
         },
     }
     drilled: Schema = {
@@ -158,11 +143,11 @@ def status_schema() -> Schema:
         "description": "A ZonalWorkload a drill's run measured.",
         "required": ["namespace", "name"],
         "properties": {
-            "namespace": _string("The workload's namespace."),
-            "name": _string("The workload's name."),
-            "replicas": _int("Its spec.replicas at the run's start."),
-            "lowestReady": _int("The lowest Ready count the operator saw during the run."),
-            "capacityBackSeconds": _int(
+            "namespace": string("The workload's namespace."),
+            "name": string("The workload's name."),
+            "replicas": int32("Its spec.replicas at the run's start."),
+            "lowestReady": int32("The lowest Ready count the operator saw during the run."),
+            "capacityBackSeconds": int32(
                 "Seconds from the run's start until its Ready replicas outside the zone "
                 "reached spec.replicas; absent: not (yet)."
             ),
@@ -177,22 +162,22 @@ def status_schema() -> Schema:
         "description": "One run of a drill.",
         "required": ["scheduledAt", "endsAt", "outcome"],
         "properties": {
-            "scheduledAt": _time("The scheduled time of the run."),
-            "startedAt": _time("When the operator started it (absent: skipped)."),
-            "endsAt": _time("The end of its window: scheduledAt + spec.duration."),
-            "outcome": _string(
+            "scheduledAt": date_time("The scheduled time of the run."),
+            "startedAt": date_time("When the operator started it (absent: skipped)."),
+            "endsAt": date_time("The end of its window: scheduledAt + spec.duration."),
+            "outcome": string(
                 "Running, Passed, Failed or Skipped.",
                 enum=["Running", "Passed", "Failed", "Skipped"],
             ),
             "skipped": {"type": "boolean", "description": "Whether the run was skipped."},
-            "reason": _string(
+            "reason": string(
                 "Why, in CamelCase: CapacityBack (passed); BelowReplicas, CapacityNotBack "
                 "(failed); ZoneFailing, CapacityShort, ShiftInForce, PreviousRunInForce, "
                 "NothingToDrill, Missed (skipped)."
             ),
-            "message": _string("Why, for people."),
-            "workloadCount": _int("ZonalWorkloads the run measured."),
-            "failedWorkloads": _int("Of those, the ones Ready fell below spec.replicas for."),
+            "message": string("Why, for people."),
+            "workloadCount": int32("ZonalWorkloads the run measured."),
+            "failedWorkloads": int32("Of those, the ones Ready fell below spec.replicas for."),
             "workloads": {
                 "type": "array",
                 "description": f"The measured workloads (at most {MAX_LISTED}, the failed "
@@ -206,21 +191,21 @@ def status_schema() -> Schema:
         "type": "object",
         "description": "The state of the shift, written by the operator.",
         "properties": {
-            "observedGeneration": _int("The metadata.generation last acted on.", "int64"),
-            "startedAt": _time(
+            "observedGeneration": int64("The metadata.generation last acted on."),
+            "startedAt": date_time(
                 "When the operator first saw the shift: it is in force since. A drill's: when "
                 "its last run started."
             ),
-            "countedFrom": _time(
+            "countedFrom": date_time(
                 "When the current spec.duration started counting: startedAt, or the last edit "
                 "of spec.duration."
             ),
-            "duration": _string("The spec.duration counted from countedFrom."),
-            "expiresAt": _time(
+            "duration": string("The spec.duration counted from countedFrom."),
+            "expiresAt": date_time(
                 "When the shift ends: countedFrom + duration. A drill's: when its last run ends."
             ),
-            "schedule": _string("A drill's spec.schedule, as the operator runs it."),
-            "nextRunAt": _time("A drill's next scheduled run."),
+            "schedule": string("A drill's spec.schedule, as the operator runs it."),
+            "nextRunAt": date_time("A drill's next scheduled run."),
             "runs": {
                 "type": "array",
                 "description": f"A drill's last {MAX_RUNS} runs, newest first: started "
@@ -234,11 +219,11 @@ def status_schema() -> Schema:
                 "type": "boolean",
                 "description": "Whether the shift is in force (started, not expired).",
             },
-            "appliedWorkloads": _int(
+            "appliedWorkloads": int32(
                 "ZonalWorkloads the shift selects and applies to (their replicas leave the zone, "
                 "or they run in no such zone)."
             ),
-            "refusedWorkloads": _int(
+            "refusedWorkloads": int32(
                 "ZonalWorkloads the shift selects but is not applied to (see refused)."
             ),
             "refused": {
@@ -268,19 +253,15 @@ def root_schema() -> Schema:
         "it ends. Cluster-scoped. Delete it to cancel the shift.",
         "required": ["spec"],
         "properties": {
-            "apiVersion": _string(
+            "apiVersion": string(
                 "APIVersion defines the versioned schema of this representation of an object."
             ),
-            "kind": _string("Kind is a string value representing the REST resource."),
+            "kind": string("Kind is a string value representing the REST resource."),
             "metadata": {"type": "object"},
             "spec": spec_schema(),
             "status": status_schema(),
         },
     }
-
-
-def _column(name: str, type_: str, path: str, description: str, **extra: Any) -> Schema:
-    return {"name": name, "type": type_, "jsonPath": path, "description": description, **extra}
 
 
 def crd() -> Schema:
@@ -307,31 +288,31 @@ def crd() -> Schema:
                     "schema": {"openAPIV3Schema": root_schema()},
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        _column("Zone", "string", ".spec.zone", "The zone shifted away from"),
-                        _column("Active", "boolean", ".status.active", "In force now"),
-                        _column("Expires", "string", ".status.expiresAt", "When it ends"),
-                        _column(
+                        column("Zone", "string", ".spec.zone", "The zone shifted away from"),
+                        column("Active", "boolean", ".status.active", "In force now"),
+                        column("Expires", "string", ".status.expiresAt", "When it ends"),
+                        column(
                             "Schedule", "string", ".spec.schedule", "A drill's schedule", priority=1
                         ),
-                        _column(
+                        column(
                             "Workloads",
                             "integer",
                             ".status.appliedWorkloads",
                             "ZonalWorkloads it applies to",
                         ),
-                        _column(
+                        column(
                             "Refused",
                             "integer",
                             ".status.refusedWorkloads",
                             "ZonalWorkloads it selects but is not applied to",
                         ),
-                        _column(
+                        column(
                             "Last Run",
                             "string",
                             ".status.runs[0].outcome",
                             "A drill's last run: Running, Passed, Failed or Skipped",
                         ),
-                        _column("Reason", "string", ".spec.reason", "Why", priority=1),
+                        column("Reason", "string", ".spec.reason", "Why", priority=1),
                         {
                             "name": "Age",
                             "type": "date",

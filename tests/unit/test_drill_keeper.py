@@ -203,15 +203,18 @@ def test_a_run_is_skipped_while_another_shift_is_in_force(clock: type[Clock]) ->
     assert store.drilled == set()
 
 
+class Seen(Intake):
+    """An intake that records what it hands on to the drill keeper."""
+
+    def __init__(self) -> None:
+        super().__init__(1.0, 1.0)
+        self.calls: list[Key | None] = []
+
+    def shifts_changed(self, drilled: Key | None = None) -> None:
+        self.calls.append(drilled)
+
+
 def test_the_intake_hands_only_the_drilled_workloads_deployment_changes_on() -> None:
-    class Seen(Intake):
-        def __init__(self) -> None:
-            super().__init__(1.0, 1.0)
-            self.calls: list[Key | None] = []
-
-        def shifts_changed(self, drilled: Key | None = None) -> None:
-            self.calls.append(drilled)
-
     intake = Seen()
     intake.on_deployment("MODIFIED", deployment("zone-a", 3, 1))
     assert intake.calls == []
@@ -238,14 +241,6 @@ def spread_pod(name: str, node: str, ready: bool = True, version: int = 1) -> di
 
 
 def test_a_spread_workload_is_read_from_its_pods_and_its_pod_changes_handed_on() -> None:
-    class Seen(Intake):
-        def __init__(self) -> None:
-            super().__init__(1.0, 1.0)
-            self.calls: list[Key | None] = []
-
-        def shifts_changed(self, drilled: Key | None = None) -> None:
-            self.calls.append(drilled)
-
     intake = Seen()
     for node in cluster_nodes():
         intake.store.put_node(node)

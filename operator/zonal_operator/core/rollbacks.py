@@ -1,5 +1,5 @@
 """A zone put back on its previous revision after a halt (spec.zoneRollout.rollbackOnHalt)
-goes back surge first, as a pure function of the workload and the zone's live Deployment.
+goes back surge first: how many replicas more it holds, and when, from its live Deployment.
 
 Why: a halt often comes just as the Deployment controller scaled the previous revision's
 ReplicaSet down for a new pod that turned Ready (a container restart shows on the very pod that

@@ -43,12 +43,19 @@ def rolled_out(live: Mapping[str, Any], replicas: int) -> bool:
 
 def matches_live(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     """Whether the live Deployment holds what is rendered now, replicas aside: the same spec
-    digest (catches fields the workload no longer sets) and every rendered field and label."""
+    digest (catches fields the workload no longer sets), every rendered field and label, and
+    no record of the operator's (a zonal.dev/ annotation) that is no longer rendered."""
     want_spec = {k: v for k, v in desired["spec"].items() if k != "replicas"}
     meta, live_meta = desired["metadata"], live.get("metadata") or {}
     live_spec = live.get("spec") or {}
+    live_annotations = live_meta.get("annotations") or {}
     return (
-        contains(meta["annotations"], live_meta.get("annotations") or {})
+        all(
+            k in meta["annotations"]
+            for k in live_annotations
+            if k.startswith(RESERVED_LABEL_PREFIX)
+        )
+        and contains(meta["annotations"], live_annotations)
         and contains(want_spec, live_spec)
         and contains(meta["labels"], live_meta.get("labels") or {})
         and bool(want_spec.get("paused")) == bool(live_spec.get("paused"))
@@ -63,11 +70,9 @@ def merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[
     ours = desired["metadata"]
     meta = {k: copy.deepcopy(v) for k, v in live_meta.items() if k != "managedFields"}
     meta["labels"] = {**(live_meta.get("labels") or {}), **ours["labels"]}
-    theirs = {
-        k: v
-        for k, v in (live_meta.get("annotations") or {}).items()
-        if not k.startswith(RESERVED_LABEL_PREFIX)
-    }
+    live_annotations = live_meta.get("annotations") or {}
+    records = _records(live_annotations)
+    theirs = {k: v for k, v in live_annotations.items() if k not in records}
     meta["annotations"] = {**theirs, **ours["annotations"]}
     mine = ours["ownerReferences"][0]
     others = [r for r in live_meta.get("ownerReferences") or [] if r.get("uid") != mine["uid"]]
@@ -78,3 +83,8 @@ def merge_for_replace(desired: dict[str, Any], live: Mapping[str, Any]) -> dict[
         "metadata": meta,
         "spec": desired["spec"],
     }
+
+
+def _records(annotations: Mapping[str, Any]) -> set[str]:
+    """The operator's records among a Deployment's annotations: every zonal.dev/ one."""
+    return {k for k in annotations if k.startswith(RESERVED_LABEL_PREFIX)}

@@ -248,14 +248,11 @@ def _act(
     surge = holds if at is None else rollbacks.held(zone.live, zone.next, rolling_back)
     if at is not None and (
         edited
-        or surge != holds
         or not _matches(
             zone, at, revision, surge=surge, memo=observed.match_memo, matched=result.matched
         )
     ):
-        desired = render_deployment(at, zone.name, zone.next)
-        rollbacks.lay_over(desired, surge)
-        waves.carry_previous(desired, zone.live)
+        desired = _desired(zone, at, surge)
         result.actions.append(Replace(merge_for_replace(desired, zone.live)))
         to = waves.live_revision(desired)
         reason, what = "DeploymentUpdated", f"to revision {to}"
@@ -268,6 +265,16 @@ def _act(
         )
     elif zone.next + surge != zone.current + holds:
         result.actions.append(Scale(zone.deployment, zone.next + surge))
+
+
+def _desired(zone: ZoneView, wl: Workload, surge: int) -> dict[str, Any]:
+    """The zone's Deployment as it should be now: rendered, with a rollback's surge laid over
+    and the template it ran before kept."""
+    assert zone.live is not None
+    desired = render_deployment(wl, zone.name, zone.next)
+    rollbacks.lay_over(desired, surge)
+    waves.carry_previous(desired, zone.live)
+    return desired
 
 
 def _matches(
@@ -292,9 +299,7 @@ def _matches(
     )
     found = memo.get(key) if memo is not None and key[2] else None
     if found is None:
-        desired = render_deployment(wl, zone.name, zone.next)
-        rollbacks.lay_over(desired, surge)
-        found = matches_live(desired, zone.live)
+        found = matches_live(_desired(zone, wl, surge), zone.live)
         if memo is not None and key[2]:
             matched[key] = found
     return found

@@ -21,7 +21,7 @@ replicas to run holds none.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zonal_operator.api import RESERVED_LABEL_PREFIX, STRATEGY
@@ -45,9 +45,9 @@ def step(strategy: Mapping[str, Any] | None, replicas: int) -> int:
     return max(1, surge + unavailable)
 
 
-def _resolve(value: Any, replicas: int, rounding: Any) -> int:
+def _resolve(value: Any, replicas: int, rounding: Callable[[float], int]) -> int:
     if isinstance(value, str) and value.endswith("%"):
-        return int(rounding(replicas * int(value[:-1]) / 100))
+        return rounding(replicas * int(value[:-1]) / 100)
     return int(value)
 
 

@@ -242,7 +242,7 @@ def _rebalance(
         want = wl.replicas + surge
 
     desired = render_spread_deployment(wl, want, shifted)
-    if not matches_live(desired, live) or _stale_mark(desired, live):
+    if not matches_live(desired, live):
         result.actions.append(Replace(merge_for_replace(desired, live)))
         restored = not shifted.surge_first and spread_shifts.recorded(live) is not None
         if not spread_shifts.rolling(shifted, live) and not restored:
@@ -254,13 +254,6 @@ def _rebalance(
     elif want != current:
         result.actions.append(Scale(wl.name, want))
     return surge, why
-
-
-def _stale_mark(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
-    """The shift's rollout is done but its annotation is still there (the user's strategy
-    happens to be the surge-first one, so the spec did not change)."""
-    mine = desired["metadata"]["annotations"]
-    return spread_shifts.SHIFTED_ZONES not in mine and spread_shifts.recorded(live) is not None
 
 
 def _victims(

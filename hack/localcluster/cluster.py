@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from localcluster import binaries
+from localcluster.ports import free_port
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 OUTAGE_LABEL = "kwok.zonal.dev/outage"
@@ -93,12 +94,6 @@ class ClusterState:
 
 def _node_name(zone: str, index: int) -> str:
     return f"kwok-{zone}-{index}"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -201,11 +196,9 @@ class LocalCluster:
         self.logs_dir.mkdir(exist_ok=True)
         cfg = self.config
         zones = cfg.zone_names()
-        ports = {
-            "etcd": _free_port(),
-            "etcd-peer": _free_port(),
-            "apiserver": _free_port(),
-        }
+        ports: dict[str, int] = {}
+        for name in ("etcd", "etcd-peer", "apiserver"):
+            ports[name] = free_port(set(ports.values()))
         state = ClusterState(
             config=asdict(cfg),
             ports=ports,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from localcluster.ports import free_port
 from testkit import HarnessError, metrics, procfs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OperatorProcess:
@@ -66,7 +60,8 @@ class OperatorProcess:
     def launch(self) -> None:
         """Start it, without waiting (`wait_started` waits): replicas start at once."""
         assert not self.running, "already running"
-        self.metrics_port, self.liveness_port = free_port(), free_port()
+        self.metrics_port = free_port()
+        self.liveness_port = free_port({self.metrics_port})
         exe = Path(sys.executable).parent / "zonal-operator"
         self.command = [
             str(exe), "run",

@@ -32,10 +32,10 @@ import pytest
 import yaml
 
 from localcluster import LocalCluster, binaries
-from tests.e2e.helpers import get_json, wait_for
-from tests.e2e.workloads import wait_converged
+from tests.kit.e2e import get_json, wait_converged, wait_for
 
-pytestmark = pytest.mark.e2e
+# The tests share one release and run in order, so under xdist they run on one worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chart")]
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "zonal-operator"

@@ -8,80 +8,32 @@ and a 20 s failback delay so that a full outage-and-recovery cycle fits in about
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
-from testkit.workloads import workload
-from tests.e2e.helpers import Poller, get_json, metric, wait_for
-from tests.e2e.workloads import apply, deployments, split, status, wait_converged
+from tests.kit.e2e import (
+    EVEN,
+    Sampler,
+    apply,
+    event_count,
+    failover_workload,
+    get_json,
+    metric,
+    nodes_not_ready,
+    split,
+    status,
+    wait_converged,
+    wait_for,
+    zone_health,
+)
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.usefixtures("running_operator", "restore_zones"),
 ]
-
-EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
-FAST = {"gracePeriodSeconds": 5, "failbackDelaySeconds": 20, "tolerationSeconds": 10}
-
-
-def failover_workload(namespace: str, **failover: Any) -> dict[str, Any]:
-    return workload("web", namespace, replicas=9, failover={**FAST, **failover})
-
-
-def ready_total(cluster: LocalCluster, namespace: str) -> int:
-    return sum(
-        int(d.get("status", {}).get("readyReplicas") or 0)
-        for d in deployments(cluster, namespace, "web").values()
-    )
-
-
-@dataclass
-class Sampler(Poller):
-    """Samples the workload's Deployments once a second in the background."""
-
-    cluster: LocalCluster
-    namespace: str
-    ready: list[int] = field(default_factory=list)
-    desired: list[dict[str, int]] = field(default_factory=list)
-
-    def sample(self) -> None:
-        deps = deployments(self.cluster, self.namespace, "web")
-        self.ready.append(
-            sum(int(d.get("status", {}).get("readyReplicas") or 0) for d in deps.values())
-        )
-        self.desired.append(
-            {
-                d["metadata"]["labels"]["zonal.dev/zone"]: d["spec"]["replicas"]
-                for d in deps.values()
-            }
-        )
-
-
-def sampling(cluster: LocalCluster, namespace: str) -> Sampler:
-    return Sampler(cluster, namespace)
-
-
-def event_count(cluster: LocalCluster, namespace: str, reason: str) -> int:
-    items = get_json(
-        cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=web"
-    )["items"]
-    return sum(int(e.get("count") or 1) for e in items if e["reason"] == reason)
-
-
-def zone_health(cluster: LocalCluster, namespace: str) -> dict[str, str]:
-    return {z["name"]: z["health"] for z in status(cluster, namespace, "web").get("zones") or []}
-
-
-def nodes_not_ready(cluster: LocalCluster, zone: str) -> Callable[[], bool]:
-    members = set(cluster.nodes_in_zone(zone))
-    return lambda: all(
-        status != "True" for name, status in cluster.node_readiness() if name in members
-    )
 
 
 def test_one_zone_dies_and_comes_back(
@@ -90,12 +42,12 @@ def test_one_zone_dies_and_comes_back(
     apply(cluster, failover_workload(namespace))
     wait_converged(cluster, namespace, "web", EVEN)
 
-    with sampling(cluster, namespace) as outage:
+    with Sampler(cluster, namespace) as outage:
         cluster.zone_down("zone-a")
         wait_for(nodes_not_ready(cluster, "zone-a"), timeout=60, what="zone-a NotReady")
         st = wait_converged(cluster, namespace, "web", {"zone-a": 0, "zone-b": 5, "zone-c": 4})
     # Never below what the outage itself took away: 9 - zone-a's 3.
-    assert min(outage.ready) >= 6, outage.ready
+    assert min(outage.ready["web"]) >= 6, outage.ready
     assert zone_health(cluster, namespace)["zone-a"] == "Unhealthy"
     failed_over = next(c for c in st["conditions"] if c["type"] == "FailedOver")
     assert failed_over["status"] == "True"
@@ -109,7 +61,7 @@ def test_one_zone_dies_and_comes_back(
     assert metric(running_operator, "zonal_operator_zone_desired_replicas", **ours,
                   zone="zone-b") == 5  # fmt: skip
 
-    with sampling(cluster, namespace) as recovery:
+    with Sampler(cluster, namespace) as recovery:
         cluster.zone_up("zone-a")
         wait_for(
             lambda: zone_health(cluster, namespace).get("zone-a") == "Recovering",
@@ -123,7 +75,7 @@ def test_one_zone_dies_and_comes_back(
         wait_converged(cluster, namespace, "web", EVEN, timeout=120)
         assert time.monotonic() - recovering_at >= 15
     # Surge first on the way back too: Ready never below spec.replicas.
-    assert min(recovery.ready) >= 9, recovery.ready
+    assert min(recovery.ready["web"]) >= 9, recovery.ready
     assert event_count(cluster, namespace, "ZoneRecovered") == 1
     assert event_count(cluster, namespace, "ReplicasReturned") == 1
     assert metric(running_operator, "zonal_operator_failbacks_total", **ours, zone="zone-a") == 1
@@ -179,7 +131,7 @@ def test_operator_killed_mid_failover_finishes_without_duplicate_scale_ups(
     apply(cluster, failover_workload(namespace))
     wait_converged(cluster, namespace, "web", EVEN)
 
-    with sampling(cluster, namespace) as moves:
+    with Sampler(cluster, namespace) as moves:
         cluster.zone_down("zone-a")
         wait_for(
             lambda: split(cluster, namespace, "web").get("zone-b", 0) > 3,
@@ -193,9 +145,9 @@ def test_operator_killed_mid_failover_finishes_without_duplicate_scale_ups(
         time.sleep(5)
     # No zone was ever asked for more than its final share, and the total never exceeded the
     # requested replicas plus the dead zone's (the surge that failover is made of).
-    assert max(d.get("zone-b", 0) for d in moves.desired) == 5
-    assert max(d.get("zone-c", 0) for d in moves.desired) == 4
-    assert max(sum(d.values()) for d in moves.desired) <= 12
+    assert max(d.get("zone-b", 0) for d in moves.splits["web"]) == 5
+    assert max(d.get("zone-c", 0) for d in moves.splits["web"]) == 4
+    assert max(sum(d.values()) for d in moves.splits["web"]) <= 12
     assert event_count(cluster, namespace, "ZoneUnhealthy") == 1
 
 

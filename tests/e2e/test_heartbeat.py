@@ -21,9 +21,21 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import workload
-from tests.e2e.conftest import CRD, E2E_CLUSTER, cluster_up, heal, operator_running
-from tests.e2e.helpers import Poller, get_json, wait_for
-from tests.e2e.workloads import apply, deployments, status, wait_converged
+from tests.kit.e2e import (
+    CRD,
+    E2E_CLUSTER,
+    EVEN,
+    Poller,
+    apply,
+    cluster_up,
+    deployments,
+    get_json,
+    heal,
+    operator_running,
+    status,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +43,6 @@ pytestmark = pytest.mark.e2e
 STOCK_GRACE = dataclasses.replace(
     E2E_CLUSTER, node_monitor_grace_seconds=50, node_monitor_period_seconds=5
 )
-EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
 
 
 @pytest.fixture(scope="module")

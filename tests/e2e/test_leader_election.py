@@ -23,15 +23,22 @@ from localcluster import LocalCluster
 from testkit import audit
 from testkit.operator_process import OperatorProcess, Replicas
 from testkit.workloads import workload
-from tests.e2e.conftest import CRD, E2E_CLUSTER, cluster_up
-from tests.e2e.helpers import get_json, wait_for
-from tests.e2e.workloads import apply, deployments, wait_converged
+from tests.kit.e2e import (
+    CRD,
+    E2E_CLUSTER,
+    EVEN,
+    FAST,
+    apply,
+    cluster_up,
+    deployments,
+    get_json,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 LEASE, RETRY = 15.0, 2.0
-EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
-FAST = {"gracePeriodSeconds": 5, "failbackDelaySeconds": 20, "tolerationSeconds": 10}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
-from tests.e2e.helpers import get_json, wait_for
+from tests.kit.e2e import get_json, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.operator_process import free_port
+from localcluster.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,8 +19,19 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
-from tests.e2e.helpers import Poller, get_json, metric, wait_for
-from tests.e2e.workloads import apply, deployments, split, status, wait_converged
+from tests.kit.e2e import (
+    Poller,
+    apply,
+    deployments,
+    events,
+    metric,
+    parse_time,
+    reasons,
+    split,
+    status,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator", "restore_zones")]
 
@@ -86,22 +96,11 @@ def wave(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
     return result
 
 
-def events(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get_json(
-        cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=web"
-    )["items"]
-    return items
-
-
-def reasons(cluster: LocalCluster, namespace: str) -> list[str]:
-    return [e["reason"] for e in events(cluster, namespace)]
-
-
 def wait_rolled_back(cluster: LocalCluster, namespace: str, old: dict[str, str]) -> None:
     """Until zone-a has been rolled back and every zone is on the revision it had (`old`, by
     zone) again, rolled out at 2 replicas, as `kubectl rollout status` judges it."""
     wait_for(
-        lambda: "ZoneRolledBack" in reasons(cluster, namespace),
+        lambda: "ZoneRolledBack" in reasons(cluster, namespace, "web"),
         timeout=90,
         what="zone-a rolled back",
     )
@@ -113,10 +112,6 @@ def wait_rolled_back(cluster: LocalCluster, namespace: str, old: dict[str, str])
         timeout=60,
         what="every zone on the previous revision again, rolled out",
     )
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -180,10 +175,10 @@ def test_a_good_change_rolls_zone_by_zone_each_after_the_one_before_baked(
     )
     entries = {z["name"]: z for z in status(cluster, namespace, "web")["zones"]}
     for earlier, later in (("zone-b", "zone-a"), ("zone-a", "zone-c")):
-        baked = _time(entries[earlier]["bakedAt"])
-        assert _time(entries[later]["updatedAt"]) >= baked, entries
-        assert (baked - _time(entries[earlier]["bakingSince"])).total_seconds() >= 15, entries
-    told = reasons(cluster, namespace)
+        baked = parse_time(entries[earlier]["bakedAt"])
+        assert parse_time(entries[later]["updatedAt"]) >= baked, entries
+        assert (baked - parse_time(entries[earlier]["bakingSince"])).total_seconds() >= 15, entries
+    told = reasons(cluster, namespace, "web")
     assert told.count("ZoneRolloutStarted") == 3 and told.count("ZoneBaked") == 3, told
     assert "ZoneRolloutComplete" in told
     progressing = condition(status(cluster, namespace, "web"), "Progressing")
@@ -226,7 +221,7 @@ def test_a_bad_change_halts_at_the_first_zone_and_a_fix_completes_the_wave(
             assert revision(deps[zone]) == old[zone], zone
             assert int(deps[zone]["status"].get("readyReplicas") or 0) == 2, deps[zone]["status"]
         assert wave(cluster, namespace)["zonesDone"] == 0
-        assert "RolloutHalted" in reasons(cluster, namespace)
+        assert "RolloutHalted" in reasons(cluster, namespace, "web")
         ours = {"namespace": namespace, "workload": "web"}
         assert metric(running_operator, "zonal_operator_rollout_halted", **ours) == 1
         assert metric(running_operator, "zonal_operator_rollout_halts_total", **ours) == 1
@@ -286,7 +281,7 @@ def test_rollback_on_halt_puts_the_failed_zone_back_after_a_restart(
     wait_for(
         lambda: any(
             e["reason"] == "DeploymentUpdated" and "its rollback to revision" in e["message"]
-            for e in events(cluster, namespace)
+            for e in events(cluster, namespace, "web")
         ),
         timeout=15,
         what="the rollback's surge dropped",
@@ -338,7 +333,7 @@ def test_a_zone_failing_over_mid_wave_keeps_ready_where_the_outage_left_it(
     assert min(sampled.ready) >= 6, sampled.ready
     deps = zone_deployments(cluster, namespace)
     assert {image(dep) for dep in deps.values()} == {"nginx:1.28"}
-    assert "RolloutHalted" not in reasons(cluster, namespace)
+    assert "RolloutHalted" not in reasons(cluster, namespace, "web")
     figure(
         f"zone-c lost while zone-a baked (bake 60 s, 9 replicas): lowest Ready "
         f"{min(sampled.ready)} (the outage took 3), wave complete with zone-c down"

@@ -19,7 +19,7 @@ import pytest
 
 from localcluster import LocalCluster
 from testkit.workloads import workload
-from tests.e2e.helpers import Poller, get_json
+from tests.kit.e2e import Poller, get_json
 
 pytestmark = [
     pytest.mark.e2e,

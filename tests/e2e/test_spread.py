@@ -10,63 +10,36 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
-from testkit.workloads import ZONE_KEY, condition, workload
-from tests.e2e.helpers import Poller, get_json, metric, wait_for
-from tests.e2e.test_failover import event_count, nodes_not_ready, zone_health
-from tests.e2e.workloads import apply, settled_status, status
+from testkit.workloads import condition
+from tests.kit.e2e import (
+    EVEN,
+    SpreadSampler,
+    apply,
+    event_count,
+    get_json,
+    metric,
+    nodes_not_ready,
+    nodes_ready,
+    pods,
+    ready_per_zone,
+    settled_status,
+    spread_replicas,
+    spread_workload,
+    status,
+    wait_for,
+    zone_health,
+)
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.usefixtures("running_operator", "restore_zones"),
 ]
-
-EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
-FAST = {"gracePeriodSeconds": 5, "failbackDelaySeconds": 20, "tolerationSeconds": 120}
-
-
-def spread_workload(namespace: str, **failover: Any) -> dict[str, Any]:
-    return workload("web", namespace, replicas=9, placement="Spread", failover={**FAST, **failover})
-
-
-def spec_replicas(cluster: LocalCluster, namespace: str) -> int | None:
-    """The single Deployment's spec.replicas, or None before the operator has made it."""
-    items = get_json(cluster, "deployments", "-n", namespace, "-l", "zonal.dev/workload=web")
-    return int(items["items"][0]["spec"]["replicas"]) if items["items"] else None
-
-
-def pods(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get_json(
-        cluster, "pods", "-n", namespace, "-l", "zonal.dev/workload=web"
-    )["items"]
-    return items
-
-
-def is_ready(pod: dict[str, Any]) -> bool:
-    return pod["status"].get("phase") == "Running" and any(
-        c["type"] == "Ready" and c["status"] == "True"
-        for c in pod["status"].get("conditions") or []
-    )
-
-
-def ready_per_zone(cluster: LocalCluster, namespace: str) -> Counter[str]:
-    """Ready pods that are not being deleted, per zone of their node."""
-    zone_of = {
-        n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE_KEY)
-        for n in get_json(cluster, "nodes")["items"]
-    }
-    return Counter(
-        zone_of.get(p["spec"].get("nodeName"), "?")
-        for p in pods(cluster, namespace)
-        if not p["metadata"].get("deletionTimestamp") and is_ready(p)
-    )
 
 
 def wait_spread(
@@ -77,7 +50,7 @@ def wait_spread(
     and no longer Progressing."""
 
     def done() -> dict[str, Any] | None:
-        if spec_replicas(cluster, namespace) != 9:
+        if spread_replicas(cluster, namespace) != 9:
             return None
         live = [p for p in pods(cluster, namespace) if not p["metadata"].get("deletionTimestamp")]
         counts = ready_per_zone(cluster, namespace)
@@ -92,34 +65,6 @@ def wait_spread(
 
     result: dict[str, Any] = wait_for(done, timeout=timeout, what=f"spread {expected}")
     return result
-
-
-@dataclass
-class Sampler(Poller):
-    """Once a second: Ready pods, the Deployment's replicas, and the PodDisruptionBudget."""
-
-    cluster: LocalCluster
-    namespace: str
-    pdb: bool = False
-    ready: list[int] = field(default_factory=list)
-    replicas: list[int] = field(default_factory=list)
-    budget: list[tuple[int, int]] = field(default_factory=list)  # (currentHealthy, desired)
-
-    def sample(self) -> None:
-        live = pods(self.cluster, self.namespace)
-        self.ready.append(
-            sum(1 for p in live if not p["metadata"].get("deletionTimestamp") and is_ready(p))
-        )
-        replicas = spec_replicas(self.cluster, self.namespace)
-        assert replicas is not None, "the Deployment vanished while being sampled"
-        self.replicas.append(replicas)
-        if self.pdb:
-            st = get_json(self.cluster, "pdb", "web", "-n", self.namespace).get("status") or {}
-            self.budget.append((st.get("currentHealthy", 0), st.get("desiredHealthy", 0)))
-
-
-def sampling(cluster: LocalCluster, namespace: str, pdb: bool = False) -> Sampler:
-    return Sampler(cluster, namespace, pdb)
 
 
 def zone_a_down_and_failed_over(cluster: LocalCluster, namespace: str) -> float:
@@ -137,7 +82,7 @@ def test_one_zone_dies_and_comes_back(cluster: LocalCluster, namespace: str) -> 
     [dep] = get_json(cluster, "deployments", "-n", namespace)["items"]
     assert dep["metadata"]["name"] == "web"
 
-    with sampling(cluster, namespace) as outage:
+    with SpreadSampler(cluster, namespace) as outage:
         took = zone_a_down_and_failed_over(cluster, namespace)
     # Replaced by the operator after its 5 s grace, far before the pods' 120 s toleration.
     assert took < 60, took
@@ -152,7 +97,7 @@ def test_one_zone_dies_and_comes_back(cluster: LocalCluster, namespace: str) -> 
     stuck = [p for p in pods(cluster, namespace) if p["status"].get("phase") == "Pending"]
     assert not stuck, "replacements left Pending by the spread constraint"
 
-    with sampling(cluster, namespace) as recovery:
+    with SpreadSampler(cluster, namespace) as recovery:
         cluster.zone_up("zone-a")
         # Its nodes turn Ready a moment before the node lifecycle controller lifts their
         # NoSchedule taints; until then zone-a takes no pod and is no domain of the skew.
@@ -236,7 +181,7 @@ def test_operator_restart_mid_rebalance_finishes_it_without_a_second_surge(
     wait_spread(cluster, namespace, EVEN)
     zone_a_down_and_failed_over(cluster, namespace)
 
-    with sampling(cluster, namespace) as recovery:
+    with SpreadSampler(cluster, namespace) as recovery:
         cluster.zone_up("zone-a")
         wait_for(
             lambda: status(cluster, namespace, "web").get("surgeReplicas", 0) > 0,
@@ -271,9 +216,9 @@ def test_failback_never_violates_a_disruption_budget(
                       verb="create", resource="pods/eviction")  # fmt: skip
 
     evictions_before = evictions()
-    with sampling(cluster, namespace, pdb=True) as recovery:
+    with SpreadSampler(cluster, namespace, pdb=True) as recovery:
         cluster.zone_up("zone-a")
-        wait_for(nodes_not_ready_none(cluster), timeout=60, what="zone-a Ready")
+        wait_for(nodes_ready(cluster, "zone-a"), timeout=60, what="zone-a Ready")
         st = wait_spread(cluster, namespace, EVEN, timeout=180)
     assert st["skew"] == 0
     assert recovery.budget, "no PodDisruptionBudget status sampled"
@@ -283,8 +228,3 @@ def test_failback_never_violates_a_disruption_budget(
     assert min(recovery.ready) >= 9, recovery.ready
     # The pods left the full zones through the Eviction API (a refused one counts too).
     assert evictions() - evictions_before >= 3
-
-
-def nodes_not_ready_none(cluster: LocalCluster) -> Any:
-    members = set(cluster.nodes_in_zone("zone-a"))
-    return lambda: all(s == "True" for name, s in cluster.node_readiness() if name in members)

@@ -10,19 +10,20 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
-from tests.e2e.helpers import get_json, wait_for
-from tests.e2e.workloads import apply, deployments, split, status, wait_converged
+from tests.kit.e2e import (
+    EVEN,
+    apply,
+    assert_quiet,
+    deployments,
+    get_json,
+    reasons,
+    split,
+    status,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
-
-EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
-
-
-def events(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
-    items = get_json(
-        cluster, "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
-    )["items"]
-    return [e["reason"] for e in items]
 
 
 def test_create_spreads_replicas_over_zones(cluster: LocalCluster, namespace: str) -> None:
@@ -122,7 +123,7 @@ def test_template_change_rolls_out_to_every_zone(cluster: LocalCluster, namespac
     pods = get_json(cluster, "pods", "-n", namespace, "-l", "zonal.dev/workload=web")["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     assert {p["spec"]["containers"][0]["image"] for p in live} == {"nginx:1.28"}
-    assert events(cluster, namespace, "web").count("DeploymentUpdated") == 3
+    assert reasons(cluster, namespace, "web").count("DeploymentUpdated") == 3
 
 
 @pytest.mark.usefixtures("restore_zones")
@@ -141,7 +142,7 @@ def test_zone_added_gets_its_share_and_removed_zone_gives_it_back(
         cluster.remove_zone("zone-d")
     wait_converged(cluster, namespace, "web", EVEN)
     assert "web-zone-d" not in deployments(cluster, namespace, "web")
-    assert "DeploymentDeleted" in events(cluster, namespace, "web")
+    assert "DeploymentDeleted" in reasons(cluster, namespace, "web")
 
 
 def test_foreign_deployment_with_the_same_name_is_left_alone(
@@ -185,7 +186,7 @@ def test_foreign_deployment_with_the_same_name_is_left_alone(
     managers = {m["manager"] for m in after["metadata"]["managedFields"]}
     assert "zonal-operator" not in managers, managers
     assert condition(status(cluster, namespace, "web"), "Ready")["status"] == "False"
-    assert "DeploymentConflict" in events(cluster, namespace, "web")
+    assert "DeploymentConflict" in reasons(cluster, namespace, "web")
 
 
 def test_hand_edits_of_generated_deployments_are_put_back(
@@ -209,7 +210,7 @@ def test_hand_edits_of_generated_deployments_are_put_back(
 
     wait_for(restored, timeout=60, what="hand edits reverted")
     wait_converged(cluster, namespace, "web", {"zone-a": 2, "zone-b": 2, "zone-c": 2})
-    assert "DeploymentRestored" in events(cluster, namespace, "web")
+    assert "DeploymentRestored" in reasons(cluster, namespace, "web")
 
 
 def test_steady_state_makes_no_writes(
@@ -218,19 +219,7 @@ def test_steady_state_makes_no_writes(
     apply(cluster, workload("web", namespace, replicas=9))
     wait_converged(cluster, namespace, "web", EVEN)
     # Steady state: nothing else changes either (earlier tests' namespaces are gone).
-    wait_for(
-        lambda: all(
-            ns["status"].get("phase") != "Terminating"
-            for ns in get_json(cluster, "namespaces")["items"]
-        ),
-        timeout=120,
-        what="no namespace terminating",
-    )
-    time.sleep(3)  # let the last status write land
-    before = running_operator.writes()
-    time.sleep(20)
-    # Nothing but the leader's renewals of its own Lease (testkit.metrics.writes).
-    assert running_operator.writes() == before, running_operator.api_requests()
+    assert_quiet(cluster, running_operator)
 
 
 def test_delete_removes_deployments_even_without_the_operator(

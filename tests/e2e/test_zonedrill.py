@@ -20,21 +20,23 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
-from tests.e2e.helpers import metric, wait_for
-from tests.e2e.test_zoneshift import (
+from tests.kit.e2e import (
     EVEN,
     FAST,
     Sampler,
     SpreadSampler,
+    apply,
     create_shift,
+    metric,
     reasons,
     shift_status,
-    shifts,  # noqa: F401 (a fixture)
+    split,
     spread_settled,
     spread_workload,
+    wait_converged,
+    wait_for,
     zone_entry,
 )
-from tests.e2e.workloads import apply, split, wait_converged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
 
@@ -66,7 +68,7 @@ def _time(text: str) -> float:
 def test_a_drill_on_a_short_schedule_runs_and_records_its_timings(
     cluster: LocalCluster,
     namespace: str,
-    shifts: list[str],  # noqa: F811
+    shifts: list[str],
     running_operator: OperatorProcess,
     figure: Callable[[str], None],
 ) -> None:
@@ -138,7 +140,7 @@ def test_a_drill_on_a_short_schedule_runs_and_records_its_timings(
 def test_a_drill_is_skipped_while_a_zone_is_failing(
     cluster: LocalCluster,
     namespace: str,
-    shifts: list[str],  # noqa: F811
+    shifts: list[str],
     running_operator: OperatorProcess,
     restore_zones: None,
 ) -> None:
@@ -173,7 +175,7 @@ def test_a_drill_is_skipped_while_a_zone_is_failing(
 def test_a_drill_runs_on_a_spread_workload_and_measures_it_from_its_pods(
     cluster: LocalCluster,
     namespace: str,
-    shifts: list[str],  # noqa: F811
+    shifts: list[str],
     figure: Callable[[str], None],
 ) -> None:
     apply(cluster, spread_workload(namespace))

@@ -9,12 +9,8 @@ kubernetes.io/metadata.name label), so that it touches no other test's workloads
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,99 +18,32 @@ import pytest
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition, workload
-from tests.e2e.helpers import Poller, get_json, metric, wait_for
-from tests.e2e.test_spread import Sampler as SpreadSampler
-from tests.e2e.test_spread import pods as spread_pods
-from tests.e2e.test_spread import ready_per_zone, spread_workload
-from tests.e2e.test_spread import spec_replicas as spread_replicas
-from tests.e2e.workloads import (
+from tests.kit.e2e import (
+    EVEN,
+    FAST,
+    Sampler,
+    SpreadSampler,
     apply,
-    deployments,
-    settled_status,
+    assert_quiet,
+    create_shift,
+    events,
+    get_json,
+    metric,
+    parse_time,
+    reasons,
+    shift_status,
     split,
+    spread_settled,
+    spread_workload,
     status,
     wait_converged,
+    wait_for,
+    zone_entry,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
 
-EVEN = {"zone-a": 3, "zone-b": 3, "zone-c": 3}
 OUT_OF_B = {"zone-a": 5, "zone-b": 0, "zone-c": 4}
-FAST = {"gracePeriodSeconds": 5, "failbackDelaySeconds": 20, "tolerationSeconds": 10}
-
-
-@dataclass
-class Sampler(Poller):
-    """Once a second: each workload's Ready replicas (its Deployments' readyReplicas) and
-    its split."""
-
-    cluster: LocalCluster
-    namespace: str
-    names: tuple[str, ...] = ("web",)
-    ready: dict[str, list[int]] = field(default_factory=dict)
-    splits: dict[str, list[dict[str, int]]] = field(default_factory=dict)
-
-    def sample(self) -> None:
-        for name in self.names:
-            deps = deployments(self.cluster, self.namespace, name).values()
-            ready = sum(int(d.get("status", {}).get("readyReplicas") or 0) for d in deps)
-            self.ready.setdefault(name, []).append(ready)
-            self.splits.setdefault(name, []).append(split(self.cluster, self.namespace, name))
-
-
-@pytest.fixture
-def shifts(cluster: LocalCluster) -> Iterator[list[str]]:
-    """The names of the ZoneShifts a test creates; deleted afterwards."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        cluster.kubectl("delete", "zoneshift", name, "--wait=false", check=False)
-
-
-def create_shift(
-    cluster: LocalCluster, created: list[str], namespace: str, duration: str, **spec: Any
-) -> str:
-    name = f"zs-{uuid.uuid4().hex[:8]}"
-    body = {
-        "apiVersion": "zonal.dev/v1alpha1",
-        "kind": "ZoneShift",
-        "metadata": {"name": name},
-        "spec": {
-            "zone": "zone-b",
-            "duration": duration,
-            "reason": "e2e: zone-b maintenance",
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            **spec,
-        },
-    }
-    cluster.kubectl("create", "-f", "-", input=json.dumps(body))
-    created.append(name)
-    return name
-
-
-def shift_status(cluster: LocalCluster, name: str) -> dict[str, Any]:
-    result: dict[str, Any] = get_json(cluster, "zoneshift", name).get("status") or {}
-    return result
-
-
-def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get_json(
-        cluster, "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
-    )["items"]
-    return items
-
-
-def reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
-    return [e["reason"] for e in events(cluster, namespace, name)]
-
-
-def zone_entry(cluster: LocalCluster, namespace: str, name: str, zone: str) -> dict[str, Any]:
-    zones = status(cluster, namespace, name).get("zones") or []
-    return next((z for z in zones if z["name"] == zone), {})
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
@@ -141,7 +70,7 @@ def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
         assert condition(st, "FailedOver")["status"] == "False"
         zs = shift_status(cluster, name)
         assert (zs["active"], zs["appliedWorkloads"], zs["refusedWorkloads"]) == (True, 1, 0)
-        assert (_time(zs["expiresAt"]) - _time(zs["startedAt"])).total_seconds() == 60
+        assert (parse_time(zs["expiresAt"]) - parse_time(zs["startedAt"])).total_seconds() == 60
         columns = cluster.kubectl("get", "zoneshift", name).stdout
         assert "zone-b" in columns and "true" in columns, columns
         assert metric(running_operator, "zonal_operator_zoneshifts_active") >= 1
@@ -284,38 +213,10 @@ def test_a_shift_in_force_makes_no_writes_once_done(
         timeout=30,
         what="the shift's status counted",
     )
-    wait_for(
-        lambda: all(
-            ns["status"].get("phase") != "Terminating"
-            for ns in get_json(cluster, "namespaces")["items"]
-        ),
-        timeout=120,
-        what="no namespace terminating",
-    )
-    time.sleep(3)  # let the last status write land
-    before = running_operator.writes()
-    time.sleep(20)
-    # Nothing but the leader's renewals of its own Lease (testkit.metrics.writes).
-    assert running_operator.writes() == before, running_operator.api_requests()
+    assert_quiet(cluster, running_operator)
 
 
 # --- Spread placement ---------------------------------------------------------------------------
-
-
-def spread_settled(cluster: LocalCluster, namespace: str, zones: set[str]) -> dict[str, Any] | None:
-    """The status, once the Deployment asks for 9, exactly 9 pods exist, all Ready, spread
-    within maxSkew 1 over `zones` and nowhere else, and the workload is settled; else None."""
-    if spread_replicas(cluster, namespace) != 9:
-        return None
-    live = [
-        p for p in spread_pods(cluster, namespace) if not p["metadata"].get("deletionTimestamp")
-    ]
-    counts = ready_per_zone(cluster, namespace)
-    if len(live) != 9 or sum(counts.values()) != 9 or set(counts) != zones:
-        return None
-    if max(counts.values()) - min(counts.values()) > 1:
-        return None
-    return settled_status(cluster, namespace, "web")
 
 
 def the_deployment(cluster: LocalCluster, namespace: str) -> dict[str, Any]:

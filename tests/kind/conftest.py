@@ -8,12 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kind.kindcluster import kubectl, unpause_all
-
-
-def kind_selected(markexpr: str) -> bool:
-    """True when the -m expression names `kind` other than as `not kind`."""
-    return re.search(r"(?<!not )\bkind\b", markexpr) is not None
+from tests.kit.kind import kind_selected, kubectl, unpause_all
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.helpers import wait_for
-from tests.kind.kindcluster import (
+from tests.kit.e2e import wait_for
+from tests.kit.kind import (
     OPERATOR_NAMESPACE,
     RELEASE,
     ROOT,

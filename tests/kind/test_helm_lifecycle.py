@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.helpers import wait_for
-from tests.kind.kindcluster import (
+from tests.kit.e2e import wait_for
+from tests.kit.kind import (
     OPERATOR_NAMESPACE,
     RELEASE,
     ROOT,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from testkit import workloads
-from tests.e2e.helpers import wait_for
-from tests.kind.kindcluster import (
+from tests.kit.e2e import wait_for
+from tests.kit.kind import (
     ZONE,
     ReadyByZone,
     apply,

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from test_perzone import UID, cluster_nodes, workload_body
-from test_shift_keeper import ShiftApi, store_with
+from tests.kit.fake_kube import ShiftApi, store_with
+from tests.kit.perzone_sim import UID, cluster_nodes, workload_body
 
 from zonal_operator.api import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL, ZONE_LABEL
 from zonal_operator.core.drills import Reading

@@ -15,7 +15,7 @@ import yaml
 from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_perzone import cluster_nodes, workload_body
+from tests.kit.perzone_sim import cluster_nodes, workload_body
 
 from zonal_operator.api import Workload
 from zonal_operator.core import drills

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fake_kube import FakeKube
+from tests.kit.fake_kube import FakeKube
 
 from zonal_operator.api import Workload
 from zonal_operator.core import plan as planner

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from test_perzone import (
+from tests.kit.perzone_sim import (
     NOW,
     ZONES,
     Sim,
@@ -22,7 +22,7 @@ from test_perzone import (
     zone_entry,
     zone_nodes,
 )
-from test_spread import SpreadSim, converged, healthy_nodes, spread_body
+from tests.kit.spread_sim import SpreadSim, converged, healthy_nodes, spread_body
 
 from zonal_operator.api import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.core.health import (

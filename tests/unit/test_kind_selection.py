@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.kind.conftest import kind_selected
+from tests.kit.kind import kind_selected
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_perzone import action_name, dep
-from test_waves import OLD, B, C, halted_at_b, quiet
+from tests.kit.perzone_sim import action_name, dep
+from tests.kit.wave_sim import OLD, B, C, halted_at_b, quiet
 
 from zonal_operator.core import rollbacks, waves
 from zonal_operator.core.plan import Replace, Scale

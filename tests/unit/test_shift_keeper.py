@@ -9,30 +9,12 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from test_perzone import cluster_nodes, workload_body
+from tests.kit.fake_kube import ShiftApi, store_with
+from tests.kit.perzone_sim import workload_body
 
 from zonal_operator.runtime.cache import Store
-from zonal_operator.runtime.kube import NotLeader
 from zonal_operator.runtime.shifts import ShiftKeeper
 from zonal_operator.shiftapi import ZoneShift
-
-
-class ShiftApi:
-    def __init__(self, leading: bool = True) -> None:
-        self.leading = leading
-        self.patches: list[tuple[str, dict[str, Any]]] = []
-        self.events: list[tuple[str, str, str]] = []
-
-    def patch_zoneshift_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        if not self.leading:
-            raise NotLeader
-        self.patches.append((name, status))
-        return {"metadata": {"name": name, "resourceVersion": str(len(self.patches))}}
-
-    def create_zoneshift_event(
-        self, name: str, uid: str, *, type_: str, reason: str, message: str
-    ) -> None:
-        self.events.append((name, type_, reason))
 
 
 def shift_body(name: str = "maint-b", **spec: Any) -> dict[str, Any]:
@@ -40,16 +22,6 @@ def shift_body(name: str = "maint-b", **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name, "uid": f"uid-{name}", "generation": 1},
         "spec": {"zone": "zone-b", "duration": "1h", "reason": "test", **spec},
     }
-
-
-def store_with(*workloads: dict[str, Any]) -> Store:
-    store = Store()
-    for node in cluster_nodes():
-        store.put_node(node)
-    for body in workloads:
-        meta = body["metadata"]
-        store.workloads[(meta["namespace"], meta["name"])] = body
-    return store
 
 
 def keeper_for(store: Store, api: ShiftApi, active: bool = True) -> ShiftKeeper:

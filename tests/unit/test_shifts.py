@@ -6,17 +6,18 @@ combination of failed, shifted and recovering zones."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_perzone import (
+from tests.kit.perzone_sim import (
     NOW,
     ZONES,
     Sim,
     action_name,
+    check_moves_keep_ready_capacity,
     cluster_nodes,
     condition,
     dep,
@@ -27,43 +28,12 @@ from test_perzone import (
     workload_body,
     zone_nodes,
 )
-from test_perzone import (
-    test_the_operators_moves_never_take_ready_capacity_below_what_was_asked as _never_below,
-)
+from tests.kit.zoneshifts import shift
 
 from zonal_operator.api import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Plan
 from zonal_operator.shiftapi import ZoneShift, parse_duration
-
-FMT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def shift(
-    name: str = "maint-b",
-    zone: str = "zone-b",
-    *,
-    duration: str = "1h",
-    started: datetime | None = NOW,
-    reason: str = "kernel upgrade",
-    **spec: Any,
-) -> ZoneShift:
-    """A ZoneShift the operator has started (status.startedAt and expiresAt written)."""
-    status: dict[str, Any] = {}
-    if started is not None:
-        status = {
-            "startedAt": started.strftime(FMT),
-            "countedFrom": started.strftime(FMT),
-            "duration": duration,
-            "expiresAt": (started + parse_duration(duration)).strftime(FMT),
-        }
-    return ZoneShift.from_body(
-        {
-            "metadata": {"name": name, "uid": f"uid-{name}", "generation": 1},
-            "spec": {"zone": zone, "duration": duration, "reason": reason, **spec},
-            "status": status,
-        }
-    )
 
 
 def walk(sim: Sim, replicas: int, rounds: int = 40) -> list[Plan]:
@@ -430,9 +400,9 @@ def test_outcomes_count_what_each_plan_decides() -> None:
 
 @st.composite
 def shifted_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int], set[str]]:
-    """random_state (test_perzone.py: any mix of healthy, failing, recovering, vanished zones
-    and Deployments), plus any set of its zones shifted, in any order, and zones whose status
-    says they were shifted before."""
+    """random_state (tests/kit/perzone_sim.py: any mix of healthy, failing, recovering,
+    vanished zones and Deployments), plus any set of its zones shifted, in any order, and zones
+    whose status says they were shifted before."""
     sim, current, ready, stranded = draw(random_state())
     names = [z["name"] for z in sim.body["status"]["zones"]]
     shifted = draw(st.lists(st.sampled_from(names), unique=True)) if names else []
@@ -451,7 +421,7 @@ def shifted_state(draw: st.DrawFn) -> tuple[Sim, dict[str, int], dict[str, int],
 def test_with_shifts_the_operators_moves_never_take_ready_capacity_below_what_was_asked(
     state: tuple[Sim, dict[str, int], dict[str, int], set[str]],
 ) -> None:
-    _never_below.hypothesis.inner_test(state)  # the same claim as without shifts
+    check_moves_keep_ready_capacity(state)  # the same claim as without shifts
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

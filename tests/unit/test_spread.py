@@ -1,184 +1,25 @@
 """Spread placement, one reconcile at a time, against a small simulation of what it drives.
 
-`SpreadSim` plays the API server (it applies the actions), the ReplicaSet controller (it
-creates pods up to the Deployment's replicas, and on a scale-down removes not-ready pods first,
-then the newest), the scheduler (a new pod goes to the zone with the fewest pods among those
-with a Ready, untainted node: what the DoNotSchedule constraint with nodeTaintsPolicy Honor
-does) and the kubelets (`settle` makes every scheduled pod on a Ready node Ready).
+The simulation, `SpreadSim` (tests/kit/spread_sim.py), plays the API server, the ReplicaSet
+controller, the scheduler and the kubelets.
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
-from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_perzone import NOW, UID, ZONES, down, workload_body, zone_nodes
+from tests.kit.perzone_sim import NOW, UID, ZONES, down
+from tests.kit.spread_sim import SpreadSim, converged, healthy_nodes, spread_body
 
 from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
 from zonal_operator.core import spread
-from zonal_operator.core.model import NodeInfo, PodInfo
-from zonal_operator.core.plan import Create, DeletePod, Evict, Plan, Replace, Scale, SpreadObserved
+from zonal_operator.core.model import PodInfo
+from zonal_operator.core.plan import DeletePod, Evict, Scale
 from zonal_operator.core.render import render_spread_deployment
-from zonal_operator.shiftapi import ZoneShift
-
-
-def spread_body(replicas: int = 9, **kwargs: Any) -> dict[str, Any]:
-    return workload_body(replicas, placement="Spread", **kwargs)
-
-
-@dataclass
-class SpreadSim:
-    workload: dict[str, Any]
-    nodes: list[NodeInfo]
-    now: datetime = NOW
-    deployment: dict[str, Any] | None = None
-    pods: dict[str, PodInfo] = field(default_factory=dict)
-    serial: itertools.count[int] = field(default_factory=itertools.count)
-    evictions: int = 0
-    # A PodDisruptionBudget with maxUnavailable 1: an eviction needs every pod Ready.
-    pdb: bool = False
-    shifts: tuple[ZoneShift, ...] = ()  # the ZoneShifts selecting it (test_shifts.py)
-    events: list[str] = field(default_factory=list)  # the reasons of the events planned
-
-    @property
-    def wl(self) -> Workload:
-        return Workload.from_body(self.workload)
-
-    def observe(self) -> SpreadObserved:
-        deployments = (
-            {}
-            if self.deployment is None
-            else {self.deployment["metadata"]["name"]: self.deployment}
-        )
-        return SpreadObserved(
-            workload=self.wl,
-            nodes=self.nodes,
-            deployments=deployments,
-            now=self.now,
-            pods=list(self.pods.values()),
-            shifts=self.shifts,
-        )
-
-    def reconcile(self) -> Plan:
-        result = spread.plan(self.observe())
-        self.events.extend(e.reason for e in result.events)
-        for action in result.actions:
-            self.apply(action)
-        if result.status is not None:
-            self.workload["status"] = copy.deepcopy(result.status)
-        self.replicaset()
-        return result
-
-    def apply(self, action: object) -> None:
-        if isinstance(action, Create):
-            self.deployment = copy.deepcopy(action.body)
-            self.deployment["metadata"].update(generation=1)
-        elif isinstance(action, Replace):
-            generation = self.deployment["metadata"]["generation"] + 1  # type: ignore[index]
-            self.deployment = copy.deepcopy(action.body)
-            self.deployment["metadata"]["generation"] = generation
-        elif isinstance(action, Scale):
-            self.scale(action.replicas)
-        elif isinstance(action, DeletePod):
-            self.pods.pop(action.name)
-        elif isinstance(action, Evict):
-            evicted = 0
-            for name, _ in action.pods:
-                if self.pdb and not all(p.ready for p in self.pods.values()):
-                    break
-                if self.pdb and len(self.pods) <= action.replicas - 1 - evicted:
-                    break
-                self.pods.pop(name)
-                self.evictions += 1
-                evicted += 1
-                self.replicaset()  # the ReplicaSet may replace it before the shrink lands
-            if evicted:
-                self.scale(action.replicas - evicted)
-        else:
-            raise AssertionError(action)
-
-    def scale(self, replicas: int) -> None:
-        assert self.deployment is not None
-        self.deployment["spec"]["replicas"] = replicas
-        self.deployment["metadata"]["generation"] += 1
-
-    def zone_of(self, node: str) -> str:
-        return next(n.labels[DEFAULT_TOPOLOGY_KEY] for n in self.nodes if n.name == node)
-
-    def counts(self) -> Counter[str]:
-        return Counter(self.zone_of(p.node) for p in self.pods.values() if p.node)
-
-    def replicaset(self) -> None:
-        """Create or remove pods to match the Deployment, and schedule the new ones."""
-        if self.deployment is None:
-            return
-        want = self.deployment["spec"]["replicas"]
-        while len(self.pods) > want:
-            victim = min(self.pods.values(), key=lambda p: (p.ready, -int(p.name.split("-")[-1])))
-            del self.pods[victim.name]
-        while len(self.pods) < want:
-            name = f"web-{next(self.serial)}"
-            self.pods[name] = PodInfo(name=name, uid=name, node=self.schedule())
-
-    def schedule(self) -> str:
-        usable = [n for n in self.nodes if n.ready == "True" and not n.taints]
-        if not usable:
-            return ""
-        counts = self.counts()
-        zone = min(sorted({self.zone_of(n.name) for n in usable}), key=lambda z: counts[z])
-        return next(n.name for n in usable if self.zone_of(n.name) == zone)
-
-    def settle(self) -> None:
-        """Kubelets report: pods on Ready nodes are Ready; the Deployment's status catches up."""
-        ready_nodes = {n.name for n in self.nodes if n.ready == "True"}
-        self.pods = {name: replace(p, ready=p.node in ready_nodes) for name, p in self.pods.items()}
-        if self.deployment is not None:
-            n, ready = len(self.pods), sum(p.ready for p in self.pods.values())
-            self.deployment["status"] = {
-                "observedGeneration": self.deployment["metadata"]["generation"],
-                "replicas": n,
-                "updatedReplicas": n,
-                "readyReplicas": ready,
-                "availableReplicas": ready,
-            }
-
-    def run(self, rounds: int = 60, check: bool = True) -> None:
-        """Reconcile and settle until nothing is left to do."""
-        for _ in range(rounds):
-            result = self.reconcile()
-            if check:
-                assert self.ready() >= min(self.wl.replicas, self.ready_before)
-            self.settle()
-            self.ready_before = self.ready()
-            if not result.actions and result.status is None:
-                return
-        raise AssertionError("no fixed point")
-
-    ready_before: int = 0
-
-    def ready(self) -> int:
-        return sum(p.ready for p in self.pods.values())
-
-    def condition(self, type_: str) -> Mapping[str, Any]:
-        conditions = self.workload["status"]["conditions"]
-        return next(c for c in conditions if c["type"] == type_)
-
-
-def healthy_nodes() -> list[NodeInfo]:
-    return [n for z in ZONES for n in zone_nodes(z)]
-
-
-def converged(sim: SpreadSim) -> SpreadSim:
-    sim.run()
-    return sim
-
 
 # --- rendering --------------------------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 the one Deployment's pod template, the rollout that moves the pods is surge first whatever
 spec.strategy says, and the user's strategy comes back once the pods are back.
 
-`RolloutSim` adds to test_spread's SpreadSim what a template change sets off: the Deployment
-controller's rolling update (old and new ReplicaSets, maxSurge and maxUnavailable, Recreate)
-and a scheduler that honours the template's `NotIn` zone term and spreads each ReplicaSet's
-pods afresh (matchLabelKeys: pod-template-hash).
+`RolloutSim` adds to the SpreadSim (tests/kit/spread_sim.py) what a template change sets off:
+the Deployment controller's rolling update (old and new ReplicaSets, maxSurge and
+maxUnavailable, Recreate) and a scheduler that honours the template's `NotIn` zone term and
+spreads each ReplicaSet's pods afresh (matchLabelKeys: pod-template-hash).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_perzone import NOW, ZONES, down, zone_nodes
-from test_shifts import shift
-from test_spread import SpreadSim, spread_body
+from tests.kit.perzone_sim import NOW, ZONES, down, zone_nodes
+from tests.kit.spread_sim import SpreadSim, spread_body
+from tests.kit.zoneshifts import shift
 
 from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
 from zonal_operator.core import shifts as shifting

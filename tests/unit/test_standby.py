@@ -8,13 +8,14 @@ import asyncio
 import time
 from typing import Any
 
-from test_status_delay import ZONES, _Api, _controller, _workload
+from tests.kit.fake_kube import StatusApi, status_controller, status_workload
+from tests.kit.perzone_sim import ZONES
 
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.leadership import Leadership
 
 
-class _GatedApi(_Api):
+class _GatedApi(StatusApi):
     """Every write asks the gate first, as runtime/kube.py's KubeApi does."""
 
     def __init__(self, leadership: Leadership) -> None:
@@ -40,11 +41,11 @@ def test_a_standby_keeps_its_cache_and_reconciles_only_while_leading() -> None:
     async def scenario() -> None:
         leadership = Leadership(renew_deadline=10)
         api = _GatedApi(leadership)
-        controller = _controller(api, workers=2)
+        controller = status_controller(api, workers=2)
         controller.active.clear()
         controller.start()
         try:
-            controller.on_workload("ADDED", _workload("web"))
+            controller.on_workload("ADDED", status_workload("web"))
             await asyncio.sleep(0.2)
             assert ("shop", "web") in controller.store.workloads  # the cache is current
             assert api.calls == []  # and nothing was reconciled
@@ -59,7 +60,7 @@ def test_a_standby_keeps_its_cache_and_reconciles_only_while_leading() -> None:
             # Leadership lost: the gate is shut, then the workers stop taking workloads.
             leadership.drop()
             errors = metrics.RECONCILE_ERRORS._value.get()
-            controller.on_workload("ADDED", _workload("api"))
+            controller.on_workload("ADDED", status_workload("api"))
             await asyncio.sleep(0.2)  # the workers may take it before follow(): refused
             controller.follow()
             await asyncio.sleep(0.2)

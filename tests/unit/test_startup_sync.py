@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fake_kube import FakeKube
+from tests.kit.fake_kube import FakeKube
 
 from zonal_operator.runtime.controller import Controller, select_namespaces
 from zonal_operator.runtime.watch import Deliver, Source

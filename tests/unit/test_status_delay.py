@@ -5,93 +5,21 @@ as if they had been written. The controllers here have one worker unless said ot
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 
 import pytest
-from fake_kube import FakeKube
+from tests.kit.fake_kube import StatusApi, status_controller, status_workload
+from tests.kit.perzone_sim import ZONES
 
-from zonal_operator.core.model import NodeInfo
-from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.controller import Controller
 from zonal_operator.runtime.kube import ApiException
 
-ZONES = ("zone-a", "zone-b", "zone-c")
 
-
-def _workload(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "zonal.dev/v1alpha1",
-        "kind": "ZonalWorkload",
-        "metadata": {
-            "name": name,
-            "namespace": "shop",
-            "uid": f"uid-{name}",
-            "generation": 1,
-            "resourceVersion": "1",
-        },
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": "nginx"}]},
-            },
-        },
-    }
-
-
-class _Api(FakeKube):
-    """Answers as an API server would, and records every write."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []  # (verb, object)
-        self.statuses: dict[str, dict[str, Any]] = {}
-        self.fail_status = 0  # status writes to refuse
-        self._rv = itertools.count(2)
-
-    def create_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("create", body["metadata"]["name"]))
-        meta = {**body["metadata"], "generation": 1, "resourceVersion": str(next(self._rv))}
-        return {**body, "metadata": meta, "status": {}}
-
-    def patch_workload_status(
-        self, namespace: str, name: str, status: dict[str, Any]
-    ) -> dict[str, Any]:
-        if self.fail_status:
-            self.fail_status -= 1
-            raise ApiException(status=500, reason="Internal Server Error")
-        self.calls.append(("status", name))
-        self.statuses[name] = status
-        body = _workload(name)
-        body["metadata"]["resourceVersion"] = str(next(self._rv))
-        return {**body, "status": status}
-
-    def create_event(self, namespace: str, name: str, uid: str, **event: str) -> None:
-        self.calls.append(("event", name))
-
-    def writes(self, verb: str, name: str) -> int:
-        return sum(1 for call in self.calls if call == (verb, name))
-
-
-def _controller(api: _Api, workers: int = 1, **settings: Any) -> Controller:
-    controller = Controller(api, Settings(workers=workers, **settings))
-    for i, zone in enumerate(ZONES):
-        controller.store.put_node(
-            NodeInfo.from_body(
-                {
-                    "metadata": {"name": f"n{i}", "labels": {"topology.kubernetes.io/zone": zone}},
-                    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-                }
-            )
-        )
-    return controller
-
-
-def _web_then_api(api: _Api, **settings: Any) -> Controller:
+def _web_then_api(api: StatusApi, **settings: Any) -> Controller:
     """A controller with two new workloads queued: "web", then "api"."""
-    controller = _controller(api, **settings)
-    controller.on_workload("ADDED", _workload("web"))
-    controller.on_workload("ADDED", _workload("api"))
+    controller = status_controller(api, **settings)
+    controller.on_workload("ADDED", status_workload("web"))
+    controller.on_workload("ADDED", status_workload("api"))
     return controller
 
 
@@ -115,7 +43,7 @@ async def _drain(controller: Controller) -> list[tuple[str, str]]:
 
 def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> None:
     async def scenario() -> None:
-        api = _Api()
+        api = StatusApi()
         controller = _web_then_api(api)
 
         assert await _next(controller) == ("shop", "web")
@@ -150,7 +78,7 @@ def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> No
 
 def test_a_deferred_status_is_planned_on_and_written_once() -> None:
     async def scenario() -> None:
-        api = _Api()
+        api = StatusApi()
         controller = _web_then_api(api)
         await _next(controller)  # web: Deployments created, status deferred
         controller.queue.add(("shop", "web"))  # web changes again while others wait
@@ -176,7 +104,7 @@ def test_a_deferred_status_is_planned_on_and_written_once() -> None:
 )
 def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any) -> None:
     async def scenario() -> None:
-        api = _Api()
+        api = StatusApi()
         controller = _web_then_api(api, **settings)
         await _next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
@@ -187,10 +115,10 @@ def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any)
 
 def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice() -> None:
     async def scenario() -> None:
-        api = _Api()
+        api = StatusApi()
         api.fail_status = 1
-        controller = _controller(api)
-        controller.on_workload("ADDED", _workload("web"))
+        controller = status_controller(api)
+        controller.on_workload("ADDED", status_workload("web"))
         with pytest.raises(ApiException):
             await _next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (0, 1)
@@ -205,7 +133,7 @@ def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice()
 
 def test_an_operator_that_stops_writes_the_statuses_it_deferred() -> None:
     async def scenario() -> None:
-        api = _Api()
+        api = StatusApi()
         controller = _web_then_api(api)
         await _next(controller)  # web: status deferred
         assert api.writes("status", "web") == 0

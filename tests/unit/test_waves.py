@@ -2,15 +2,14 @@
 
 First the wave's decisions on hand-made zones (`waves.plan`), each plan fed the status the
 previous one produced, as the controller would write it back; then the PerZone planner driving
-waves end to end (`perzone.plan`, with the Deployments rolled out at once by test_perzone's
-`Sim`); then properties over random waves: template changes, bake times, concurrency, stalls,
-restarts and pods that stop being Ready, at random moments.
+waves end to end (`perzone.plan`, with the Deployments rolled out at once by `WaveSim`,
+tests/kit/wave_sim.py); then properties over random waves: template changes, bake times,
+concurrency, stalls, restarts and pods that stop being Ready, at random moments.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -19,11 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_perzone import (
-    DEFAULT_TOPOLOGY_KEY,
+from tests.kit.perzone_sim import (
     NOW,
-    TEMPLATE,
-    Sim,
     cluster_nodes,
     condition,
     dep,
@@ -32,45 +28,32 @@ from test_perzone import (
     zone_entry,
     zone_nodes,
 )
+from tests.kit.wave_sim import (
+    FIX,
+    FIX_IMAGE,
+    NEW,
+    NEW_IMAGE,
+    OLD,
+    OLD_IMAGE,
+    A,
+    B,
+    C,
+    WaveSim,
+    halted_at_b,
+    quiet,
+    template,
+    wave_sim,
+    workload,
+)
 
-from zonal_operator.api import Workload
+from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
 from zonal_operator.core import waves
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.perzone import plan as perzone_plan
-from zonal_operator.core.plan import Create, Event, PerZoneObserved, Plan, Replace
+from zonal_operator.core.plan import Create, Event, Plan, Replace
 from zonal_operator.core.render import REVISION_ANNOTATION, template_revision
 from zonal_operator.core.status import format_time
 from zonal_operator.core.waves import Wave, ZoneRun
-
-A, B, C = "zone-a", "zone-b", "zone-c"
-OLD_IMAGE, NEW_IMAGE, FIX_IMAGE = "nginx:1.27", "nginx:1.28", "nginx:1.29"
-
-
-def template(image: str) -> dict[str, Any]:
-    out: dict[str, Any] = copy.deepcopy(TEMPLATE)
-    out["spec"]["containers"][0]["image"] = image
-    return out
-
-
-def workload(
-    image: str = NEW_IMAGE,
-    *,
-    status: Mapping[str, Any] | None = None,
-    spec_zones: Sequence[str] = (),
-    mode: str | None = "ZoneByZone",
-    **policy: Any,
-) -> Workload:
-    spec: dict[str, Any] = {"template": template(image)}
-    if mode is not None:
-        spec["zoneRollout"] = {"mode": mode, "bakeSeconds": 60, **policy}
-    if spec_zones:
-        spec["zones"] = list(spec_zones)
-    return Workload.from_body(workload_body(9, status=status, **spec))
-
-
-OLD = template_revision(workload(OLD_IMAGE))
-NEW = template_revision(workload(NEW_IMAGE))
-FIX = template_revision(workload(FIX_IMAGE))
 
 
 def at(seconds: float) -> datetime:
@@ -575,74 +558,6 @@ def test_zones_that_never_left_the_target_are_not_in_flight() -> None:
 # --- the PerZone planner driving waves ---------------------------------------------------------
 
 
-@dataclass
-class WaveSim(Sim):
-    """test_perzone's Sim with the pods the wave looks at (zone -> pods), and the stalled
-    Deployments a test chooses (their controller's status says ProgressDeadlineExceeded)."""
-
-    pods: dict[str, list[PodInfo]] = field(default_factory=dict)
-    stalled: set[str] = field(default_factory=set)
-    coalesced_since: datetime | None = None  # Sim's, typed
-
-    def observed(self) -> PerZoneObserved:
-        pods = {z: tuple(p) for z, p in self.pods.items()}
-        return dataclasses.replace(super().observed(), zone_pods=pods)
-
-    def settle(self, ready: Mapping[str, int] | None = None) -> None:
-        super().settle(ready)
-        for zone in self.stalled:
-            live = self.deployments[dep(zone)]
-            status = live["status"]
-            short = max(0, live["spec"]["replicas"] - 1)  # a pod short of done
-            status["readyReplicas"] = status["availableReplicas"] = short
-            status["conditions"] = [
-                {
-                    "type": "Progressing",
-                    "status": "False",
-                    "reason": "ProgressDeadlineExceeded",
-                    "message": f'ReplicaSet "{dep(zone)}-x" has timed out progressing.',
-                }
-            ]
-
-    def revision(self, zone: str) -> str:
-        return str(self.deployments[dep(zone)]["metadata"]["annotations"][REVISION_ANNOTATION])
-
-    def image(self, zone: str) -> str:
-        return str(
-            self.deployments[dep(zone)]["spec"]["template"]["spec"]["containers"][0]["image"]
-        )
-
-    def live_templates(self) -> dict[str, Any]:
-        return {z: copy.deepcopy(d["spec"]["template"]) for z, d in self.deployments.items()}
-
-    @property
-    def rollout(self) -> dict[str, Any]:
-        return dict(self.status.get("zoneRollout") or {})
-
-
-def wave_sim(**policy: Any) -> WaveSim:
-    """A 3-zone ZoneByZone workload, created, rolled out and past its first bake."""
-    zone_rollout = {"mode": "ZoneByZone", "bakeSeconds": 60, **policy}
-    sim = WaveSim(
-        workload_body(9, template=template(OLD_IMAGE), zoneRollout=zone_rollout), cluster_nodes()
-    )
-    quiet(sim)
-    assert {sim.revision(z) for z in (A, B, C)} == {OLD}
-    return sim
-
-
-def quiet(sim: WaveSim, seconds: int = 61, rounds: int = 20) -> None:
-    """Plan, apply, let every pod get Ready and time pass until nothing is left to do and no
-    zone is in flight."""
-    for _ in range(rounds):
-        result = sim.step()
-        sim.settle()
-        sim.now += timedelta(seconds=seconds)
-        if not result.actions and result.status is None and "inFlight" not in sim.rollout:
-            return
-    raise AssertionError(f"no steady state: {sim.status}")
-
-
 def test_a_fresh_workload_is_created_in_every_zone_at_once_but_is_no_wave() -> None:
     """Its Deployments are created together on the spec's revision (no wave to hold them back),
     and the status does not report more zones in flight than maxConcurrentZones (1)."""
@@ -743,26 +658,6 @@ def test_a_zone_outage_during_its_bake_holds_the_wave_without_halting_it() -> No
     sim.nodes, sim.pods = nodes, {}
     quiet(sim, seconds=301, rounds=40)
     assert {sim.revision(z) for z in (A, B, C)} == {NEW}
-
-
-def halted_at_b(**policy: Any) -> tuple[WaveSim, dict[str, Any]]:
-    """zone-a has baked the new template, zone-b's rollout of it stalls."""
-    sim = wave_sim(**policy)
-    old = sim.live_templates()
-    sim.set_spec(template=template(NEW_IMAGE))
-    for _ in range(30):
-        sim.step()
-        if sim.revision(B) == NEW:
-            break
-        sim.settle()
-        sim.now += timedelta(seconds=10)
-    sim.stalled.add(B)
-    sim.settle()
-    sim.now += timedelta(seconds=10)
-    sim.events.clear()
-    sim.step()
-    assert sim.rollout["halted"]["zone"] == B, sim.rollout
-    return sim, old
 
 
 def test_a_halt_keeps_the_zones_not_reached_on_the_old_template() -> None:
@@ -1054,8 +949,22 @@ UNREADY_AT_BAKE_START = Scenario(
 )
 
 
+# Found by this property: a failback step written, the Deployment controller not yet caught
+# up. Its status still counts the step's pods as none Ready; planning again takes no second
+# step (the simulator once had that status count them all Ready, which no controller writes).
+FAILBACK_STEP_NOT_YET_OBSERVED = Scenario(
+    zones=(A, B),
+    replicas=9,
+    bake=0,
+    concurrent=1,
+    rollback=False,
+    steps=(("down", 0), ("wait", 30), ("up", 0), ("wait", 301)),
+)
+
+
 @PROPERTY
 @example(scenario=UNREADY_AT_BAKE_START)
+@example(scenario=FAILBACK_STEP_NOT_YET_OBSERVED)
 @given(scenario=scenarios())
 def test_property_planning_again_on_the_same_observation_writes_nothing_new(
     scenario: Scenario,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -23,11 +24,19 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from tests.e2e.helpers import Poller, wait_for
+from tests.kit.e2e import Poller, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = os.environ.get("KIND_CLUSTER", "zonal")
 CONTEXT = f"kind-{CLUSTER}"
+
+
+def kind_selected(markexpr: str) -> bool:
+    """True when the -m expression names `kind` other than as `not kind` (tests/kind/conftest.py
+    deselects the kind suite otherwise)."""
+    return re.search(r"(?<!not )\bkind\b", markexpr) is not None
+
+
 WEB_IMAGE = os.environ.get("WEB_IMAGE", "zonal-operator/web:dev")
 ZONE = "topology.kubernetes.io/zone"
 RELEASE = "zonal-operator"

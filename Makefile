@@ -15,6 +15,11 @@ KUBECTL_LOCAL := hack/tool kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 ZONES ?= 3
 NODES_PER_ZONE ?= 3
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test-local` and `make unit`. Each worker that runs an
+# end-to-end test starts a local cluster of its own; 4 is the measured best on 2 cores
+# (docs/testing.md). TEST_WORKERS=0 runs everything in one process, as before.
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 # Where `make run`'s operator serves /metrics and /healthz.
 RUN_METRICS_PORT ?= 8080
 RUN_HEALTH_PORT ?= 8081
@@ -110,7 +115,7 @@ lint: $(VENV_READY) ## ruff, mypy (strict) and the layering contracts (import-li
 
 .PHONY: unit
 unit: $(VENV_READY) ## Unit and property tests only (no cluster)
-	$(VENV)/bin/pytest -m 'not e2e' $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m 'not e2e' $(XDIST) $(PYTEST_ARGS)
 
 .PHONY: test
 test: test-local kind-test ## Everything CI runs: test-local, then the kind suite (needs Docker)
@@ -119,7 +124,7 @@ test: test-local kind-test ## Everything CI runs: test-local, then the kind suit
 test-local: $(VENV_READY) ## Lint, generated files up to date, unit and local-cluster end-to-end tests
 	@hack/install-tools.sh all
 	$(MAKE) lint generate-check
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 include hack/make/ship.mk
 include hack/make/bench-scale.mk

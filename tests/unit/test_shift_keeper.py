@@ -11,10 +11,10 @@ from typing import Any
 
 from test_perzone import cluster_nodes, workload_body
 
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.runtime.cache import Store
 from zonal_operator.runtime.kube import NotLeader
 from zonal_operator.runtime.shifts import ShiftKeeper
-from zonal_operator.shiftapi import ZoneShift
 
 
 class ShiftApi:

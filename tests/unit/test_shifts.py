@@ -31,10 +31,10 @@ from test_perzone import (
     test_the_operators_moves_never_take_ready_capacity_below_what_was_asked as _never_below,
 )
 
-from zonal_operator.api import Workload
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Plan
-from zonal_operator.shiftapi import ZoneShift, parse_duration
 
 FMT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -33,7 +33,7 @@ from test_perzone import (
     zone_nodes,
 )
 
-from zonal_operator.api import Workload
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import waves
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.perzone import plan as perzone_plan

@@ -37,7 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api.status import WorkloadStatus, ZoneState
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread_shifts
 from zonal_operator.core import status as report
@@ -58,15 +59,13 @@ from zonal_operator.core.plan import (
 )
 from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.wording import SPREAD as WORDING
-from zonal_operator.core.zones import FAILED_OVER, ZoneState, ZoneView
-
-SURGE_KEY = "surgeReplicas"
+from zonal_operator.core.zones import FAILED_OVER, ZoneView
 
 
 def plan(observed: SpreadObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
-    previous = {z.get("name"): z for z in wl.status.get("zones") or []}
+    previous = {z.get("name", ""): z for z in wl.status.get("zones") or []}
     timers: list[datetime] = []
     zones, assignment, all_failing = _zones(observed, previous, timers)
     eligible = [z.name for z in zones.values() if z.health is not None]
@@ -158,7 +157,7 @@ def plan(observed: SpreadObserved) -> Plan:
         shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
     )
     report.condition_events(wl.status, status, result)
-    if status != dict(wl.status):
+    if status != wl.status:
         result.status = status  # at once, never coalesced: see the module's doc
     zoning.timers_requeue(timers, now, result)
     return result
@@ -205,7 +204,7 @@ def _rebalance(
     current = int(spec.get("replicas", 1))
     # Only a surge this operator recorded, and still held, is a surge; anything else above
     # spec.replicas is a change of replicas, to be followed as a Deployment follows its spec.
-    surge = max(0, min(current - wl.replicas, int(wl.status.get(SURGE_KEY) or 0)))
+    surge = max(0, min(current - wl.replicas, int(wl.status.get("surgeReplicas") or 0)))
     want = wl.replicas + surge
     ready = sum(1 for p in pods if p.ready)
     settled = rolled_out(live, current) and ready >= current and not any(not p.node for p in pods)
@@ -322,7 +321,7 @@ def _status(
     acting: bool,
     now: datetime,
     shifts: Callable[[list[report.Condition]], None],
-) -> dict[str, Any]:
+) -> WorkloadStatus:
     live_status = (live or {}).get("status") or {}
     keys = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
     totals = {key: int(live_status.get(key) or 0) for key in keys}
@@ -330,11 +329,11 @@ def _status(
     for zone in sorted(zones.values(), key=lambda z: z.name):
         here = by_zone.get(zone.name, [])
         ready = sum(1 for p in here if p.ready)
-        entries.append(report.zone_entry(zone, wl.name, replicas=len(here), readyReplicas=ready))
+        entries.append(report.zone_entry(zone, wl.name, replicas=len(here), ready=ready))
 
     failed_over = sorted(z.name for z in zones.values() if z.state in FAILED_OVER)
     converged = not acting and not surge and live is not None and rolled_out(live, wl.replicas)
-    spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
+    spread = ", ".join(f"{e['name']}={e.get('replicas', 0)}" for e in entries)
     failing = zoning.all_failing(zones.values())
     degraded = report.degraded_condition(zones, [wl.name] if conflict else [], failing, {})
     if not degraded.status and pending:
@@ -369,7 +368,7 @@ def _status(
         wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew
     )
     # Always present: the status is written as a merge patch, which never drops a key.
-    status[SURGE_KEY] = surge
+    status["surgeReplicas"] = surge
     return status
 
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zonal_operator.core.zones import FAILED_OVER, ZoneState
+from zonal_operator.api.status import ZoneState
+from zonal_operator.core.zones import FAILED_OVER
 
 KINDS = ("generation", "conditions", "zones", "deployments", "replicas", "nodes", "other")
 

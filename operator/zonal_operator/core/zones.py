@@ -12,23 +12,15 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from zonal_operator.api import Workload, parse_time
+from zonal_operator.api.group import parse_time
+from zonal_operator.api.status import ZoneState
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
 from zonal_operator.core.model import NodeInfo
 from zonal_operator.core.plan import Event, Observed, Plan
 from zonal_operator.core.wording import Wording
-
-
-class ZoneState(StrEnum):
-    HEALTHY = "Healthy"  # serves its share
-    DEGRADED = "Degraded"  # failing, within the grace period (or failover is off): still serves
-    UNHEALTHY = "Unhealthy"  # failed over: its share runs in other zones
-    RECOVERING = "Recovering"  # nodes are back; waiting out the failback delay
-    SHIFTED = "Shifted"  # up, but a ZoneShift moves its share to other zones (core/shifts.py)
-
 
 SERVING = (ZoneState.HEALTHY, ZoneState.DEGRADED)
 FAILED_OVER = (ZoneState.UNHEALTHY, ZoneState.RECOVERING)

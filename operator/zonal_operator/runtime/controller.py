@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from zonal_operator.api import GROUP, VERSION, WORKLOAD_LABEL, Workload
+from zonal_operator.api.group import GROUP, VERSION, WORKLOAD_LABEL
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
 from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.runtime import metrics
@@ -37,7 +39,6 @@ from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
 from zonal_operator.runtime.shifts import ShiftApi, ShiftKeeper, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source
-from zonal_operator.shiftapi import PLURAL as SHIFT_PLURAL
 
 log = logging.getLogger("zonal_operator")
 SHIFTS_PATH = f"/apis/{GROUP}/{VERSION}/{SHIFT_PLURAL}"

@@ -15,11 +15,11 @@ from typing import Any, Protocol
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from zonal_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from zonal_operator.core.status import format_time
+from zonal_operator.api.group import API_VERSION, GROUP, VERSION, format_time
+from zonal_operator.api.workload import KIND, PLURAL
+from zonal_operator.api.zoneshift import KIND as SHIFT_KIND
+from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.runtime import metrics
-from zonal_operator.shiftapi import KIND as SHIFT_KIND
-from zonal_operator.shiftapi import PLURAL as SHIFT_PLURAL
 
 __all__ = [
     "ApiException",

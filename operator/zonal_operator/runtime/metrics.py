@@ -11,9 +11,10 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from zonal_operator.api import Workload, parse_time
+from zonal_operator.api.group import parse_time
+from zonal_operator.api.status import ZoneState
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.plan import Plan
-from zonal_operator.core.zones import ZoneState
 
 API_REQUESTS = Counter(
     "zonal_operator_api_requests_total",

@@ -1,0 +1,47 @@
+"""The status is typed (zonal_operator/api/status.py): mypy strict refuses a misspelt key, which
+the API server would otherwise prune without a word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mypy import api
+
+OPERATOR = Path(__file__).resolve().parents[2] / "operator"
+
+
+def _mypy(snippet: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\n", encoding="utf-8")
+    monkeypatch.setenv("MYPYPATH", str(OPERATOR))
+    out, err, status = api.run(
+        ["--strict", "--config-file", str(config), "--cache-dir", str(tmp_path / "cache")]
+        + ["--no-error-summary", "-c", snippet]
+    )
+    return out + err, status
+
+
+def test_a_misspelt_status_key_fails_mypy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snippet = (
+        "from zonal_operator.api.status import WorkloadStatus, ZoneStatus\n"
+        "entry: ZoneStatus = {'name': 'zone-a', 'readyReplicas': 1}\n"
+        "entry['readyReplica'] = 1\n"
+        "status: WorkloadStatus = {'observedGeneration': 1, 'zone': [entry]}\n"
+    )
+    out, status = _mypy(snippet, tmp_path, monkeypatch)
+    assert status == 1, out
+    assert 'TypedDict "ZoneStatus" has no key "readyReplica"' in out, out
+    assert 'Extra key "zone" for TypedDict "WorkloadStatus"' in out, out
+
+
+def test_the_status_keys_as_spelt_pass_mypy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snippet = (
+        "from zonal_operator.api.status import WorkloadStatus, ZoneStatus\n"
+        "entry: ZoneStatus = {'name': 'zone-a', 'readyReplicas': 1}\n"
+        "status: WorkloadStatus = {'observedGeneration': 1, 'zones': [entry]}\n"
+    )
+    out, status = _mypy(snippet, tmp_path, monkeypatch)
+    assert status == 0, out

@@ -15,10 +15,9 @@ def _mypy(snippet: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tupl
     config = tmp_path / "mypy.ini"
     config.write_text("[mypy]\n", encoding="utf-8")
     monkeypatch.setenv("MYPYPATH", str(OPERATOR))
-    out, err, status = api.run(
-        ["--strict", "--config-file", str(config), "--cache-dir", str(tmp_path / "cache")]
-        + ["--no-error-summary", "-c", snippet]
-    )
+    cache = str(tmp_path / "cache")
+    args = ["--strict", "--config-file", str(config), "--cache-dir", cache, "--no-error-summary"]
+    out, err, status = api.run([*args, "-c", snippet])
     return out + err, status
 
 

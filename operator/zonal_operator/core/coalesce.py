@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from zonal_operator.api.status import ConditionType
 from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.status_diff import (
     ZONE_NODE_COUNTS,
@@ -53,7 +54,7 @@ def coalesce_until(
     settled = None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
     since = observed.coalesced_since or observed.now
     progressing = any(
-        c.get("type") == "Progressing" and c.get("status") == "True"
+        c.get("type") == ConditionType.PROGRESSING and c.get("status") == "True"
         for c in after.get("conditions") or []
     )
     if without(before, ZONE_NODE_COUNTS) == without(after, ZONE_NODE_COUNTS):

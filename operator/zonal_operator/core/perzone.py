@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api.group import ZONE_LABEL
-from zonal_operator.api.status import WorkloadStatus, ZoneState, ZoneStatus
+from zonal_operator.api.status import ConditionType, WorkloadStatus, ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
 from zonal_operator.core import rollbacks, waves
 from zonal_operator.core import shifts as shifting
@@ -499,7 +499,7 @@ def _status(
     )
     shifts(wanted)
     if wave.progressing is not None:
-        wanted = [wave.progressing if c.type == "Progressing" else c for c in wanted]
+        wanted = [wave.progressing if c.type == ConditionType.PROGRESSING else c for c in wanted]
     return report.skeleton(
         wl,
         totals,

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api.status import WorkloadStatus, ZoneState
+from zonal_operator.api.status import ConditionType, WorkloadStatus, ZoneState
 from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread_shifts
@@ -338,7 +338,7 @@ def _status(
     degraded = report.degraded_condition(zones, [wl.name] if conflict else [], failing, {})
     if not degraded.status and pending:
         degraded = report.Condition(
-            "Degraded",
+            ConditionType.DEGRADED,
             True,
             "ReplicasUnschedulable",
             f"{pending} pods Pending as Unschedulable. The scheduler cannot place them "
@@ -355,7 +355,7 @@ def _status(
     )
     wanted.append(
         report.Condition(
-            "Balanced",
+            ConditionType.BALANCED,
             not why,
             why or "WithinMaxSkew",
             f"Pods per zone: {spread or 'none'}; skew {skew}, maxSkew {wl.max_skew}"

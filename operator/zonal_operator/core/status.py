@@ -156,20 +156,20 @@ def summary(
     """The Ready, Progressing, Degraded and FailedOver conditions."""
     return [
         Condition(
-            "Ready",
+            ConditionType.READY,
             available >= replicas and not blocked,
             "AllReplicasAvailable" if available >= replicas else "ReplicasUnavailable",
             f"{available} of {replicas} replicas available",
         ),
         Condition(
-            "Progressing",
+            ConditionType.PROGRESSING,
             not converged,
             "Stable" if converged else "Reconciling",
             wording.stable if converged else wording.progressing,
         ),
         degraded,
         Condition(
-            "FailedOver",
+            ConditionType.FAILED_OVER,
             bool(failed_over),
             "ZonesFailedOver" if failed_over else "AllZonesServing",
             f"{wording.moved} of {', '.join(failed_over)} run in other zones"
@@ -187,7 +187,7 @@ def degraded_condition(
 ) -> Condition:
     if conflicts:
         return Condition(
-            "Degraded",
+            ConditionType.DEGRADED,
             True,
             "DeploymentConflict",
             f"Deployment {', '.join(conflicts)} exists and is not owned by this ZonalWorkload; "
@@ -195,7 +195,7 @@ def degraded_condition(
         )
     if not any(z.health for z in zones.values()):
         return Condition(
-            "Degraded",
+            ConditionType.DEGRADED,
             True,
             "NoEligibleZones",
             "No node carries the topology key and admits the pod template (nodeSelector, "
@@ -203,25 +203,27 @@ def degraded_condition(
         )
     if all_failing:
         return Condition(
-            "Degraded",
+            ConditionType.DEGRADED,
             True,
             "AllZonesUnhealthy",
             "Every zone looks unhealthy; nothing is moved until at least one zone is healthy",
         )
     failing = sorted(z.name for z in zones.values() if z.health and z.health.failing)
     if failing:
-        return Condition("Degraded", True, "ZonesFailing", f"Failing zones: {', '.join(failing)}")
+        return Condition(
+            ConditionType.DEGRADED, True, "ZonesFailing", f"Failing zones: {', '.join(failing)}"
+        )
     stuck = {zone: n for zone, n in sorted(unschedulable.items()) if n}
     if stuck:
         where = ", ".join(f"{n} in {zone}" for zone, n in stuck.items())
         return Condition(
-            "Degraded",
+            ConditionType.DEGRADED,
             True,
             "ReplicasUnschedulable",
             f"Replicas Pending as Unschedulable: {where}. The scheduler cannot place them "
             "(capacity, taints, affinity); they are reported, not moved",
         )
-    return Condition("Degraded", False, "AsExpected", "Every zone is healthy")
+    return Condition(ConditionType.DEGRADED, False, "AsExpected", "Every zone is healthy")
 
 
 # Degraded reasons worth an event of their own (zone failures have their own events).
@@ -251,13 +253,13 @@ def record_generations(status: WorkloadStatus, generations: Mapping[str, int]) -
 
 def mark_rejected(status: WorkloadStatus, wl: Workload, message: str, now: datetime) -> None:
     """The API server refused some of the reconcile's writes: Degraded, and why."""
-    _mark(status, wl, Condition("Degraded", True, "DeploymentRejected", message), now)
+    _mark(status, wl, Condition(ConditionType.DEGRADED, True, "DeploymentRejected", message), now)
 
 
 def mark_blocked(status: WorkloadStatus, wl: Workload, message: str, now: datetime) -> None:
     """A PodDisruptionBudget refused every eviction of a rebalance: not Balanced, and why."""
     blocked = f"Rebalancing paused: {message}"
-    _mark(status, wl, Condition("Balanced", False, "EvictionBlocked", blocked), now)
+    _mark(status, wl, Condition(ConditionType.BALANCED, False, "EvictionBlocked", blocked), now)
 
 
 def _mark(status: WorkloadStatus, wl: Workload, condition: Condition, now: datetime) -> None:

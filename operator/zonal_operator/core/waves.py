@@ -39,6 +39,7 @@ from typing import Any
 
 from zonal_operator.api.group import format_time, parse_time
 from zonal_operator.api.status import (
+    ConditionType,
     WaveHalt,
     ZoneRevision,
     ZoneRolloutStatus,
@@ -393,7 +394,7 @@ def _summarise(
         status["halted"] = halted.copy()
         status["summary"] = f"halted in {halted['zone']} ({done}/{len(order)} zones)"
         wave.progressing = Condition(
-            "Progressing",
+            ConditionType.PROGRESSING,
             False,
             HALTED,
             f"Zone rollout of revision {target} halted in zone {halted['zone']} "
@@ -404,7 +405,7 @@ def _summarise(
         status["inFlight"] = list(in_flight)
         status["summary"] = f"{', '.join(in_flight)} in flight ({done}/{len(order)} zones)"
         wave.progressing = Condition(
-            "Progressing",
+            ConditionType.PROGRESSING,
             True,
             IN_PROGRESS,
             f"Zone rollout of revision {target}: {', '.join(in_flight)} updating or baking, "

@@ -2,7 +2,7 @@
 (see fields.Doc), so that mypy checks each key the core and the runtime write, and
 hack/gen_crd.py generates the CRDs' status schemas from the same declarations. A list's items
 are described by their TypedDict's docstring. Also named once here: the zone states, the
-condition types, a drill run's outcomes.
+condition types, the reasons, a drill run's outcomes.
 
 No `from __future__ import annotations`: TypedDict reads `Required` from evaluated
 annotations only (Python 3.11)."""
@@ -41,6 +41,67 @@ class ConditionType(StrEnum):
     BALANCED = "Balanced"  # Spread placement
     ZONE_SHIFTED = "ZoneShifted"
     ACTIVE = "Active"  # a ZoneShift's: the shift is in force
+
+
+class Reason(StrEnum):
+    """The machine-readable reasons the operator writes: a condition's, a zone's health's
+    (status.zones[].reason), a halted wave's, a drill run's. Grouped by where first written."""
+
+    # Ready
+    ALL_REPLICAS_AVAILABLE = "AllReplicasAvailable"
+    REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
+    # Progressing
+    STABLE = "Stable"
+    RECONCILING = "Reconciling"
+    ROLLOUT_HALTED = "RolloutHalted"
+    ZONE_ROLLOUT_IN_PROGRESS = "ZoneRolloutInProgress"
+    # Degraded (the first also a zone's; ZonesFailing and ReplicasUnschedulable also Balanced)
+    DEPLOYMENT_CONFLICT = "DeploymentConflict"
+    NO_ELIGIBLE_ZONES = "NoEligibleZones"
+    ALL_ZONES_UNHEALTHY = "AllZonesUnhealthy"
+    ZONES_FAILING = "ZonesFailing"
+    REPLICAS_UNSCHEDULABLE = "ReplicasUnschedulable"
+    AS_EXPECTED = "AsExpected"
+    DEPLOYMENT_REJECTED = "DeploymentRejected"
+    # FailedOver
+    ZONES_FAILED_OVER = "ZonesFailedOver"
+    ALL_ZONES_SERVING = "AllZonesServing"
+    # Balanced (Spread placement; WaitingForFailback also a zone's)
+    WITHIN_MAX_SKEW = "WithinMaxSkew"
+    REBALANCING = "Rebalancing"
+    WAITING_FOR_FAILBACK = "WaitingForFailback"
+    FAILOVER_DISABLED = "FailoverDisabled"
+    EVICTION_BLOCKED = "EvictionBlocked"
+    # ZoneShifted
+    ZONES_SHIFTED = "ZonesShifted"
+    SHIFT_REFUSED = "ShiftRefused"
+    NOTHING_TO_SHIFT = "NothingToShift"
+    # A zone's health
+    NO_ELIGIBLE_NODES = "NoEligibleNodes"
+    NODES_READY = "NodesReady"
+    NODES_NOT_READY = "NodesNotReady"
+    FAILED_OVER = "FailedOver"
+    ZONE_SHIFTED = "ZoneShifted"
+    # A ZoneShift's Active condition
+    SHIFTED = "Shifted"
+    EXPIRED = "Expired"
+    INVALID_SCHEDULE = "InvalidSchedule"
+    DRILL_RUNNING = "DrillRunning"
+    DRILL_SCHEDULED = "DrillScheduled"
+    # A halted wave (status.zoneRollout.halted.reason)
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    CONTAINER_RESTARTS = "ContainerRestarts"
+    PODS_NOT_READY = "PodsNotReady"
+    # A drill's run: passed, failed, skipped
+    CAPACITY_BACK = "CapacityBack"
+    BELOW_REPLICAS = "BelowReplicas"
+    CAPACITY_NOT_BACK = "CapacityNotBack"
+    ZONE_FAILING = "ZoneFailing"
+    CAPACITY_SHORT = "CapacityShort"
+    SHIFT_IN_FORCE = "ShiftInForce"
+    PREVIOUS_RUN_IN_FORCE = "PreviousRunInForce"
+    NOTHING_TO_DRILL = "NothingToDrill"
+    MISSED = "Missed"
 
 
 class RunOutcome(StrEnum):

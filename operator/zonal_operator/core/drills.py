@@ -43,6 +43,7 @@ from zonal_operator.api.status import (
     ConditionType,
     DrilledWorkload,
     DrillRun,
+    Reason,
     RunOutcome,
     ZoneShiftStatus,
 )
@@ -276,17 +277,17 @@ def drill_status(
         status["nextRunAt"] = format_time(nxt)
     why = f": {shift.reason}" if shift.reason else ""
     if bad is not None:
-        cond = ("False", "InvalidSchedule", f"{bad}: no run starts")
+        cond = ("False", Reason.INVALID_SCHEDULE, f"{bad}: no run starts")
     elif running is not None:
         cond = (
             "True",
-            "DrillRunning",
+            Reason.DRILL_RUNNING,
             f"Drill of zone {shift.zone}: zone {shift.zone} is shifted away until "
             f"{running['endsAt']}{why}",
         )
     else:
         when = f"the next run is at {format_time(nxt)}" if nxt is not None else "no run is to come"
-        cond = ("False", "DrillScheduled", f"Drill of zone {shift.zone}: {when}{why}")
+        cond = ("False", Reason.DRILL_SCHEDULED, f"Drill of zone {shift.zone}: {when}{why}")
     conditions = old.get("conditions") or []
     active_condition = Condition(ConditionType.ACTIVE, cond[0] == "True", cond[1], cond[2])
     status["conditions"] = render_conditions([active_condition], conditions, shift.generation, now)
@@ -350,21 +351,24 @@ def _skip_reason(
     late = now - window.scheduled
     if late > START_DEADLINE:
         return (
-            "Missed",
+            Reason.MISSED,
             f"the operator saw the run {int(late.total_seconds())}s after its scheduled time "
             f"(a run starts at most {int(START_DEADLINE.total_seconds())}s late)",
         )
     if seen.failing:
-        return "ZoneFailing", f"zones are failing or failed over: {_few(seen.failing)}"
+        return Reason.ZONE_FAILING, f"zones are failing or failed over: {_few(seen.failing)}"
     if seen.short:
-        return "CapacityShort", f"ZonalWorkloads are short of Ready replicas: {_few(seen.short)}"
+        return (
+            Reason.CAPACITY_SHORT,
+            f"ZonalWorkloads are short of Ready replicas: {_few(seen.short)}",
+        )
     if any(r.get("outcome") == RUNNING for r in runs):
-        return "PreviousRunInForce", "the previous run of this drill is still in force"
+        return Reason.PREVIOUS_RUN_IN_FORCE, "the previous run of this drill is still in force"
     if others:
-        return "ShiftInForce", f"another ZoneShift is in force: {_few(sorted(others))}"
+        return Reason.SHIFT_IN_FORCE, f"another ZoneShift is in force: {_few(sorted(others))}"
     if not seen.readings:
         return (
-            "NothingToDrill",
+            Reason.NOTHING_TO_DRILL,
             f"no selected ZonalWorkload runs in zone {shift.zone} with PerZone placement",
         )
     return None
@@ -459,7 +463,7 @@ def _end(run: DrillRun, update: Update) -> DrillRun:
     lowest = min((i.get("lowestReady", 0) - i.get("replicas", 0) for i in items), default=0)
     if below or stuck:
         names = [f"{i['namespace']}/{i['name']}" for i in [*below, *stuck]]
-        reason = "BelowReplicas" if below else "CapacityNotBack"
+        reason = Reason.BELOW_REPLICAS if below else Reason.CAPACITY_NOT_BACK
         message = (
             (f"Ready fell below spec.replicas for {_few(names[: len(below)])}" if below else "")
             + ("; " if below and stuck else "")
@@ -476,7 +480,7 @@ def _end(run: DrillRun, update: Update) -> DrillRun:
             f"capacity back outside the zone within {slowest}s for {len(items)} ZonalWorkloads; "
             f"Ready never below spec.replicas (lowest margin {lowest})"
         )
-        run = {**run, "outcome": PASSED, "reason": "CapacityBack", "message": message}
+        run = {**run, "outcome": PASSED, "reason": Reason.CAPACITY_BACK, "message": message}
         event = Event("Normal", "DrillPassed", f"Drill run passed: {message}")
     update.events.append(replace(event, message=f"{event.message} (run of {run['scheduledAt']})"))
     update.ended.append(run)

@@ -27,7 +27,13 @@ from datetime import datetime
 from typing import Any
 
 from zonal_operator.api.group import format_time, parse_time
-from zonal_operator.api.status import MAX_LISTED, ConditionType, RefusedWorkload, ZoneShiftStatus
+from zonal_operator.api.status import (
+    MAX_LISTED,
+    ConditionType,
+    Reason,
+    RefusedWorkload,
+    ZoneShiftStatus,
+)
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core.plan import Event, Plan
@@ -180,10 +186,10 @@ def condition(assignment: Assignment, zones: Collection[str]) -> Condition | Non
     message = "; ".join(parts)
     message = message[:1].upper() + message[1:]
     if moved:
-        return Condition(CONDITION, True, "ZonesShifted", message)
+        return Condition(CONDITION, True, Reason.ZONES_SHIFTED, message)
     if assignment.refused:
-        return Condition(CONDITION, False, "ShiftRefused", message)
-    return Condition(CONDITION, False, "NothingToShift", message)
+        return Condition(CONDITION, False, Reason.SHIFT_REFUSED, message)
+    return Condition(CONDITION, False, Reason.NOTHING_TO_SHIFT, message)
 
 
 def _until(shift: ZoneShift) -> str:
@@ -249,12 +255,16 @@ def shift_status(
     if active:
         cond = (
             "True",
-            "Shifted",
+            Reason.SHIFTED,
             f"Zone {shift.zone} is shifted away until {expires_at}{why}; applied to "
             f"{outcome.applied} ZonalWorkloads, refused for {len(refused)}",
         )
     else:
-        cond = ("False", "Expired", f"The shift of zone {shift.zone} ended at {expires_at}{why}")
+        cond = (
+            "False",
+            Reason.EXPIRED,
+            f"The shift of zone {shift.zone} ended at {expires_at}{why}",
+        )
     conditions = old.get("conditions") or []
     previous = next((c for c in conditions if c.get("type") == ConditionType.ACTIVE), None)
     changed = previous is None or previous.get("status") != cond[0]

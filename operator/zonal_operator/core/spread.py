@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api.status import ConditionType, WorkloadStatus, ZoneState
+from zonal_operator.api.status import ConditionType, Reason, WorkloadStatus, ZoneState
 from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread_shifts
@@ -110,7 +110,8 @@ def plan(observed: SpreadObserved) -> Plan:
     skew = max(counts.values()) - min(counts.values()) if counts else 0
 
     # 2. The Deployment, and the surge of a rebalance.
-    surge, why = 0, ""
+    surge: int = 0
+    why: Reason | None = None
     if live is None:
         if not conflict:
             result.actions.append(Create(render_spread_deployment(wl, wl.replicas, shifted)))
@@ -195,12 +196,12 @@ def _rebalance(
     skew: int,
     shifted: spread_shifts.Exclusion,
     result: Plan,
-) -> tuple[int, str]:
+) -> tuple[int, Reason | None]:
     """Bring the Deployment to what it should run now. Returns the surge held after this
     reconcile and, while the skew is above maxSkew, why it is (a condition reason)."""
     meta, spec = live.get("metadata") or {}, live.get("spec") or {}
     if meta.get("deletionTimestamp"):
-        return 0, ""
+        return 0, None
     current = int(spec.get("replicas", 1))
     # Only a surge this operator recorded, and still held, is a surge; anything else above
     # spec.replicas is a change of replicas, to be followed as a Deployment follows its spec.
@@ -211,18 +212,18 @@ def _rebalance(
     all_healthy = all(z.state is ZoneState.HEALTHY for z in zones.values())
     unbalanced = skew > wl.max_skew
 
-    why = ""
+    why: Reason | None = None
     if unbalanced:
         if not wl.failover.enabled:
-            why = "FailoverDisabled"
+            why = Reason.FAILOVER_DISABLED
         elif any(z.state is ZoneState.RECOVERING for z in zones.values()):
-            why = "WaitingForFailback"
+            why = Reason.WAITING_FOR_FAILBACK
         elif not all_healthy:
-            why = "ZonesFailing"
+            why = Reason.ZONES_FAILING
         elif any(p.unschedulable for p in pods):
-            why = "ReplicasUnschedulable"
+            why = Reason.REPLICAS_UNSCHEDULABLE
         else:
-            why = "Rebalancing"
+            why = Reason.REBALANCING
 
     evict: tuple[tuple[str, str], ...] = ()
     if surge and settled and current == want:
@@ -230,7 +231,7 @@ def _rebalance(
         evict = _victims(by_zone, counts, min(surge, ready - wl.replicas))
     elif (
         not surge
-        and why == "Rebalancing"
+        and why == Reason.REBALANCING
         and settled
         and current == want
         and not spread_shifts.rolling(shifted, live)  # the rollout places every pod afresh
@@ -315,7 +316,7 @@ def _status(
     *,
     skew: int,
     surge: int,
-    why: str,
+    why: Reason | None,
     conflict: bool,
     pending: int,
     acting: bool,
@@ -340,7 +341,7 @@ def _status(
         degraded = report.Condition(
             ConditionType.DEGRADED,
             True,
-            "ReplicasUnschedulable",
+            Reason.REPLICAS_UNSCHEDULABLE,
             f"{pending} pods Pending as Unschedulable. The scheduler cannot place them "
             "(capacity, taints, affinity, the zone spread constraint); they are reported",
         )
@@ -356,10 +357,10 @@ def _status(
     wanted.append(
         report.Condition(
             ConditionType.BALANCED,
-            not why,
-            why or "WithinMaxSkew",
+            why is None,
+            why or Reason.WITHIN_MAX_SKEW,
             f"Pods per zone: {spread or 'none'}; skew {skew}, maxSkew {wl.max_skew}"
-            + (f"; {_WHY[why]}" if why else ""),
+            + (f"; {_WHY[why]}" if why is not None else ""),
         )
     )
     shifts(wanted)
@@ -373,9 +374,9 @@ def _status(
 
 
 _WHY = {
-    "Rebalancing": "pods are being moved, surge first, through the Eviction API",
-    "WaitingForFailback": "a recovered zone is waiting out the failback delay",
-    "ZonesFailing": "pods are rebalanced once every zone is Healthy",
-    "ReplicasUnschedulable": "pods are Pending as Unschedulable; rebalancing waits for them",
-    "FailoverDisabled": "spec.failover.enabled is false, so pods are not moved",
+    Reason.REBALANCING: "pods are being moved, surge first, through the Eviction API",
+    Reason.WAITING_FOR_FAILBACK: "a recovered zone is waiting out the failback delay",
+    Reason.ZONES_FAILING: "pods are rebalanced once every zone is Healthy",
+    Reason.REPLICAS_UNSCHEDULABLE: "pods are Pending as Unschedulable; rebalancing waits for them",
+    Reason.FAILOVER_DISABLED: "spec.failover.enabled is false, so pods are not moved",
 }

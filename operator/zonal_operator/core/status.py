@@ -15,6 +15,7 @@ from zonal_operator.api.group import format_time
 from zonal_operator.api.selector import selector_string
 from zonal_operator.api.status import (
     ConditionType,
+    Reason,
     StatusCondition,
     WorkloadStatus,
     ZoneRolloutStatus,
@@ -158,20 +159,20 @@ def summary(
         Condition(
             ConditionType.READY,
             available >= replicas and not blocked,
-            "AllReplicasAvailable" if available >= replicas else "ReplicasUnavailable",
+            Reason.ALL_REPLICAS_AVAILABLE if available >= replicas else Reason.REPLICAS_UNAVAILABLE,
             f"{available} of {replicas} replicas available",
         ),
         Condition(
             ConditionType.PROGRESSING,
             not converged,
-            "Stable" if converged else "Reconciling",
+            Reason.STABLE if converged else Reason.RECONCILING,
             wording.stable if converged else wording.progressing,
         ),
         degraded,
         Condition(
             ConditionType.FAILED_OVER,
             bool(failed_over),
-            "ZonesFailedOver" if failed_over else "AllZonesServing",
+            Reason.ZONES_FAILED_OVER if failed_over else Reason.ALL_ZONES_SERVING,
             f"{wording.moved} of {', '.join(failed_over)} run in other zones"
             if failed_over
             else wording.serving,
@@ -189,7 +190,7 @@ def degraded_condition(
         return Condition(
             ConditionType.DEGRADED,
             True,
-            "DeploymentConflict",
+            Reason.DEPLOYMENT_CONFLICT,
             f"Deployment {', '.join(conflicts)} exists and is not owned by this ZonalWorkload; "
             "it is left untouched and its zone's share runs elsewhere",
         )
@@ -197,7 +198,7 @@ def degraded_condition(
         return Condition(
             ConditionType.DEGRADED,
             True,
-            "NoEligibleZones",
+            Reason.NO_ELIGIBLE_ZONES,
             "No node carries the topology key and admits the pod template (nodeSelector, "
             "required node affinity, taints, spec.zones)",
         )
@@ -205,13 +206,16 @@ def degraded_condition(
         return Condition(
             ConditionType.DEGRADED,
             True,
-            "AllZonesUnhealthy",
+            Reason.ALL_ZONES_UNHEALTHY,
             "Every zone looks unhealthy; nothing is moved until at least one zone is healthy",
         )
     failing = sorted(z.name for z in zones.values() if z.health and z.health.failing)
     if failing:
         return Condition(
-            ConditionType.DEGRADED, True, "ZonesFailing", f"Failing zones: {', '.join(failing)}"
+            ConditionType.DEGRADED,
+            True,
+            Reason.ZONES_FAILING,
+            f"Failing zones: {', '.join(failing)}",
         )
     stuck = {zone: n for zone, n in sorted(unschedulable.items()) if n}
     if stuck:
@@ -219,15 +223,17 @@ def degraded_condition(
         return Condition(
             ConditionType.DEGRADED,
             True,
-            "ReplicasUnschedulable",
+            Reason.REPLICAS_UNSCHEDULABLE,
             f"Replicas Pending as Unschedulable: {where}. The scheduler cannot place them "
             "(capacity, taints, affinity); they are reported, not moved",
         )
-    return Condition(ConditionType.DEGRADED, False, "AsExpected", "Every zone is healthy")
+    return Condition(ConditionType.DEGRADED, False, Reason.AS_EXPECTED, "Every zone is healthy")
 
 
 # Degraded reasons worth an event of their own (zone failures have their own events).
-_WARN_ON = frozenset({"DeploymentConflict", "NoEligibleZones", "AllZonesUnhealthy"})
+_WARN_ON = frozenset(
+    {Reason.DEPLOYMENT_CONFLICT, Reason.NO_ELIGIBLE_ZONES, Reason.ALL_ZONES_UNHEALTHY}
+)
 
 
 def condition_events(before: WorkloadStatus, after: WorkloadStatus, result: Plan) -> None:
@@ -253,13 +259,20 @@ def record_generations(status: WorkloadStatus, generations: Mapping[str, int]) -
 
 def mark_rejected(status: WorkloadStatus, wl: Workload, message: str, now: datetime) -> None:
     """The API server refused some of the reconcile's writes: Degraded, and why."""
-    _mark(status, wl, Condition(ConditionType.DEGRADED, True, "DeploymentRejected", message), now)
+    _mark(
+        status,
+        wl,
+        Condition(ConditionType.DEGRADED, True, Reason.DEPLOYMENT_REJECTED, message),
+        now,
+    )
 
 
 def mark_blocked(status: WorkloadStatus, wl: Workload, message: str, now: datetime) -> None:
     """A PodDisruptionBudget refused every eviction of a rebalance: not Balanced, and why."""
     blocked = f"Rebalancing paused: {message}"
-    _mark(status, wl, Condition(ConditionType.BALANCED, False, "EvictionBlocked", blocked), now)
+    _mark(
+        status, wl, Condition(ConditionType.BALANCED, False, Reason.EVICTION_BLOCKED, blocked), now
+    )
 
 
 def _mark(status: WorkloadStatus, wl: Workload, condition: Condition, now: datetime) -> None:

@@ -40,6 +40,7 @@ from typing import Any
 from zonal_operator.api.group import format_time, parse_time
 from zonal_operator.api.status import (
     ConditionType,
+    Reason,
     WaveHalt,
     ZoneRevision,
     ZoneRolloutStatus,
@@ -60,8 +61,8 @@ from zonal_operator.core.render import (
 from zonal_operator.core.status import Condition
 from zonal_operator.core.zones import ZoneView
 
-HALTED = "RolloutHalted"
-IN_PROGRESS = "ZoneRolloutInProgress"
+HALTED = Reason.ROLLOUT_HALTED
+IN_PROGRESS = Reason.ZONE_ROLLOUT_IN_PROGRESS
 
 
 @dataclass(frozen=True)
@@ -362,16 +363,16 @@ def _failure(zone: ZoneRun, entry: ZoneRevision) -> tuple[str, str] | None:
     """Why the zone's rollout has failed, if it has."""
     if zone.stalled:
         return (
-            "ProgressDeadlineExceeded",
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
             "its Deployment made no progress within progressDeadlineSeconds",
         )
     updated = parse_time(entry.get("updatedAt"))
     # Strictly after: updatedAt has whole seconds, and a new pod takes longer than that to start.
     if zone.restarted is not None and updated is not None and zone.restarted > updated:
-        return ("ContainerRestarts", "a container of its pods restarted on the new revision")
+        return (Reason.CONTAINER_RESTARTS, "a container of its pods restarted on the new revision")
     baking = parse_time(entry.get("bakingSince"))
     if baking is not None and zone.oldest_unready is not None and zone.oldest_unready < baking:
-        return ("PodsNotReady", "a pod that was Ready when the bake started is not Ready")
+        return (Reason.PODS_NOT_READY, "a pod that was Ready when the bake started is not Ready")
     return None
 
 

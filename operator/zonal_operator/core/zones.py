@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api.group import parse_time
-from zonal_operator.api.status import ZoneState
+from zonal_operator.api.status import Reason, ZoneState
 from zonal_operator.api.workload import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
 from zonal_operator.core.model import NodeInfo
@@ -164,16 +164,22 @@ def timers_requeue(timers: list[datetime], now: datetime, result: Plan) -> None:
 
 def zone_reason(zone: ZoneView) -> tuple[str, str]:
     if zone.conflict:
-        return "DeploymentConflict", f"Deployment {zone.deployment} belongs to someone else"
+        return Reason.DEPLOYMENT_CONFLICT, f"Deployment {zone.deployment} belongs to someone else"
     if zone.health is None:
-        return "NoEligibleNodes", "No eligible node left in this zone"
+        return Reason.NO_ELIGIBLE_NODES, "No eligible node left in this zone"
     detail = zone.health.describe()
     reason, message = {
-        ZoneState.HEALTHY: ("NodesReady", detail),
-        ZoneState.DEGRADED: ("NodesNotReady", f"{detail}; replicas stay during the grace period"),
-        ZoneState.UNHEALTHY: ("FailedOver", f"{detail}; replicas moved to other zones"),
-        ZoneState.RECOVERING: ("WaitingForFailback", f"{detail}; waiting out the failback delay"),
-        ZoneState.SHIFTED: ("ZoneShifted", f"{detail}; shifted away by {zone.shift_note}"),
+        ZoneState.HEALTHY: (Reason.NODES_READY, detail),
+        ZoneState.DEGRADED: (
+            Reason.NODES_NOT_READY,
+            f"{detail}; replicas stay during the grace period",
+        ),
+        ZoneState.UNHEALTHY: (Reason.FAILED_OVER, f"{detail}; replicas moved to other zones"),
+        ZoneState.RECOVERING: (
+            Reason.WAITING_FOR_FAILBACK,
+            f"{detail}; waiting out the failback delay",
+        ),
+        ZoneState.SHIFTED: (Reason.ZONE_SHIFTED, f"{detail}; shifted away by {zone.shift_note}"),
     }[zone.state]
     if zone.shifted_by and zone.state is not ZoneState.SHIFTED:
         # Failed (or recovering, or kept by the all-zones-down rule) while a shift applies.

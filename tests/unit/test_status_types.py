@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from mypy import api
 
+from zonal_operator.api.status import ZoneStatus, keys
+
 OPERATOR = Path(__file__).resolve().parents[2] / "operator"
 
 
@@ -44,3 +46,9 @@ def test_the_status_keys_as_spelt_pass_mypy(
     )
     out, status = _mypy(snippet, tmp_path, monkeypatch)
     assert status == 0, out
+
+
+def test_a_misspelt_key_in_a_group_of_keys_fails_at_once() -> None:
+    assert keys(ZoneStatus, "readyReplicas", "revision") == {"readyReplicas", "revision"}
+    with pytest.raises(KeyError, match="readyReplica"):
+        keys(ZoneStatus, "readyReplica")

@@ -8,7 +8,7 @@ No `from __future__ import annotations`: TypedDict reads `Required` from evaluat
 annotations only (Python 3.11)."""
 
 from enum import StrEnum
-from typing import Annotated, Required, TypedDict
+from typing import Annotated, Any, Required, TypedDict
 
 from zonal_operator.api.fields import doc, i32, i64
 from zonal_operator.api.group import Timestamp
@@ -23,6 +23,15 @@ _ATOMIC = {"x-kubernetes-list-type": "atomic"}
 
 def _map_list(key: str) -> dict[str, object]:
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
+
+
+def keys(typed_dict: Any, *names: str) -> frozenset[str]:
+    """Names of keys of a status TypedDict, for code that groups them (core/status_diff.py);
+    a name it does not declare fails at import, as mypy fails on a misspelt key."""
+    unknown = set(names) - typed_dict.__required_keys__ - typed_dict.__optional_keys__
+    if unknown:
+        raise KeyError(f"{typed_dict.__name__} has no key {sorted(unknown)}")
+    return frozenset(names)
 
 
 class ZoneState(StrEnum):

@@ -20,11 +20,9 @@ PerZone placement coalesces; Spread placement does not (see spread.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
-from zonal_operator.api.status import ConditionType
+from zonal_operator.api.status import ConditionType, WorkloadStatus
 from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.status_diff import (
     ZONE_NODE_COUNTS,
@@ -47,7 +45,7 @@ PROGRESS_COALESCE_SECONDS = 10
 
 
 def coalesce_until(
-    observed: PerZoneObserved, before: Mapping[str, Any], after: Mapping[str, Any]
+    observed: PerZoneObserved, before: WorkloadStatus, after: WorkloadStatus
 ) -> datetime | None:
     """Until when a status change may wait, or None if it is to be written now."""
     latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)

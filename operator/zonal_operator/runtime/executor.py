@@ -13,7 +13,6 @@ import contextlib
 import copy
 import json
 import logging
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,7 +125,7 @@ class Executor:
         return StatusWrite(wl.uid, status if status is not None else wl.status, tuple(events))
 
     def write(
-        self, wl: Workload, written: Mapping[str, Any], status_write: StatusWrite
+        self, wl: Workload, written: WorkloadStatus, status_write: StatusWrite
     ) -> dict[str, Any] | None:
         """Write the status if it differs from the one the workload has, and post the events
         alongside; returns the workload as written. The reconcile ends only once both are done:

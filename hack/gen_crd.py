@@ -35,15 +35,15 @@ from typing import Any, Final
 import yaml
 
 from crd_schema import Schema, WalkError, crd
-from zonal_operator.api.group import LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN
+from zonal_operator.api.group import GROUP, LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN
 from zonal_operator.api.template import POD_SPEC_TYPE
 from zonal_operator.api.workload import ZONAL_WORKLOAD
 from zonal_operator.api.zoneshift import ZONE_SHIFT
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 VERSIONS_ENV: Final = REPO_ROOT / "hack" / "versions.env"
-OUTPUT: Final = REPO_ROOT / "crds" / "zonal.dev_zonalworkloads.yaml"
-SHIFT_OUTPUT: Final = REPO_ROOT / "crds" / "zonal.dev_zoneshifts.yaml"
+OUTPUT: Final = REPO_ROOT / "crds" / f"{GROUP}_{ZONAL_WORKLOAD.plural}.yaml"
+SHIFT_OUTPUT: Final = REPO_ROOT / "crds" / f"{GROUP}_{ZONE_SHIFT.plural}.yaml"
 RERUN: Final = ".venv/bin/python hack/gen_crd.py"
 OPENAPI_IN_MODULE: Final = Path("api/openapi-spec/v3/apis__apps__v1_openapi.json")
 

@@ -47,13 +47,19 @@ ZONE_NAME: Mapping[str, Any] = MappingProxyType(
 )
 
 
-# A time in the status: RFC 3339 in UTC, to the second, as metav1.Time writes it.
+# A time in the status: RFC 3339 in UTC, to the second, as metav1.Time writes it; and a
+# metav1.MicroTime, as Lease timestamps are (leader election).
 Timestamp = NewType("Timestamp", str)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MICRO_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def format_time(moment: datetime) -> Timestamp:
     return Timestamp(moment.strftime(TIME_FORMAT))
+
+
+def format_micro_time(moment: datetime) -> str:
+    return moment.strftime(MICRO_TIME_FORMAT)
 
 
 def parse_time(value: Any) -> datetime | None:

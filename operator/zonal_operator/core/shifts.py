@@ -193,7 +193,7 @@ def condition(assignment: Assignment, zones: Collection[str]) -> Condition | Non
 
 
 def _until(shift: ZoneShift) -> str:
-    return shift.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if shift.expires else "?"
+    return format_time(shift.expires) if shift.expires else "?"
 
 
 def refusal_events(assignment: Assignment, previous: Mapping[str, Any], result: Plan) -> None:

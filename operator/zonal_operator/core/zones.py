@@ -117,7 +117,9 @@ def _judge_nodes(
     # Healthy since the later of what the nodes say and when we first saw it: robust against
     # kubelets that do not move the Ready transition time when they come back.
     seen = (
-        parse_time(previous.get("healthySince")) if previous.get("health") == "Recovering" else None
+        parse_time(previous.get("healthySince"))
+        if previous.get("health") == ZoneState.RECOVERING
+        else None
     )
     zone.since = max(t for t in (health.healthy_since, seen or now) if t is not None)
     deadline = zone.since + timedelta(seconds=policy.failback_delay_seconds)
@@ -223,7 +225,7 @@ def zone_events(
             message = f"Zone {zone.name} is healthy again ({detail}); {wording.waiting}"
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
-            returning = wording.returning(zone)
+            returning = wording.returning(zone.name, zone.target)
             result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))
         elif zone.state is ZoneState.SHIFTED and before in FAILED_OVER:
             message = (
@@ -236,5 +238,6 @@ def zone_events(
             result.events.append(Event("Normal", "ZoneShifted", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before == ZoneState.SHIFTED:
             # The shift ended, or now gives way (it would leave no zone that is up).
-            returning = f"Zone {zone.name} is no longer shifted away. {wording.returning(zone)}"
+            back = wording.returning(zone.name, zone.target)
+            returning = f"Zone {zone.name} is no longer shifted away. {back}"
             result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))

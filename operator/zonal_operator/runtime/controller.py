@@ -198,7 +198,7 @@ class Controller(Intake):
                     Source("leases", LEASES_PATH), self.heartbeats.on_lease, None
                 )
             self._shift_reflectors = [
-                self._reflector(Source("zoneshifts", SHIFTS_PATH), self.on_zoneshift, None),
+                self._reflector(Source(SHIFT_PLURAL, SHIFTS_PATH), self.on_zoneshift, None),
                 self._reflector(
                     Source("namespaces", "/api/v1/namespaces"), self.on_namespace, None
                 ),

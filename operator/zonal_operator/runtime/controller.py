@@ -49,9 +49,7 @@ class Settings:
     # Reconciles running at once, each in a thread of its own for its blocking API calls (the
     # API client's connection pool has as many connections). A reconcile mostly waits on API
     # round trips, so this is what bounds throughput, and on a busy API server the operator's
-    # share of it: with 1000 workloads, 4 needed 82 s to create every Deployment, 16 38 s; in a
-    # zone loss 16 asked for every replacement within 39 s of the judgement, 32 within 28 s
-    # (docs/benchmarks.md, bench-scale).
+    # share of it (docs/benchmarks.md, bench-scale, has the figures by worker count).
     workers: int = 32
     resync_seconds: float = 600.0  # every workload is reconciled at least this often
     # A node's change re-queues every workload; changes within this many seconds are handled
@@ -66,7 +64,8 @@ class Settings:
     # While at least as many workloads wait in the queue as there are workers, a reconcile
     # sends its Deployment writes and defers its status write and events, at most this long,
     # until the backlog is gone: in a zone loss every workload's replicas move before statuses
-    # are written, and a status write costs the API server three times what a scale does. A
+    # are written, and a status write costs the API server more than a scale does
+    # (docs/benchmarks.md, bench-write-cost). A
     # trickle of changes (workloads created one by one, pods turning Ready) is no backlog, and
     # is written at once. 0: never defer.
     status_delay_seconds: float = 30.0

@@ -232,8 +232,8 @@ class ZoneShift:
     generation: int
     zone: str
     duration: str
-    topology_key: str = DEFAULT_TOPOLOGY_KEY
-    reason: str = ""
+    topology_key: str = TOPOLOGY_KEY.default
+    reason: str = REASON.default
     schedule: str = ""  # a drill's (see the module's doc); "": a standing shift
     created: datetime | None = None  # metadata.creationTimestamp
     workload_selector: Mapping[str, Any] | None = None

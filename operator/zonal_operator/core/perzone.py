@@ -81,7 +81,7 @@ def plan(observed: PerZoneObserved) -> Plan:
     timers: list[datetime] = [t for t in assignment.expiries() if t > now]
     for zone in zones.values():
         if zone.health is not None:
-            zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+            zoning.judge_zone(zone, previous.get(zone.name), wl, now, timers)
     live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
     all_failing = zoning.guard_all_failing(live_zones, holding=lambda zone: zone.current > 0)
     failed = failed_node_names(observed.nodes) if observed.pod_nodes is not None else frozenset()
@@ -115,7 +115,7 @@ def plan(observed: PerZoneObserved) -> Plan:
             zone,
             observed,
             zone.name in shares,
-            previous.get(zone.name) or {},
+            previous.get(zone.name),
             result,
             at=at,
             revision=wave.revisions.get(zone.name, ""),
@@ -214,7 +214,7 @@ def _act(
     zone: ZoneView,
     observed: PerZoneObserved,
     has_share: bool,
-    previous: Mapping[str, Any],
+    previous: ZoneStatus | None,
     result: Plan,
     *,
     at: Workload | None,
@@ -246,7 +246,7 @@ def _act(
         return
     # Any spec change bumps a Deployment's generation; the operator records the generation its
     # own writes produced, so a different one means somebody else edited the spec.
-    recorded = previous.get("deploymentGeneration")
+    recorded = previous.get("deploymentGeneration") if previous is not None else None
     edited = recorded is not None and recorded != meta.get("generation")
     holds = rollbacks.recorded(zone.live)
     surge = holds if at is None else rollbacks.held(zone.live, zone.next, rolling_back)
@@ -422,7 +422,7 @@ def _action_order(zones: Mapping[str, ZoneView]) -> Any:
 def _zone_events(
     wl: Workload,
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     result: Plan,
 ) -> None:
     moved_to = sorted(z.name for z in zones.values() if z.target > z.current)

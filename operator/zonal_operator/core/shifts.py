@@ -32,6 +32,8 @@ from zonal_operator.api.status import (
     ConditionType,
     Reason,
     RefusedWorkload,
+    StatusCondition,
+    WorkloadStatus,
     ZoneShiftStatus,
 )
 from zonal_operator.api.workload import Workload
@@ -150,7 +152,7 @@ def apply(assignment: Assignment, zones: Iterable[ZoneView]) -> None:
 def report(
     assignment: Assignment,
     zones: Collection[str],
-    before: Mapping[str, Any],
+    before: WorkloadStatus,
     wanted: list[Condition],
     result: Plan,
 ) -> None:
@@ -161,7 +163,7 @@ def report(
         return
     wanted.append(cond)
     conditions = before.get("conditions") or []
-    previous: Mapping[str, Any] = next((c for c in conditions if c.get("type") == CONDITION), {})
+    previous = next((c for c in conditions if c.get("type") == CONDITION), None)
     refusal_events(assignment, previous, result)
 
 
@@ -196,10 +198,10 @@ def _until(shift: ZoneShift) -> str:
     return format_time(shift.expires) if shift.expires else "?"
 
 
-def refusal_events(assignment: Assignment, previous: Mapping[str, Any], result: Plan) -> None:
+def refusal_events(assignment: Assignment, previous: StatusCondition | None, result: Plan) -> None:
     """A Warning when a shift is newly refused for the workload (the condition's previous
     message names the ones refused before)."""
-    before = str(previous.get("message") or "")
+    before = str(previous.get("message") or "") if previous is not None else ""
     for shift, why in assignment.refused:
         if f"{describe(shift)} of zone {shift.zone} not applied" in before:
             continue

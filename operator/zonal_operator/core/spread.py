@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api.status import ConditionType, Reason, WorkloadStatus, ZoneState
+from zonal_operator.api.status import ConditionType, Reason, WorkloadStatus, ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread_shifts
@@ -165,7 +165,7 @@ def plan(observed: SpreadObserved) -> Plan:
 
 
 def _zones(
-    observed: SpreadObserved, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
+    observed: SpreadObserved, previous: Mapping[str, ZoneStatus], timers: list[datetime]
 ) -> tuple[dict[str, ZoneView], shifting.Assignment, bool]:
     """The zones judged, with the shifts that apply (as PerZone does, core/shifts.py); the
     assignment, and whether every zone looks down."""
@@ -180,7 +180,7 @@ def _zones(
     shifting.apply(assignment, zones.values())
     timers.extend(t for t in assignment.expiries() if t > now)
     for zone in zones.values():
-        zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+        zoning.judge_zone(zone, previous.get(zone.name), wl, now, timers)
     all_failing = zoning.guard_all_failing(zones.values())
     return zones, assignment, all_failing
 
@@ -280,7 +280,7 @@ def _victims(
 def _events(
     wl: Workload,
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     result: Plan,
     *,
     stranded: Mapping[str, int],

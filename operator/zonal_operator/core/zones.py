@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api.group import parse_time
-from zonal_operator.api.status import Reason, ZoneState
+from zonal_operator.api.status import Reason, ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
 from zonal_operator.core.model import NodeInfo
@@ -66,7 +66,11 @@ def zones_of(wl: Workload, nodes: Sequence[NodeInfo]) -> dict[str, ZoneHealth]:
 
 
 def judge_zone(
-    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+    zone: ZoneView,
+    previous: ZoneStatus | None,
+    wl: Workload,
+    now: datetime,
+    timers: list[datetime],
 ) -> None:
     """Decide the zone's state from its nodes, the policy, what status said before, and the
     ZoneShifts that apply to it. A shift only takes a zone that would serve (Healthy, or
@@ -84,14 +88,19 @@ def judge_zone(
 
 
 def _judge_nodes(
-    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+    zone: ZoneView,
+    previous: ZoneStatus | None,
+    wl: Workload,
+    now: datetime,
+    timers: list[datetime],
 ) -> None:
     health, policy = zone.health, wl.failover
     assert health is not None
-    was_failed_over = previous.get("health") in FAILED_OVER
+    before = previous.get("health") if previous is not None else None
+    was_failed_over = before in FAILED_OVER
     # A shifted zone holds none of the workload's replicas: if it fails, there is no grace
     # period to wait out before calling it failed over.
-    was_out = was_failed_over or previous.get("health") == ZoneState.SHIFTED
+    was_out = was_failed_over or before == ZoneState.SHIFTED
     if health.silence_due is not None and not health.failing:
         # A quiet node may be proven silent then: look again, or once a second while the proof
         # is late (the runtime re-reads quiet Leases every second).
@@ -118,7 +127,7 @@ def _judge_nodes(
     # kubelets that do not move the Ready transition time when they come back.
     seen = (
         parse_time(previous.get("healthySince"))
-        if previous.get("health") == ZoneState.RECOVERING
+        if previous is not None and before == ZoneState.RECOVERING
         else None
     )
     zone.since = max(t for t in (health.healthy_since, seen or now) if t is not None)
@@ -191,7 +200,7 @@ def zone_reason(zone: ZoneView) -> tuple[str, str]:
 
 def zone_events(
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     result: Plan,
     wording: Wording,
     *,
@@ -203,8 +212,8 @@ def zone_events(
     fails is told of when it is failed over, or, if it comes back within the grace period, when
     it does; with failover off, when it starts failing."""
     for zone in sorted(zones.values(), key=lambda z: z.name):
-        entry = previous.get(zone.name, {})
-        before = entry.get("health")
+        entry = previous.get(zone.name)
+        before = entry.get("health") if entry is not None else None
         if zone.health is None or before == zone.state:
             continue
         detail = zone.health.describe()
@@ -213,7 +222,8 @@ def zone_events(
                 message = f"Zone {zone.name} is failing ({detail}); failover is off"
                 result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before == ZoneState.DEGRADED:
-            since = f" since {entry['unhealthySince']}" if entry.get("unhealthySince") else ""
+            failing_since = entry.get("unhealthySince") if entry is not None else None
+            since = f" since {failing_since}" if failing_since else ""
             moved = "; nothing was moved" if failover else ""
             message = f"Zone {zone.name} is healthy again ({detail}), failing{since}{moved}"
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from zonal_operator.api.group import format_time
 from zonal_operator.api.selector import selector_string
@@ -38,7 +37,7 @@ class Condition:
 
 def render_conditions(
     wanted: Sequence[Condition],
-    previous: Sequence[Mapping[str, Any]],
+    previous: Sequence[StatusCondition],
     generation: int,
     now: datetime,
 ) -> list[StatusCondition]:

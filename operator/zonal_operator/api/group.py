@@ -40,6 +40,10 @@ LABEL_VALUE_MAX_LENGTH = 63
 MAX_ZONES = 100
 
 
+# A node label key, as a topologyKey names one: the keywords of its string.
+LABEL_KEY: Mapping[str, Any] = MappingProxyType(
+    {"minLength": 1, "maxLength": QUALIFIED_NAME_MAX_LENGTH, "pattern": QUALIFIED_NAME_PATTERN}
+)
 # A zone, wherever the spec names one (spec.zones, spec.zoneRollout.order, a ZoneShift's
 # spec.zone): a non-empty value of the topologyKey node label. The keywords of its string.
 ZONE_NAME: Mapping[str, Any] = MappingProxyType(

@@ -17,9 +17,8 @@ from zonal_operator.api.fields import Column, Field, Kind, Rule, item
 from zonal_operator.api.fields import int32 as _int32
 from zonal_operator.api.group import (
     DEFAULT_TOPOLOGY_KEY,
+    LABEL_KEY,
     MAX_ZONES,
-    QUALIFIED_NAME_MAX_LENGTH,
-    QUALIFIED_NAME_PATTERN,
     WORKLOAD_LABEL,
     ZONE_NAME,
 )
@@ -62,11 +61,7 @@ TOPOLOGY_KEY = Field(
     "string",
     f"The node label whose value names a node's zone. Immutable. Default {DEFAULT_TOPOLOGY_KEY}.",
     default=DEFAULT_TOPOLOGY_KEY,
-    extra={
-        "minLength": 1,
-        "maxLength": QUALIFIED_NAME_MAX_LENGTH,
-        "pattern": QUALIFIED_NAME_PATTERN,
-    },
+    extra=LABEL_KEY,
     rules=(Rule("self == oldSelf", "spec.topologyKey is immutable"),),
 )
 ZONES = Field(

@@ -34,8 +34,7 @@ from typing import Any, cast
 from zonal_operator.api.fields import Column, Field, Kind, Rule
 from zonal_operator.api.group import (
     DEFAULT_TOPOLOGY_KEY,
-    QUALIFIED_NAME_MAX_LENGTH,
-    QUALIFIED_NAME_PATTERN,
+    LABEL_KEY,
     ZONE_NAME,
     parse_time,
 )
@@ -91,11 +90,7 @@ TOPOLOGY_KEY = Field(
     "The node label whose value names a node's zone. The shift applies only to ZonalWorkloads "
     f"with the same spec.topologyKey. Immutable. Default {DEFAULT_TOPOLOGY_KEY}.",
     default=DEFAULT_TOPOLOGY_KEY,
-    extra={
-        "minLength": 1,
-        "maxLength": QUALIFIED_NAME_MAX_LENGTH,
-        "pattern": QUALIFIED_NAME_PATTERN,
-    },
+    extra=LABEL_KEY,
     rules=(Rule("self == oldSelf", "spec.topologyKey is immutable"),),
 )
 DURATION = Field(

@@ -7,7 +7,9 @@ condition types, the reasons, a drill run's outcomes.
 No `from __future__ import annotations`: TypedDict reads `Required` from evaluated
 annotations only (Python 3.11)."""
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Any, Required, TypedDict
 
 from zonal_operator.api.fields import doc, i32, i64
@@ -18,10 +20,10 @@ from zonal_operator.api.group import Timestamp
 MAX_LISTED = 50
 MAX_RUNS = 5
 
-_ATOMIC = {"x-kubernetes-list-type": "atomic"}
+_ATOMIC: Mapping[str, Any] = MappingProxyType({"x-kubernetes-list-type": "atomic"})
 
 
-def _map_list(key: str) -> dict[str, object]:
+def _map_list(key: str) -> dict[str, Any]:
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
 
 

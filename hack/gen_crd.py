@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """Generates crds/zonal.dev_zonalworkloads.yaml, the CustomResourceDefinition of ZonalWorkload,
-and crds/zonal.dev_zoneshifts.yaml, that of ZoneShift (hack/zoneshift_crd.py).
+and crds/zonal.dev_zoneshifts.yaml, that of ZoneShift.
 
-What the API is (group, kind, plural, labels, limits, and each spec field with its default,
-bounds, description and CEL rules) is defined once, in operator/zonal_operator/api.py, and
-rendered here; this file adds the structural schemas of the nested Kubernetes shapes (label
-selector, pod template, update strategy, status).
+What the API is (names, each spec field with its default, bounds, description and CEL rules,
+the status as types) is declared once, in the package operator/zonal_operator/api/;
+hack/crd_schema.py walks it into both CRDs. This file adds what Kubernetes itself declares:
 
 The schema of ``spec.template.spec`` is Kubernetes' own ``io.k8s.api.core.v1.PodSpec``, taken
 from the OpenAPI v3 document that ships inside the ``k8s.io/kubernetes`` Go module of the version
@@ -35,35 +34,19 @@ from typing import Any, Final
 
 import yaml
 
-import rollout_crd
-from crd_schema import Schema, column, date_time, int32, int64, string
-from zonal_operator.api import (
-    FAILOVER,
-    FAILOVER_DESCRIPTION,
-    FAILOVER_FIELDS,
-    GROUP,
-    KIND,
-    NAME_RULE,
-    PLURAL,
-    QUALIFIED_NAME_PATTERN,
-    RESERVED_LABEL_PREFIX,
-    SCALAR_FIELDS,
-    SPEC_RULES,
-    STRATEGY,
-    VERSION,
-)
-from zonal_operator.core.zones import ZoneState
-from zonal_operator.rolloutapi import ZONE_ROLLOUT
-from zoneshift_crd import crd as zoneshift_crd
+from crd_schema import Schema, WalkError, crd
+from zonal_operator.api.group import GROUP, LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN
+from zonal_operator.api.template import POD_SPEC_TYPE
+from zonal_operator.api.workload import ZONAL_WORKLOAD
+from zonal_operator.api.zoneshift import ZONE_SHIFT
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 VERSIONS_ENV: Final = REPO_ROOT / "hack" / "versions.env"
-OUTPUT: Final = REPO_ROOT / "crds" / "zonal.dev_zonalworkloads.yaml"
-SHIFT_OUTPUT: Final = REPO_ROOT / "crds" / "zonal.dev_zoneshifts.yaml"
+OUTPUT: Final = REPO_ROOT / "crds" / f"{GROUP}_{ZONAL_WORKLOAD.plural}.yaml"
+SHIFT_OUTPUT: Final = REPO_ROOT / "crds" / f"{GROUP}_{ZONE_SHIFT.plural}.yaml"
 RERUN: Final = ".venv/bin/python hack/gen_crd.py"
 OPENAPI_IN_MODULE: Final = Path("api/openapi-spec/v3/apis__apps__v1_openapi.json")
 
-POD_SPEC: Final = "io.k8s.api.core.v1.PodSpec"
 QUANTITY: Final = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 INT_OR_STRING: Final = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 TIME_TYPES: Final = frozenset(
@@ -76,21 +59,6 @@ REF_PREFIX: Final = "#/components/schemas/"
 QUANTITY_PATTERN: Final = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-LABEL_VALUE_PATTERN: Final = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-PERCENT_PATTERN: Final = r"^[0-9]+%$"
-
-# Bounds that keep the CEL rules which iterate these collections within the cost budget.
-MAX_LABELS: Final = 64
-MAX_ANNOTATIONS: Final = 256
-MAX_SELECTOR_EXPRESSIONS: Final = 32
-MAX_SELECTOR_VALUES: Final = 64
-
-POD_SPEC_DESCRIPTION: Final = (
-    "Specification of the pods: the same fields as the spec of a Pod (core/v1 PodSpec). "
-    "It is copied unchanged into the pod template of each generated Deployment. restartPolicy "
-    "must be Always and activeDeadlineSeconds must not be set. Field reference: "
-    "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodSpec"
 )
 
 # Keys of the upstream OpenAPI schemas and what becomes of them.
@@ -179,8 +147,8 @@ def kubernetes_module_dir(version: str) -> Path:
 def load_schemas(openapi_path: Path) -> dict[str, Schema]:
     document = json.loads(openapi_path.read_text(encoding="utf-8"))
     schemas = document.get("components", {}).get("schemas")
-    if not isinstance(schemas, dict) or POD_SPEC not in schemas:
-        raise GenerationError(f"{openapi_path} has no components.schemas[{POD_SPEC!r}]")
+    if not isinstance(schemas, dict) or POD_SPEC_TYPE not in schemas:
+        raise GenerationError(f"{openapi_path} has no components.schemas[{POD_SPEC_TYPE!r}]")
     return schemas
 
 
@@ -214,30 +182,18 @@ def _is_zero(value: Any) -> bool:
     return value is None or value == 0 or value in ("", {}, [])
 
 
-def template_metadata_schema(described: bool) -> Schema:
+def template_metadata_schema() -> Schema:
     """Object metadata of a template: only labels and annotations, as the API server allows."""
-
-    def desc(text: str) -> dict[str, str]:
-        return {"description": text} if described else {}
-
+    label_value = {
+        "type": "string",
+        "maxLength": LABEL_VALUE_MAX_LENGTH,
+        "pattern": LABEL_VALUE_PATTERN,
+    }
     return {
         "type": "object",
-        **desc("Labels and annotations of the pods. No other metadata fields are allowed."),
         "properties": {
-            "labels": {
-                "type": "object",
-                **desc("Labels of the pods."),
-                "additionalProperties": {
-                    "type": "string",
-                    "maxLength": 63,
-                    "pattern": LABEL_VALUE_PATTERN,
-                },
-            },
-            "annotations": {
-                "type": "object",
-                **desc("Annotations of the pods."),
-                "additionalProperties": {"type": "string"},
-            },
+            "labels": {"type": "object", "additionalProperties": label_value},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     }
 
@@ -264,7 +220,7 @@ class PodSpecConverter:
         if name == OBJECT_META:
             # Only a template's metadata (PersistentVolumeClaimTemplate) is reachable from a
             # PodSpec, and there the API server allows nothing but labels and annotations.
-            return template_metadata_schema(described=False)
+            return template_metadata_schema()
         if name not in self._schemas:
             raise GenerationError(f"{path}: unknown schema {name!r}")
         return self._convert(self._schemas[name], (*stack, name), path)
@@ -346,539 +302,16 @@ class PodSpecConverter:
             prop["default"] = copy.deepcopy(raw_props[key]["default"])
 
 
-def pod_spec_schema(schemas: Mapping[str, Schema]) -> Schema:
-    spec = PodSpecConverter(schemas).convert_named(POD_SPEC)
-    # A pod needs at least one container; say so in the schema instead of failing later when
-    # the Deployment is created.
-    spec["properties"]["containers"]["minItems"] = 1
-    spec["properties"]["restartPolicy"]["x-kubernetes-validations"] = [
-        {
-            "rule": "self == 'Always'",
-            "message": "spec.template.spec.restartPolicy must be Always: Deployments accept "
-            "no other value",
-        }
-    ]
-    spec["x-kubernetes-validations"] = [
-        {
-            "rule": "!has(self.activeDeadlineSeconds)",
-            "message": "spec.template.spec.activeDeadlineSeconds must not be set: Deployments "
-            "do not support it",
-            "fieldPath": ".activeDeadlineSeconds",
-        }
-    ]
-    spec["description"] = POD_SPEC_DESCRIPTION
-    return spec
-
-
-# --------------------------------------------------------------------------------------------
-# The ZonalWorkload schema
-
-
-def _rule(rule: str, message: str, field_path: str | None = None, **extra: str) -> Schema:
-    out: Schema = {"rule": rule, "message": message}
-    if field_path is not None:
-        out["fieldPath"] = field_path
-    out.update(extra)
-    return out
-
-
-def label_selector_schema() -> Schema:
-    prefix = RESERVED_LABEL_PREFIX
-    requirement: Schema = {
-        "type": "object",
-        "description": "A label selector requirement: a key, an operator and a set of values.",
-        "required": ["key", "operator"],
-        "properties": {
-            "key": string(
-                "The label key that the selector applies to.",
-                maxLength=317,
-                pattern=QUALIFIED_NAME_PATTERN,
-                **{
-                    "x-kubernetes-validations": [
-                        _rule(
-                            f"!self.startsWith('{prefix}')",
-                            f"spec.selector.matchExpressions[].key must not use the reserved "
-                            f"{prefix} prefix: those labels belong to the operator",
-                        )
-                    ]
-                },
-            ),
-            "operator": string(
-                "How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
-                enum=["In", "NotIn", "Exists", "DoesNotExist"],
-            ),
-            "values": {
-                "type": "array",
-                "description": "The values of the requirement: non-empty for In and NotIn, "
-                "empty for Exists and DoesNotExist.",
-                "maxItems": MAX_SELECTOR_VALUES,
-                "items": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE_PATTERN},
-                "x-kubernetes-list-type": "atomic",
-            },
-        },
-        "x-kubernetes-validations": [
-            _rule(
-                "!(self.operator in ['In', 'NotIn']) || "
-                "(has(self.values) && self.values.size() > 0)",
-                "spec.selector.matchExpressions[].values must be non-empty when the operator "
-                "is In or NotIn",
-                ".values",
-            ),
-            _rule(
-                "!(self.operator in ['Exists', 'DoesNotExist']) || "
-                "!has(self.values) || self.values.size() == 0",
-                "spec.selector.matchExpressions[].values must be empty when the operator "
-                "is Exists or DoesNotExist",
-                ".values",
-            ),
-        ],
-    }
-    return {
-        "type": "object",
-        "description": "Label query over the pods of this workload; it must match the labels "
-        "of spec.template. Optional: when absent the operator derives one. Immutable: it cannot "
-        "be added, changed or removed after the workload is created.",
-        "properties": {
-            "matchLabels": {
-                "type": "object",
-                "description": "A map of {key: value} pairs; each is equivalent to an In "
-                "requirement with that single value. All requirements are ANDed.",
-                "maxProperties": MAX_LABELS,
-                "additionalProperties": {
-                    "type": "string",
-                    "maxLength": 63,
-                    "pattern": LABEL_VALUE_PATTERN,
-                },
-                "x-kubernetes-validations": [
-                    _rule(
-                        f"self.all(k, !k.startsWith('{prefix}'))",
-                        f"spec.selector.matchLabels must not use keys with the reserved "
-                        f"{prefix} prefix: those labels belong to the operator",
-                    ),
-                    _rule(
-                        f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
-                        "spec.selector.matchLabels keys must be valid label keys ([prefix/]name)",
-                    ),
-                ],
-            },
-            "matchExpressions": {
-                "type": "array",
-                "description": "A list of label selector requirements. All requirements are ANDed.",
-                "maxItems": MAX_SELECTOR_EXPRESSIONS,
-                "items": requirement,
-                "x-kubernetes-list-type": "atomic",
-            },
-        },
-        "x-kubernetes-map-type": "atomic",
-        "x-kubernetes-validations": [
-            _rule(
-                "(has(self.matchLabels) && self.matchLabels.size() > 0) || "
-                "(has(self.matchExpressions) && self.matchExpressions.size() > 0)",
-                "spec.selector must not be empty: set matchLabels or matchExpressions, or "
-                "leave spec.selector out to let the operator derive one",
-            )
-        ],
-    }
-
-
-def pod_template_schema(schemas: Mapping[str, Schema]) -> Schema:
-    metadata = template_metadata_schema(described=True)
-    labels = metadata["properties"]["labels"]
-    labels["maxProperties"] = MAX_LABELS
-    labels["description"] = (
-        "Labels of the pods. spec.selector must match them. Keys with the "
-        f"{RESERVED_LABEL_PREFIX} prefix are reserved for the operator."
-    )
-    labels["x-kubernetes-validations"] = [
-        _rule(
-            f"self.all(k, !k.startsWith('{RESERVED_LABEL_PREFIX}'))",
-            f"spec.template.metadata.labels must not use keys with the reserved "
-            f"{RESERVED_LABEL_PREFIX} prefix: those labels belong to the operator",
-        ),
-        _rule(
-            f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
-            "spec.template.metadata.labels keys must be valid label keys ([prefix/]name)",
-        ),
-    ]
-    annotations = metadata["properties"]["annotations"]
-    annotations["maxProperties"] = MAX_ANNOTATIONS
-    annotations["x-kubernetes-validations"] = [
-        _rule(
-            f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
-            "spec.template.metadata.annotations keys must be valid qualified names ([prefix/]name)",
-        )
-    ]
-    return {
-        "type": "object",
-        "description": "The pod template of the workload, copied into each generated "
-        "Deployment (one per zone).",
-        "required": ["spec"],
-        "properties": {
-            "metadata": metadata,
-            "spec": pod_spec_schema(schemas),
-        },
-    }
-
-
-def failover_schema() -> Schema:
-    return {
-        "type": "object",
-        "description": FAILOVER_DESCRIPTION,
-        "default": {},
-        "properties": {f.name: f.schema() for f in FAILOVER_FIELDS},
-    }
-
-
-def strategy_schema() -> Schema:
-    def int_or_percent(description: str, rules: list[Schema]) -> Schema:
-        out: Schema = {
-            "description": description,
-            "x-kubernetes-int-or-string": True,
-            "minimum": 0,
-            "maxLength": 12,
-            "pattern": PERCENT_PATTERN,
-        }
-        if rules:
-            out["x-kubernetes-validations"] = rules
-        return out
-
-    return {
-        "type": "object",
-        "description": "The update strategy of each generated Deployment (passed on unchanged).",
-        "properties": {
-            "type": string(
-                "Type of the update: RollingUpdate (the Deployment default) or Recreate.",
-                enum=["RollingUpdate", "Recreate"],
-            ),
-            "rollingUpdate": {
-                "type": "object",
-                "description": "Parameters of a rolling update; only with type RollingUpdate.",
-                "properties": {
-                    "maxSurge": int_or_percent(
-                        "How many pods a Deployment may create above its desired count during "
-                        "an update: a number or a percentage like 25%.",
-                        [],
-                    ),
-                    "maxUnavailable": int_or_percent(
-                        "How many pods of a Deployment may be unavailable during an update: a "
-                        "number or a percentage like 25% (at most 100%).",
-                        [
-                            _rule(
-                                "type(self) == int || int(self.substring(0, self.size() - 1)) "
-                                "<= 100",
-                                "spec.strategy.rollingUpdate.maxUnavailable must not be "
-                                "greater than 100%",
-                            )
-                        ],
-                    ),
-                },
-                "x-kubernetes-validations": [
-                    _rule(
-                        "!has(self.maxSurge) || !has(self.maxUnavailable) || "
-                        "!(string(self.maxSurge).matches('^0+%?$') && "
-                        "string(self.maxUnavailable).matches('^0+%?$'))",
-                        "spec.strategy.rollingUpdate.maxUnavailable may not be 0 when "
-                        "spec.strategy.rollingUpdate.maxSurge is 0",
-                        ".maxUnavailable",
-                    )
-                ],
-            },
-        },
-        "x-kubernetes-validations": [
-            _rule(
-                "!has(self.rollingUpdate) || !has(self.type) || self.type == 'RollingUpdate'",
-                "spec.strategy.rollingUpdate may only be set when spec.strategy.type is "
-                "RollingUpdate",
-                ".rollingUpdate",
-            )
-        ],
-    }
-
-
-def spec_schema(schemas: Mapping[str, Schema]) -> Schema:
-    # CEL has no local variables here (cel.bind is not in the Kubernetes environment), so the
-    # template labels are spelled out; the has() guards make a missing map behave as empty.
-    has_labels = "(has(self.template.metadata) && has(self.template.metadata.labels))"
-    labels = "self.template.metadata.labels"
-    selector_rules = [
-        _rule(
-            f"!has(self.selector) || !has(self.selector.matchLabels) || "
-            f"self.selector.matchLabels.all(k, {has_labels} && k in {labels} && "
-            f"{labels}[k] == self.selector.matchLabels[k])",
-            "spec.selector must match spec.template.metadata.labels: every "
-            "spec.selector.matchLabels entry must be among the template labels",
-            ".selector",
-        ),
-        _rule(
-            f"!has(self.selector) || !has(self.selector.matchExpressions) || "
-            f"self.selector.matchExpressions.all(e, "
-            f"e.operator == 'In' ? ({has_labels} && e.key in {labels} && has(e.values) && "
-            f"{labels}[e.key] in e.values) : "
-            f"e.operator == 'NotIn' ? (!{has_labels} || !(e.key in {labels}) || "
-            f"!has(e.values) || !({labels}[e.key] in e.values)) : "
-            f"e.operator == 'Exists' ? ({has_labels} && e.key in {labels}) : "
-            f"(!{has_labels} || !(e.key in {labels})))",
-            "spec.selector must match spec.template.metadata.labels: every "
-            "spec.selector.matchExpressions requirement must hold for the template labels",
-            ".selector",
-        ),
-        _rule(
-            "has(self.selector) == has(oldSelf.selector) && "
-            "(!has(self.selector) || self.selector == oldSelf.selector)",
-            "spec.selector is immutable",
-            ".selector",
-        ),
-        *(rule.schema() for rule in SPEC_RULES),
-    ]
-    return {
-        "type": "object",
-        "description": "The desired state of the ZonalWorkload: a pod template run with its "
-        "replicas spread evenly across the zones, as one Deployment per zone (placement "
-        "PerZone) or as one Deployment with a zone topology spread constraint (Spread).",
-        "required": ["template"],
-        "properties": {
-            **{f.name: f.schema() for f in SCALAR_FIELDS},
-            "selector": label_selector_schema(),
-            "template": pod_template_schema(schemas),
-            STRATEGY: strategy_schema(),
-            FAILOVER: failover_schema(),
-            ZONE_ROLLOUT: rollout_crd.spec_schema(),
-        },
-        "x-kubernetes-validations": selector_rules,
-    }
-
-
-def status_schema() -> Schema:
-    zone: Schema = {
-        "type": "object",
-        "description": "The state of one zone.",
-        "required": ["name"],
-        "properties": {
-            "name": string("The zone: a value of the topologyKey node label."),
-            "deployment": string("Name of the Deployment that runs the zone's replicas."),
-            "eligibleNodes": int32("Nodes of the zone the pods may run on."),
-            "readyNodes": int32("Eligible nodes of the zone that are Ready."),
-            "desiredReplicas": int32(
-                "Replicas the zone is to run once every move in progress is done."
-            ),
-            "replicas": int32("Spread placement: the workload's pods running in the zone."),
-            "readyReplicas": int32("Ready replicas of the zone (its pods that are Ready)."),
-            "availableReplicas": int32("Available replicas of the zone's Deployment."),
-            "health": string(
-                "Health of the zone. Healthy: serves its share. Degraded: nodes are failing but "
-                "the grace period has not run out (or failover is disabled), so it keeps its "
-                "share. Unhealthy: failed over, its share runs in other zones. Recovering: its "
-                "nodes are back, and its share returns once the failback delay has passed. "
-                "Shifted: up, but a ZoneShift (see shiftedBy) moves its share to other zones.",
-                enum=[state.value for state in ZoneState],
-            ),
-            "unschedulableReplicas": int32(
-                "Pods of the zone's Deployment that the scheduler cannot place (Pending as "
-                "Unschedulable). They are reported here and in the Degraded condition, not moved."
-            ),
-            "deploymentGeneration": int64(
-                "metadata.generation of the zone's Deployment after the operator's last write. "
-                "Any other generation means the Deployment was edited by hand, and the operator "
-                "puts it back."
-            ),
-            "reason": string("Machine-readable reason for the zone's health."),
-            "message": string("Human-readable details about the zone's health."),
-            "unhealthySince": date_time(
-                "When the zone started failing (set while Degraded or Unhealthy)."
-            ),
-            "healthySince": date_time("When the zone's nodes came back (set while Recovering)."),
-            "shiftedBy": {
-                "type": "array",
-                "description": "The ZoneShifts applied to the zone: its share runs in other "
-                "zones until they end (see the ZoneShifted condition).",
-                "items": {"type": "string"},
-                "x-kubernetes-list-type": "atomic",
-            },
-            **rollout_crd.zone_status_fields(),
-        },
-    }
-    condition: Schema = {
-        "type": "object",
-        "description": "A condition of the workload (metav1.Condition).",
-        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
-        "properties": {
-            "type": string(
-                "Type of the condition in CamelCase, e.g. Ready.",
-                maxLength=316,
-                pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
-            ),
-            "status": string(
-                "Status of the condition: True, False or Unknown.",
-                enum=["True", "False", "Unknown"],
-            ),
-            "observedGeneration": int64(
-                "The metadata.generation the condition was set for.", minimum=0
-            ),
-            "lastTransitionTime": date_time("When the condition last changed status."),
-            "reason": string(
-                "Machine-readable CamelCase reason for the last transition.",
-                minLength=1,
-                maxLength=1024,
-                pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
-            ),
-            "message": string("Human-readable details about the last transition.", maxLength=32768),
-        },
-    }
-    return {
-        "type": "object",
-        "description": "The observed state of the ZonalWorkload, written by the operator.",
-        "properties": {
-            "observedGeneration": int64("The metadata.generation the operator last acted on."),
-            "replicas": int32("Pods of all zones' Deployments."),
-            "readyReplicas": int32("Ready pods of all zones' Deployments."),
-            "availableReplicas": int32("Available pods of all zones' Deployments."),
-            "updatedReplicas": int32("Pods of the current template, across all zones."),
-            "selector": string(
-                "The pod label selector in string form (for the scale subresource and the "
-                "HorizontalPodAutoscaler)."
-            ),
-            "zoneCount": int32("Zones the workload runs in."),
-            "skew": int32(
-                "Spread placement: the largest difference between the pods of two zones that "
-                "can take pods (Healthy or Recovering). See the Balanced condition."
-            ),
-            "surgeReplicas": int32(
-                "Spread placement: extra replicas the operator holds while it rebalances "
-                "(make-before-break); removed again through evictions."
-            ),
-            "healthyZoneCount": int32("Zones that are Healthy."),
-            ZONE_ROLLOUT: rollout_crd.status_schema(),
-            "zones": {
-                "type": "array",
-                "description": "Per-zone state, one entry per zone.",
-                "items": zone,
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["name"],
-            },
-            "conditions": {
-                "type": "array",
-                "description": "Conditions of the workload, e.g. Ready.",
-                "items": condition,
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["type"],
-            },
-        },
-    }
-
-
-def root_schema(schemas: Mapping[str, Schema]) -> Schema:
-    return {
-        "type": "object",
-        "description": "ZonalWorkload runs a pod template as one Deployment per zone, keeps "
-        "its replicas spread evenly across the zones, and moves replicas out of a failing zone "
-        "before Kubernetes evicts them.",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": string(
-                "APIVersion defines the versioned schema of this representation of an object."
-            ),
-            "kind": string("Kind is a string value representing the REST resource."),
-            # Only name may be declared here; it lets the name rule below point at the field.
-            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
-            "spec": spec_schema(schemas),
-            "status": status_schema(),
-        },
-        "x-kubernetes-validations": [NAME_RULE.schema()],
-    }
-
-
-def crd(schemas: Mapping[str, Schema]) -> Schema:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "shortNames": ["zw"],
-                "categories": ["zonal"],
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": root_schema(schemas)},
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": [
-                        column("Desired", "integer", ".spec.replicas", "Desired replicas"),
-                        column("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
-                        column(
-                            "Available",
-                            "integer",
-                            ".status.availableReplicas",
-                            "Available replicas",
-                        ),
-                        column("Zones", "integer", ".status.zoneCount", "Zones in use"),
-                        column(
-                            "Placement",
-                            "string",
-                            ".spec.placement",
-                            "PerZone or Spread",
-                            priority=1,
-                        ),
-                        column(
-                            "Skew",
-                            "integer",
-                            ".status.skew",
-                            "Spread placement: pods per zone, largest difference",
-                            priority=1,
-                        ),
-                        column(
-                            "Healthy-Zones",
-                            "integer",
-                            ".status.healthyZoneCount",
-                            "Healthy zones",
-                            priority=1,
-                        ),
-                        column(
-                            "Rollout",
-                            "string",
-                            ".status.zoneRollout.summary",
-                            "ZoneByZone: the wave's progress",
-                            priority=1,
-                        ),
-                        column(
-                            "Status",
-                            "string",
-                            '.status.conditions[?(@.type=="Ready")].status',
-                            "Status of the Ready condition",
-                        ),
-                        column("Age", "date", ".metadata.creationTimestamp", None),
-                    ],
-                }
-            ],
-        },
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # Output
 
 
-def render(document: Schema, kubernetes_version: str) -> str:
-    header = (
-        "# Code generated by hack/gen_crd.py; DO NOT EDIT.\n"
-        f"# spec.template.spec is core/v1 PodSpec from Kubernetes v{kubernetes_version}.\n"
-    )
+def render(document: Schema, kubernetes_version: str | None = None) -> str:
+    header = "# Code generated by hack/gen_crd.py; DO NOT EDIT.\n"
+    if kubernetes_version is not None:
+        header += (
+            f"# spec.template.spec is core/v1 PodSpec from Kubernetes v{kubernetes_version}.\n"
+        )
     body = yaml.safe_dump(
         document, sort_keys=True, default_flow_style=False, width=100, allow_unicode=True
     )
@@ -891,7 +324,13 @@ def generate(openapi: Path | None) -> str:
         raise GenerationError(f"KUBERNETES_VERSION is not set in {VERSIONS_ENV}")
     if openapi is None:
         openapi = kubernetes_module_dir(version) / OPENAPI_IN_MODULE
-    return render(crd(load_schemas(openapi)), version)
+    converter = PodSpecConverter(load_schemas(openapi))
+    return render(crd(ZONAL_WORKLOAD, converter.convert_named), version)
+
+
+def render_zoneshift() -> str:
+    """The ZoneShift CRD: no Kubernetes schema inside it."""
+    return render(crd(ZONE_SHIFT))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -911,22 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         texts = {args.output: generate(args.openapi), SHIFT_OUTPUT: render_zoneshift()}
-    except (GenerationError, OSError, json.JSONDecodeError) as exc:
+    except (GenerationError, WalkError, OSError, json.JSONDecodeError) as exc:
         print(f"gen_crd: {exc}", file=sys.stderr)
         return 2
     worst = 0
     for output, text in texts.items():
         worst = max(worst, check(output, text) if args.check else write(output, text))
     return worst
-
-
-def render_zoneshift() -> str:
-    """The ZoneShift CRD (hack/zoneshift_crd.py): no Kubernetes schema inside it."""
-    header = "# Code generated by hack/gen_crd.py; DO NOT EDIT.\n"
-    body = yaml.safe_dump(
-        zoneshift_crd(), sort_keys=True, default_flow_style=False, width=100, allow_unicode=True
-    )
-    return header + "---\n" + body
 
 
 def check(output: Path, text: str) -> int:

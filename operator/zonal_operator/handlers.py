@@ -22,7 +22,8 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from zonal_operator.api import GROUP, PLURAL, VERSION
+from zonal_operator.api.group import GROUP, VERSION
+from zonal_operator.api.workload import PLURAL
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.controller import Controller, Settings
 from zonal_operator.runtime.heartbeats import LEASES_PATH

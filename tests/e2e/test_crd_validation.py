@@ -368,6 +368,11 @@ INVALID = [
         ("spec.zoneRollout.order[0]",),
     ),
     Invalid(
+        "rollout-invalid-zone-name",
+        lambda n: with_spec(n, zoneRollout={"order": ["bad zone!"]}),
+        ("spec.zoneRollout.order[0]",),
+    ),
+    Invalid(
         "rollout-zone-by-zone-spread",
         lambda n: with_spec(n, placement="Spread", zoneRollout={"mode": "ZoneByZone"}),
         ("spec.zoneRollout", "ZoneByZone needs spec.placement PerZone"),

@@ -20,14 +20,15 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, MANAGED_BY, MANAGED_BY_LABEL, Workload
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY, MANAGED_BY, MANAGED_BY_LABEL
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.model import NodeInfo, Taint
 from zonal_operator.core.naming import deployment_name
 from zonal_operator.core.perzone import plan
 from zonal_operator.core.plan import Action, Create, Delete, PerZoneObserved, Plan, Replace, Scale
 from zonal_operator.core.render import render_deployment
 from zonal_operator.core.status import record_generations
-from zonal_operator.shiftapi import ZoneShift
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=2)

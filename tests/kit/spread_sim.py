@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from tests.kit.perzone_sim import NOW, ZONES, workload_body, zone_nodes
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core import spread
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.core.plan import Create, DeletePod, Evict, Plan, Replace, Scale, SpreadObserved
-from zonal_operator.shiftapi import ZoneShift
 
 
 def spread_body(replicas: int = 9, **kwargs: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tests.kit.perzone_sim import TEMPLATE, Sim, cluster_nodes, dep, workload_body
-from zonal_operator.api import Workload
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.render import REVISION_ANNOTATION, template_revision

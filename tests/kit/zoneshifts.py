@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tests.kit.perzone_sim import NOW
-from zonal_operator.shiftapi import ZoneShift, parse_duration
+from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 
 FMT = "%Y-%m-%dT%H:%M:%SZ"
 

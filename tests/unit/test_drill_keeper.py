@@ -15,7 +15,8 @@ import pytest
 from tests.kit.fake_kube import ShiftApi, store_with
 from tests.kit.perzone_sim import UID, cluster_nodes, workload_body
 
-from zonal_operator.api import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL, ZONE_LABEL
+from zonal_operator.api.group import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL, ZONE_LABEL
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.drills import Reading
 from zonal_operator.core.naming import deployment_name
 from zonal_operator.runtime import metrics
@@ -24,7 +25,6 @@ from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.drills import reading
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.shifts import ShiftKeeper
-from zonal_operator.shiftapi import ZoneShift
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 WEB = ("shop", "web")

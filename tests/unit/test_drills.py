@@ -17,13 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.kit.perzone_sim import cluster_nodes, workload_body
 
-from zonal_operator.api import Workload
+from zonal_operator.api.group import TIME_FORMAT
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import SCHEDULE_PATTERN, ZoneShift
 from zonal_operator.core import drills
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.drills import Drilled, Measure, Reading
 from zonal_operator.core.health import NodeSnapshot
 from zonal_operator.core.zones import zones_of
-from zonal_operator.shiftapi import SCHEDULE_PATTERN, ZoneShift
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday, 10:00 UTC
 WEB = ("shop", "web")
@@ -44,7 +45,7 @@ def drill(
                 "name": name,
                 "uid": "u",
                 "generation": 1,
-                "creationTimestamp": created.strftime(drills.FMT),
+                "creationTimestamp": created.strftime(TIME_FORMAT),
             },
             "spec": {"zone": "zone-b", "duration": duration, "schedule": schedule},
             "status": dict(status or {}),
@@ -68,7 +69,7 @@ def step(
             "name": shift.name,
             "uid": "u",
             "generation": 1,
-            "creationTimestamp": (shift.created or T0).strftime(drills.FMT),
+            "creationTimestamp": (shift.created or T0).strftime(TIME_FORMAT),
         },
         "spec": {"zone": shift.zone, "duration": shift.duration, "schedule": shift.schedule},
         "status": update.status,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.core.eligibility import (
     eligible_zones,
     node_affinity_matches,

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.kit.fake_kube import FakeKube
 
-from zonal_operator.api import Workload
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import plan as planner
 from zonal_operator.runtime.executor import Executor
 from zonal_operator.runtime.kube import ApiException, merge_patch

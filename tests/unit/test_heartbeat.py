@@ -24,7 +24,7 @@ from tests.kit.perzone_sim import (
 )
 from tests.kit.spread_sim import SpreadSim, converged, healthy_nodes, spread_body
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.core.health import (
     NodeSnapshot,
     ZoneHealth,

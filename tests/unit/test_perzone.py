@@ -45,13 +45,8 @@ from tests.kit.perzone_sim import (
     zone_nodes,
 )
 
-from zonal_operator.api import (
-    DEFAULT_TOPOLOGY_KEY,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    ZONE_LABEL,
-    Workload,
-)
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY, MANAGED_BY, MANAGED_BY_LABEL, ZONE_LABEL
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.coalesce import (
     NODE_CHANGES_COALESCE_SECONDS,
     NODE_COUNTS_PROGRESS_COALESCE_SECONDS,

@@ -13,14 +13,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zonal_operator.api import (
+from zonal_operator.api.group import (
     DEFAULT_TOPOLOGY_KEY,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     WORKLOAD_LABEL,
     ZONE_LABEL,
-    Workload,
 )
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import waves
 from zonal_operator.core.deployment import merge_for_replace
 from zonal_operator.core.eligibility import node_affinity_matches

@@ -12,9 +12,9 @@ from typing import Any
 from tests.kit.fake_kube import ShiftApi, store_with
 from tests.kit.perzone_sim import workload_body
 
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.runtime.cache import Store
 from zonal_operator.runtime.shifts import ShiftKeeper
-from zonal_operator.shiftapi import ZoneShift
 
 
 def shift_body(name: str = "maint-b", **spec: Any) -> dict[str, Any]:

@@ -30,10 +30,10 @@ from tests.kit.perzone_sim import (
 )
 from tests.kit.zoneshifts import shift
 
-from zonal_operator.api import Workload
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Plan
-from zonal_operator.shiftapi import ZoneShift, parse_duration
 
 
 def walk(sim: Sim, replicas: int, rounds: int = 40) -> list[Plan]:

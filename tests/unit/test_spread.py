@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from tests.kit.perzone_sim import NOW, UID, ZONES, down
 from tests.kit.spread_sim import SpreadSim, converged, healthy_nodes, spread_body
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import spread
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import DeletePod, Evict, Scale

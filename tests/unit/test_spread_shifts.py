@@ -24,7 +24,8 @@ from tests.kit.perzone_sim import NOW, ZONES, down, zone_nodes
 from tests.kit.spread_sim import SpreadSim, spread_body
 from tests.kit.zoneshifts import shift
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread, spread_shifts
 from zonal_operator.core.model import PodInfo

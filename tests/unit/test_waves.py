@@ -46,7 +46,8 @@ from tests.kit.wave_sim import (
     workload,
 )
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY, Workload
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import waves
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.perzone import plan as perzone_plan

@@ -20,10 +20,9 @@ PerZone placement coalesces; Spread placement does not (see spread.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
+from zonal_operator.api.status import ConditionType, WorkloadStatus
 from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.status_diff import (
     ZONE_NODE_COUNTS,
@@ -46,14 +45,14 @@ PROGRESS_COALESCE_SECONDS = 10
 
 
 def coalesce_until(
-    observed: PerZoneObserved, before: Mapping[str, Any], after: Mapping[str, Any]
+    observed: PerZoneObserved, before: WorkloadStatus, after: WorkloadStatus
 ) -> datetime | None:
     """Until when a status change may wait, or None if it is to be written now."""
     latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
     settled = None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
     since = observed.coalesced_since or observed.now
     progressing = any(
-        c.get("type") == "Progressing" and c.get("status") == "True"
+        c.get("type") == ConditionType.PROGRESSING and c.get("status") == "True"
         for c in after.get("conditions") or []
     )
     if without(before, ZONE_NODE_COUNTS) == without(after, ZONE_NODE_COUNTS):

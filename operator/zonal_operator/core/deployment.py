@@ -7,7 +7,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from zonal_operator.api import RESERVED_LABEL_PREFIX, ZONE_LABEL, Workload
+from zonal_operator.api.group import RESERVED_LABEL_PREFIX, ZONE_LABEL
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.semantic import contains
 
 

@@ -33,29 +33,36 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from croniter import CroniterError, croniter
 
-from zonal_operator.api import parse_time
+from zonal_operator.api.group import format_time, parse_time
+from zonal_operator.api.status import (
+    MAX_LISTED,
+    MAX_RUNS,
+    ConditionType,
+    DrilledWorkload,
+    DrillRun,
+    Reason,
+    RunOutcome,
+    ZoneShiftStatus,
+)
+from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Event
 from zonal_operator.core.status import Condition, render_conditions
 from zonal_operator.core.zones import FAILED_OVER
-from zonal_operator.shiftapi import ACTIVE, MAX_LISTED, ZoneShift, parse_duration
 
 Key = tuple[str, str]  # (namespace, name) of a ZonalWorkload
 
-MAX_RUNS = 5
 # How late after its scheduled time a run may still start.
 START_DEADLINE = timedelta(seconds=60)
-FMT = "%Y-%m-%dT%H:%M:%SZ"
-
-RUNNING, PASSED, FAILED, SKIPPED = "Running", "Passed", "Failed", "Skipped"
-
-
-def stamp(t: datetime) -> str:
-    return t.strftime(FMT)
+RUNNING, PASSED, FAILED, SKIPPED = (
+    RunOutcome.RUNNING,
+    RunOutcome.PASSED,
+    RunOutcome.FAILED,
+    RunOutcome.SKIPPED,
+)
 
 
 # -- the schedule ------------------------------------------------------------------------------
@@ -208,9 +215,9 @@ class Update:
     """A drill's status as it should be, its events, the runs that ended in it (for the
     metrics: each a status.runs entry), and the workloads the current run measures."""
 
-    status: dict[str, Any]
+    status: ZoneShiftStatus
     events: list[Event] = field(default_factory=list)
-    ended: list[dict[str, Any]] = field(default_factory=list)
+    ended: list[DrillRun] = field(default_factory=list)
     running: str | None = None  # the scheduledAt of the run in force
     measures: dict[Key, Measure] = field(default_factory=dict)  # of the run in force
 
@@ -228,8 +235,8 @@ def drill_status(
     workloads (`seen`), the measures taken since its run started (the runtime's, taken at each
     change of the workloads' Deployments; empty after a restart), the other ZoneShifts in
     force (`others`), and the shifts' outcome for it (shifts.outcomes)."""
-    old = dict(shift.status or {})
-    runs = [dict(r) for r in old.get("runs") or [] if isinstance(r, Mapping)]
+    old: ZoneShiftStatus = shift.status or {}
+    runs = [r.copy() for r in old.get("runs") or [] if isinstance(r, Mapping)]
     update = Update({})
     bad = schedule_error(shift.schedule)
     for i, run in enumerate(runs):
@@ -253,38 +260,36 @@ def drill_status(
     nxt = None if bad else next_time(shift.schedule, now)
     outcome = outcome if running is not None and outcome is not None else shifting.Outcome()
     refused = sorted(outcome.refused)
-    status: dict[str, Any] = {
+    status: ZoneShiftStatus = {
         "observedGeneration": shift.generation,
         "schedule": shift.schedule,
         "duration": shift.duration,
         "active": running is not None,
         "appliedWorkloads": outcome.applied,
         "refusedWorkloads": len(refused),
-        "refused": [{"namespace": ns, "name": n, "message": why} for ns, n, why in refused][
-            :MAX_LISTED
-        ],
+        "refused": shifting.refused_list(refused),
         "runs": runs,
     }
     if last_started is not None:
         status["startedAt"] = last_started["startedAt"]
         status["expiresAt"] = last_started["endsAt"]
     if nxt is not None:
-        status["nextRunAt"] = stamp(nxt)
+        status["nextRunAt"] = format_time(nxt)
     why = f": {shift.reason}" if shift.reason else ""
     if bad is not None:
-        cond = ("False", "InvalidSchedule", f"{bad}: no run starts")
+        cond = ("False", Reason.INVALID_SCHEDULE, f"{bad}: no run starts")
     elif running is not None:
         cond = (
             "True",
-            "DrillRunning",
+            Reason.DRILL_RUNNING,
             f"Drill of zone {shift.zone}: zone {shift.zone} is shifted away until "
             f"{running['endsAt']}{why}",
         )
     else:
-        when = f"the next run is at {stamp(nxt)}" if nxt is not None else "no run is to come"
-        cond = ("False", "DrillScheduled", f"Drill of zone {shift.zone}: {when}{why}")
+        when = f"the next run is at {format_time(nxt)}" if nxt is not None else "no run is to come"
+        cond = ("False", Reason.DRILL_SCHEDULED, f"Drill of zone {shift.zone}: {when}{why}")
     conditions = old.get("conditions") or []
-    active_condition = Condition(ACTIVE, cond[0] == "True", cond[1], cond[2])
+    active_condition = Condition(ConditionType.ACTIVE, cond[0] == "True", cond[1], cond[2])
     status["conditions"] = render_conditions([active_condition], conditions, shift.generation, now)
     update.status = status
     return update
@@ -297,23 +302,35 @@ def _begin(
     *,
     seen: Drilled,
     others: Sequence[str],
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[DrillRun],
     update: Update,
-) -> dict[str, Any]:
+) -> DrillRun:
     """The run of `window`, started or skipped."""
-    run: dict[str, Any] = {"scheduledAt": stamp(window.scheduled), "endsAt": stamp(window.ends)}
+    scheduled, ends = format_time(window.scheduled), format_time(window.ends)
     skip = _skip_reason(shift, window, now, seen=seen, others=others, runs=runs)
     if skip is not None:
         reason, message = skip
-        run.update(outcome=SKIPPED, skipped=True, reason=reason, message=message)
+        run: DrillRun = {
+            "scheduledAt": scheduled,
+            "endsAt": ends,
+            "outcome": SKIPPED,
+            "skipped": True,
+            "reason": reason,
+            "message": message,
+        }
         text = f"Drill run of zone {shift.zone} at {run['scheduledAt']} skipped: {message}"
         update.events.append(Event("Warning", "DrillSkipped", text, shift.zone))
         update.ended.append(run)
         return run
-    run.update(outcome=RUNNING, skipped=False, startedAt=stamp(now))
+    run = {
+        "scheduledAt": scheduled,
+        "endsAt": ends,
+        "outcome": RUNNING,
+        "skipped": False,
+        "startedAt": format_time(now),
+    }
     update.measures = {key: observe(None, r, now) for key, r in seen.readings.items()}
-    run["workloads"] = _entries(update.measures, now, now)
-    run.update(_counts(run["workloads"], len(seen.readings)))
+    _count(run, _entries(update.measures, now, now), len(seen.readings))
     text = (
         f"Drill run of zone {shift.zone} started: {len(seen.readings)} ZonalWorkloads leave "
         f"the zone until {run['endsAt']}"
@@ -329,26 +346,29 @@ def _skip_reason(
     *,
     seen: Drilled,
     others: Sequence[str],
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[DrillRun],
 ) -> tuple[str, str] | None:
     late = now - window.scheduled
     if late > START_DEADLINE:
         return (
-            "Missed",
+            Reason.MISSED,
             f"the operator saw the run {int(late.total_seconds())}s after its scheduled time "
             f"(a run starts at most {int(START_DEADLINE.total_seconds())}s late)",
         )
     if seen.failing:
-        return "ZoneFailing", f"zones are failing or failed over: {_few(seen.failing)}"
+        return Reason.ZONE_FAILING, f"zones are failing or failed over: {_few(seen.failing)}"
     if seen.short:
-        return "CapacityShort", f"ZonalWorkloads are short of Ready replicas: {_few(seen.short)}"
+        return (
+            Reason.CAPACITY_SHORT,
+            f"ZonalWorkloads are short of Ready replicas: {_few(seen.short)}",
+        )
     if any(r.get("outcome") == RUNNING for r in runs):
-        return "PreviousRunInForce", "the previous run of this drill is still in force"
+        return Reason.PREVIOUS_RUN_IN_FORCE, "the previous run of this drill is still in force"
     if others:
-        return "ShiftInForce", f"another ZoneShift is in force: {_few(sorted(others))}"
+        return Reason.SHIFT_IN_FORCE, f"another ZoneShift is in force: {_few(sorted(others))}"
     if not seen.readings:
         return (
-            "NothingToDrill",
+            Reason.NOTHING_TO_DRILL,
             f"no selected ZonalWorkload runs in zone {shift.zone} with PerZone placement",
         )
     return None
@@ -359,12 +379,12 @@ def _few(items: Sequence[str]) -> str:
 
 
 def _measure(
-    run: dict[str, Any],
+    run: DrillRun,
     seen: Drilled,
     measures: Mapping[Key, Measure],
     now: datetime,
     update: Update,
-) -> dict[str, Any]:
+) -> DrillRun:
     """A run in force with what was measured since it was last written; ended if its window
     has."""
     started = parse_time(run.get("startedAt")) or now
@@ -394,8 +414,8 @@ def _measure(
                 merged[key] = observe(merged[key], reading, now)
     total = max(int(run.get("workloadCount") or 0), len(merged))
     update.measures = merged
-    run = {**run, "workloads": _entries(merged, started, now)}
-    run.update(_counts(run["workloads"], total))
+    run = run.copy()
+    _count(run, _entries(merged, started, now), total)
     if now >= ends:
         run = _end(run, update)
     return run
@@ -403,11 +423,11 @@ def _measure(
 
 def _entries(
     measures: Mapping[Key, Measure], started: datetime, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[DrilledWorkload]:
     """status.runs[].workloads: the failed first, then the slowest back, at most MAX_LISTED."""
     items = []
     for (namespace, name), m in measures.items():
-        item: dict[str, Any] = {
+        item: DrilledWorkload = {
             "namespace": namespace,
             "name": name,
             "replicas": m.replicas,
@@ -428,19 +448,22 @@ def _entries(
     return items[:MAX_LISTED]
 
 
-def _counts(items: Sequence[Mapping[str, Any]], total: int) -> dict[str, Any]:
-    return {"workloadCount": total, "failedWorkloads": sum(1 for i in items if i["failed"])}
+def _count(run: DrillRun, items: list[DrilledWorkload], total: int) -> None:
+    """The run's measured workloads, and its counts."""
+    run["workloads"] = items
+    run["workloadCount"] = total
+    run["failedWorkloads"] = sum(1 for i in items if i.get("failed"))
 
 
-def _end(run: dict[str, Any], update: Update) -> dict[str, Any]:
+def _end(run: DrillRun, update: Update) -> DrillRun:
     items = run.get("workloads") or []
-    below = [i for i in items if i["failed"]]
+    below = [i for i in items if i.get("failed")]
     stuck = [i for i in items if "capacityBackSeconds" not in i]
     slowest = max((i.get("capacityBackSeconds", 0) for i in items), default=0)
-    lowest = min((i["lowestReady"] - i["replicas"] for i in items), default=0)
+    lowest = min((i.get("lowestReady", 0) - i.get("replicas", 0) for i in items), default=0)
     if below or stuck:
         names = [f"{i['namespace']}/{i['name']}" for i in [*below, *stuck]]
-        reason = "BelowReplicas" if below else "CapacityNotBack"
+        reason = Reason.BELOW_REPLICAS if below else Reason.CAPACITY_NOT_BACK
         message = (
             (f"Ready fell below spec.replicas for {_few(names[: len(below)])}" if below else "")
             + ("; " if below and stuck else "")
@@ -457,7 +480,7 @@ def _end(run: dict[str, Any], update: Update) -> dict[str, Any]:
             f"capacity back outside the zone within {slowest}s for {len(items)} ZonalWorkloads; "
             f"Ready never below spec.replicas (lowest margin {lowest})"
         )
-        run = {**run, "outcome": PASSED, "reason": "CapacityBack", "message": message}
+        run = {**run, "outcome": PASSED, "reason": Reason.CAPACITY_BACK, "message": message}
         event = Event("Normal", "DrillPassed", f"Drill run passed: {message}")
     update.events.append(replace(event, message=f"{event.message} (run of {run['scheduledAt']})"))
     update.ended.append(run)

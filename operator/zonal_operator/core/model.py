@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from zonal_operator.api import parse_time
+from zonal_operator.api.group import parse_time
 
 # The taints the node lifecycle controller puts on a node that is not Ready (NoSchedule at once,
 # NoExecute for taint-based eviction); they linger a moment after the node comes back.

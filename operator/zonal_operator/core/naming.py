@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from zonal_operator.api import MAX_WORKLOAD_NAME_LENGTH
+from zonal_operator.api.workload import MAX_WORKLOAD_NAME_LENGTH
 
 # MAX_WORKLOAD_NAME_LENGTH + "-" + 22 == 63, the DNS-1123 label limit for a Deployment name.
 MAX_ZONE_SLUG_LENGTH = 63 - 1 - MAX_WORKLOAD_NAME_LENGTH

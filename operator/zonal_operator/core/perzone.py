@@ -32,7 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from zonal_operator.api import ZONE_LABEL, Workload
+from zonal_operator.api.group import ZONE_LABEL
+from zonal_operator.api.status import ConditionType, WorkloadStatus, ZoneState, ZoneStatus
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import rollbacks, waves
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
@@ -63,13 +65,13 @@ from zonal_operator.core.plan import (
 )
 from zonal_operator.core.render import render_deployment
 from zonal_operator.core.wording import PER_ZONE as WORDING
-from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneState, ZoneView
+from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneView
 
 
 def plan(observed: PerZoneObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
-    previous = {z.get("name"): z for z in wl.status.get("zones") or []}
+    previous = {z.get("name", ""): z for z in wl.status.get("zones") or []}
     zones = _zones(observed)
     eligible = [z.name for z in zones.values() if z.health is not None]
     up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
@@ -79,7 +81,7 @@ def plan(observed: PerZoneObserved) -> Plan:
     timers: list[datetime] = [t for t in assignment.expiries() if t > now]
     for zone in zones.values():
         if zone.health is not None:
-            zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+            zoning.judge_zone(zone, previous.get(zone.name), wl, now, timers)
     live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
     all_failing = zoning.guard_all_failing(live_zones, holding=lambda zone: zone.current > 0)
     failed = failed_node_names(observed.nodes) if observed.pod_nodes is not None else frozenset()
@@ -113,7 +115,7 @@ def plan(observed: PerZoneObserved) -> Plan:
             zone,
             observed,
             zone.name in shares,
-            previous.get(zone.name) or {},
+            previous.get(zone.name),
             result,
             at=at,
             revision=wave.revisions.get(zone.name, ""),
@@ -133,7 +135,9 @@ def plan(observed: PerZoneObserved) -> Plan:
         if isinstance(action, Create):  # its status entry says what it runs from the start
             zone_name = action.body["metadata"]["labels"][ZONE_LABEL]
             entry = wave.entries.setdefault(zone_name, {})
-            entry.setdefault("revision", waves.live_revision(action.body))
+            revision = waves.live_revision(action.body)
+            if revision is not None:
+                entry.setdefault("revision", revision)
     status = _status(
         wl,
         zones,
@@ -146,14 +150,14 @@ def plan(observed: PerZoneObserved) -> Plan:
         wave=wave,
     )
     report.condition_events(wl.status, status, result)
-    if status != dict(wl.status):
+    if status != wl.status:
         # Nothing is coalesced that comes with a write or an event: each tells of what it
         # records.
         # Neither is a wave's progress: its bake is timed from what status records.
         acted = (
             result.actions
             or result.events
-            or status.get(waves.STATUS_KEY) != wl.status.get(waves.STATUS_KEY)
+            or status.get("zoneRollout") != wl.status.get("zoneRollout")
         )
         until = None if acted else coalesce_until(observed, wl.status, status)
         if until is not None and until > now:
@@ -210,7 +214,7 @@ def _act(
     zone: ZoneView,
     observed: PerZoneObserved,
     has_share: bool,
-    previous: Mapping[str, Any],
+    previous: ZoneStatus | None,
     result: Plan,
     *,
     at: Workload | None,
@@ -242,7 +246,7 @@ def _act(
         return
     # Any spec change bumps a Deployment's generation; the operator records the generation its
     # own writes produced, so a different one means somebody else edited the spec.
-    recorded = previous.get("deploymentGeneration")
+    recorded = previous.get("deploymentGeneration") if previous is not None else None
     edited = recorded is not None and recorded != meta.get("generation")
     holds = rollbacks.recorded(zone.live)
     surge = holds if at is None else rollbacks.held(zone.live, zone.next, rolling_back)
@@ -308,7 +312,7 @@ def _matches(
 def _wave(
     observed: PerZoneObserved,
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
 ) -> waves.Wave:
     pods = observed.zone_pods or {}
     runs = [
@@ -418,7 +422,7 @@ def _action_order(zones: Mapping[str, ZoneView]) -> Any:
 def _zone_events(
     wl: Workload,
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     result: Plan,
 ) -> None:
     moved_to = sorted(z.name for z in zones.values() if z.target > z.current)
@@ -436,7 +440,7 @@ def _zone_events(
 def _status(
     wl: Workload,
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     all_failing: bool,
     now: datetime,
     *,
@@ -444,7 +448,7 @@ def _status(
     unschedulable: Mapping[str, int],
     shifts: Callable[[list[report.Condition]], None],
     wave: waves.Wave,
-) -> dict[str, Any]:
+) -> WorkloadStatus:
     owned = [z for z in zones.values() if z.live is not None]
     totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
     for zone in owned:
@@ -459,19 +463,21 @@ def _status(
         entry = report.zone_entry(
             zone,
             zone.deployment,
-            desiredReplicas=zone.target,
-            readyReplicas=zone.ready,
-            availableReplicas=zone.available,
-            unschedulableReplicas=unschedulable.get(zone.name, 0),
+            desired=zone.target,
+            ready=zone.ready,
+            available=zone.available,
+            unschedulable=unschedulable.get(zone.name, 0),
         )
         if zone.live is not None:
             # What the operator's own last write produced; only a write (see
             # status.record_generations) moves it. Adopted from the live object when never
             # recorded.
-            recorded = (previous.get(zone.name) or {}).get("deploymentGeneration")
+            recorded = (
+                previous[zone.name].get("deploymentGeneration") if zone.name in previous else None
+            )
             live_generation = int((zone.live.get("metadata") or {}).get("generation") or 0)
             entry["deploymentGeneration"] = recorded if recorded is not None else live_generation
-        entry.update(wave.entries.get(zone.name) or {})
+        waves.record(entry, wave.entries.get(zone.name) or {})
         zone_entries.append(entry)
 
     conflicts = sorted(z.deployment for z in zones.values() if z.conflict)
@@ -493,8 +499,13 @@ def _status(
     )
     shifts(wanted)
     if wave.progressing is not None:
-        wanted = [wave.progressing if c.type == "Progressing" else c for c in wanted]
-    extra = {waves.STATUS_KEY: wave.status} if wave.status is not None else {}
+        wanted = [wave.progressing if c.type == ConditionType.PROGRESSING else c for c in wanted]
     return report.skeleton(
-        wl, totals, serving, zones=zone_entries, conditions=wanted, now=now, **extra
+        wl,
+        totals,
+        serving,
+        zones=zone_entries,
+        conditions=wanted,
+        now=now,
+        zone_rollout=wave.status,
     )

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api.status import WorkloadStatus
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.model import NodeInfo, PodInfo
-from zonal_operator.shiftapi import ZoneShift
 
 # matches_live results for one spec generation of a workload, by (zone, Deployment uid,
 # resourceVersion): PerZone placement's memo, which the caller keeps between plans.
@@ -116,7 +117,7 @@ class Event:
 class Plan:
     actions: list[Action] = field(default_factory=list)
     # The complete new status, or None when the current one is still true.
-    status: dict[str, Any] | None = None
+    status: WorkloadStatus | None = None
     events: list[Event] = field(default_factory=list)
     # Reconcile again after this many seconds even if nothing changes (a grace period ends).
     requeue_after: float | None = None

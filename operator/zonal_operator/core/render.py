@@ -27,17 +27,16 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zonal_operator.api import (
+from zonal_operator.api.group import (
     API_VERSION,
-    KIND,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     RESERVED_LABEL_PREFIX,
-    STRATEGY,
     WORKLOAD_LABEL,
     ZONE_LABEL,
-    Workload,
 )
+from zonal_operator.api.template import STRATEGY
+from zonal_operator.api.workload import KIND, Workload
 from zonal_operator.core import spread_shifts
 from zonal_operator.core.model import NODE_FAILURE_TAINTS
 from zonal_operator.core.naming import deployment_name
@@ -203,7 +202,7 @@ def _deployment(
         **copy.deepcopy(dict(workload.rollout)),
     }
     if strategy is not None:
-        spec[STRATEGY] = copy.deepcopy(dict(strategy))
+        spec[STRATEGY.name] = copy.deepcopy(dict(strategy))
     if workload.paused:
         spec["paused"] = True
     return {

@@ -24,7 +24,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zonal_operator.api import RESERVED_LABEL_PREFIX, STRATEGY
+from zonal_operator.api.group import RESERVED_LABEL_PREFIX
+from zonal_operator.api.template import STRATEGY
 from zonal_operator.core.deployment import rolled_out
 from zonal_operator.core.render import SPEC_HASH_ANNOTATION, spec_hash
 
@@ -68,7 +69,7 @@ def held(live: Mapping[str, Any], replicas: int, rolling_back: bool) -> int:
     if replicas <= 0:
         return 0
     if rolling_back:
-        return step(spec.get(STRATEGY), replicas)
+        return step(spec.get(STRATEGY.name), replicas)
     surge = recorded(live)
     if surge and rolled_out(live, int(spec.get("replicas", 0))):
         return 0
@@ -82,7 +83,7 @@ def lay_over(desired: dict[str, Any], surge: int) -> None:
         return
     spec = desired["spec"]
     spec["replicas"] += surge
-    spec[STRATEGY] = {
+    spec[STRATEGY.name] = {
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": surge, "maxUnavailable": 0},
     }

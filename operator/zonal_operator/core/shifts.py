@@ -26,18 +26,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api.group import format_time, parse_time
+from zonal_operator.api.status import (
+    MAX_LISTED,
+    ConditionType,
+    Reason,
+    RefusedWorkload,
+    StatusCondition,
+    WorkloadStatus,
+    ZoneShiftStatus,
+)
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core.plan import Event, Plan
 from zonal_operator.core.status import Condition, render_conditions
 from zonal_operator.core.zones import ZoneView
-from zonal_operator.shiftapi import (
-    ACTIVE,
-    MAX_LISTED,
-    ZoneShift,
-    parse_duration,
-)
 
-CONDITION = "ZoneShifted"
+CONDITION = ConditionType.ZONE_SHIFTED
 NO_ZONE_LEFT = (
     "it would leave the workload no zone to run in (every other zone is shifted away, failing, "
     "or has no eligible node)"
@@ -147,7 +152,7 @@ def apply(assignment: Assignment, zones: Iterable[ZoneView]) -> None:
 def report(
     assignment: Assignment,
     zones: Collection[str],
-    before: Mapping[str, Any],
+    before: WorkloadStatus,
     wanted: list[Condition],
     result: Plan,
 ) -> None:
@@ -158,7 +163,7 @@ def report(
         return
     wanted.append(cond)
     conditions = before.get("conditions") or []
-    previous: Mapping[str, Any] = next((c for c in conditions if c.get("type") == CONDITION), {})
+    previous = next((c for c in conditions if c.get("type") == CONDITION), None)
     refusal_events(assignment, previous, result)
 
 
@@ -183,20 +188,20 @@ def condition(assignment: Assignment, zones: Collection[str]) -> Condition | Non
     message = "; ".join(parts)
     message = message[:1].upper() + message[1:]
     if moved:
-        return Condition(CONDITION, True, "ZonesShifted", message)
+        return Condition(CONDITION, True, Reason.ZONES_SHIFTED, message)
     if assignment.refused:
-        return Condition(CONDITION, False, "ShiftRefused", message)
-    return Condition(CONDITION, False, "NothingToShift", message)
+        return Condition(CONDITION, False, Reason.SHIFT_REFUSED, message)
+    return Condition(CONDITION, False, Reason.NOTHING_TO_SHIFT, message)
 
 
 def _until(shift: ZoneShift) -> str:
-    return shift.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if shift.expires else "?"
+    return format_time(shift.expires) if shift.expires else "?"
 
 
-def refusal_events(assignment: Assignment, previous: Mapping[str, Any], result: Plan) -> None:
+def refusal_events(assignment: Assignment, previous: StatusCondition | None, result: Plan) -> None:
     """A Warning when a shift is newly refused for the workload (the condition's previous
     message names the ones refused before)."""
-    before = str(previous.get("message") or "")
+    before = str(previous.get("message") or "") if previous is not None else ""
     for shift, why in assignment.refused:
         if f"{describe(shift)} of zone {shift.zone} not applied" in before:
             continue
@@ -215,25 +220,29 @@ class Outcome:
     refused: tuple[tuple[str, str, str], ...] = ()  # (namespace, name, why)
 
 
+def refused_list(refused: Sequence[tuple[str, str, str]]) -> list[RefusedWorkload]:
+    """status.refused: the first MAX_LISTED refused workloads, and why."""
+    return [{"namespace": ns, "name": n, "message": why} for ns, n, why in refused[:MAX_LISTED]]
+
+
 def shift_status(
     shift: ZoneShift, outcome: Outcome | None, now: datetime
-) -> tuple[dict[str, Any], list[Event]]:
+) -> tuple[ZoneShiftStatus, list[Event]]:
     """The status the operator writes on a ZoneShift, and the events that go with it. The clock
     starts when the operator first sees the shift and restarts when spec.duration is edited;
     everything else derives from that and `now`."""
-    old = dict(shift.status or {})
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    started = old.get("startedAt") or now.strftime(fmt)
+    old: ZoneShiftStatus = shift.status or {}
+    started = old.get("startedAt") or format_time(now)
     counted = old.get("countedFrom")
     if not counted or old.get("duration") != shift.duration:
-        counted = now.strftime(fmt)
-    counted_from = datetime.fromisoformat(counted.replace("Z", "+00:00"))
+        counted = format_time(now)
+    counted_from = parse_time(counted) or now
     expires = counted_from + parse_duration(shift.duration)
-    expires_at = expires.strftime(fmt)
+    expires_at = format_time(expires)
     active = now < expires
     outcome = outcome if active and outcome is not None else Outcome()
     refused = sorted(outcome.refused)
-    status: dict[str, Any] = {
+    status: ZoneShiftStatus = {
         "observedGeneration": shift.generation,
         "startedAt": started,
         "countedFrom": counted,
@@ -242,29 +251,31 @@ def shift_status(
         "active": active,
         "appliedWorkloads": outcome.applied,
         "refusedWorkloads": len(refused),
-        "refused": [{"namespace": ns, "name": n, "message": why} for ns, n, why in refused][
-            :MAX_LISTED
-        ],
+        "refused": refused_list(refused),
     }
     why = f": {shift.reason}" if shift.reason else ""
     if active:
         cond = (
             "True",
-            "Shifted",
+            Reason.SHIFTED,
             f"Zone {shift.zone} is shifted away until {expires_at}{why}; applied to "
             f"{outcome.applied} ZonalWorkloads, refused for {len(refused)}",
         )
     else:
-        cond = ("False", "Expired", f"The shift of zone {shift.zone} ended at {expires_at}{why}")
+        cond = (
+            "False",
+            Reason.EXPIRED,
+            f"The shift of zone {shift.zone} ended at {expires_at}{why}",
+        )
     conditions = old.get("conditions") or []
-    previous: Mapping[str, Any] = next((c for c in conditions if c.get("type") == ACTIVE), {})
-    changed = previous.get("status") != cond[0]
-    active_condition = Condition(ACTIVE, cond[0] == "True", cond[1], cond[2])
+    previous = next((c for c in conditions if c.get("type") == ConditionType.ACTIVE), None)
+    changed = previous is None or previous.get("status") != cond[0]
+    active_condition = Condition(ConditionType.ACTIVE, cond[0] == "True", cond[1], cond[2])
     status["conditions"] = render_conditions([active_condition], conditions, shift.generation, now)
     events: list[Event] = []
     if changed and active:
         events.append(Event("Normal", "ZoneShiftStarted", cond[2], shift.zone))
-    elif changed and previous:
+    elif changed and previous is not None:
         events.append(Event("Normal", "ZoneShiftExpired", cond[2], shift.zone))
     elif active and old.get("expiresAt") and old.get("expiresAt") != expires_at:
         message = f"Zone {shift.zone} is now shifted away until {expires_at}{why}"

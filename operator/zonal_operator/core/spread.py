@@ -37,7 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api.status import ConditionType, Reason, WorkloadStatus, ZoneState, ZoneStatus
+from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread_shifts
 from zonal_operator.core import status as report
@@ -58,15 +59,13 @@ from zonal_operator.core.plan import (
 )
 from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.wording import SPREAD as WORDING
-from zonal_operator.core.zones import FAILED_OVER, ZoneState, ZoneView
-
-SURGE_KEY = "surgeReplicas"
+from zonal_operator.core.zones import FAILED_OVER, ZoneView
 
 
 def plan(observed: SpreadObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
-    previous = {z.get("name"): z for z in wl.status.get("zones") or []}
+    previous = {z.get("name", ""): z for z in wl.status.get("zones") or []}
     timers: list[datetime] = []
     zones, assignment, all_failing = _zones(observed, previous, timers)
     eligible = [z.name for z in zones.values() if z.health is not None]
@@ -111,7 +110,8 @@ def plan(observed: SpreadObserved) -> Plan:
     skew = max(counts.values()) - min(counts.values()) if counts else 0
 
     # 2. The Deployment, and the surge of a rebalance.
-    surge, why = 0, ""
+    surge: int = 0
+    why: Reason | None = None
     if live is None:
         if not conflict:
             result.actions.append(Create(render_spread_deployment(wl, wl.replicas, shifted)))
@@ -158,14 +158,14 @@ def plan(observed: SpreadObserved) -> Plan:
         shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
     )
     report.condition_events(wl.status, status, result)
-    if status != dict(wl.status):
+    if status != wl.status:
         result.status = status  # at once, never coalesced: see the module's doc
     zoning.timers_requeue(timers, now, result)
     return result
 
 
 def _zones(
-    observed: SpreadObserved, previous: Mapping[str, Mapping[str, Any]], timers: list[datetime]
+    observed: SpreadObserved, previous: Mapping[str, ZoneStatus], timers: list[datetime]
 ) -> tuple[dict[str, ZoneView], shifting.Assignment, bool]:
     """The zones judged, with the shifts that apply (as PerZone does, core/shifts.py); the
     assignment, and whether every zone looks down."""
@@ -180,7 +180,7 @@ def _zones(
     shifting.apply(assignment, zones.values())
     timers.extend(t for t in assignment.expiries() if t > now)
     for zone in zones.values():
-        zoning.judge_zone(zone, previous.get(zone.name) or {}, wl, now, timers)
+        zoning.judge_zone(zone, previous.get(zone.name), wl, now, timers)
     all_failing = zoning.guard_all_failing(zones.values())
     return zones, assignment, all_failing
 
@@ -196,34 +196,34 @@ def _rebalance(
     skew: int,
     shifted: spread_shifts.Exclusion,
     result: Plan,
-) -> tuple[int, str]:
+) -> tuple[int, Reason | None]:
     """Bring the Deployment to what it should run now. Returns the surge held after this
     reconcile and, while the skew is above maxSkew, why it is (a condition reason)."""
     meta, spec = live.get("metadata") or {}, live.get("spec") or {}
     if meta.get("deletionTimestamp"):
-        return 0, ""
+        return 0, None
     current = int(spec.get("replicas", 1))
     # Only a surge this operator recorded, and still held, is a surge; anything else above
     # spec.replicas is a change of replicas, to be followed as a Deployment follows its spec.
-    surge = max(0, min(current - wl.replicas, int(wl.status.get(SURGE_KEY) or 0)))
+    surge = max(0, min(current - wl.replicas, int(wl.status.get("surgeReplicas") or 0)))
     want = wl.replicas + surge
     ready = sum(1 for p in pods if p.ready)
     settled = rolled_out(live, current) and ready >= current and not any(not p.node for p in pods)
     all_healthy = all(z.state is ZoneState.HEALTHY for z in zones.values())
     unbalanced = skew > wl.max_skew
 
-    why = ""
+    why: Reason | None = None
     if unbalanced:
         if not wl.failover.enabled:
-            why = "FailoverDisabled"
+            why = Reason.FAILOVER_DISABLED
         elif any(z.state is ZoneState.RECOVERING for z in zones.values()):
-            why = "WaitingForFailback"
+            why = Reason.WAITING_FOR_FAILBACK
         elif not all_healthy:
-            why = "ZonesFailing"
+            why = Reason.ZONES_FAILING
         elif any(p.unschedulable for p in pods):
-            why = "ReplicasUnschedulable"
+            why = Reason.REPLICAS_UNSCHEDULABLE
         else:
-            why = "Rebalancing"
+            why = Reason.REBALANCING
 
     evict: tuple[tuple[str, str], ...] = ()
     if surge and settled and current == want:
@@ -231,7 +231,7 @@ def _rebalance(
         evict = _victims(by_zone, counts, min(surge, ready - wl.replicas))
     elif (
         not surge
-        and why == "Rebalancing"
+        and why == Reason.REBALANCING
         and settled
         and current == want
         and not spread_shifts.rolling(shifted, live)  # the rollout places every pod afresh
@@ -280,7 +280,7 @@ def _victims(
 def _events(
     wl: Workload,
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     result: Plan,
     *,
     stranded: Mapping[str, int],
@@ -316,13 +316,13 @@ def _status(
     *,
     skew: int,
     surge: int,
-    why: str,
+    why: Reason | None,
     conflict: bool,
     pending: int,
     acting: bool,
     now: datetime,
     shifts: Callable[[list[report.Condition]], None],
-) -> dict[str, Any]:
+) -> WorkloadStatus:
     live_status = (live or {}).get("status") or {}
     keys = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
     totals = {key: int(live_status.get(key) or 0) for key in keys}
@@ -330,18 +330,18 @@ def _status(
     for zone in sorted(zones.values(), key=lambda z: z.name):
         here = by_zone.get(zone.name, [])
         ready = sum(1 for p in here if p.ready)
-        entries.append(report.zone_entry(zone, wl.name, replicas=len(here), readyReplicas=ready))
+        entries.append(report.zone_entry(zone, wl.name, replicas=len(here), ready=ready))
 
     failed_over = sorted(z.name for z in zones.values() if z.state in FAILED_OVER)
     converged = not acting and not surge and live is not None and rolled_out(live, wl.replicas)
-    spread = ", ".join(f"{e['name']}={e['replicas']}" for e in entries)
+    spread = ", ".join(f"{e['name']}={e.get('replicas', 0)}" for e in entries)
     failing = zoning.all_failing(zones.values())
     degraded = report.degraded_condition(zones, [wl.name] if conflict else [], failing, {})
     if not degraded.status and pending:
         degraded = report.Condition(
-            "Degraded",
+            ConditionType.DEGRADED,
             True,
-            "ReplicasUnschedulable",
+            Reason.REPLICAS_UNSCHEDULABLE,
             f"{pending} pods Pending as Unschedulable. The scheduler cannot place them "
             "(capacity, taints, affinity, the zone spread constraint); they are reported",
         )
@@ -356,11 +356,11 @@ def _status(
     )
     wanted.append(
         report.Condition(
-            "Balanced",
-            not why,
-            why or "WithinMaxSkew",
+            ConditionType.BALANCED,
+            why is None,
+            why or Reason.WITHIN_MAX_SKEW,
             f"Pods per zone: {spread or 'none'}; skew {skew}, maxSkew {wl.max_skew}"
-            + (f"; {_WHY[why]}" if why else ""),
+            + (f"; {_WHY[why]}" if why is not None else ""),
         )
     )
     shifts(wanted)
@@ -369,14 +369,14 @@ def _status(
         wl, totals, serving, zones=entries, conditions=wanted, now=now, skew=skew
     )
     # Always present: the status is written as a merge patch, which never drops a key.
-    status[SURGE_KEY] = surge
+    status["surgeReplicas"] = surge
     return status
 
 
 _WHY = {
-    "Rebalancing": "pods are being moved, surge first, through the Eviction API",
-    "WaitingForFailback": "a recovered zone is waiting out the failback delay",
-    "ZonesFailing": "pods are rebalanced once every zone is Healthy",
-    "ReplicasUnschedulable": "pods are Pending as Unschedulable; rebalancing waits for them",
-    "FailoverDisabled": "spec.failover.enabled is false, so pods are not moved",
+    Reason.REBALANCING: "pods are being moved, surge first, through the Eviction API",
+    Reason.WAITING_FOR_FAILBACK: "a recovered zone is waiting out the failback delay",
+    Reason.ZONES_FAILING: "pods are rebalanced once every zone is Healthy",
+    Reason.REPLICAS_UNSCHEDULABLE: "pods are Pending as Unschedulable; rebalancing waits for them",
+    Reason.FAILOVER_DISABLED: "spec.failover.enabled is false, so pods are not moved",
 }

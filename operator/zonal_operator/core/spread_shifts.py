@@ -39,7 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zonal_operator.api import RESERVED_LABEL_PREFIX, Workload
+from zonal_operator.api.group import RESERVED_LABEL_PREFIX
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.deployment import rolled_out
 from zonal_operator.core.zones import FAILED_OVER, ZoneView, failback_step
 

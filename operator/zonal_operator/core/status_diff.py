@@ -27,19 +27,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zonal_operator.core.zones import FAILED_OVER, ZoneState
+from zonal_operator.api.status import WorkloadStatus, ZoneState, ZoneStatus, keys
+from zonal_operator.core.zones import FAILED_OVER
 
 KINDS = ("generation", "conditions", "zones", "deployments", "replicas", "nodes", "other")
 
 # Observations: the workload's replica totals; per zone, its node counts (and the message that
 # spells them out) and its replica counts.
-REPLICA_TOTALS = frozenset({"replicas", "readyReplicas", "availableReplicas", "updatedReplicas"})
-ZONE_NODE_COUNTS = frozenset({"eligibleNodes", "readyNodes", "message"})
-ZONE_READY_COUNTS = frozenset({"readyReplicas", "availableReplicas"})
-ZONE_REPLICA_COUNTS = ZONE_READY_COUNTS | {"unschedulableReplicas"}
+REPLICA_TOTALS = keys(
+    WorkloadStatus, "replicas", "readyReplicas", "availableReplicas", "updatedReplicas"
+)
+ZONE_NODE_COUNTS = keys(ZoneStatus, "eligibleNodes", "readyNodes", "message")
+ZONE_READY_COUNTS = keys(ZoneStatus, "readyReplicas", "availableReplicas")
+ZONE_REPLICA_COUNTS = ZONE_READY_COUNTS | keys(ZoneStatus, "unschedulableReplicas")
+# The other keys the comparisons name.
+_GENERATION = keys(ZoneStatus, "deploymentGeneration")
+_LISTS = keys(WorkloadStatus, "conditions", "zones")
 
 
-def decisions(status: Mapping[str, Any]) -> tuple[Any, ...]:
+def decisions(status: WorkloadStatus) -> tuple[Any, ...]:
     """What in a status the operator decided rather than observed (see the module's doc)."""
     zones = sorted(
         (
@@ -54,7 +60,7 @@ def decisions(status: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def without(
-    status: Mapping[str, Any], zone_fields: frozenset[str], *, counts: bool = False
+    status: WorkloadStatus, zone_fields: frozenset[str], *, counts: bool = False
 ) -> dict[str, Any]:
     """The status without the given fields of its zones; with `counts`, also without the
     replica totals and the conditions' messages (which spell the counts out)."""
@@ -69,7 +75,7 @@ def without(
     return rest
 
 
-def status_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+def status_change(before: WorkloadStatus, after: WorkloadStatus) -> str:
     """The kind (one of KINDS) of the change from `before` to `after`."""
     if before.get("observedGeneration") != after.get("observedGeneration"):
         return "generation"
@@ -79,12 +85,12 @@ def status_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     if zones_before.keys() != zones_after.keys():
         return "zones"
     counts = ZONE_REPLICA_COUNTS | ZONE_NODE_COUNTS
-    generations = counts | {"deploymentGeneration"}
+    generations = counts | _GENERATION
     if _each(zones_before, generations) != _each(zones_after, generations):
         return "zones"
     if _each(zones_before, counts) != _each(zones_after, counts):
         return "deployments"
-    top = REPLICA_TOTALS | {"conditions", "zones"}
+    top = REPLICA_TOTALS | _LISTS
     if _top(before, top) != _top(after, top):
         return "other"
     if (
@@ -98,22 +104,22 @@ def status_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     return "other"
 
 
-def _conditions(status: Mapping[str, Any], *keys: str) -> dict[str, tuple[Any, ...]]:
+def _conditions(status: WorkloadStatus, *fields: str) -> dict[str, tuple[Any, ...]]:
     return {
-        str(c.get("type")): tuple(c.get(k) for k in keys) for c in status.get("conditions") or []
+        str(c.get("type")): tuple(c.get(k) for k in fields) for c in status.get("conditions") or []
     }
 
 
-def _zones(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _zones(status: WorkloadStatus) -> dict[str, ZoneStatus]:
     return {str(z.get("name")): z for z in status.get("zones") or []}
 
 
-def _each(zones: Mapping[str, Mapping[str, Any]], leave_out: frozenset[str]) -> dict[str, Any]:
+def _each(zones: Mapping[str, ZoneStatus], leave_out: frozenset[str]) -> dict[str, Any]:
     return {
         name: {k: v for k, v in entry.items() if k not in leave_out}
         for name, entry in zones.items()
     }
 
 
-def _top(status: Mapping[str, Any], leave_out: frozenset[str]) -> dict[str, Any]:
+def _top(status: WorkloadStatus, leave_out: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in status.items() if k not in leave_out}

@@ -37,7 +37,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from zonal_operator.api import ROLLOUT_FIELDS, Workload, parse_time
+from zonal_operator.api.group import format_time, parse_time
+from zonal_operator.api.status import (
+    ConditionType,
+    Reason,
+    WaveHalt,
+    ZoneRevision,
+    ZoneRolloutStatus,
+    ZoneState,
+    ZoneStatus,
+)
+from zonal_operator.api.workload import ROLLOUT_FIELDS, Workload
 from zonal_operator.core.deployment import status_stale
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import Event
@@ -48,12 +58,11 @@ from zonal_operator.core.render import (
     decode_template,
     template_revision,
 )
-from zonal_operator.core.status import Condition, format_time
-from zonal_operator.core.zones import ZoneState, ZoneView
+from zonal_operator.core.status import Condition
+from zonal_operator.core.zones import ZoneView
 
-STATUS_KEY = "zoneRollout"
-HALTED = "RolloutHalted"
-IN_PROGRESS = "ZoneRolloutInProgress"
+HALTED = Reason.ROLLOUT_HALTED
+IN_PROGRESS = Reason.ZONE_ROLLOUT_IN_PROGRESS
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class ZoneRun:
     healthy: bool = True  # the zone is Healthy (not failing, failed over or shifted)
     oldest_unready: datetime | None = None  # creation of its oldest pod that is not Ready
     restarted: datetime | None = None  # the last container restart among its new pods
-    previous: Mapping[str, Any] = field(default_factory=dict)  # its last status entry
+    previous: ZoneRevision = field(default_factory=ZoneRevision)  # its last entry
 
 
 @dataclass
@@ -76,12 +85,24 @@ class Wave:
     target: str = ""  # the spec's revision
     # zone -> the revision its Deployment is to run (absent: leave its template as it is)
     revisions: dict[str, str] = field(default_factory=dict)
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone -> status fields
-    status: dict[str, Any] | None = None  # status.zoneRollout
+    entries: dict[str, ZoneRevision] = field(default_factory=dict)  # zone -> status fields
+    status: ZoneRolloutStatus | None = None  # status.zoneRollout
     progressing: Condition | None = None  # replaces the placement's Progressing condition
     events: list[Event] = field(default_factory=list)
     wake: datetime | None = None
     rolled_back: set[str] = field(default_factory=set)  # zones put back by this plan
+
+
+def record(entry: ZoneStatus, fields: ZoneRevision) -> None:
+    """Lay the wave's fields for a zone over its status entry."""
+    if "revision" in fields:
+        entry["revision"] = fields["revision"]
+    if "updatedAt" in fields:
+        entry["updatedAt"] = fields["updatedAt"]
+    if "bakingSince" in fields:
+        entry["bakingSince"] = fields["bakingSince"]
+    if "bakedAt" in fields:
+        entry["bakedAt"] = fields["bakedAt"]
 
 
 def live_revision(live: Mapping[str, Any] | None) -> str | None:
@@ -130,7 +151,7 @@ def stalled(live: Mapping[str, Any]) -> bool:
 
 
 def zone_run(
-    zone: ZoneView, pods: Sequence[PodInfo], previous: Mapping[str, Any], rolled_out: bool
+    zone: ZoneView, pods: Sequence[PodInfo], previous: ZoneRevision, rolled_out: bool
 ) -> ZoneRun:
     """The wave's view of a zone, from the placement's and its pods. Restarts count only for
     pods created since the wave gave the zone its revision: the new template's (an old pod
@@ -207,11 +228,10 @@ def _zone_by_zone(
     wl: Workload, target: str, zones: Mapping[str, ZoneRun], now: datetime, wave: Wave
 ) -> Wave:
     policy = wl.zone_rollout
-    before = wl.status.get(STATUS_KEY) or {}
+    before: ZoneRolloutStatus = wl.status.get("zoneRollout") or {}
     same_wave = before.get("revision") == target
-    halted: dict[str, Any] | None = (
-        dict(before["halted"]) if same_wave and before.get("halted") else None
-    )
+    recorded_halt = before.get("halted")
+    halted: WaveHalt | None = recorded_halt.copy() if same_wave and recorded_halt else None
     others = Counter(z.revision for z in zones.values() if z.revision and z.revision != target)
     stable = (before.get("previousRevision") if same_wave else None) or (
         others.most_common(1)[0][0] if others else None
@@ -325,30 +345,34 @@ def _zone_by_zone(
     return wave
 
 
-def _entry(zone: ZoneRun, target: str, same_wave: bool) -> dict[str, Any]:
+def _entry(zone: ZoneRun, target: str, same_wave: bool) -> ZoneRevision:
     """The zone's wave fields, carried over from its last entry while the wave is the same."""
-    entry: dict[str, Any] = {"revision": target}
-    if same_wave and zone.previous.get("revision") == target:
-        for key in ("updatedAt", "bakingSince", "bakedAt"):
-            if zone.previous.get(key):
-                entry[key] = zone.previous[key]
+    entry: ZoneRevision = {"revision": target}
+    previous = zone.previous
+    if same_wave and previous.get("revision") == target:
+        if previous.get("updatedAt"):
+            entry["updatedAt"] = previous["updatedAt"]
+        if previous.get("bakingSince"):
+            entry["bakingSince"] = previous["bakingSince"]
+        if previous.get("bakedAt"):
+            entry["bakedAt"] = previous["bakedAt"]
     return entry
 
 
-def _failure(zone: ZoneRun, entry: Mapping[str, Any]) -> tuple[str, str] | None:
+def _failure(zone: ZoneRun, entry: ZoneRevision) -> tuple[str, str] | None:
     """Why the zone's rollout has failed, if it has."""
     if zone.stalled:
         return (
-            "ProgressDeadlineExceeded",
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
             "its Deployment made no progress within progressDeadlineSeconds",
         )
     updated = parse_time(entry.get("updatedAt"))
     # Strictly after: updatedAt has whole seconds, and a new pod takes longer than that to start.
     if zone.restarted is not None and updated is not None and zone.restarted > updated:
-        return ("ContainerRestarts", "a container of its pods restarted on the new revision")
+        return (Reason.CONTAINER_RESTARTS, "a container of its pods restarted on the new revision")
     baking = parse_time(entry.get("bakingSince"))
     if baking is not None and zone.oldest_unready is not None and zone.oldest_unready < baking:
-        return ("PodsNotReady", "a pod that was Ready when the bake started is not Ready")
+        return (Reason.PODS_NOT_READY, "a pod that was Ready when the bake started is not Ready")
     return None
 
 
@@ -360,18 +384,18 @@ def _summarise(
     order: Sequence[str],
     baked: Sequence[str],
     in_flight: Sequence[str],
-    halted: Mapping[str, Any] | None,
-    before: Mapping[str, Any],
+    halted: WaveHalt | None,
+    before: ZoneRolloutStatus,
 ) -> None:
     done = len(baked)
-    status: dict[str, Any] = {"revision": target, "zonesDone": done, "zones": len(order)}
+    status: ZoneRolloutStatus = {"revision": target, "zonesDone": done, "zones": len(order)}
     if stable:
         status["previousRevision"] = stable
     if halted is not None:
-        status["halted"] = dict(halted)
+        status["halted"] = halted.copy()
         status["summary"] = f"halted in {halted['zone']} ({done}/{len(order)} zones)"
         wave.progressing = Condition(
-            "Progressing",
+            ConditionType.PROGRESSING,
             False,
             HALTED,
             f"Zone rollout of revision {target} halted in zone {halted['zone']} "
@@ -382,7 +406,7 @@ def _summarise(
         status["inFlight"] = list(in_flight)
         status["summary"] = f"{', '.join(in_flight)} in flight ({done}/{len(order)} zones)"
         wave.progressing = Condition(
-            "Progressing",
+            ConditionType.PROGRESSING,
             True,
             IN_PROGRESS,
             f"Zone rollout of revision {target}: {', '.join(in_flight)} updating or baking, "

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from zonal_operator.core.zones import ZoneView
 
 
 @dataclass(frozen=True)
 class Wording:
     waiting: str  # what a recovered zone waits for
-    returning: Callable[[ZoneView], str]  # what is done once it is Healthy again
+    # What is done once a zone is Healthy again, from its name and its share (its target).
+    returning: Callable[[str, int], str]
     progressing: str  # what goes on while the workload is Progressing
     stable: str  # what holds once it is not
     moved: str  # what of a failed-over zone runs in other zones
@@ -24,7 +21,7 @@ class Wording:
 
 PER_ZONE = Wording(
     waiting="replicas return after the failback delay",
-    returning=lambda zone: f"Returning {zone.target} replicas to zone {zone.name}",
+    returning=lambda zone, target: f"Returning {target} replicas to zone {zone}",
     progressing="Deployments are being created, scaled or rolled out",
     stable="Every zone's Deployment has its replicas, up to date",
     moved="Replicas",
@@ -32,7 +29,7 @@ PER_ZONE = Wording(
 )
 SPREAD = Wording(
     waiting="pods are rebalanced into it after the failback delay",
-    returning=lambda zone: f"Rebalancing pods into zone {zone.name}, surge first",
+    returning=lambda zone, target: f"Rebalancing pods into zone {zone}, surge first",
     progressing="The Deployment is being created, scaled, rolled out or rebalanced",
     stable="The Deployment has its replicas, up to date",
     moved="Pods",

@@ -12,23 +12,15 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from zonal_operator.api import Workload, parse_time
+from zonal_operator.api.group import parse_time
+from zonal_operator.api.status import Reason, ZoneState, ZoneStatus
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.health import ZoneHealth, zone_healths
 from zonal_operator.core.model import NodeInfo
 from zonal_operator.core.plan import Event, Observed, Plan
 from zonal_operator.core.wording import Wording
-
-
-class ZoneState(StrEnum):
-    HEALTHY = "Healthy"  # serves its share
-    DEGRADED = "Degraded"  # failing, within the grace period (or failover is off): still serves
-    UNHEALTHY = "Unhealthy"  # failed over: its share runs in other zones
-    RECOVERING = "Recovering"  # nodes are back; waiting out the failback delay
-    SHIFTED = "Shifted"  # up, but a ZoneShift moves its share to other zones (core/shifts.py)
-
 
 SERVING = (ZoneState.HEALTHY, ZoneState.DEGRADED)
 FAILED_OVER = (ZoneState.UNHEALTHY, ZoneState.RECOVERING)
@@ -74,7 +66,11 @@ def zones_of(wl: Workload, nodes: Sequence[NodeInfo]) -> dict[str, ZoneHealth]:
 
 
 def judge_zone(
-    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+    zone: ZoneView,
+    previous: ZoneStatus | None,
+    wl: Workload,
+    now: datetime,
+    timers: list[datetime],
 ) -> None:
     """Decide the zone's state from its nodes, the policy, what status said before, and the
     ZoneShifts that apply to it. A shift only takes a zone that would serve (Healthy, or
@@ -92,14 +88,19 @@ def judge_zone(
 
 
 def _judge_nodes(
-    zone: ZoneView, previous: Mapping[str, Any], wl: Workload, now: datetime, timers: list[datetime]
+    zone: ZoneView,
+    previous: ZoneStatus | None,
+    wl: Workload,
+    now: datetime,
+    timers: list[datetime],
 ) -> None:
     health, policy = zone.health, wl.failover
     assert health is not None
-    was_failed_over = previous.get("health") in FAILED_OVER
+    before = previous.get("health") if previous is not None else None
+    was_failed_over = before in FAILED_OVER
     # A shifted zone holds none of the workload's replicas: if it fails, there is no grace
     # period to wait out before calling it failed over.
-    was_out = was_failed_over or previous.get("health") == ZoneState.SHIFTED
+    was_out = was_failed_over or before == ZoneState.SHIFTED
     if health.silence_due is not None and not health.failing:
         # A quiet node may be proven silent then: look again, or once a second while the proof
         # is late (the runtime re-reads quiet Leases every second).
@@ -125,7 +126,9 @@ def _judge_nodes(
     # Healthy since the later of what the nodes say and when we first saw it: robust against
     # kubelets that do not move the Ready transition time when they come back.
     seen = (
-        parse_time(previous.get("healthySince")) if previous.get("health") == "Recovering" else None
+        parse_time(previous.get("healthySince"))
+        if previous is not None and before == ZoneState.RECOVERING
+        else None
     )
     zone.since = max(t for t in (health.healthy_since, seen or now) if t is not None)
     deadline = zone.since + timedelta(seconds=policy.failback_delay_seconds)
@@ -172,16 +175,22 @@ def timers_requeue(timers: list[datetime], now: datetime, result: Plan) -> None:
 
 def zone_reason(zone: ZoneView) -> tuple[str, str]:
     if zone.conflict:
-        return "DeploymentConflict", f"Deployment {zone.deployment} belongs to someone else"
+        return Reason.DEPLOYMENT_CONFLICT, f"Deployment {zone.deployment} belongs to someone else"
     if zone.health is None:
-        return "NoEligibleNodes", "No eligible node left in this zone"
+        return Reason.NO_ELIGIBLE_NODES, "No eligible node left in this zone"
     detail = zone.health.describe()
     reason, message = {
-        ZoneState.HEALTHY: ("NodesReady", detail),
-        ZoneState.DEGRADED: ("NodesNotReady", f"{detail}; replicas stay during the grace period"),
-        ZoneState.UNHEALTHY: ("FailedOver", f"{detail}; replicas moved to other zones"),
-        ZoneState.RECOVERING: ("WaitingForFailback", f"{detail}; waiting out the failback delay"),
-        ZoneState.SHIFTED: ("ZoneShifted", f"{detail}; shifted away by {zone.shift_note}"),
+        ZoneState.HEALTHY: (Reason.NODES_READY, detail),
+        ZoneState.DEGRADED: (
+            Reason.NODES_NOT_READY,
+            f"{detail}; replicas stay during the grace period",
+        ),
+        ZoneState.UNHEALTHY: (Reason.FAILED_OVER, f"{detail}; replicas moved to other zones"),
+        ZoneState.RECOVERING: (
+            Reason.WAITING_FOR_FAILBACK,
+            f"{detail}; waiting out the failback delay",
+        ),
+        ZoneState.SHIFTED: (Reason.ZONE_SHIFTED, f"{detail}; shifted away by {zone.shift_note}"),
     }[zone.state]
     if zone.shifted_by and zone.state is not ZoneState.SHIFTED:
         # Failed (or recovering, or kept by the all-zones-down rule) while a shift applies.
@@ -191,7 +200,7 @@ def zone_reason(zone: ZoneView) -> tuple[str, str]:
 
 def zone_events(
     zones: Mapping[str, ZoneView],
-    previous: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, ZoneStatus],
     result: Plan,
     wording: Wording,
     *,
@@ -203,8 +212,8 @@ def zone_events(
     fails is told of when it is failed over, or, if it comes back within the grace period, when
     it does; with failover off, when it starts failing."""
     for zone in sorted(zones.values(), key=lambda z: z.name):
-        entry = previous.get(zone.name, {})
-        before = entry.get("health")
+        entry = previous.get(zone.name)
+        before = entry.get("health") if entry is not None else None
         if zone.health is None or before == zone.state:
             continue
         detail = zone.health.describe()
@@ -213,7 +222,8 @@ def zone_events(
                 message = f"Zone {zone.name} is failing ({detail}); failover is off"
                 result.events.append(Event("Warning", "ZoneDegraded", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before == ZoneState.DEGRADED:
-            since = f" since {entry['unhealthySince']}" if entry.get("unhealthySince") else ""
+            failing_since = entry.get("unhealthySince") if entry is not None else None
+            since = f" since {failing_since}" if failing_since else ""
             moved = "; nothing was moved" if failover else ""
             message = f"Zone {zone.name} is healthy again ({detail}), failing{since}{moved}"
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
@@ -225,7 +235,7 @@ def zone_events(
             message = f"Zone {zone.name} is healthy again ({detail}); {wording.waiting}"
             result.events.append(Event("Normal", "ZoneRecovered", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before in FAILED_OVER:
-            returning = wording.returning(zone)
+            returning = wording.returning(zone.name, zone.target)
             result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))
         elif zone.state is ZoneState.SHIFTED and before in FAILED_OVER:
             message = (
@@ -238,5 +248,6 @@ def zone_events(
             result.events.append(Event("Normal", "ZoneShifted", message, zone.name))
         elif zone.state is ZoneState.HEALTHY and before == ZoneState.SHIFTED:
             # The shift ended, or now gives way (it would leave no zone that is up).
-            returning = f"Zone {zone.name} is no longer shifted away. {wording.returning(zone)}"
+            back = wording.returning(zone.name, zone.target)
+            returning = f"Zone {zone.name} is no longer shifted away. {back}"
             result.events.append(Event("Normal", "ReplicasReturned", returning, zone.name))

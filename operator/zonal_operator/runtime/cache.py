@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zonal_operator.api import MANAGED_BY, MANAGED_BY_LABEL, Workload
+from zonal_operator.api.group import MANAGED_BY, MANAGED_BY_LABEL
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.health import NodeSnapshot
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.core.naming import deployment_name
-from zonal_operator.shiftapi import ZoneShift
 
 Key = tuple[str, str]  # (namespace, name)
 

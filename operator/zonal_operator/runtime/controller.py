@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from zonal_operator.api import GROUP, VERSION, WORKLOAD_LABEL, Workload
+from zonal_operator.api.group import GROUP, VERSION, WORKLOAD_LABEL
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
 from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.runtime import metrics
@@ -37,7 +39,6 @@ from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
 from zonal_operator.runtime.shifts import ShiftApi, ShiftKeeper, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source
-from zonal_operator.shiftapi import PLURAL as SHIFT_PLURAL
 
 log = logging.getLogger("zonal_operator")
 SHIFTS_PATH = f"/apis/{GROUP}/{VERSION}/{SHIFT_PLURAL}"
@@ -48,9 +49,7 @@ class Settings:
     # Reconciles running at once, each in a thread of its own for its blocking API calls (the
     # API client's connection pool has as many connections). A reconcile mostly waits on API
     # round trips, so this is what bounds throughput, and on a busy API server the operator's
-    # share of it: with 1000 workloads, 4 needed 82 s to create every Deployment, 16 38 s; in a
-    # zone loss 16 asked for every replacement within 39 s of the judgement, 32 within 28 s
-    # (docs/benchmarks.md, bench-scale).
+    # share of it (docs/benchmarks.md, bench-scale, has the figures by worker count).
     workers: int = 32
     resync_seconds: float = 600.0  # every workload is reconciled at least this often
     # A node's change re-queues every workload; changes within this many seconds are handled
@@ -65,7 +64,8 @@ class Settings:
     # While at least as many workloads wait in the queue as there are workers, a reconcile
     # sends its Deployment writes and defers its status write and events, at most this long,
     # until the backlog is gone: in a zone loss every workload's replicas move before statuses
-    # are written, and a status write costs the API server three times what a scale does. A
+    # are written, and a status write costs the API server more than a scale does
+    # (docs/benchmarks.md, bench-write-cost). A
     # trickle of changes (workloads created one by one, pods turning Ready) is no backlog, and
     # is written at once. 0: never defer.
     status_delay_seconds: float = 30.0
@@ -197,7 +197,7 @@ class Controller(Intake):
                     Source("leases", LEASES_PATH), self.heartbeats.on_lease, None
                 )
             self._shift_reflectors = [
-                self._reflector(Source("zoneshifts", SHIFTS_PATH), self.on_zoneshift, None),
+                self._reflector(Source(SHIFT_PLURAL, SHIFTS_PATH), self.on_zoneshift, None),
                 self._reflector(
                     Source("namespaces", "/api/v1/namespaces"), self.on_namespace, None
                 ),

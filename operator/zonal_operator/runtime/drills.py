@@ -16,13 +16,14 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from zonal_operator.api import ZONE_LABEL, Workload
+from zonal_operator.api.group import ZONE_LABEL
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core import drills
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.drills import Key, Measure, Reading
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Store
-from zonal_operator.shiftapi import ZoneShift
 
 
 def reading(store: Store, key: Key, zone: str) -> Reading | None:

@@ -13,13 +13,13 @@ import contextlib
 import copy
 import json
 import logging
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from zonal_operator.api import Workload
+from zonal_operator.api.status import WorkloadStatus
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.plan import Action, Create, Delete, DeletePod, Evict, Plan, Replace, Scale
 from zonal_operator.core.status import mark_blocked, mark_rejected, record_generations
 from zonal_operator.core.status_diff import status_change
@@ -47,7 +47,7 @@ class StatusWrite:
     """A workload's status as the operator decided it, and the events that tell of it."""
 
     uid: str
-    status: Mapping[str, Any]
+    status: WorkloadStatus
     events: tuple[tuple[str, str, str], ...] = ()  # type, reason, message
     deferred_since: float = 0.0  # monotonic time it was first deferred (see controller.py)
 
@@ -111,7 +111,7 @@ class Executor:
         status = plan.status
         generations = {} if wl.spread else outcome.generations  # Spread: nothing to record
         if generations or outcome.rejected or outcome.blocked:
-            status = copy.deepcopy(status if status is not None else dict(wl.status))
+            status = copy.deepcopy(status if status is not None else wl.status)
             record_generations(status, generations)
             if outcome.rejected:
                 mark_rejected(status, wl, "; ".join(outcome.rejected), now)
@@ -125,7 +125,7 @@ class Executor:
         return StatusWrite(wl.uid, status if status is not None else wl.status, tuple(events))
 
     def write(
-        self, wl: Workload, written: Mapping[str, Any], status_write: StatusWrite
+        self, wl: Workload, written: WorkloadStatus, status_write: StatusWrite
     ) -> dict[str, Any] | None:
         """Write the status if it differs from the one the workload has, and post the events
         alongside; returns the workload as written. The reconcile ends only once both are done:

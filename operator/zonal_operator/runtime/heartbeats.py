@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from zonal_operator.api import DEFAULT_TOPOLOGY_KEY
+from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.core import heartbeat
 from zonal_operator.core.health import node_failed
 from zonal_operator.core.model import Silence

@@ -9,13 +9,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from zonal_operator.api import KIND, WORKLOAD_LABEL, ZONE_LABEL
+from zonal_operator.api.group import WORKLOAD_LABEL, ZONE_LABEL
+from zonal_operator.api.workload import KIND
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.health import node_failed
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key, Store, newer_or_same
 from zonal_operator.runtime.workqueue import WorkQueue
-from zonal_operator.shiftapi import ZoneShift
 
 
 class Intake:

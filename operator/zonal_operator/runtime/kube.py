@@ -15,11 +15,11 @@ from typing import Any, Protocol
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from zonal_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from zonal_operator.core.status import format_time
+from zonal_operator.api.group import API_VERSION, GROUP, MANAGED_BY, VERSION, format_time
+from zonal_operator.api.workload import KIND, PLURAL
+from zonal_operator.api.zoneshift import KIND as SHIFT_KIND
+from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.runtime import metrics
-from zonal_operator.shiftapi import KIND as SHIFT_KIND
-from zonal_operator.shiftapi import PLURAL as SHIFT_PLURAL
 
 __all__ = [
     "ApiException",
@@ -169,9 +169,9 @@ class KubeApi:
     def list_workloads(self, namespace: str | None) -> list[dict[str, Any]]:
         if namespace is None:
             everywhere = self.custom.list_cluster_custom_object
-            return self._list("zonalworkloads", everywhere, GROUP, VERSION, PLURAL)
+            return self._list(PLURAL, everywhere, GROUP, VERSION, PLURAL)
         within = self.custom.list_namespaced_custom_object
-        return self._list("zonalworkloads", within, GROUP, VERSION, namespace, PLURAL)
+        return self._list(PLURAL, within, GROUP, VERSION, namespace, PLURAL)
 
     # -- Deployments ---------------------------------------------------------------------------
     def create_deployment(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -313,8 +313,8 @@ class KubeApi:
             "type": type_,
             "reason": reason,
             "message": message[:1024],
-            "source": {"component": "zonal-operator"},
-            "reportingComponent": "zonal.dev/zonal-operator",
+            "source": {"component": MANAGED_BY},
+            "reportingComponent": f"{GROUP}/{MANAGED_BY}",
             "reportingInstance": self.instance,
             "firstTimestamp": format_time(now),
             "lastTimestamp": format_time(now),

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from zonal_operator.api.group import format_micro_time
 from zonal_operator.core import election
 from zonal_operator.core.election import LeaseRecord, Observation
 from zonal_operator.runtime import metrics
@@ -373,7 +374,7 @@ def _with_spec(body: dict[str, Any], record: LeaseRecord) -> dict[str, Any]:
 
 def _micro_now() -> str:
     """A MicroTime, as Lease timestamps are."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_micro_time(datetime.now(UTC))
 
 
 def _describe(exc: BaseException) -> str:

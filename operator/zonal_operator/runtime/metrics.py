@@ -11,9 +11,10 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from zonal_operator.api import Workload, parse_time
+from zonal_operator.api.group import parse_time
+from zonal_operator.api.status import Reason, ZoneState
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.plan import Plan
-from zonal_operator.core.zones import ZoneState
 
 API_REQUESTS = Counter(
     "zonal_operator_api_requests_total",
@@ -208,7 +209,7 @@ class WorkloadSeries:
                 self.restoring = min(self.restoring or started, started)
             elif event.reason == "ReplicasReturned":
                 FAILBACKS.labels(*labels, event.zone).inc()
-            elif event.reason == "RolloutHalted":
+            elif event.reason == Reason.ROLLOUT_HALTED:
                 ROLLOUT_HALTS.labels(*labels, event.zone).inc()
         wave = status.get("zoneRollout")
         if wave is not None:

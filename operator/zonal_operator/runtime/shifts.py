@@ -21,7 +21,9 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from zonal_operator.api import Workload
+from zonal_operator.api.status import ZoneShiftStatus
+from zonal_operator.api.workload import Workload
+from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core import drills as drilling
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.plan import Event
@@ -29,7 +31,6 @@ from zonal_operator.core.zones import zones_of
 from zonal_operator.runtime import drills, metrics
 from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.kube import ApiException, NotLeader, merge_patch
-from zonal_operator.shiftapi import ZoneShift, parse_duration
 
 log = logging.getLogger("zonal_operator")
 
@@ -156,7 +157,7 @@ class ShiftKeeper:
                 drills.count(shift, update)
         self._metrics(now)
 
-    async def _write(self, shift: ZoneShift, status: dict[str, Any], events: list[Event]) -> bool:
+    async def _write(self, shift: ZoneShift, status: ZoneShiftStatus, events: list[Event]) -> bool:
         """Write a ZoneShift's status and post its events, if it differs; whether written."""
         old = dict(shift.status or {})
         if status == old and not events:

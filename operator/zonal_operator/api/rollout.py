@@ -1,7 +1,8 @@
 """spec.zoneRollout of a ZonalWorkload: how a change of the rendered Deployment (the pod
 template, strategy, minReadySeconds, progressDeadlineSeconds, revisionHistoryLimit) reaches the
 zones. Its fields with their defaults, bounds, descriptions and CEL rules, and the typed policy
-the pure core reads (core/waves.py decides the waves). hack/rollout_crd.py renders the schema.
+the pure core reads (core/waves.py decides the waves). What the waves write into the status
+is in status.py (ZoneRolloutStatus, and the zone entries' revision fields).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zonal_operator.fields import Field, Rule, int32
+from zonal_operator.api.fields import Field, Rule, int32, item
+from zonal_operator.api.group import MAX_ZONES, ZONE_NAME
 
 ZONE_ROLLOUT = "zoneRollout"
 ZONE_ROLLOUT_DESCRIPTION = (
@@ -23,8 +25,6 @@ ZONE_ROLLOUT_DESCRIPTION = (
 )
 ALL_ZONES = "AllZones"
 ZONE_BY_ZONE = "ZoneByZone"
-# As spec.zones: keeps the CEL rule over the order within the cost budget.
-MAX_ORDER = 100
 MAX_BAKE_SECONDS = 86400
 
 MODE = Field(
@@ -53,11 +53,8 @@ ORDER = Field(
     "ZoneByZone: the zones in the order they get the change. Zones not listed follow, by "
     "name; zones listed that the workload does not run in are passed over. Default: the "
     "order of spec.zones when set, else by name.",
-    extra={
-        "items": {"type": "string", "minLength": 1, "maxLength": 63},
-        "maxItems": MAX_ORDER,
-        "x-kubernetes-list-type": "atomic",
-    },
+    extra={"maxItems": MAX_ZONES, "x-kubernetes-list-type": "atomic"},
+    items=item("string", **ZONE_NAME),
     rules=(
         Rule(
             "self.all(z, self.exists_one(y, y == z))",
@@ -70,7 +67,7 @@ MAX_CONCURRENT_ZONES = int32(
     "max_concurrent_zones",
     "ZoneByZone: how many zones may be updating or baking at once. 1 to 100, default 1.",
     minimum=1,
-    maximum=MAX_ORDER,
+    maximum=MAX_ZONES,
     default=1,
 )
 ROLLBACK_ON_HALT = Field(
@@ -83,14 +80,13 @@ ROLLBACK_ON_HALT = Field(
 )
 ZONE_ROLLOUT_FIELDS = (MODE, BAKE_SECONDS, ORDER, MAX_CONCURRENT_ZONES, ROLLBACK_ON_HALT)
 _DEFAULTS = {f.attr: f.default for f in ZONE_ROLLOUT_FIELDS}
-
-# Over the whole spec: a Spread workload has one Deployment, which every zone shares.
-SPREAD_RULE = Rule(
-    f"self.?placement.orValue('PerZone') != 'Spread' || "
-    f"self.?{ZONE_ROLLOUT}.{MODE.name}.orValue('{ALL_ZONES}') != '{ZONE_BY_ZONE}'",
-    "spec.zoneRollout.mode ZoneByZone needs spec.placement PerZone: a Spread workload runs as "
-    "one Deployment that every zone shares, so a change reaches its zones together",
-    f".{ZONE_ROLLOUT}",
+ZONE_ROLLOUT_SECTION = Field(
+    ZONE_ROLLOUT,
+    "zone_rollout",
+    "object",
+    ZONE_ROLLOUT_DESCRIPTION,
+    default={},
+    properties=ZONE_ROLLOUT_FIELDS,
 )
 
 

@@ -1,10 +1,9 @@
-"""The ZonalWorkload API, once: who it is (group, kind, plural), the labels the operator puts on
-what it generates, its limits, and each spec field with its name, default, bounds, description
-and CEL rules; and the parsing of an object into the typed `Workload`.
+"""The ZonalWorkload kind: its names, limits and placements, each spec field with its name,
+default, bounds, description and CEL rules, the kind as hack/gen_crd.py renders it (its status
+is status.WorkloadStatus), and the parsing of an object into the typed `Workload`.
 
-hack/gen_crd.py renders the CRD's schema from these definitions (plus Kubernetes' own PodSpec
-schema). The API server applies the defaults already; parsing applies the same ones, so that
-the pure core also works on objects that never went through an API server (tests, dry runs).
+The API server applies the defaults already; parsing applies the same ones, so that the pure
+core also works on objects that never went through an API server (tests, dry runs).
 """
 
 from __future__ import annotations
@@ -12,45 +11,40 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from zonal_operator.fields import Field, Rule
-from zonal_operator.fields import int32 as _int32
-from zonal_operator.rolloutapi import SPREAD_RULE, ZONE_ROLLOUT, ZoneRolloutPolicy
+from zonal_operator.api.fields import Column, Field, Kind, Rule, item
+from zonal_operator.api.fields import int32 as _int32
+from zonal_operator.api.group import (
+    DEFAULT_TOPOLOGY_KEY,
+    LABEL_KEY,
+    MAX_ZONES,
+    WORKLOAD_LABEL,
+    ZONE_NAME,
+)
+from zonal_operator.api.rollout import (
+    ALL_ZONES,
+    MODE,
+    ZONE_BY_ZONE,
+    ZONE_ROLLOUT,
+    ZONE_ROLLOUT_SECTION,
+    ZoneRolloutPolicy,
+)
+from zonal_operator.api.selector import label_selector
+from zonal_operator.api.status import WorkloadStatus
+from zonal_operator.api.template import STRATEGY, TEMPLATE
 
-GROUP = "zonal.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ZonalWorkload"
 PLURAL = "zonalworkloads"
-
-# Labels the operator puts on everything it generates. The `zonal.dev/` prefix is reserved:
-# the CRD rejects it in user selectors and template labels.
-RESERVED_LABEL_PREFIX = f"{GROUP}/"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "zonal-operator"
-WORKLOAD_LABEL = f"{RESERVED_LABEL_PREFIX}workload"
-ZONE_LABEL = f"{RESERVED_LABEL_PREFIX}zone"
 
 # 40 + "-" + 22 == 63, the DNS-1123 label limit for a Deployment name used in pod names/labels
 # (the 22 are the zone's slug, see core/naming.py).
 MAX_WORKLOAD_NAME_LENGTH = 40
-DEFAULT_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 
 # spec.placement: one Deployment per zone (the default), or one Deployment whose pods the
 # scheduler spreads across zones with a topology spread constraint.
 PER_ZONE = "PerZone"
 SPREAD = "Spread"
-
-# A label key: an optional DNS subdomain prefix and "/", then a name of at most 63 characters.
-QUALIFIED_NAME_PATTERN = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
-NON_EMPTY_LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-# Bound that keeps the CEL rules which iterate spec.zones within the cost budget.
-MAX_ZONES = 100
 
 
 # -- spec -------------------------------------------------------------------------------------
@@ -67,7 +61,7 @@ TOPOLOGY_KEY = Field(
     "string",
     f"The node label whose value names a node's zone. Immutable. Default {DEFAULT_TOPOLOGY_KEY}.",
     default=DEFAULT_TOPOLOGY_KEY,
-    extra={"minLength": 1, "maxLength": 317, "pattern": QUALIFIED_NAME_PATTERN},
+    extra=LABEL_KEY,
     rules=(Rule("self == oldSelf", "spec.topologyKey is immutable"),),
 )
 ZONES = Field(
@@ -76,16 +70,8 @@ ZONES = Field(
     "array",
     "The zones (values of the topologyKey node label) to run in; no duplicates. Default: every "
     "zone that has eligible nodes.",
-    extra={
-        "maxItems": MAX_ZONES,
-        "items": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 63,
-            "pattern": NON_EMPTY_LABEL_VALUE_PATTERN,
-        },
-        "x-kubernetes-list-type": "set",
-    },
+    extra={"maxItems": MAX_ZONES, "x-kubernetes-list-type": "set"},
+    items=item("string", **ZONE_NAME),
 )
 PLACEMENT = Field(
     "placement",
@@ -156,16 +142,23 @@ SCALAR_FIELDS = (
     PROGRESS_DEADLINE_SECONDS,
     PAUSED,
 )
-# Deployment settings passed through untouched (the strategy's schema is in hack/gen_crd.py).
-STRATEGY = "strategy"
+# Deployment settings passed through untouched (template.py holds the strategy's schema).
 ROLLOUT_FIELDS = (
-    STRATEGY,
+    STRATEGY.name,
     MIN_READY_SECONDS.name,
     REVISION_HISTORY_LIMIT.name,
     PROGRESS_DEADLINE_SECONDS.name,
 )
 
-# Rules over several spec fields (those of the selector are with its schema in hack/gen_crd.py).
+# Over the whole spec: a Spread workload has one Deployment, which every zone shares.
+SPREAD_RULE = Rule(
+    f"self.?{PLACEMENT.name}.orValue('{PER_ZONE}') != '{SPREAD}' || "
+    f"self.?{ZONE_ROLLOUT}.{MODE.name}.orValue('{ALL_ZONES}') != '{ZONE_BY_ZONE}'",
+    "spec.zoneRollout.mode ZoneByZone needs spec.placement PerZone: a Spread workload runs as "
+    "one Deployment that every zone shares, so a change reaches its zones together",
+    f".{ZONE_ROLLOUT}",
+)
+# Rules over several spec fields.
 SPEC_RULES = (
     Rule(
         f"has(self.{PROGRESS_DEADLINE_SECONDS.name}) ? "
@@ -256,6 +249,51 @@ FAILOVER_FIELDS = (
     ),
 )
 _FAILOVER_DEFAULTS = {f.attr: f.default for f in FAILOVER_FIELDS}
+FAILOVER_SECTION = Field(
+    FAILOVER, "failover", "object", FAILOVER_DESCRIPTION, default={}, properties=FAILOVER_FIELDS
+)
+
+# -- spec.selector ----------------------------------------------------------------------------
+SELECTOR = label_selector(
+    "selector",
+    "Label query over the pods of this workload; it must match the labels of spec.template. "
+    "Optional: when absent the operator derives one. Immutable: it cannot be added, changed or "
+    "removed after the workload is created.",
+    own_labels=True,
+)
+# CEL has no local variables here (cel.bind is not in the Kubernetes environment), so the
+# template labels are spelled out; the has() guards make a missing map behave as empty.
+_HAS_LABELS = "(has(self.template.metadata) && has(self.template.metadata.labels))"
+_LABELS = "self.template.metadata.labels"
+SELECTOR_RULES = (
+    Rule(
+        f"!has(self.selector) || !has(self.selector.matchLabels) || "
+        f"self.selector.matchLabels.all(k, {_HAS_LABELS} && k in {_LABELS} && "
+        f"{_LABELS}[k] == self.selector.matchLabels[k])",
+        "spec.selector must match spec.template.metadata.labels: every "
+        "spec.selector.matchLabels entry must be among the template labels",
+        ".selector",
+    ),
+    Rule(
+        f"!has(self.selector) || !has(self.selector.matchExpressions) || "
+        f"self.selector.matchExpressions.all(e, "
+        f"e.operator == 'In' ? ({_HAS_LABELS} && e.key in {_LABELS} && has(e.values) && "
+        f"{_LABELS}[e.key] in e.values) : "
+        f"e.operator == 'NotIn' ? (!{_HAS_LABELS} || !(e.key in {_LABELS}) || "
+        f"!has(e.values) || !({_LABELS}[e.key] in e.values)) : "
+        f"e.operator == 'Exists' ? ({_HAS_LABELS} && e.key in {_LABELS}) : "
+        f"(!{_HAS_LABELS} || !(e.key in {_LABELS})))",
+        "spec.selector must match spec.template.metadata.labels: every "
+        "spec.selector.matchExpressions requirement must hold for the template labels",
+        ".selector",
+    ),
+    Rule(
+        "has(self.selector) == has(oldSelf.selector) && "
+        "(!has(self.selector) || self.selector == oldSelf.selector)",
+        "spec.selector is immutable",
+        ".selector",
+    ),
+)
 
 # -- whole-object rules -----------------------------------------------------------------------
 NAME_RULE = Rule(
@@ -263,6 +301,75 @@ NAME_RULE = Rule(
     f"metadata.name must be at most {MAX_WORKLOAD_NAME_LENGTH} characters: the generated "
     "Deployments are named <name>-<zone> and must fit in 63 characters",
     ".metadata.name",
+)
+
+
+SPEC = Field(
+    "spec",
+    "",
+    "object",
+    "The desired state of the ZonalWorkload: a pod template run with its replicas spread "
+    "evenly across the zones, as one Deployment per zone (placement PerZone) or as one "
+    "Deployment with a zone topology spread constraint (Spread).",
+    required=(TEMPLATE.name,),
+    properties=(
+        *SCALAR_FIELDS,
+        SELECTOR,
+        TEMPLATE,
+        STRATEGY,
+        FAILOVER_SECTION,
+        ZONE_ROLLOUT_SECTION,
+    ),
+    rules=(*SELECTOR_RULES, *SPEC_RULES),
+)
+
+ZONAL_WORKLOAD = Kind(
+    kind=KIND,
+    plural=PLURAL,
+    short_names=("zw",),
+    scope="Namespaced",
+    description="ZonalWorkload runs a pod template as one Deployment per zone, keeps its "
+    "replicas spread evenly across the zones, and moves replicas out of a failing zone before "
+    "Kubernetes evicts them.",
+    spec=SPEC,
+    status=WorkloadStatus,
+    # Only name may be declared here; it lets the name rule point at the field.
+    metadata=Field("metadata", "", "object", properties=(Field("name", "", "string"),)),
+    rules=(NAME_RULE,),
+    scale={
+        "specReplicasPath": f".spec.{REPLICAS.name}",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    },
+    columns=(
+        Column("Desired", "integer", f".spec.{REPLICAS.name}", "Desired replicas"),
+        Column("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
+        Column("Available", "integer", ".status.availableReplicas", "Available replicas"),
+        Column("Zones", "integer", ".status.zoneCount", "Zones in use"),
+        Column("Placement", "string", f".spec.{PLACEMENT.name}", "PerZone or Spread", priority=1),
+        Column(
+            "Skew",
+            "integer",
+            ".status.skew",
+            "Spread placement: pods per zone, largest difference",
+            priority=1,
+        ),
+        Column("Healthy-Zones", "integer", ".status.healthyZoneCount", "Healthy zones", priority=1),
+        Column(
+            "Rollout",
+            "string",
+            ".status.zoneRollout.summary",
+            "ZoneByZone: the wave's progress",
+            priority=1,
+        ),
+        Column(
+            "Status",
+            "string",
+            '.status.conditions[?(@.type=="Ready")].status',
+            "Status of the Ready condition",
+        ),
+        Column("Age", "date", ".metadata.creationTimestamp"),
+    ),
 )
 
 
@@ -306,7 +413,7 @@ class Workload:
     rollout: Mapping[str, Any] = field(default_factory=dict)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
     zone_rollout: ZoneRolloutPolicy = field(default_factory=ZoneRolloutPolicy)
-    status: Mapping[str, Any] = field(default_factory=dict)
+    status: WorkloadStatus = field(default_factory=WorkloadStatus)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -338,7 +445,7 @@ class Workload:
             rollout=rollout,
             failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
             zone_rollout=ZoneRolloutPolicy.from_spec(spec.get(ZONE_ROLLOUT)),
-            status=copy.deepcopy(body.get("status") or {}),
+            status=cast(WorkloadStatus, copy.deepcopy(body.get("status") or {})),
         )
 
     @property
@@ -352,29 +459,3 @@ class Workload:
         labels[WORKLOAD_LABEL] = self.name
         selector["matchLabels"] = labels
         return selector
-
-
-def selector_string(selector: Mapping[str, Any]) -> str:
-    """A LabelSelector in the string form `kubectl get -l` and the /scale subresource use."""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], sorted(expr.get("values") or [])
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as the API serves it, or None."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None

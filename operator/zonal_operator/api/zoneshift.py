@@ -1,6 +1,6 @@
-"""The ZoneShift API, once: who it is (group, kind, plural), each spec field with its name,
-default, bounds, description and CEL rules, the status fields the operator writes, and the
-parsing of an object into the typed `ZoneShift`.
+"""The ZoneShift kind: its names, each spec field with its name, default, bounds, description
+and CEL rules, the kind as hack/gen_crd.py renders it (its status is status.ZoneShiftStatus),
+and the parsing of an object into the typed `ZoneShift`.
 
 A ZoneShift moves the replicas of the ZonalWorkloads it selects out of one zone for a while
 (a zone that is up but unwell, or about to be taken down), as AWS ARC's zonal shift moves
@@ -20,8 +20,6 @@ A drill. With `spec.schedule` (cron, five fields, UTC) the ZoneShift is a practi
 standing shift: it is in force only during a run, from a scheduled time for spec.duration (at
 most 4h), as AWS ARC's practice runs are. core/drills.py decides when a run starts, is skipped,
 and how it went; the operator records its runs in status.runs.
-
-hack/gen_crd.py renders the CRD (crds/zonal.dev_zoneshifts.yaml) from these definitions.
 """
 
 from __future__ import annotations
@@ -31,21 +29,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from zonal_operator.api import (
+from zonal_operator.api.fields import Column, Field, Kind, Rule
+from zonal_operator.api.group import (
     DEFAULT_TOPOLOGY_KEY,
-    GROUP,
-    NON_EMPTY_LABEL_VALUE_PATTERN,
-    QUALIFIED_NAME_PATTERN,
-    VERSION,
+    LABEL_KEY,
+    ZONE_NAME,
     parse_time,
 )
-from zonal_operator.fields import Field, Rule
+from zonal_operator.api.selector import label_selector
+from zonal_operator.api.status import ZoneShiftStatus
 
 KIND = "ZoneShift"
 PLURAL = "zoneshifts"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 # ARC's bound for a zonal shift (see the module's doc).
 MAX_DURATION_HOURS = 72
@@ -53,8 +50,6 @@ MAX_DURATION_HOURS = 72
 DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-# How many refused workloads a ZoneShift's status lists (the count is always whole).
-MAX_LISTED = 50
 # A drill's run is a practice, not a maintenance window: long enough for capacity to move and
 # settle (ARC's practice runs last 30 minutes), short enough never to be a standing shift.
 MAX_DRILL_DURATION_HOURS = 4
@@ -85,7 +80,7 @@ ZONE = Field(
     "string",
     "The zone to move out of: a value of the topologyKey node label. Required, immutable "
     "(cancel this ZoneShift and create another to shift a different zone).",
-    extra={"minLength": 1, "maxLength": 63, "pattern": NON_EMPTY_LABEL_VALUE_PATTERN},
+    extra=ZONE_NAME,
     rules=(Rule("self == oldSelf", "spec.zone is immutable: create another ZoneShift"),),
 )
 TOPOLOGY_KEY = Field(
@@ -95,7 +90,7 @@ TOPOLOGY_KEY = Field(
     "The node label whose value names a node's zone. The shift applies only to ZonalWorkloads "
     f"with the same spec.topologyKey. Immutable. Default {DEFAULT_TOPOLOGY_KEY}.",
     default=DEFAULT_TOPOLOGY_KEY,
-    extra={"minLength": 1, "maxLength": 317, "pattern": QUALIFIED_NAME_PATTERN},
+    extra=LABEL_KEY,
     rules=(Rule("self == oldSelf", "spec.topologyKey is immutable"),),
 )
 DURATION = Field(
@@ -149,15 +144,15 @@ REASON = Field(
     default="",
     extra={"maxLength": 256},
 )
-WORKLOAD_SELECTOR = "workloadSelector"
-WORKLOAD_SELECTOR_DESCRIPTION = (
+WORKLOAD_SELECTOR = label_selector(
+    "workloadSelector",
     "Which ZonalWorkloads the shift applies to, by their labels. Empty or absent: all of them "
-    "(within namespaceSelector)."
+    "(within namespaceSelector).",
 )
-NAMESPACE_SELECTOR = "namespaceSelector"
-NAMESPACE_SELECTOR_DESCRIPTION = (
+NAMESPACE_SELECTOR = label_selector(
+    "namespaceSelector",
     "Which namespaces' ZonalWorkloads the shift applies to, by the namespaces' labels (every "
-    "namespace carries kubernetes.io/metadata.name=<name>). Empty or absent: all namespaces."
+    "namespace carries kubernetes.io/metadata.name=<name>). Empty or absent: all namespaces.",
 )
 SCALAR_FIELDS = (ZONE, TOPOLOGY_KEY, DURATION, SCHEDULE, REASON)
 # On spec: a drill's run is bounded tighter than a standing shift.
@@ -169,8 +164,50 @@ DRILL_DURATION_RULE = Rule(
     field_path=".duration",
 )
 
-# -- status (written by the operator) ---------------------------------------------------------
-ACTIVE = "Active"  # the condition: the shift is in force
+SPEC = Field(
+    "spec",
+    "",
+    "object",
+    "Which zone to move out of, for which ZonalWorkloads, for how long, why.",
+    required=(ZONE.name, DURATION.name),
+    properties=(*SCALAR_FIELDS, WORKLOAD_SELECTOR, NAMESPACE_SELECTOR),
+    rules=(DRILL_DURATION_RULE,),
+)
+
+ZONE_SHIFT = Kind(
+    kind=KIND,
+    plural=PLURAL,
+    short_names=("zs",),
+    scope="Cluster",
+    description="ZoneShift moves the replicas of the selected ZonalWorkloads out of one zone "
+    "for a bounded time (a zone that is up but unwell, or about to be taken down for "
+    "maintenance), surge first, and lets them return by the workloads' failback rules when it "
+    "ends. Cluster-scoped. Delete it to cancel the shift.",
+    spec=SPEC,
+    status=ZoneShiftStatus,
+    metadata=Field("metadata", "", "object"),
+    columns=(
+        Column("Zone", "string", f".spec.{ZONE.name}", "The zone shifted away from"),
+        Column("Active", "boolean", ".status.active", "In force now"),
+        Column("Expires", "string", ".status.expiresAt", "When it ends"),
+        Column("Schedule", "string", f".spec.{SCHEDULE.name}", "A drill's schedule", priority=1),
+        Column("Workloads", "integer", ".status.appliedWorkloads", "ZonalWorkloads it applies to"),
+        Column(
+            "Refused",
+            "integer",
+            ".status.refusedWorkloads",
+            "ZonalWorkloads it selects but is not applied to",
+        ),
+        Column(
+            "Last Run",
+            "string",
+            ".status.runs[0].outcome",
+            "A drill's last run: Running, Passed, Failed or Skipped",
+        ),
+        Column("Reason", "string", f".spec.{REASON.name}", "Why", priority=1),
+        Column("Age", "date", ".metadata.creationTimestamp"),
+    ),
+)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -190,13 +227,13 @@ class ZoneShift:
     generation: int
     zone: str
     duration: str
-    topology_key: str = DEFAULT_TOPOLOGY_KEY
-    reason: str = ""
+    topology_key: str = TOPOLOGY_KEY.default
+    reason: str = REASON.default
     schedule: str = ""  # a drill's (see the module's doc); "": a standing shift
     created: datetime | None = None  # metadata.creationTimestamp
     workload_selector: Mapping[str, Any] | None = None
     namespace_selector: Mapping[str, Any] | None = None
-    status: Mapping[str, Any] | None = None
+    status: ZoneShiftStatus | None = None
     deleting: bool = False
     resource_version: str = ""
 
@@ -213,9 +250,9 @@ class ZoneShift:
             reason=str(spec.get(REASON.name) or ""),
             schedule=str(spec.get(SCHEDULE.name) or "").strip(),
             created=parse_time(meta.get("creationTimestamp")),
-            workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR)) or None,
-            namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR)) or None,
-            status=copy.deepcopy(body.get("status") or {}),
+            workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR.name)) or None,
+            namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR.name)) or None,
+            status=cast(ZoneShiftStatus, copy.deepcopy(body.get("status") or {})),
             deleting=bool(meta.get("deletionTimestamp")),
             resource_version=str(meta.get("resourceVersion") or ""),
         )

@@ -34,8 +34,8 @@ import yaml
 from localcluster import LocalCluster, binaries
 from tests.kit.e2e import get_json, wait_converged, wait_for
 
-# The tests share one release and run in order, so under xdist they run on one worker.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chart")]
+# The tests share one release and run in order: under xdist, on one worker (tests/conftest.py).
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "zonal-operator"

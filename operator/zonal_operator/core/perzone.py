@@ -228,7 +228,7 @@ def _act(
         return
     if zone.live is None:
         if has_share and at is not None:  # one event for all: see _created_event
-            result.actions.append(Create(render_deployment(at, zone.name, zone.next)))
+            result.actions.append(Create(_desired(zone, at, 0)))
         return
     meta = zone.live.get("metadata") or {}
     if meta.get("deletionTimestamp"):
@@ -272,13 +272,8 @@ def _act(
 
 
 def _desired(zone: ZoneView, wl: Workload, surge: int) -> dict[str, Any]:
-    """The zone's Deployment as it should be now: rendered, with a rollback's surge laid over
-    and the template it ran before kept."""
-    assert zone.live is not None
-    desired = render_deployment(wl, zone.name, zone.next)
-    rollbacks.lay_over(desired, surge)
-    waves.carry_previous(desired, zone.live)
-    return desired
+    """The zone's Deployment as it should be now (the one call of render.py)."""
+    return render_deployment(wl, zone.name, zone.next, surge=surge, live=zone.live)
 
 
 def _matches(

@@ -57,7 +57,6 @@ from zonal_operator.core.plan import (
     Scale,
     SpreadObserved,
 )
-from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.wording import SPREAD as WORDING
 from zonal_operator.core.zones import FAILED_OVER, ZoneView
 
@@ -114,7 +113,7 @@ def plan(observed: SpreadObserved) -> Plan:
     why: Reason | None = None
     if live is None:
         if not conflict:
-            result.actions.append(Create(render_spread_deployment(wl, wl.replicas, shifted)))
+            result.actions.append(Create(spread_shifts.render(wl, wl.replicas, shifted)))
             result.events.append(
                 Event(
                     "Normal",
@@ -241,7 +240,7 @@ def _rebalance(
         surge = min(moves, zoning.failback_step(wl))
         want = wl.replicas + surge
 
-    desired = render_spread_deployment(wl, want, shifted)
+    desired = spread_shifts.render(wl, want, shifted)
     if not matches_live(desired, live):
         result.actions.append(Replace(merge_for_replace(desired, live)))
         restored = not shifted.surge_first and spread_shifts.recorded(live) is not None

@@ -127,16 +127,6 @@ def workload_at(
     return replace(wl, template=recorded["template"], rollout=rollout)
 
 
-def carry_previous(desired: dict[str, Any], live: Mapping[str, Any]) -> None:
-    """A zone keeps the template it ran before, for a rollback to find: the one it runs when it
-    changes revision, the one it recorded when it does not."""
-    recorded = (live.get("metadata") or {}).get("annotations") or {}
-    changing = live_revision(live) != live_revision(desired)
-    before = recorded.get(TEMPLATE_ANNOTATION if changing else PREVIOUS_TEMPLATE_ANNOTATION)
-    if before:
-        desired["metadata"]["annotations"][PREVIOUS_TEMPLATE_ANNOTATION] = before
-
-
 def stalled(live: Mapping[str, Any]) -> bool:
     """The Deployment controller gave up on the current template: Progressing is False with
     ProgressDeadlineExceeded (only trusted once its status has caught up with the spec)."""

@@ -5,7 +5,9 @@ core.spread), and have the executor do it.
 kopf delivers the ZonalWorkloads' watch events (see handlers.py); nothing here imports kopf.
 The cache is touched only from the event loop; blocking API calls run in a thread pool and hand
 their responses back to the loop, which writes them through to the cache, so the next
-reconcile never acts on an object older than the operator's own last write.
+reconcile never acts on an object older than the operator's own last write. A write queues no
+reconcile of its own: the workload comes back when something it reads changes, or when a
+timer its plan set is due (intake.py).
 
 A status write is deferred (Settings.status_delay_seconds) while a backlog of other workloads
 waits: the next reconcile plans on the deferred status as if it had been written. (The pure
@@ -373,7 +375,7 @@ class Controller(Intake):
                     raise
                 finally:
                     for deployment in outcome.deployments:
-                        self.store.put_deployment(deployment)
+                        self.wrote_deployment(deployment)
             if outcome.namespace_terminating:
                 log.info("namespace %s is being deleted; leaving %s alone", *key)
                 record.terminating = wl.uid
@@ -396,7 +398,7 @@ class Controller(Intake):
                     record.deferred = dataclasses.replace(write, events=(), deferred_since=since)
                     raise
                 if done is not None:
-                    self.on_workload("MODIFIED", done)
+                    self.wrote_workload(done)
             if outcome.retry or outcome.retry_after:
                 self.queue.add_after(key, outcome.retry_after or 1.0)
         for _, source in plan.verdicts:

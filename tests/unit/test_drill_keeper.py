@@ -261,9 +261,9 @@ def test_the_keeper_wakes_at_the_next_scheduled_time(clock: type[Clock]) -> None
     store.zoneshifts["weekly-b"] = ZoneShift.from_body(drill_body())
     keeper = keeper_over(store, ShiftApi())
     clock.current = T0 - timedelta(seconds=10)
-    assert keeper._until_next() == pytest.approx(10.5)
+    assert keeper._requeue_after() == pytest.approx(10.5)
     clock.current = T0 - timedelta(hours=1)
-    assert keeper._until_next() == shifts_module.RESYNC_SECONDS
+    assert keeper._requeue_after() == shifts_module.RESYNC_SECONDS
 
 
 def test_a_drill_made_a_standing_shift_drops_the_drills_status_fields(

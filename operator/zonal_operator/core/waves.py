@@ -89,7 +89,7 @@ class Wave:
     status: ZoneRolloutStatus | None = None  # status.zoneRollout
     progressing: Condition | None = None  # replaces the placement's Progressing condition
     events: list[Event] = field(default_factory=list)
-    wake: datetime | None = None
+    requeue_at: datetime | None = None  # when a zone in flight will have baked
     rolled_back: set[str] = field(default_factory=set)  # zones put back by this plan
 
 
@@ -270,7 +270,7 @@ def _zone_by_zone(
                     Event("Normal", "ZoneBaked", f"Zone {name} baked revision {target}", zone=name)
                 )
                 continue
-            wave.wake = done if wave.wake is None else min(wave.wake, done)
+            wave.requeue_at = done if wave.requeue_at is None else min(wave.requeue_at, done)
         else:
             entry.pop("bakingSince", None)
         in_flight.append(name)

@@ -6,8 +6,8 @@ kopf delivers the ZonalWorkloads' watch events (see handlers.py); nothing here i
 The cache is touched only from the event loop; blocking API calls run in a thread pool and hand
 their responses back to the loop, which writes them through to the cache, so the next
 reconcile never acts on an object older than the operator's own last write. A write queues no
-reconcile of its own: the workload comes back when something it reads changes, or when a
-timer its plan set is due (intake.py).
+reconcile of its own: the workload comes back when something it reads changes, or after its
+plan's requeue_after (intake.py).
 
 A status write is deferred (Settings.status_delay_seconds) while a backlog of other workloads
 waits: the next reconcile plans on the deferred status as if it had been written. (The pure
@@ -399,8 +399,8 @@ class Controller(Intake):
                     raise
                 if done is not None:
                     self.wrote_workload(done)
-            if outcome.retry or outcome.retry_after:
-                self.queue.add_after(key, outcome.retry_after or 1.0)
+            if outcome.requeue_after is not None:
+                self.queue.add_after(key, outcome.requeue_after)
         for _, source in plan.verdicts:
             metrics.ZONE_VERDICTS.labels(source=source).inc()
         if plan.requeue_after is not None:

@@ -105,7 +105,7 @@ class ShiftKeeper:
     async def run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._until_next()):
+                async with asyncio.timeout(self._requeue_after()):
                     await self._wake.wait()
             await asyncio.sleep(SETTLE_SECONDS)
             self._wake.clear()
@@ -121,11 +121,11 @@ class ShiftKeeper:
                 await asyncio.sleep(5)
                 self._wake.set()
 
-    def _until_next(self) -> float:
+    def _requeue_after(self) -> float:
         """Seconds until the next shift expires (a moment after), at most the resync period."""
         now = datetime.now(UTC)
         shifts = self.store.zoneshifts.values()
-        ends = [shifting.next_expiry(shifts, now), drilling.next_wake(shifts, now)]
+        ends = [shifting.next_expiry(shifts, now), drilling.requeue_at(shifts, now)]
         end = min((t for t in ends if t is not None), default=None)
         if end is None:
             return RESYNC_SECONDS

@@ -4,6 +4,7 @@ while it rolls out, and the one write that drops it."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from zonal_operator.core.render import (
     SURGE_ANNOTATION,
     render_deployment,
 )
+
+WORKLOAD = workload()
 
 
 def rolling(max_surge: Any, max_unavailable: Any) -> dict[str, Any]:
@@ -60,7 +63,8 @@ def test_property_the_surge_covers_what_one_step_of_the_rollout_removed(
     takes none down before its replacement is Ready, so its floor stays at the zone's replicas."""
     strategy = rolling(surge, unavailable)
     held = rollbacks.step(strategy, replicas)
-    desired = render_deployment(workload(strategy=strategy), "zone-a", replicas, surge=held)
+    wl = dataclasses.replace(WORKLOAD, rollout={"strategy": strategy})
+    desired = render_deployment(wl, "zone-a", replicas, surge=held)
     spec = desired["spec"]
     removed_in_a_step = rollbacks.step(strategy, replicas)
     floor = spec["replicas"] - spec["strategy"]["rollingUpdate"]["maxUnavailable"]

@@ -25,6 +25,7 @@ from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.drills import reading
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.shifts import ShiftKeeper
+from zonal_operator.runtime.workqueue import WorkQueue
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 WEB = ("shop", "web")
@@ -207,11 +208,14 @@ class Seen(Intake):
     """An intake that records what it hands on to the drill keeper."""
 
     def __init__(self) -> None:
-        super().__init__(1.0, 1.0)
         self.calls: list[Key | None] = []
-
-    def shifts_changed(self, drilled: Key | None = None) -> None:
-        self.calls.append(drilled)
+        super().__init__(
+            Store(),
+            WorkQueue(),
+            node_batch_seconds=1.0,
+            deployment_batch_seconds=1.0,
+            shifts_changed=self.calls.append,
+        )
 
 
 def test_the_intake_hands_only_the_drilled_workloads_deployment_changes_on() -> None:

@@ -90,8 +90,8 @@ def _controller(api: _Api, workers: int = 1, **settings: Any) -> Controller:
 def _web_then_api(api: _Api, **settings: Any) -> Controller:
     """A controller with two new workloads queued: "web", then "api"."""
     controller = _controller(api, **settings)
-    controller.on_workload("ADDED", _workload("web"))
-    controller.on_workload("ADDED", _workload("api"))
+    controller.intake.on_workload("ADDED", _workload("web"))
+    controller.intake.on_workload("ADDED", _workload("api"))
     return controller
 
 
@@ -190,7 +190,7 @@ def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice()
         api = _Api()
         api.fail_status = 1
         controller = _controller(api)
-        controller.on_workload("ADDED", _workload("web"))
+        controller.intake.on_workload("ADDED", _workload("web"))
         with pytest.raises(ApiException):
             await _next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (0, 1)

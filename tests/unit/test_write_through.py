@@ -93,7 +93,7 @@ def _created(api: _Server) -> Controller:
     controller = _controller(api, workers=4, deployment_batch_seconds=0.01)
     body = _workload("web")
     api.workloads["web"] = copy.deepcopy(body)
-    controller.on_workload("ADDED", body)
+    controller.intake.on_workload("ADDED", body)
     return controller
 
 
@@ -121,9 +121,9 @@ def test_a_status_write_and_its_watch_event_bring_the_workload_back_no_more() ->
             == api.workloads["web"]["metadata"]["resourceVersion"]
         )
         # The watch events of the writes (the same objects, at the same resourceVersions).
-        controller.on_workload("MODIFIED", copy.deepcopy(api.workloads["web"]))
+        controller.intake.on_workload("MODIFIED", copy.deepcopy(api.workloads["web"]))
         for deployment in api.deployments.values():
-            controller.on_deployment("ADDED", copy.deepcopy(deployment))
+            controller.intake.on_deployment("ADDED", copy.deepcopy(deployment))
         assert await _settle(controller) == []
         assert len(api.writes) == 4  # three Deployments and one status, once each
 
@@ -135,13 +135,13 @@ def test_a_change_by_somebody_else_still_brings_it_back() -> None:
         api = _Server()
         controller = _created(api)
         await _next(controller)
-        controller.on_workload("MODIFIED", api.change("web", replicas=6))
+        controller.intake.on_workload("MODIFIED", api.change("web", replicas=6))
         assert await _settle(controller) == [KEY]
         assert sorted(v for v in api.writes if v[0] == "scale") == [
             ("scale", f"web-{zone}") for zone in ZONES
         ]
         # A Deployment's progress, reported by the deployment controller, too.
-        controller.on_deployment("MODIFIED", api.progress("web-zone-a", ready=2))
+        controller.intake.on_deployment("MODIFIED", api.progress("web-zone-a", ready=2))
         assert await _settle(controller) == [KEY]
 
     asyncio.run(scenario())
@@ -158,7 +158,7 @@ def test_a_change_whose_event_trails_the_write_still_brings_it_back() -> None:
         edit = api.change("web", replicas=6)  # lands first...
         await _next(controller)  # ...the status write's response carries it into the cache
         assert controller.store.workloads[KEY]["spec"]["replicas"] == 6
-        controller.on_workload("MODIFIED", edit)  # its event, older than the cache's
+        controller.intake.on_workload("MODIFIED", edit)  # its event, older than the cache's
         assert await _settle(controller) == [KEY]
         assert any(verb == "scale" for verb, _ in api.writes)
 
@@ -183,14 +183,14 @@ def test_a_restarted_operator_remembers_no_write_and_converges_writing_nothing()
         first = _created(api)
         await _next(first)
         for deployment in list(api.deployments):
-            first.on_deployment("MODIFIED", api.progress(deployment, ready=1))
+            first.intake.on_deployment("MODIFIED", api.progress(deployment, ready=1))
         await _settle(first)
         writes = len(api.writes)
         # A new operator, from full lists: every workload is reconciled, nothing is written.
         restarted = _controller(api, workers=4, deployment_batch_seconds=0.01)
         for deployment in api.deployments.values():
-            restarted.on_deployment(None, copy.deepcopy(deployment))
-        restarted.on_workload(None, copy.deepcopy(api.workloads["web"]))
+            restarted.intake.on_deployment(None, copy.deepcopy(deployment))
+        restarted.intake.on_workload(None, copy.deepcopy(api.workloads["web"]))
         assert await _settle(restarted) == [KEY]
         assert len(api.writes) == writes
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zonal_operator.api.group import WORKLOAD_LABEL, ZONE_LABEL
@@ -25,27 +25,36 @@ from zonal_operator.runtime.cache import Key, Store, newer_or_same
 from zonal_operator.runtime.workqueue import WorkQueue
 
 
-class Intake:
-    """Routes watch events: the cache keeps them, the queue gets the workloads to reconcile."""
+def _nothing(_: Key | None) -> None:
+    pass
 
-    def __init__(self, node_batch_seconds: float, deployment_batch_seconds: float) -> None:
+
+class Intake:
+    """Routes watch events: the cache keeps them, the queue gets the workloads to reconcile.
+    `forget` drops what else is kept of a workload that is gone (the controller's record);
+    `shifts_changed` says the ZoneShifts, or what they select, changed, or the Deployments of
+    a workload a drill measures (runtime/shifts.py)."""
+
+    def __init__(
+        self,
+        store: Store,
+        queue: WorkQueue,
+        *,
+        node_batch_seconds: float,
+        deployment_batch_seconds: float,
+        forget: Callable[[Key], None] = _nothing,
+        shifts_changed: Callable[[Key | None], None] = _nothing,
+    ) -> None:
+        self.store, self.queue = store, queue
         # How long changes of nodes, and of a workload's Deployments, are batched (Settings).
         self.node_batch_seconds = node_batch_seconds
         self.deployment_batch_seconds = deployment_batch_seconds
-        self.store = Store()
-        self.queue = WorkQueue()
+        self.forget, self.shifts_changed = forget, shifts_changed
         self.last_event = time.monotonic()
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
         # (kind, namespace, name) -> the resourceVersion of the operator's own last write of
         # it, until its watch event comes (or a later one: see _echo).
         self._written: dict[tuple[str, str, str], str] = {}
-
-    def forget(self, key: Key) -> None:
-        """The workload is gone: drop what is kept of it besides the cache (for subclasses)."""
-
-    def shifts_changed(self, drilled: Key | None = None) -> None:
-        """The ZoneShifts, or what they select, changed, or the Deployments of a workload a
-        drill measures (for subclasses: runtime/shifts.py)."""
 
     def on_zoneshift(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A ZoneShift changed: every workload is planned again (shifts are few and rare, and
@@ -70,7 +79,7 @@ class Intake:
                 return  # nothing a plan reads changed
         for key in self.store.workloads:
             self.queue.add(key)
-        self.shifts_changed()
+        self.shifts_changed(None)
 
     def on_namespace(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A namespace's labels, for the ZoneShifts' namespaceSelector."""
@@ -88,7 +97,7 @@ class Intake:
             for key in self.store.workloads:
                 if key[0] == name:
                     self.queue.add(key)
-            self.shifts_changed()
+            self.shifts_changed(None)
 
     def wrote_workload(self, body: Mapping[str, Any]) -> None:
         """The API server's response to the operator's own write of a workload (its status)."""
@@ -142,6 +151,8 @@ class Intake:
             self._keep_workload(key, body)
         if not echo:
             self.queue.add(key)
+        if event_type != "MODIFIED":  # a workload came or went: the shifts' counts move
+            self.shifts_changed(None)
 
     def _keep_workload(self, key: Key, body: Mapping[str, Any]) -> None:
         if newer_or_same(body, self.store.workloads.get(key)):
@@ -220,7 +231,7 @@ class Intake:
             # The Node says nothing of its Lease: its silence stays until a renewal ends it.
             info = dataclasses.replace(info, silence=was.silence)
         if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
-            self._requeue_all_soon()
+            self.requeue_all_soon()
             if not deleted and was is not None and node_failed(info) and not node_failed(was):
                 # Its pods serve no more: a workload with one there may have a zone left with
                 # none that serves (perzone.plan), to cut or fail over now, not after the batch.
@@ -233,7 +244,7 @@ class Intake:
         except RuntimeError:  # no running loop (tests): at once
             self.queue.add(key)
 
-    def _requeue_all_soon(self) -> None:
+    def requeue_all_soon(self) -> None:
         """Re-queue every workload once the current batch of node changes is in."""
         if self._nodes_changed is not None:
             return

@@ -39,7 +39,8 @@ from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
-from zonal_operator.runtime.shifts import ShiftApi, ShiftKeeper, list_shifts, shifts_selecting
+from zonal_operator.runtime.shift_status import ShiftStatusController
+from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source
 from zonal_operator.runtime.workqueue import WorkQueue
 
@@ -155,19 +156,20 @@ class Controller:
         # while this replica leads (lead/follow). The caches are kept current either way.
         self.active = asyncio.Event()
         self.active.set()
-        # Writes the ZoneShifts' status (runtime/shifts.py); their reflectors feed the cache.
-        self.shift_keeper = (
+        # Writes the ZoneShifts' status (runtime/shift_status.py); their reflectors feed the
+        # cache.
+        self.shift_status = (
             None
             if shift_api is None
-            else ShiftKeeper(
+            else ShiftStatusController(
                 self.store, shift_api, self.pool, self.active, self.intake.on_zoneshift
             )
         )
         self._shift_reflectors: list[Reflecting] = []
 
     def shifts_changed(self, drilled: Key | None = None) -> None:
-        if self.shift_keeper is not None:
-            self.shift_keeper.nudge(drilled)
+        if self.shift_status is not None:
+            self.shift_status.nudge(drilled)
 
     # -- leader election (runtime/leadership.py) ---------------------------------------------
     def lead(self) -> None:
@@ -278,8 +280,8 @@ class Controller:
     def start(self) -> None:
         for reflector in [*self._reflectors, *self._shift_reflectors]:
             self._tasks.append(asyncio.create_task(reflector.run()))
-        if self.shift_keeper is not None:
-            self._tasks.append(asyncio.create_task(self.shift_keeper.run(), name="zonal-shifts"))
+        if self.shift_status is not None:
+            self._tasks.append(asyncio.create_task(self.shift_status.run(), name="zonal-shifts"))
         if self._lease_reflector is not None:
             self._tasks.append(asyncio.create_task(self._lease_reflector.run()))
             self._tasks.append(asyncio.create_task(self.heartbeats.run(), name="zonal-heartbeats"))

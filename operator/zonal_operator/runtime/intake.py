@@ -33,7 +33,7 @@ class Intake:
     """Routes watch events: the cache keeps them, the queue gets the workloads to reconcile.
     `forget` drops what else is kept of a workload that is gone (the controller's record);
     `shifts_changed` says the ZoneShifts, or what they select, changed, or the Deployments of
-    a workload a drill measures (runtime/shifts.py)."""
+    a workload a drill measures (runtime/shift_status.py)."""
 
     def __init__(
         self,
@@ -58,7 +58,8 @@ class Intake:
 
     def on_zoneshift(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A ZoneShift changed: every workload is planned again (shifts are few and rare, and
-        a shift's selectors may reach any workload); its status is kept by runtime/shifts.py."""
+        a shift's selectors may reach any workload); runtime/shift_status.py keeps its
+        status."""
         self.last_event = time.monotonic()
         name = (body.get("metadata") or {}).get("name", "")
         before = self.store.zoneshifts.get(name)

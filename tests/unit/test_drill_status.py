@@ -1,4 +1,4 @@
-"""Zone drills in the runtime (runtime/drills.py, through the ZoneShifts' status keeper) over an
+"""Zone drills in the runtime (runtime/drills.py, through the ZoneShift status controller) over an
 in-memory API and a clock of the test's own: a run starts on time, the meter measures a dip
 between two passes as the Deployment events arrive, the end is written and counted in the
 metrics; a run is skipped while another shift is in force; the intake hands the drilled
@@ -13,18 +13,18 @@ from typing import Any, ClassVar
 
 import pytest
 from test_perzone import UID, cluster_nodes, workload_body
-from test_shift_keeper import ShiftApi, store_with
+from test_shift_status import ShiftApi, store_with
 
 from zonal_operator.api.group import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL, ZONE_LABEL
 from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.drills import Reading
 from zonal_operator.core.naming import deployment_name
 from zonal_operator.runtime import metrics
-from zonal_operator.runtime import shifts as shifts_module
+from zonal_operator.runtime import shift_status as shifts_module
 from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.drills import reading
 from zonal_operator.runtime.intake import Intake
-from zonal_operator.runtime.shifts import ShiftKeeper
+from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.workqueue import WorkQueue
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -75,7 +75,7 @@ def drill_body(name: str = "weekly-b", **status: Any) -> dict[str, Any]:
     }
 
 
-def keeper_over(store: Store, api: ShiftApi) -> ShiftKeeper:
+def keeper_over(store: Store, api: ShiftApi) -> ShiftStatusController:
     bodies = dict(store.zoneshifts)
 
     def deliver(_type: str | None, response: dict[str, Any]) -> None:
@@ -102,7 +102,7 @@ def keeper_over(store: Store, api: ShiftApi) -> ShiftKeeper:
 
     active = asyncio.Event()
     active.set()
-    return ShiftKeeper(store, api, ThreadPoolExecutor(2), active, deliver)
+    return ShiftStatusController(store, api, ThreadPoolExecutor(2), active, deliver)
 
 
 def sample(name: str, **labels: str) -> float:

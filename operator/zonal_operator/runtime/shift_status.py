@@ -103,6 +103,7 @@ class ShiftStatusController:
                     delay,
                 )
             finally:
+                self._metrics(datetime.now(UTC))  # with what was written
                 self.queue.done(name)
                 if name in self.store.zoneshifts:
                     self._add_after(name, self._requeue_after())

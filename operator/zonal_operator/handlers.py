@@ -191,7 +191,7 @@ async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.probe(id="seconds_since_last_event")
 def _last_event(memo: kopf.Memo, **_: Any) -> float:
     controller: Controller = memo.controller
-    return round(time.monotonic() - controller.last_event, 1)
+    return round(time.monotonic() - controller.intake.last_event, 1)
 
 
 @kopf.on.probe(id="leader_election")
@@ -208,4 +208,4 @@ def _election(memo: kopf.Memo, **_: Any) -> str:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def _workload(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_workload(event.get("type"), event["object"])
+    memo.controller.intake.on_workload(event.get("type"), event["object"])

@@ -8,7 +8,9 @@ For the unit tests:
 - spread_sim: the Spread `SpreadSim`.
 - wave_sim: `WaveSim` (zone-by-zone rollouts) and its fixtures.
 - zoneshifts: `shift`, a started ZoneShift.
-- fake_kube: `FakeKube` and the fake APIs of the status delay and the ZoneShifts' keeper.
+- fake_kube: `FakeKube` and the fake APIs of the status delay and the ZoneShift status
+  controller.
+- examples: the repository's example ZonalWorkload, as a body and parsed.
 
 For the end-to-end suites:
 
@@ -28,6 +30,7 @@ import pytest
 # pytest rewrites a test module's, they report the values that failed.
 pytest.register_assert_rewrite(
     "tests.kit.e2e",
+    "tests.kit.examples",
     "tests.kit.fake_kube",
     "tests.kit.kind",
     "tests.kit.perzone_sim",

@@ -4,11 +4,12 @@
 it. `StatusApi`, `status_controller` and `status_workload`: one that answers as an API server
 would and records every write, a controller over it with a node in each zone, and the
 workloads they take (test_status_delay.py, test_standby.py). `ShiftApi` and `store_with`: the
-ZoneShifts' status keeper's API and the cache it reads (test_shift_keeper.py,
-test_drill_keeper.py)."""
+ZoneShift status controller's API and the cache it reads (test_shift_status.py,
+test_drill_status.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -116,7 +117,7 @@ class StatusApi(FakeKube):
         return sum(1 for call in self.calls if call == (verb, name))
 
 
-def status_controller(api: StatusApi, workers: int = 1, **settings: Any) -> Controller:
+def status_controller(api: Kube, workers: int = 1, **settings: Any) -> Controller:
     controller = Controller(api, Settings(workers=workers, **settings))
     for i, zone in enumerate(ZONES):
         controller.store.put_node(
@@ -130,7 +131,17 @@ def status_controller(api: StatusApi, workers: int = 1, **settings: Any) -> Cont
     return controller
 
 
-# --- the ZoneShifts' status keeper ------------------------------------------------------------
+async def reconcile_next(controller: Controller) -> tuple[str, str]:
+    """Take the next key from the queue and reconcile it, as a worker does."""
+    key: tuple[str, str] = await asyncio.wait_for(controller.queue.get(), 1)  # type: ignore[assignment]
+    try:
+        await controller.reconcile(key)
+    finally:
+        controller.queue.done(key)
+    return key
+
+
+# --- the ZoneShift status controller --------------------------------------------------------------
 
 
 class ShiftApi:

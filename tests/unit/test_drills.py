@@ -113,7 +113,7 @@ def test_a_schedule_that_never_comes_has_no_window_and_no_next_run() -> None:
     shift = drill(schedule="0 0 31 2 *")
     update = drills.drill_status(shift, T0, seen=HEALTHY, measures={}, others=(), outcome=None)
     assert update.status["runs"] == [] and "nextRunAt" not in update.status
-    assert drills.next_wake([shift], T0) is None
+    assert drills.requeue_at([shift], T0) is None
 
 
 def test_an_invalid_schedule_runs_nothing_and_says_so() -> None:

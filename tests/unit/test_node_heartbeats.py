@@ -12,6 +12,7 @@ from zonal_operator.core.model import NodeInfo, Silence
 from zonal_operator.runtime.cache import Store
 from zonal_operator.runtime.heartbeats import Heartbeats
 from zonal_operator.runtime.intake import Intake
+from zonal_operator.runtime.workqueue import WorkQueue
 
 T0 = datetime(2026, 12, 4, 6, 16, 0, tzinfo=UTC)
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -180,7 +181,7 @@ def test_every_zone_quiet_is_distrusted() -> None:
 
 
 def test_a_node_update_keeps_its_silence() -> None:
-    intake = Intake(node_batch_seconds=0, deployment_batch_seconds=0)
+    intake = Intake(Store(), WorkQueue(), node_batch_seconds=0, deployment_batch_seconds=0)
     silence = Silence(since=T0, confirmed=T0 + timedelta(seconds=30))
     intake.store.put_node(NodeInfo("n", ready="True", silence=silence))
     ready = {"type": "Ready", "status": "True"}

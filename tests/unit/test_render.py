@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import copy
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.kit.examples import UID, example_body, example_workload
 
 from zonal_operator.api.group import (
     DEFAULT_TOPOLOGY_KEY,
@@ -36,20 +35,11 @@ from zonal_operator.core.render import (
     template_revision,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "zonalworkload.yaml"
-UID = "0b6b7c1e-5a1e-4f7e-9d3a-111111111111"
 ZONE_REQUIREMENT = {"key": DEFAULT_TOPOLOGY_KEY, "operator": "In", "values": ["zone-a"]}
 
 
-def example_body(**spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    body["metadata"].update(uid=UID, namespace="shop", generation=1)
-    body["spec"].update(copy.deepcopy(spec))
-    return body
-
-
 def workload(**spec: Any) -> Workload:
-    return Workload.from_body(example_body(**spec))
+    return example_workload(**spec)
 
 
 def pod_spec_of(deployment: dict[str, Any]) -> dict[str, Any]:

@@ -4,18 +4,26 @@ while it rolls out, and the one write that drops it."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.kit.examples import example_workload
 from tests.kit.perzone_sim import action_name, dep
 from tests.kit.wave_sim import OLD, B, C, halted_at_b, quiet
 
 from zonal_operator.core import rollbacks, waves
 from zonal_operator.core.plan import Replace, Scale
-from zonal_operator.core.render import PREVIOUS_TEMPLATE_ANNOTATION
+from zonal_operator.core.render import (
+    PREVIOUS_TEMPLATE_ANNOTATION,
+    SURGE_ANNOTATION,
+    render_deployment,
+)
+
+WORKLOAD = example_workload()
 
 
 def rolling(max_surge: Any, max_unavailable: Any) -> dict[str, Any]:
@@ -55,11 +63,8 @@ def test_property_the_surge_covers_what_one_step_of_the_rollout_removed(
     takes none down before its replacement is Ready, so its floor stays at the zone's replicas."""
     strategy = rolling(surge, unavailable)
     held = rollbacks.step(strategy, replicas)
-    desired: dict[str, Any] = {
-        "metadata": {"annotations": {}},
-        "spec": {"replicas": replicas, "strategy": strategy},
-    }
-    rollbacks.lay_over(desired, held)
+    wl = dataclasses.replace(WORKLOAD, rollout={"strategy": strategy})
+    desired = render_deployment(wl, "zone-a", replicas, surge=held)
     spec = desired["spec"]
     removed_in_a_step = rollbacks.step(strategy, replicas)
     floor = spec["replicas"] - spec["strategy"]["rollingUpdate"]["maxUnavailable"]
@@ -96,7 +101,7 @@ def test_the_rollback_holds_a_step_more_until_rolled_out_then_drops_it_in_one_wr
     # The same revision: the template it ran before stays recorded, for the next rollback.
     assert write.body["metadata"]["annotations"][PREVIOUS_TEMPLATE_ANNOTATION] == ran_before
     assert "strategy" not in write.body["spec"]
-    assert rollbacks.SURGE_ANNOTATION not in write.body["metadata"]["annotations"]
+    assert SURGE_ANNOTATION not in write.body["metadata"]["annotations"]
     assert sim.deployments[dep(B)]["spec"]["template"] == old[dep(B)]  # no pod rolls again
     sim.settle()
     quiet(sim)

@@ -30,7 +30,6 @@ from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread, spread_shifts
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.plan import Plan, Replace
-from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.spread_shifts import SHIFTED_ZONES, Exclusion
 
 SURGE_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 0}}
@@ -169,7 +168,7 @@ def test_render_keeps_the_shifted_zones_out_of_every_node_selector_term_surge_fi
         }
     }
     wl = Workload.from_body(body)
-    shifted = render_spread_deployment(wl, 9, Exclusion(("zone-b", "zone-c"), True))
+    shifted = spread_shifts.render(wl, 9, Exclusion(("zone-b", "zone-c"), True))
     pod = shifted["spec"]["template"]["spec"]
     terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     not_in = {"key": DEFAULT_TOPOLOGY_KEY, "operator": "NotIn", "values": ["zone-b", "zone-c"]}
@@ -182,8 +181,8 @@ def test_render_keeps_the_shifted_zones_out_of_every_node_selector_term_surge_fi
     ]
     assert zone["nodeAffinityPolicy"] == "Honor"
     # Back: the user's strategy, no NotIn, no annotation (and a new digest each time).
-    returning = render_spread_deployment(wl, 9, Exclusion((), True))
-    plain = render_spread_deployment(wl, 9)
+    returning = spread_shifts.render(wl, 9, Exclusion((), True))
+    plain = spread_shifts.render(wl, 9)
     assert returning["spec"]["strategy"] == SURGE_FIRST
     assert returning["metadata"]["annotations"][SHIFTED_ZONES] == ""
     assert plain["spec"]["strategy"] == {"type": "Recreate"}

@@ -45,7 +45,7 @@ def test_a_standby_keeps_its_cache_and_reconciles_only_while_leading() -> None:
         controller.active.clear()
         controller.start()
         try:
-            controller.on_workload("ADDED", status_workload("web"))
+            controller.intake.on_workload("ADDED", status_workload("web"))
             await asyncio.sleep(0.2)
             assert ("shop", "web") in controller.store.workloads  # the cache is current
             assert api.calls == []  # and nothing was reconciled
@@ -60,7 +60,7 @@ def test_a_standby_keeps_its_cache_and_reconciles_only_while_leading() -> None:
             # Leadership lost: the gate is shut, then the workers stop taking workloads.
             leadership.drop()
             errors = metrics.RECONCILE_ERRORS._value.get()
-            controller.on_workload("ADDED", status_workload("api"))
+            controller.intake.on_workload("ADDED", status_workload("api"))
             await asyncio.sleep(0.2)  # the workers may take it before follow(): refused
             controller.follow()
             await asyncio.sleep(0.2)

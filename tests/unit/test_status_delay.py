@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from tests.kit.fake_kube import StatusApi, status_controller, status_workload
+from tests.kit.fake_kube import StatusApi, reconcile_next, status_controller, status_workload
 from tests.kit.perzone_sim import ZONES
 
 from zonal_operator.runtime.controller import Controller
@@ -18,26 +18,16 @@ from zonal_operator.runtime.kube import ApiException
 def _web_then_api(api: StatusApi, **settings: Any) -> Controller:
     """A controller with two new workloads queued: "web", then "api"."""
     controller = status_controller(api, **settings)
-    controller.on_workload("ADDED", status_workload("web"))
-    controller.on_workload("ADDED", status_workload("api"))
+    controller.intake.on_workload("ADDED", status_workload("web"))
+    controller.intake.on_workload("ADDED", status_workload("api"))
     return controller
-
-
-async def _next(controller: Controller) -> tuple[str, str]:
-    """Take the next key from the queue and reconcile it, as a worker does."""
-    key: tuple[str, str] = await asyncio.wait_for(controller.queue.get(), 1)  # type: ignore[assignment]
-    try:
-        await controller.reconcile(key)
-    finally:
-        controller.queue.done(key)
-    return key
 
 
 async def _drain(controller: Controller) -> list[tuple[str, str]]:
     """Reconcile until the queue is empty; the keys in the order they came."""
     keys = []
     while len(controller.queue):
-        keys.append(await _next(controller))
+        keys.append(await reconcile_next(controller))
     return keys
 
 
@@ -46,19 +36,19 @@ def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> No
         api = StatusApi()
         controller = _web_then_api(api)
 
-        assert await _next(controller) == ("shop", "web")
+        assert await reconcile_next(controller) == ("shop", "web")
         # Its Deployments are created; its status and events wait, since "api" waits too.
         assert sorted(c for c in api.calls if c[1].startswith("web")) == [
             ("create", f"web-{zone}") for zone in ZONES
         ]
         assert (len(controller.queue), controller.queue.urgent) == (2, 1)
 
-        assert await _next(controller) == ("shop", "api")  # the queue is empty behind it
+        assert await reconcile_next(controller) == ("shop", "api")  # the queue is empty behind it
         assert api.writes("create", "api-zone-a") == 1
         assert (api.writes("status", "api"), api.writes("event", "api")) == (1, 1)
 
-        # Its own status write brings "api" back (the watch would, too) before "web".
-        assert await _drain(controller) == [("shop", "api"), ("shop", "web"), ("shop", "web")]
+        # Its own status write does not bring "api" back: "web" is next, and last.
+        assert await _drain(controller) == [("shop", "web")]
         assert sum(verb == "create" for verb, name in api.calls if name.startswith("web")) == 3
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
         status = api.statuses["web"]
@@ -70,7 +60,7 @@ def test_a_status_waits_for_the_writes_of_the_workloads_queued_behind_it() -> No
         # Written: the next reconcile has nothing to do.
         controller.queue.add(("shop", "web"))
         calls = len(api.calls)
-        await _next(controller)
+        await reconcile_next(controller)
         assert len(api.calls) == calls
 
     asyncio.run(scenario())
@@ -80,11 +70,11 @@ def test_a_deferred_status_is_planned_on_and_written_once() -> None:
     async def scenario() -> None:
         api = StatusApi()
         controller = _web_then_api(api)
-        await _next(controller)  # web: Deployments created, status deferred
+        await reconcile_next(controller)  # web: Deployments created, status deferred
         controller.queue.add(("shop", "web"))  # web changes again while others wait
         controller.queue.add(("shop", "other"))  # (not a workload: reconciled as nothing)
-        assert await _next(controller) == ("shop", "api")
-        assert await _next(controller) == ("shop", "web")
+        assert await reconcile_next(controller) == ("shop", "api")
+        assert await reconcile_next(controller) == ("shop", "web")
         # Planned on the status deferred: nothing created again, and still deferred.
         assert api.writes("create", "web-zone-a") == 1
         assert api.writes("status", "web") == 0
@@ -106,7 +96,7 @@ def test_a_status_is_written_at_once_without_a_delay_or_a_backlog(settings: Any)
     async def scenario() -> None:
         api = StatusApi()
         controller = _web_then_api(api, **settings)
-        await _next(controller)
+        await reconcile_next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
         assert not controller.deferred()
 
@@ -118,12 +108,12 @@ def test_a_failed_status_write_is_tried_again_without_posting_its_events_twice()
         api = StatusApi()
         api.fail_status = 1
         controller = status_controller(api)
-        controller.on_workload("ADDED", status_workload("web"))
+        controller.intake.on_workload("ADDED", status_workload("web"))
         with pytest.raises(ApiException):
-            await _next(controller)
+            await reconcile_next(controller)
         assert (api.writes("status", "web"), api.writes("event", "web")) == (0, 1)
         controller.queue.add(("shop", "web"))
-        await _next(controller)
+        await reconcile_next(controller)
         assert api.writes("create", "web-zone-a") == 1  # planned on what was decided
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)
         assert [z["deploymentGeneration"] for z in api.statuses["web"]["zones"]] == [1, 1, 1]
@@ -135,7 +125,7 @@ def test_an_operator_that_stops_writes_the_statuses_it_deferred() -> None:
     async def scenario() -> None:
         api = StatusApi()
         controller = _web_then_api(api)
-        await _next(controller)  # web: status deferred
+        await reconcile_next(controller)  # web: status deferred
         assert api.writes("status", "web") == 0
         await controller.stop()
         assert (api.writes("status", "web"), api.writes("event", "web")) == (1, 1)

@@ -135,7 +135,7 @@ def test_all_zones_gives_every_zone_the_spec_revision_at_once(mode: str | None) 
     assert wave.revisions == {A: NEW, B: NEW, C: NEW}
     assert wave.entries == {A: {"revision": OLD}}
     assert wave.status is None and wave.progressing is None
-    assert wave.events == [] and wave.wake is None
+    assert wave.events == [] and wave.requeue_at is None
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_the_next_zone_starts_only_once_the_first_has_baked() -> None:
     wave = w.plan(5)
     assert wave.revisions == {A: NEW, B: OLD, C: OLD}
     assert wave.entries[A] == {"revision": NEW, "updatedAt": ts(0), "bakingSince": ts(5)}
-    assert wave.wake == at(65)
+    assert wave.requeue_at == at(65)
     assert wave.events == []
 
     wave = w.plan(64)
@@ -485,7 +485,7 @@ def test_the_wave_completes_once_and_then_leaves_progressing_alone() -> None:
     }
     for t in (200, 5000):
         again = w.plan(t)
-        assert again.events == [] and again.progressing is None and again.wake is None
+        assert again.events == [] and again.progressing is None and again.requeue_at is None
         assert again.status == wave.status and again.entries == wave.entries
 
 

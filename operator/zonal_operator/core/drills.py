@@ -487,7 +487,7 @@ def _end(run: DrillRun, update: Update) -> DrillRun:
     return run
 
 
-def next_wake(shifts: Iterable[ZoneShift], now: datetime) -> datetime | None:
+def requeue_at(shifts: Iterable[ZoneShift], now: datetime) -> datetime | None:
     """The earliest next scheduled time of the drills."""
     times = [
         t

@@ -58,7 +58,7 @@ class ZoneHealth:
     # their last heartbeats.
     silent: int = 0
     last_heartbeat: datetime | None = None
-    # The earliest moment a quiet node could be proven silent (heartbeat.due): look again then.
+    # The earliest moment a quiet node could be proven silent (heartbeat.due): requeue then.
     silence_due: datetime | None = None
     # Failed nodes without the silent ones: did the zone fail only because of its silence?
     by_silence: bool = False

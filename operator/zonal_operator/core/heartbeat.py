@@ -64,7 +64,7 @@ def correlated(silent_nodes: int, zone_nodes: int) -> bool:
 
 def due(nodes: Iterable[NodeInfo], timeout_seconds: int, trusted: bool = True) -> datetime | None:
     """When the earliest quiet node of `nodes` that is not silent yet could be proven silent:
-    the workload should look again then. Nodes already NotReady are judged by that (the runtime
+    the workload is to be requeued then. Nodes already NotReady are judged by that (the runtime
     stops re-reading their Leases)."""
     if not trusted or timeout_seconds <= 0:
         return None

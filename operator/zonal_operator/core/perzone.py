@@ -78,10 +78,10 @@ def plan(observed: PerZoneObserved) -> Plan:
     assignment = shifting.assign(eligible, observed.shifts, up)
     shifting.apply(assignment, zones.values())
 
-    timers: list[datetime] = [t for t in assignment.expiries() if t > now]
+    requeue_at: list[datetime] = [t for t in assignment.expiries() if t > now]
     for zone in zones.values():
         if zone.health is not None:
-            zoning.judge_zone(zone, previous.get(zone.name), wl, now, timers)
+            zoning.judge_zone(zone, previous.get(zone.name), wl, now, requeue_at)
     live_zones = [z for z in zones.values() if z.health is not None and not z.conflict]
     all_failing = zoning.guard_all_failing(live_zones, holding=lambda zone: zone.current > 0)
     failed = failed_node_names(observed.nodes) if observed.pod_nodes is not None else frozenset()
@@ -103,8 +103,8 @@ def plan(observed: PerZoneObserved) -> Plan:
         _step(list(zones.values()), wl)
 
     wave = _wave(observed, zones, previous)
-    if wave.wake is not None:
-        timers.append(wave.wake)
+    if wave.requeue_at is not None:
+        requeue_at.append(wave.requeue_at)
     lives = [z.live for z in zones.values() if z.live is not None]
     render_as = waves.workloads_at(wl, wave, lives)
     for zone in sorted(zones.values(), key=lambda z: z.name):
@@ -122,7 +122,7 @@ def plan(observed: PerZoneObserved) -> Plan:
             rolling_back=zone.name in wave.rolled_back,
         )
         if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
-            timers.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
+            requeue_at.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
     # Increases before decreases, so capacity is added before any is taken away.
     order = _action_order(zones)
     result.actions.sort(key=order)
@@ -161,11 +161,11 @@ def plan(observed: PerZoneObserved) -> Plan:
         )
         until = None if acted else coalesce_until(observed, wl.status, status)
         if until is not None and until > now:
-            timers.append(until)
+            requeue_at.append(until)
             result.status_coalesced = True
         else:
             result.status = status
-    zoning.timers_requeue(timers, now, result)
+    zoning.requeue(requeue_at, now, result)
     return result
 
 
@@ -228,7 +228,7 @@ def _act(
         return
     if zone.live is None:
         if has_share and at is not None:  # one event for all: see _created_event
-            result.actions.append(Create(render_deployment(at, zone.name, zone.next)))
+            result.actions.append(Create(_desired(zone, at, 0)))
         return
     meta = zone.live.get("metadata") or {}
     if meta.get("deletionTimestamp"):
@@ -272,13 +272,8 @@ def _act(
 
 
 def _desired(zone: ZoneView, wl: Workload, surge: int) -> dict[str, Any]:
-    """The zone's Deployment as it should be now: rendered, with a rollback's surge laid over
-    and the template it ran before kept."""
-    assert zone.live is not None
-    desired = render_deployment(wl, zone.name, zone.next)
-    rollbacks.lay_over(desired, surge)
-    waves.carry_previous(desired, zone.live)
-    return desired
+    """The zone's Deployment as it should be now (the one call of render.py)."""
+    return render_deployment(wl, zone.name, zone.next, surge=surge, live=zone.live)
 
 
 def _matches(

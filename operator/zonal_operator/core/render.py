@@ -37,11 +37,8 @@ from zonal_operator.api.group import (
 )
 from zonal_operator.api.template import STRATEGY
 from zonal_operator.api.workload import KIND, Workload
-from zonal_operator.core import spread_shifts
 from zonal_operator.core.model import NODE_FAILURE_TAINTS
 from zonal_operator.core.naming import deployment_name
-from zonal_operator.core.spread_shifts import NONE as NO_SHIFT
-from zonal_operator.core.spread_shifts import Exclusion
 
 HOSTNAME_KEY = "kubernetes.io/hostname"
 SPEC_HASH_ANNOTATION = f"{RESERVED_LABEL_PREFIX}spec-hash"
@@ -59,6 +56,8 @@ PREVIOUS_TEMPLATE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}previous-template"
 INLINE_TEMPLATE_LIMIT = 16 * 1024
 RECORDED_TEMPLATE_LIMIT = 100 * 1024
 COMPRESSED_PREFIX = "zlib+base64:"
+# The surge a zone put back after a halt holds over its replicas (core/rollbacks.py says why).
+SURGE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}rollback-surge"
 
 
 def owner_reference(workload: Workload) -> dict[str, Any]:
@@ -83,8 +82,17 @@ def zone_selector(workload: Workload, zone: str) -> dict[str, Any]:
     return selector
 
 
-def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str, Any]:
-    """The Deployment that runs `replicas` pods of `workload` in `zone` (PerZone placement)."""
+def render_deployment(
+    workload: Workload,
+    zone: str,
+    replicas: int,
+    *,
+    surge: int = 0,
+    live: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Deployment that runs `replicas` pods of `workload` in `zone` (PerZone placement), as
+    it should be now: `workload` at the revision the zone is to run, a rollback's `surge` laid
+    over (core/rollbacks.py), and the template the zone ran before carried over from `live`."""
     labels = zone_labels(workload, zone)
     template = _template(workload, labels)
     pod_spec = template["spec"]
@@ -106,7 +114,37 @@ def render_deployment(workload: Workload, zone: str, replicas: int) -> dict[str,
     encoded = encode_template(recorded)
     if encoded is not None:
         annotations[TEMPLATE_ANNOTATION] = encoded
+    _lay_over_surge(body, surge)
+    if live is not None:
+        _carry_previous(body, live)
     return body
+
+
+def _lay_over_surge(desired: dict[str, Any], surge: int) -> None:
+    """The replicas, a strategy that takes no pod down before its replacement is Ready, the
+    record, and the digest of the spec so held."""
+    if surge <= 0:
+        return
+    spec = desired["spec"]
+    spec["replicas"] += surge
+    spec[STRATEGY.name] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": surge, "maxUnavailable": 0},
+    }
+    annotations = desired["metadata"]["annotations"]
+    annotations[SURGE_ANNOTATION] = str(surge)
+    annotations[SPEC_HASH_ANNOTATION] = spec_hash(spec)
+
+
+def _carry_previous(desired: dict[str, Any], live: Mapping[str, Any]) -> None:
+    """A zone keeps the template it ran before, for a rollback to find: the one it runs when it
+    changes revision, the one it recorded when it does not."""
+    recorded = (live.get("metadata") or {}).get("annotations") or {}
+    ours = desired["metadata"]["annotations"]
+    changing = str(recorded.get(REVISION_ANNOTATION, "")) != ours[REVISION_ANNOTATION]
+    before = recorded.get(TEMPLATE_ANNOTATION if changing else PREVIOUS_TEMPLATE_ANNOTATION)
+    if before:
+        desired["metadata"]["annotations"][PREVIOUS_TEMPLATE_ANNOTATION] = before
 
 
 def encode_template(recorded: Mapping[str, Any]) -> str | None:
@@ -147,19 +185,25 @@ def _digest(value: Any, length: int) -> str:
 
 
 def render_spread_deployment(
-    workload: Workload, replicas: int, shifted: Exclusion = NO_SHIFT
+    workload: Workload,
+    replicas: int,
+    *,
+    excluded: Sequence[str] = (),
+    strategy: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The one Deployment of a workload with Spread placement: named like the workload; with
-    the zones `shifted` keeps out excluded, and its surge-first strategy (core/spread_shifts.py)."""
+    the zones a shift keeps out `excluded`, and, while it does, the shift's `strategy` and
+    `annotations` (core/spread_shifts.py decides them)."""
     labels = {WORKLOAD_LABEL: workload.name}
     selector = workload.base_selector()
     template = _template(workload, labels)
     pod_spec = template["spec"]
     _require_zone(pod_spec, workload.topology_key, workload.zones)
-    if shifted.zones:
+    if excluded:
         _require(
             pod_spec,
-            {"key": workload.topology_key, "operator": "NotIn", "values": list(shifted.zones)},
+            {"key": workload.topology_key, "operator": "NotIn", "values": list(excluded)},
         )
     _spread_over_zones(pod_spec, workload, selector)
     _spread_over_nodes(pod_spec, selector)
@@ -171,8 +215,8 @@ def render_spread_deployment(
         selector=selector,
         template=template,
         replicas=replicas,
-        strategy=spread_shifts.strategy(workload) if shifted.surge_first else None,
-        annotations=shifted.annotations(),
+        strategy=strategy,
+        annotations=annotations,
     )
 
 

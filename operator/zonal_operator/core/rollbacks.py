@@ -11,11 +11,11 @@ ahead by at most one step of the rolling update (maxSurge plus maxUnavailable); 
 many replicas more, with maxUnavailable 0, raises its floor by as much, so the zone never has
 fewer Ready pods than its replicas.
 
-The surge is recorded on the Deployment (annotation zonal.dev/rollback-surge), so it is
-level-triggered: a restart mid-rollback reads it back. It is held until the Deployment has
-rolled out at it (every pod on the template and available), then dropped, with the user's
-strategy rendered again, in one write that removes only the surplus pods. A zone with no
-replicas to run holds none.
+The surge is recorded on the Deployment (annotation zonal.dev/rollback-surge, which
+render.render_deployment lays over with the strategy), so it is level-triggered: a restart
+mid-rollback reads it back. It is held until the Deployment has rolled out at it (every pod on
+the template and available), then dropped, with the user's strategy rendered again, in one
+write that removes only the surplus pods. A zone with no replicas to run holds none.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zonal_operator.api.group import RESERVED_LABEL_PREFIX
 from zonal_operator.api.template import STRATEGY
 from zonal_operator.core.deployment import rolled_out
-from zonal_operator.core.render import SPEC_HASH_ANNOTATION, spec_hash
+from zonal_operator.core.render import SURGE_ANNOTATION
 
-SURGE_ANNOTATION = f"{RESERVED_LABEL_PREFIX}rollback-surge"
 DEFAULT_STEP = "25%"  # the API server's default for both maxSurge and maxUnavailable
 
 
@@ -74,19 +72,3 @@ def held(live: Mapping[str, Any], replicas: int, rolling_back: bool) -> int:
     if surge and rolled_out(live, int(spec.get("replicas", 0))):
         return 0
     return surge
-
-
-def lay_over(desired: dict[str, Any], surge: int) -> None:
-    """Render the surge onto a rendered Deployment: the replicas, a strategy that takes no
-    pod down before its replacement is Ready, the record, and the digest of the spec so held."""
-    if surge <= 0:
-        return
-    spec = desired["spec"]
-    spec["replicas"] += surge
-    spec[STRATEGY.name] = {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": surge, "maxUnavailable": 0},
-    }
-    annotations = desired["metadata"]["annotations"]
-    annotations[SURGE_ANNOTATION] = str(surge)
-    annotations[SPEC_HASH_ANNOTATION] = spec_hash(spec)

@@ -57,7 +57,6 @@ from zonal_operator.core.plan import (
     Scale,
     SpreadObserved,
 )
-from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.wording import SPREAD as WORDING
 from zonal_operator.core.zones import FAILED_OVER, ZoneView
 
@@ -66,8 +65,8 @@ def plan(observed: SpreadObserved) -> Plan:
     wl, now = observed.workload, observed.now
     result = Plan()
     previous = {z.get("name", ""): z for z in wl.status.get("zones") or []}
-    timers: list[datetime] = []
-    zones, assignment, all_failing = _zones(observed, previous, timers)
+    requeue_at: list[datetime] = []
+    zones, assignment, all_failing = _zones(observed, previous, requeue_at)
     eligible = [z.name for z in zones.values() if z.health is not None]
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
     # Pods go from nodes that are not Ready only. A zone judged lost from its silent kubelets
@@ -114,7 +113,7 @@ def plan(observed: SpreadObserved) -> Plan:
     why: Reason | None = None
     if live is None:
         if not conflict:
-            result.actions.append(Create(render_spread_deployment(wl, wl.replicas, shifted)))
+            result.actions.append(Create(spread_shifts.render(wl, wl.replicas, shifted)))
             result.events.append(
                 Event(
                     "Normal",
@@ -160,12 +159,12 @@ def plan(observed: SpreadObserved) -> Plan:
     report.condition_events(wl.status, status, result)
     if status != wl.status:
         result.status = status  # at once, never coalesced: see the module's doc
-    zoning.timers_requeue(timers, now, result)
+    zoning.requeue(requeue_at, now, result)
     return result
 
 
 def _zones(
-    observed: SpreadObserved, previous: Mapping[str, ZoneStatus], timers: list[datetime]
+    observed: SpreadObserved, previous: Mapping[str, ZoneStatus], requeue_at: list[datetime]
 ) -> tuple[dict[str, ZoneView], shifting.Assignment, bool]:
     """The zones judged, with the shifts that apply (as PerZone does, core/shifts.py); the
     assignment, and whether every zone looks down."""
@@ -178,9 +177,9 @@ def _zones(
     up = [z.name for z in zones.values() if z.health is not None and not z.health.failing]
     assignment = shifting.assign(eligible, observed.shifts, up)
     shifting.apply(assignment, zones.values())
-    timers.extend(t for t in assignment.expiries() if t > now)
+    requeue_at.extend(t for t in assignment.expiries() if t > now)
     for zone in zones.values():
-        zoning.judge_zone(zone, previous.get(zone.name), wl, now, timers)
+        zoning.judge_zone(zone, previous.get(zone.name), wl, now, requeue_at)
     all_failing = zoning.guard_all_failing(zones.values())
     return zones, assignment, all_failing
 
@@ -241,7 +240,7 @@ def _rebalance(
         surge = min(moves, zoning.failback_step(wl))
         want = wl.replicas + surge
 
-    desired = render_spread_deployment(wl, want, shifted)
+    desired = spread_shifts.render(wl, want, shifted)
     if not matches_live(desired, live):
         result.actions.append(Replace(merge_for_replace(desired, live)))
         restored = not shifted.surge_first and spread_shifts.recorded(live) is not None

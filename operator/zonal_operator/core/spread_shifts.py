@@ -42,6 +42,7 @@ from typing import Any
 from zonal_operator.api.group import RESERVED_LABEL_PREFIX
 from zonal_operator.api.workload import Workload
 from zonal_operator.core.deployment import rolled_out
+from zonal_operator.core.render import render_spread_deployment
 from zonal_operator.core.zones import FAILED_OVER, ZoneView, failback_step
 
 SHIFTED_ZONES = f"{RESERVED_LABEL_PREFIX}shifted-zones"
@@ -100,6 +101,17 @@ def strategy(wl: Workload) -> dict[str, Any]:
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": failback_step(wl), "maxUnavailable": 0},
     }
+
+
+def render(wl: Workload, replicas: int, ex: Exclusion = NONE) -> dict[str, Any]:
+    """The one Deployment, with what `ex` keeps out and its surge-first strategy."""
+    return render_spread_deployment(
+        wl,
+        replicas,
+        excluded=ex.zones,
+        strategy=strategy(wl) if ex.surge_first else None,
+        annotations=ex.annotations(),
+    )
 
 
 def rolling(ex: Exclusion, live: Mapping[str, Any] | None) -> bool:

@@ -89,7 +89,7 @@ class Wave:
     status: ZoneRolloutStatus | None = None  # status.zoneRollout
     progressing: Condition | None = None  # replaces the placement's Progressing condition
     events: list[Event] = field(default_factory=list)
-    wake: datetime | None = None
+    requeue_at: datetime | None = None  # when a zone in flight will have baked
     rolled_back: set[str] = field(default_factory=set)  # zones put back by this plan
 
 
@@ -125,16 +125,6 @@ def workload_at(
         return None
     rollout = {k: recorded[k] for k in ROLLOUT_FIELDS if recorded.get(k) is not None}
     return replace(wl, template=recorded["template"], rollout=rollout)
-
-
-def carry_previous(desired: dict[str, Any], live: Mapping[str, Any]) -> None:
-    """A zone keeps the template it ran before, for a rollback to find: the one it runs when it
-    changes revision, the one it recorded when it does not."""
-    recorded = (live.get("metadata") or {}).get("annotations") or {}
-    changing = live_revision(live) != live_revision(desired)
-    before = recorded.get(TEMPLATE_ANNOTATION if changing else PREVIOUS_TEMPLATE_ANNOTATION)
-    if before:
-        desired["metadata"]["annotations"][PREVIOUS_TEMPLATE_ANNOTATION] = before
 
 
 def stalled(live: Mapping[str, Any]) -> bool:
@@ -280,7 +270,7 @@ def _zone_by_zone(
                     Event("Normal", "ZoneBaked", f"Zone {name} baked revision {target}", zone=name)
                 )
                 continue
-            wave.wake = done if wave.wake is None else min(wave.wake, done)
+            wave.requeue_at = done if wave.requeue_at is None else min(wave.requeue_at, done)
         else:
             entry.pop("bakingSince", None)
         in_flight.append(name)

@@ -70,7 +70,7 @@ def judge_zone(
     previous: ZoneStatus | None,
     wl: Workload,
     now: datetime,
-    timers: list[datetime],
+    requeue_at: list[datetime],
 ) -> None:
     """Decide the zone's state from its nodes, the policy, what status said before, and the
     ZoneShifts that apply to it. A shift only takes a zone that would serve (Healthy, or
@@ -80,7 +80,7 @@ def judge_zone(
     never failed, its replicas return at once, in failback steps, without the failback delay:
     the delay guards against nodes that flap, and the end of a shift is somebody's decision
     (or the expiry they chose), not nodes coming back."""
-    _judge_nodes(zone, previous, wl, now, timers)
+    _judge_nodes(zone, previous, wl, now, requeue_at)
     if zone.shifted_by and zone.state in SERVING:
         zone.state = ZoneState.SHIFTED
         if zone.health is not None and not zone.health.failing:
@@ -92,7 +92,7 @@ def _judge_nodes(
     previous: ZoneStatus | None,
     wl: Workload,
     now: datetime,
-    timers: list[datetime],
+    requeue_at: list[datetime],
 ) -> None:
     health, policy = zone.health, wl.failover
     assert health is not None
@@ -102,9 +102,9 @@ def _judge_nodes(
     # period to wait out before calling it failed over.
     was_out = was_failed_over or before == ZoneState.SHIFTED
     if health.silence_due is not None and not health.failing:
-        # A quiet node may be proven silent then: look again, or once a second while the proof
+        # A quiet node may be proven silent then: requeue, or once a second while the proof
         # is late (the runtime re-reads quiet Leases every second).
-        timers.append(max(health.silence_due, now + timedelta(seconds=1)))
+        requeue_at.append(max(health.silence_due, now + timedelta(seconds=1)))
     if health.failing:
         zone.since = health.failing_since
         if not policy.enabled:
@@ -118,7 +118,7 @@ def _judge_nodes(
             zone.state = ZoneState.UNHEALTHY
         else:
             zone.state = ZoneState.DEGRADED
-            timers.append(deadline)
+            requeue_at.append(deadline)
         return
     if not was_failed_over or not policy.enabled:
         zone.state = ZoneState.HEALTHY
@@ -136,7 +136,7 @@ def _judge_nodes(
         zone.state = ZoneState.HEALTHY
     else:
         zone.state = ZoneState.RECOVERING
-        timers.append(deadline)
+        requeue_at.append(deadline)
 
 
 def all_failing(zones: Iterable[ZoneView]) -> bool:
@@ -166,10 +166,11 @@ def failback_step(wl: Workload) -> int:
     return max(1, math.ceil(wl.replicas * wl.failover.failback_step_percent / 100))
 
 
-def timers_requeue(timers: list[datetime], now: datetime, result: Plan) -> None:
-    """Reconcile again when the first of the timers runs out (at least a second from now)."""
-    if timers:
-        wait = min(timers) - now
+def requeue(requeue_at: list[datetime], now: datetime, result: Plan) -> None:
+    """The plan's requeue_after: the first of the moments to requeue at (at least a second
+    from now)."""
+    if requeue_at:
+        wait = min(requeue_at) - now
         result.requeue_after = max(1.0, math.ceil(wait.total_seconds()))
 
 

@@ -5,7 +5,9 @@ core.spread), and have the executor do it.
 kopf delivers the ZonalWorkloads' watch events (see handlers.py); nothing here imports kopf.
 The cache is touched only from the event loop; blocking API calls run in a thread pool and hand
 their responses back to the loop, which writes them through to the cache, so the next
-reconcile never acts on an object older than the operator's own last write.
+reconcile never acts on an object older than the operator's own last write. A write queues no
+reconcile of its own: the workload comes back when something it reads changes, or after its
+plan's requeue_after (intake.py).
 
 A status write is deferred (Settings.status_delay_seconds) while a backlog of other workloads
 waits: the next reconcile plans on the deferred status as if it had been written. (The pure
@@ -20,7 +22,7 @@ import fnmatch
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,13 +34,15 @@ from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
 from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.runtime import metrics
-from zonal_operator.runtime.cache import Key
+from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
-from zonal_operator.runtime.shifts import ShiftApi, ShiftKeeper, list_shifts, shifts_selecting
+from zonal_operator.runtime.shift_status import ShiftStatusController
+from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source
+from zonal_operator.runtime.workqueue import WorkQueue
 
 log = logging.getLogger("zonal_operator")
 SHIFTS_PATH = f"/apis/{GROUP}/{VERSION}/{SHIFT_PLURAL}"
@@ -116,7 +120,10 @@ class Record:
         return self.match_memo
 
 
-class Controller(Intake):
+class Controller:
+    """The cache (`store`), the work queue, the intake that fills both from the watches, and
+    the workers that reconcile what the queue hands them."""
+
     def __init__(
         self,
         api: Kube,
@@ -126,12 +133,21 @@ class Controller(Intake):
         shift_api: ShiftApi | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        super().__init__(self.settings.node_batch_seconds, self.settings.deployment_batch_seconds)
+        self.store = Store()
+        self.queue = WorkQueue()
+        self.intake = Intake(
+            self.store,
+            self.queue,
+            node_batch_seconds=self.settings.node_batch_seconds,
+            deployment_batch_seconds=self.settings.deployment_batch_seconds,
+            forget=self.forget,
+            shifts_changed=self.shifts_changed,
+        )
         self.api = api
         self._reflector = reflector
         self._reflectors: list[Reflecting] = []
         self._lease_reflector: Reflecting | None = None
-        self.heartbeats = Heartbeats(self.store, self._requeue_all_soon, read_lease)
+        self.heartbeats = Heartbeats(self.store, self.intake.requeue_all_soon, read_lease)
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
         self.executor = Executor(api, self.settings.workers)
         self._tasks: list[asyncio.Task[None]] = []
@@ -140,22 +156,20 @@ class Controller(Intake):
         # while this replica leads (lead/follow). The caches are kept current either way.
         self.active = asyncio.Event()
         self.active.set()
-        # Writes the ZoneShifts' status (runtime/shifts.py); their reflectors feed the cache.
-        self.shift_keeper = (
+        # Writes the ZoneShifts' status (runtime/shift_status.py); their reflectors feed the
+        # cache.
+        self.shift_status = (
             None
             if shift_api is None
-            else ShiftKeeper(self.store, shift_api, self.pool, self.active, self.on_zoneshift)
+            else ShiftStatusController(
+                self.store, shift_api, self.pool, self.active, self.intake.on_zoneshift
+            )
         )
         self._shift_reflectors: list[Reflecting] = []
 
     def shifts_changed(self, drilled: Key | None = None) -> None:
-        if self.shift_keeper is not None:
-            self.shift_keeper.nudge(drilled)
-
-    def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        super().on_workload(event_type, body)
-        if event_type != "MODIFIED":  # a workload came or went: the shifts' counts move
-            self.shifts_changed()
+        if self.shift_status is not None:
+            self.shift_status.nudge(drilled)
 
     # -- leader election (runtime/leadership.py) ---------------------------------------------
     def lead(self) -> None:
@@ -197,9 +211,9 @@ class Controller(Intake):
                     Source("leases", LEASES_PATH), self.heartbeats.on_lease, None
                 )
             self._shift_reflectors = [
-                self._reflector(Source(SHIFT_PLURAL, SHIFTS_PATH), self.on_zoneshift, None),
+                self._reflector(Source(SHIFT_PLURAL, SHIFTS_PATH), self.intake.on_zoneshift, None),
                 self._reflector(
-                    Source("namespaces", "/api/v1/namespaces"), self.on_namespace, None
+                    Source("namespaces", "/api/v1/namespaces"), self.intake.on_namespace, None
                 ),
             ]
         await asyncio.gather(*map(_list_until_done, self._reflectors))
@@ -223,7 +237,7 @@ class Controller(Intake):
                 log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
                 await asyncio.sleep(5)
         for workload in workloads:
-            self.on_workload(None, workload)
+            self.intake.on_workload(None, workload)
         log.info(
             "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
             len(self.store.nodes),
@@ -244,13 +258,13 @@ class Controller(Intake):
             accept = functools.partial(_namespace_selected, tuple(patterns))
         elif patterns:
             scopes = list(patterns)
-        made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.on_node, None)]
+        made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.intake.on_node, None)]
         for scope in scopes:
             within = "" if scope is None else f"/namespaces/{scope}"
             deployments = Source("deployments", f"/apis/apps/v1{within}/deployments")
             pods = Source("pods", f"/api/v1{within}/pods", WORKLOAD_LABEL)
-            made.append(self._reflector(deployments, self.on_deployment, accept))
-            made.append(self._reflector(pods, self.on_pod, accept))
+            made.append(self._reflector(deployments, self.intake.on_deployment, accept))
+            made.append(self._reflector(pods, self.intake.on_pod, accept))
         return made
 
     def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
@@ -266,8 +280,8 @@ class Controller(Intake):
     def start(self) -> None:
         for reflector in [*self._reflectors, *self._shift_reflectors]:
             self._tasks.append(asyncio.create_task(reflector.run()))
-        if self.shift_keeper is not None:
-            self._tasks.append(asyncio.create_task(self.shift_keeper.run(), name="zonal-shifts"))
+        if self.shift_status is not None:
+            self._tasks.append(asyncio.create_task(self.shift_status.run(), name="zonal-shifts"))
         if self._lease_reflector is not None:
             self._tasks.append(asyncio.create_task(self._lease_reflector.run()))
             self._tasks.append(asyncio.create_task(self.heartbeats.run(), name="zonal-heartbeats"))
@@ -373,7 +387,7 @@ class Controller(Intake):
                     raise
                 finally:
                     for deployment in outcome.deployments:
-                        self.store.put_deployment(deployment)
+                        self.intake.wrote_deployment(deployment)
             if outcome.namespace_terminating:
                 log.info("namespace %s is being deleted; leaving %s alone", *key)
                 record.terminating = wl.uid
@@ -396,9 +410,9 @@ class Controller(Intake):
                     record.deferred = dataclasses.replace(write, events=(), deferred_since=since)
                     raise
                 if done is not None:
-                    self.on_workload("MODIFIED", done)
-            if outcome.retry or outcome.retry_after:
-                self.queue.add_after(key, outcome.retry_after or 1.0)
+                    self.intake.wrote_workload(done)
+            if outcome.requeue_after is not None:
+                self.queue.add_after(key, outcome.requeue_after)
         for _, source in plan.verdicts:
             metrics.ZONE_VERDICTS.labels(source=source).inc()
         if plan.requeue_after is not None:

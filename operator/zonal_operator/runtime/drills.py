@@ -1,11 +1,12 @@
 """Zone drills in the runtime: the readings of the drilled workloads from the cache, the meter
-that keeps a run's measures between the status keeper's passes, and the drills' part of a pass
-(core/drills.py decides; runtime/shifts.py writes, through kube.py's gate).
+that keeps a run's measures between the ZoneShift status controller's reconciles, and the
+drills' part of a reconcile (core/drills.py decides; runtime/shift_status.py writes, through
+kube.py's gate).
 
 The meter measures at each change of a drilled workload's Deployments, and of a Spread
 workload's pods, as the watches deliver them (intake.on_deployment and on_pod ask for the
 workloads in `Store.drilled`), on the operator's own
-clock: a dip in Ready between two passes is not missed. What it measured goes into the
+clock: a dip in Ready between two reconciles is not missed. What it measured goes into the
 ZoneShift's status when it moves the outcome (a new lowest Ready count, capacity back), so a
 new leader goes on from there.
 """

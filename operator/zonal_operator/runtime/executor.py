@@ -36,8 +36,8 @@ class Outcome:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     generations: dict[str, int] = field(default_factory=dict)  # Deployment name -> generation
     rejected: list[str] = field(default_factory=list)  # what the API server refused, and why
-    retry: bool = False
-    retry_after: float | None = None
+    # Reconcile again this many seconds later: a write met a conflict, an eviction was blocked.
+    requeue_after: float | None = None
     namespace_terminating: bool = False
     blocked: str = ""  # why an eviction was refused
 
@@ -76,8 +76,9 @@ class Executor:
             for action, result in zip(group, self._send(wl, group, outcome), strict=True):
                 if isinstance(result, ApiException):
                     exc = result
-                    if exc.status == 409:  # changed under us, or already there: look again
-                        outcome.retry = conflict = True
+                    if exc.status == 409:  # changed under us, or already there: requeue
+                        outcome.requeue_after = outcome.requeue_after or 1.0
+                        conflict = True
                         continue
                     deleting = isinstance(action, Delete | DeletePod)
                     if exc.status == 404 and deleting:
@@ -191,7 +192,7 @@ class Executor:
                 if exc.status == 429:  # a PodDisruptionBudget says not now
                     if not evicted:  # no progress at all: say so, and ask again shortly
                         outcome.blocked = _api_message(exc)
-                        outcome.retry_after = 5.0
+                        outcome.requeue_after = 5.0
                     break
                 if exc.status in (404, 409):  # gone already, or replaced by a namesake
                     continue

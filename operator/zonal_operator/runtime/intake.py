@@ -1,12 +1,18 @@
 """The intake: watch events go into the cache, and the workloads they concern into the work
-queue, at once, in front, or once a batch of changes is in (called on the event loop)."""
+queue, at once, in front, or once a batch of changes is in (called on the event loop).
+
+The responses to the operator's own writes go into the cache too, at once, but queue nothing:
+the reconcile that wrote planned on what it wrote. Their watch events (the same object at the
+same resourceVersion) queue nothing either; every other event does, as it may carry somebody
+else's change. What is remembered for that is only ever a reason not to reconcile once more:
+a restarted operator, which remembers nothing, reconciles every workload anyway."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zonal_operator.api.group import WORKLOAD_LABEL, ZONE_LABEL
@@ -19,28 +25,41 @@ from zonal_operator.runtime.cache import Key, Store, newer_or_same
 from zonal_operator.runtime.workqueue import WorkQueue
 
 
-class Intake:
-    """Routes watch events: the cache keeps them, the queue gets the workloads to reconcile."""
+def _nothing(_: Key | None) -> None:
+    pass
 
-    def __init__(self, node_batch_seconds: float, deployment_batch_seconds: float) -> None:
+
+class Intake:
+    """Routes watch events: the cache keeps them, the queue gets the workloads to reconcile.
+    `forget` drops what else is kept of a workload that is gone (the controller's record);
+    `shifts_changed` says the ZoneShifts, or what they select, changed, or the Deployments of
+    a workload a drill measures (runtime/shift_status.py)."""
+
+    def __init__(
+        self,
+        store: Store,
+        queue: WorkQueue,
+        *,
+        node_batch_seconds: float,
+        deployment_batch_seconds: float,
+        forget: Callable[[Key], None] = _nothing,
+        shifts_changed: Callable[[Key | None], None] = _nothing,
+    ) -> None:
+        self.store, self.queue = store, queue
         # How long changes of nodes, and of a workload's Deployments, are batched (Settings).
         self.node_batch_seconds = node_batch_seconds
         self.deployment_batch_seconds = deployment_batch_seconds
-        self.store = Store()
-        self.queue = WorkQueue()
+        self.forget, self.shifts_changed = forget, shifts_changed
         self.last_event = time.monotonic()
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
-
-    def forget(self, key: Key) -> None:
-        """The workload is gone: drop what is kept of it besides the cache (for subclasses)."""
-
-    def shifts_changed(self, drilled: Key | None = None) -> None:
-        """The ZoneShifts, or what they select, changed, or the Deployments of a workload a
-        drill measures (for subclasses: runtime/shifts.py)."""
+        # (kind, namespace, name) -> the resourceVersion of the operator's own last write of
+        # it, until its watch event comes (or a later one: see _echo).
+        self._written: dict[tuple[str, str, str], str] = {}
 
     def on_zoneshift(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A ZoneShift changed: every workload is planned again (shifts are few and rare, and
-        a shift's selectors may reach any workload); its status is kept by runtime/shifts.py."""
+        a shift's selectors may reach any workload); runtime/shift_status.py keeps its
+        status."""
         self.last_event = time.monotonic()
         name = (body.get("metadata") or {}).get("name", "")
         before = self.store.zoneshifts.get(name)
@@ -61,7 +80,7 @@ class Intake:
                 return  # nothing a plan reads changed
         for key in self.store.workloads:
             self.queue.add(key)
-        self.shifts_changed()
+        self.shifts_changed(None)
 
     def on_namespace(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A namespace's labels, for the ZoneShifts' namespaceSelector."""
@@ -79,38 +98,85 @@ class Intake:
             for key in self.store.workloads:
                 if key[0] == name:
                     self.queue.add(key)
-            self.shifts_changed()
+            self.shifts_changed(None)
+
+    def wrote_workload(self, body: Mapping[str, Any]) -> None:
+        """The API server's response to the operator's own write of a workload (its status)."""
+        meta = body.get("metadata") or {}
+        self._keep_workload((meta.get("namespace", ""), meta.get("name", "")), body)
+        self._remember(KIND, body)
+
+    def wrote_deployment(self, body: Mapping[str, Any]) -> None:
+        """The API server's response to the operator's own write of a Deployment."""
+        self.store.put_deployment(body)  # a fresh dict per response: kept, not copied
+        self._remember("Deployment", body)
+
+    def _remember(self, kind: str, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        if meta.get("resourceVersion"):
+            where = (kind, meta.get("namespace", ""), meta.get("name", ""))
+            self._written[where] = str(meta["resourceVersion"])
+
+    def _echo(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """Whether a watch event is the echo of the operator's own last write of the object:
+        the object at the resourceVersion the write's response had, which the cache holds
+        already. Any other event of the object may carry a change of somebody else's; one as
+        new as the write or newer (or a deletion) also ends the wait for the echo."""
+        meta = body.get("metadata") or {}
+        where = (kind, meta.get("namespace", ""), meta.get("name", ""))
+        written = self._written.get(where)
+        if written is None:
+            return False
+        seen = str(meta.get("resourceVersion", ""))
+        if event_type != "DELETED" and seen == written:
+            del self._written[where]
+            return True
+        if event_type == "DELETED" or newer_or_same(
+            body, {"metadata": {"resourceVersion": written}}
+        ):
+            del self._written[where]
+        return False
 
     def on_workload(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
+        echo = self._echo(KIND, event_type, body)
         if event_type == "DELETED":
             if self.store.workloads.pop(key, None) is not None:
                 self.store.index_workload(*key, present=False)
             self.forget(key)
             self.store.unschedulable.pop(key, None)
             self.store.forget_pods(key)
-        elif newer_or_same(body, self.store.workloads.get(key)):
+        else:
+            self._keep_workload(key, body)
+        if not echo:
+            self.queue.add(key)
+        if event_type != "MODIFIED":  # a workload came or went: the shifts' counts move
+            self.shifts_changed(None)
+
+    def _keep_workload(self, key: Key, body: Mapping[str, Any]) -> None:
+        if newer_or_same(body, self.store.workloads.get(key)):
             # Kept as is, not copied: each event (and API response) is a fresh dict, and
             # Workload.from_body copies what a reconcile could change.
             if key not in self.store.workloads:
                 self.store.index_workload(*key, present=True)
             self.store.workloads[key] = dict(body)
         metrics.WORKLOADS.set(len(self.store.workloads))
-        self.queue.add(key)
 
     def on_deployment(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        echo = self._echo("Deployment", event_type, body)
         if event_type == "DELETED":
             self.store.remove_deployment(namespace, name)
         else:
             self.store.put_deployment(body)  # a fresh dict per event: kept, not copied
         for ref in meta.get("ownerReferences") or []:
             if ref.get("kind") == KIND and ref.get("controller"):
-                self._add_soon((namespace, ref["name"]), self.deployment_batch_seconds)
+                if not echo:
+                    self._add_soon((namespace, ref["name"]), self.deployment_batch_seconds)
                 if (namespace, ref["name"]) in self.store.drilled:
                     self.shifts_changed((namespace, ref["name"]))
                 return
@@ -166,7 +232,7 @@ class Intake:
             # The Node says nothing of its Lease: its silence stays until a renewal ends it.
             info = dataclasses.replace(info, silence=was.silence)
         if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
-            self._requeue_all_soon()
+            self.requeue_all_soon()
             if not deleted and was is not None and node_failed(info) and not node_failed(was):
                 # Its pods serve no more: a workload with one there may have a zone left with
                 # none that serves (perzone.plan), to cut or fail over now, not after the batch.
@@ -179,7 +245,7 @@ class Intake:
         except RuntimeError:  # no running loop (tests): at once
             self.queue.add(key)
 
-    def _requeue_all_soon(self) -> None:
+    def requeue_all_soon(self) -> None:
         """Re-queue every workload once the current batch of node changes is in."""
         if self._nodes_changed is not None:
             return

@@ -98,7 +98,7 @@ ZONE_VERDICTS = Counter(
     ["source"],
 )
 
-# Zone shifts (runtime/shifts.py).
+# Zone shifts (runtime/shift_status.py).
 ZONESHIFTS_ACTIVE = Gauge(
     "zonal_operator_zoneshifts_active", "ZoneShifts in force (started, not expired)."
 )

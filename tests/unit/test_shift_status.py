@@ -1,6 +1,6 @@
-"""The ZoneShifts' status keeper (runtime/shifts.py) over an in-memory API: it starts a shift,
-counts the workloads it applies to and is refused for, writes nothing when nothing changed,
-and nothing at all on a standby."""
+"""The ZoneShift status controller (runtime/shift_status.py) over an in-memory API: it starts
+a shift, counts the workloads it applies to and is refused for, writes nothing when nothing
+changed, and nothing at all on a standby."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.kit.perzone_sim import workload_body
 
 from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.runtime.cache import Store
-from zonal_operator.runtime.shifts import ShiftKeeper
+from zonal_operator.runtime.shift_status import ShiftStatusController
 
 
 def shift_body(name: str = "maint-b", **spec: Any) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def shift_body(name: str = "maint-b", **spec: Any) -> dict[str, Any]:
     }
 
 
-def keeper_for(store: Store, api: ShiftApi, active: bool = True) -> ShiftKeeper:
+def keeper_for(store: Store, api: ShiftApi, active: bool = True) -> ShiftStatusController:
     bodies = {s.name: s for s in store.zoneshifts.values()}
 
     def deliver(_type: str | None, response: dict[str, Any]) -> None:
@@ -39,7 +39,7 @@ def keeper_for(store: Store, api: ShiftApi, active: bool = True) -> ShiftKeeper:
     flag = asyncio.Event()
     if active:
         flag.set()
-    return ShiftKeeper(store, api, ThreadPoolExecutor(2), flag, deliver)
+    return ShiftStatusController(store, api, ThreadPoolExecutor(2), flag, deliver)
 
 
 def test_the_keeper_starts_a_shift_counts_and_then_writes_nothing() -> None:
@@ -100,3 +100,45 @@ def test_a_refused_write_gate_is_no_error() -> None:
 
     asyncio.run(run_a_while())
     assert api.patches == []
+
+
+def test_a_reconcile_writes_the_one_zoneshift_it_is_given() -> None:
+    store = store_with(workload_body(9))
+    for name, zone in (("maint-a", "zone-a"), ("maint-b", "zone-b")):
+        store.zoneshifts[name] = ZoneShift.from_body(shift_body(name, zone=zone))
+    api = ShiftApi()
+    keeper = keeper_for(store, api)
+    asyncio.run(keeper.reconcile("maint-b"))
+    assert [name for name, _ in api.patches] == ["maint-b"]
+    asyncio.run(keeper.reconcile("gone"))  # deleted meanwhile: nothing to do
+    assert [name for name, _ in api.patches] == ["maint-b"]
+
+
+def test_the_worker_takes_each_queued_zoneshift_and_retries_a_failed_one() -> None:
+    store = store_with(workload_body(9))
+    for name, zone in (("maint-a", "zone-a"), ("maint-b", "zone-b")):
+        store.zoneshifts[name] = ZoneShift.from_body(shift_body(name, zone=zone))
+
+    class Flaky(ShiftApi):
+        failed = False
+
+        def patch_zoneshift_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
+            if name == "maint-a" and not self.failed:
+                self.failed = True
+                raise RuntimeError("the API server is busy")
+            return super().patch_zoneshift_status(name, status)
+
+    api = Flaky()
+    keeper = keeper_for(store, api)
+
+    async def run_a_while() -> None:
+        task = asyncio.create_task(keeper.run())
+        keeper.nudge()
+        await asyncio.sleep(2.0)  # a second to settle, half a second of backoff
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_a_while())
+    assert api.failed
+    assert sorted(name for name, _ in api.patches) == ["maint-a", "maint-b"]

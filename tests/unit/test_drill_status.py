@@ -1,4 +1,4 @@
-"""Zone drills in the runtime (runtime/drills.py, through the ZoneShifts' status keeper) over an
+"""Zone drills in the runtime (runtime/drills.py, through the ZoneShift status controller) over an
 in-memory API and a clock of the test's own: a run starts on time, the meter measures a dip
 between two passes as the Deployment events arrive, the end is written and counted in the
 metrics; a run is skipped while another shift is in force; the intake hands the drilled
@@ -20,11 +20,12 @@ from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core.drills import Reading
 from zonal_operator.core.naming import deployment_name
 from zonal_operator.runtime import metrics
-from zonal_operator.runtime import shifts as shifts_module
+from zonal_operator.runtime import shift_status as shifts_module
 from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.drills import reading
 from zonal_operator.runtime.intake import Intake
-from zonal_operator.runtime.shifts import ShiftKeeper
+from zonal_operator.runtime.shift_status import ShiftStatusController
+from zonal_operator.runtime.workqueue import WorkQueue
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 WEB = ("shop", "web")
@@ -74,7 +75,7 @@ def drill_body(name: str = "weekly-b", **status: Any) -> dict[str, Any]:
     }
 
 
-def keeper_over(store: Store, api: ShiftApi) -> ShiftKeeper:
+def keeper_over(store: Store, api: ShiftApi) -> ShiftStatusController:
     bodies = dict(store.zoneshifts)
 
     def deliver(_type: str | None, response: dict[str, Any]) -> None:
@@ -101,7 +102,7 @@ def keeper_over(store: Store, api: ShiftApi) -> ShiftKeeper:
 
     active = asyncio.Event()
     active.set()
-    return ShiftKeeper(store, api, ThreadPoolExecutor(2), active, deliver)
+    return ShiftStatusController(store, api, ThreadPoolExecutor(2), active, deliver)
 
 
 def sample(name: str, **labels: str) -> float:
@@ -207,11 +208,14 @@ class Seen(Intake):
     """An intake that records what it hands on to the drill keeper."""
 
     def __init__(self) -> None:
-        super().__init__(1.0, 1.0)
         self.calls: list[Key | None] = []
-
-    def shifts_changed(self, drilled: Key | None = None) -> None:
-        self.calls.append(drilled)
+        super().__init__(
+            Store(),
+            WorkQueue(),
+            node_batch_seconds=1.0,
+            deployment_batch_seconds=1.0,
+            shifts_changed=self.calls.append,
+        )
 
 
 def test_the_intake_hands_only_the_drilled_workloads_deployment_changes_on() -> None:
@@ -261,9 +265,9 @@ def test_the_keeper_wakes_at_the_next_scheduled_time(clock: type[Clock]) -> None
     store.zoneshifts["weekly-b"] = ZoneShift.from_body(drill_body())
     keeper = keeper_over(store, ShiftApi())
     clock.current = T0 - timedelta(seconds=10)
-    assert keeper._until_next() == pytest.approx(10.5)
+    assert keeper._requeue_after() == pytest.approx(10.5)
     clock.current = T0 - timedelta(hours=1)
-    assert keeper._until_next() == shifts_module.RESYNC_SECONDS
+    assert keeper._requeue_after() == shifts_module.RESYNC_SECONDS
 
 
 def test_a_drill_made_a_standing_shift_drops_the_drills_status_fields(

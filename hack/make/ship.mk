@@ -112,13 +112,15 @@ kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the
 KIND_FRESH_CLUSTER ?= $(KIND_CLUSTER)-fresh
 KIND_PYTEST = KIND_CLUSTER=$(1) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind $(PYTEST_ARGS)
 
+# The steps of a cluster run one after the other (-j1) even when `make test` runs this beside
+# the local-cluster suite with -j2.
 .PHONY: kind-test
 kind-test: ## The kind suite (tests/kind): the chart on kind-up's cluster, then manifests/ on a fresh one
 	$(MAKE) kind-docker
-	$(MAKE) kind-up kind-load kind-deploy \
+	$(MAKE) -j1 kind-up kind-load kind-deploy \
 		&& $(call KIND_PYTEST,$(KIND_CLUSTER)) tests/kind --ignore=tests/kind/test_manifests.py; \
 		rc=$$?; $(MAKE) kind-down; exit $$rc
-	$(MAKE) kind-up kind-load KIND_CLUSTER=$(KIND_FRESH_CLUSTER) \
+	$(MAKE) -j1 kind-up kind-load KIND_CLUSTER=$(KIND_FRESH_CLUSTER) \
 		KIND_CONFIG=hack/kind/kind-config-3.yaml \
 		&& $(call KIND_PYTEST,$(KIND_FRESH_CLUSTER)) tests/kind/test_manifests.py; \
 		rc=$$?; $(MAKE) kind-down KIND_CLUSTER=$(KIND_FRESH_CLUSTER); exit $$rc

@@ -117,21 +117,12 @@ lint: $(VENV_READY) ## ruff, mypy (strict) and the layering contracts (import-li
 unit: $(VENV_READY) ## Unit and property tests only (no cluster)
 	$(VENV)/bin/pytest -m 'not e2e' $(XDIST) $(PYTEST_ARGS)
 
-# `make test` runs the kind suite beside the local-cluster one: both mostly wait on timers
-# (docs/testing.md measures it). KIND_BESIDE=0 runs it after instead. Each suite's output is
-# printed whole when it ends.
-KIND_BESIDE ?= 1
-
 .PHONY: test
-test: $(VENV_READY) ## Everything CI runs: lint, generated files, the local-cluster suite and the kind suite (needs Docker)
+test: $(VENV_READY) ## Everything CI runs: lint, generated files, the local-cluster suite, then the kind suite (needs Docker)
 	@hack/install-tools.sh all
 	$(MAKE) lint generate-check
-ifeq ($(KIND_BESIDE),1)
-	$(MAKE) -j2 --output-sync=recurse local-suite kind-test
-else
 	$(MAKE) local-suite
 	$(MAKE) kind-test
-endif
 
 .PHONY: test-local
 test-local: $(VENV_READY) ## Lint, generated files up to date, unit and local-cluster end-to-end tests

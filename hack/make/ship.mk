@@ -112,8 +112,7 @@ kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the
 KIND_FRESH_CLUSTER ?= $(KIND_CLUSTER)-fresh
 KIND_PYTEST = KIND_CLUSTER=$(1) WEB_IMAGE=$(WEB_IMAGE) $(VENV)/bin/pytest -m kind $(PYTEST_ARGS)
 
-# The steps of a cluster run one after the other (-j1) even when `make test` runs this beside
-# the local-cluster suite with -j2.
+# The steps of a cluster run one after the other (-j1), also under `make -j`.
 .PHONY: kind-test
 kind-test: ## The kind suite (tests/kind): the chart on kind-up's cluster, then manifests/ on a fresh one
 	$(MAKE) kind-docker

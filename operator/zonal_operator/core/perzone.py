@@ -18,12 +18,10 @@ How replicas move (the zone states are documented on `ZoneState`):
    not Ready go first, as the ReplicaSet controller removes those first). So the operator's own
    moves never take Ready capacity below what was asked. Pods on nodes that are not Ready do
    not serve, whatever their Deployment still reports: a failed-over zone where all of the
-   workload's pods sit on such nodes (certainly so when the zone has no Ready node) is emptied
-   at once.
+   workload's pods sit on such nodes is emptied at once.
 
-This is PerZone placement. What it shares with Spread placement (spread.py) lives in modules of
-its own: the zone judgement (zones.py), the Deployment comparisons (deployment.py), the status
-and its conditions (status.py) and the coalescing of status writes (coalesce.py).
+What PerZone shares with Spread placement (spread.py) has modules of its own: zones.py,
+deployment.py, status.py, coalesce.py.
 """
 
 from __future__ import annotations

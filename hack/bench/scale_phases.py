@@ -23,7 +23,7 @@ from scale_reads import (
 )
 from scale_report import Report, seconds, spread
 
-from testkit.metrics import writes
+from testkit.metrics import READ_VERBS, writes
 from testkit.workloads import PAUSE_IMAGE, workload
 
 LEASE_RENEWALS = "zonal_operator_node_lease_renewals_total"
@@ -126,8 +126,8 @@ def converge(bench: Harness) -> None:
         "converge",
         "... and status Ready (observedGeneration current)",
         seconds(t_converged),
-        "<= 120 s",
-        t_converged is not None and t_converged <= 120,
+        "<= 90 s",
+        t_converged is not None and t_converged <= 90,
     )
     bench.report.add("converge", f"all {total_pods} pods Running", seconds(t_pods))
     bench.report.add("converge", "operator done writing", seconds(quiet))
@@ -183,6 +183,7 @@ def zone_loss(bench: Harness) -> None:
     log(f"zone loss: {zone} ({nodes} nodes) goes down")
     placed = pod_nodes(bench.kube, zone)
     before = bench.op.api_requests()
+    reconciles_before = bench.op.reconciles()[0]
     t_down = time.time()
     bench.cluster.zone_down(zone)
     t0 = time.monotonic()
@@ -190,6 +191,7 @@ def zone_loss(bench: Harness) -> None:
     reacted: dict[str, float] = {}
     moved: dict[str, float] = {}
     restored: dict[str, float] = {}
+    capacity: dict[str, float] = {}
     cpu: list[tuple[float, float]] = []  # (time, operator CPU seconds so far)
 
     def done(_: float) -> bool:
@@ -207,6 +209,8 @@ def zone_loss(bench: Harness) -> None:
             gone = zoned.desired.get(zone, 0) == 0
             if others >= replicas:
                 reacted.setdefault(name, now)
+            if ready >= replicas:
+                capacity.setdefault(name, now)
             if gone and others == replicas:
                 moved.setdefault(name, now)
                 if ready >= replicas:
@@ -252,7 +256,7 @@ def zone_loss(bench: Harness) -> None:
         name: max([judged[name], *(marked_at.get(node, 0.0) for node in placed.get(name, ()))])
         for name in fleet.names
     }
-    back = [restored[n] - judged[n] for n in fleet.names]
+    back = [capacity[n] - judged[n] for n in fleet.names]
     phase = "zone loss"
     bench.report.add(
         phase,
@@ -284,9 +288,20 @@ def zone_loss(bench: Harness) -> None:
         spread([moved[n] - cuttable[n] for n in fleet.names]),
     )
     bench.report.add(phase, "judged -> Ready replicas back", spread(back))
+    # What users feel: spec.replicas Ready again outside the lost zone (the cut of the lost
+    # zone's Deployments may come later: see above). Runs before 2026-12-07 16:30 reported the
+    # next row under this name.
     bench.report.add(
         phase,
         f"outage -> Ready replicas back outside {zone}",
+        spread([capacity[n] - t_down for n in fleet.names]),
+        "p50 <= 40 s, max <= 60 s",
+        statistics.median([capacity[n] - t_down for n in fleet.names]) <= 40
+        and max(capacity[n] - t_down for n in fleet.names) <= 60,
+    )
+    bench.report.add(
+        phase,
+        f"outage -> moved ({zone} cut to 0, Ready replicas back outside it)",
         spread([restored[n] - t_down for n in fleet.names]),
     )
     window = (judged_at, max(moved.values()))
@@ -306,8 +321,29 @@ def zone_loss(bench: Harness) -> None:
         phase,
         "operator writes (until quiet)",
         f"{writes(delta)} ({per_workload:.1f} per workload)",
-        "a few (<= 5) per workload",
-        per_workload <= 5,
+        "<= 4 per workload",
+        per_workload <= 4,
+    )
+    kinds = {"status": ("zonalworkloads/status",), "Deployments": ("deployments",)}
+    kinds["events"] = ("events",)
+    by_kind = {
+        what: sum(n for (verb, r), n in delta.items() if r in resources and verb not in READ_VERBS)
+        for what, resources in kinds.items()
+    }
+    bench.report.add(
+        phase,
+        "... of which status, Deployments, events (per workload)",
+        ", ".join(f"{n / len(fleet.names):.1f}" for n in by_kind.values()),
+        "status <= 2",
+        by_kind["status"] / len(fleet.names) <= 2,
+    )
+    reconciles = bench.op.reconciles()[0] - reconciles_before
+    bench.report.add(
+        phase,
+        "reconciles per workload (until quiet)",
+        f"{reconciles / len(fleet.names):.1f}",
+        "<= 10",
+        reconciles / len(fleet.names) <= 10,
     )
     bench.report.figures["zone_loss"] = {
         "zone": zone,

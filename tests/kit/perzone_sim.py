@@ -240,6 +240,8 @@ class Sim:
     rv: int = 1000
     events: list[str] = field(default_factory=list)
     coalesced_since: datetime | None = None  # as the controller keeps it
+    held_until: datetime | None = None  # likewise: a status held back (Plan.status_hold_until)
+    writes: int = 0  # the status writes the controller would have sent
     memo: dict[Any, Any] = field(default_factory=dict)  # likewise, per spec generation
     pod_nodes: dict[str, tuple[str, ...]] | None = None  # zone -> its pods' nodes, as seen
     shifts: tuple[ZoneShift, ...] = ()  # the ZoneShifts selecting it (test_shifts.py)
@@ -255,6 +257,7 @@ class Sim:
             self.deployments,
             self.now,
             coalesced_since=self.coalesced_since,
+            held_until=self.held_until,
             match_memo=self.memo.setdefault(self.body["metadata"]["generation"], {}),
             pod_nodes=self.pod_nodes,
             shifts=tuple(s for s in self.shifts if s.active(self.now)),
@@ -268,6 +271,20 @@ class Sim:
         self.memo[self.body["metadata"]["generation"]].update(result.matched)
         coalesced = result.status_coalesced
         self.coalesced_since = (self.coalesced_since or self.now) if coalesced else None
+        # The controller's hold (runtime/controller.py): the held status is planned on (apply
+        # keeps it in the body), and written once a status may not wait or the hold is over.
+        quiet = result.status is None and not result.actions and not result.events
+        if result.status_hold_until is not None:
+            self.held_until = min(
+                self.held_until or result.status_hold_until, result.status_hold_until
+            )
+        elif (
+            result.status is not None
+            or result.events
+            or (quiet and self.held_until is not None and self.now >= self.held_until)
+        ):
+            self.writes += 1
+            self.held_until = None
         return result
 
     def apply(

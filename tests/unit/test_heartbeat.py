@@ -168,8 +168,14 @@ def test_within_the_grace_period_a_silent_zone_waits_counting_from_its_last_hear
     sim.nodes = with_zone(sim.nodes, "zone-a", quiet_zone("zone-a", last))
     result = sim.plan()
     assert result.actions == []
-    assert zone_entry(result.status, "zone-a")["health"] == "Degraded"
+    # Degraded, and said so with the verdict: the silence is still growing, so the change
+    # waits (core/coalesce.py) for the grace period's end, which is a decision, written at once.
+    assert result.status is None and result.status_coalesced
     assert result.requeue_after == 8  # the 30 s grace period runs from the last heartbeat
+    sim.now += timedelta(seconds=8)
+    sim.nodes = with_zone(sim.nodes, "zone-a", quiet_zone("zone-a", last, confirmed=sim.now))
+    result = sim.plan()
+    assert result.actions and zone_entry(result.status, "zone-a")["health"] == "Unhealthy"
 
 
 def test_a_pause_shorter_than_the_timeout_moves_nothing_and_writes_nothing() -> None:
@@ -274,3 +280,33 @@ def test_spread_deletes_pods_on_silent_nodes_once_the_scheduler_can_avoid_them()
     stranded = {p.name for p in over.pods.values() if over.zone_of(p.node) == "zone-a"}
     result = over.reconcile()
     assert {a.name for a in result.actions if isinstance(a, DeletePod)} == stranded
+
+
+def test_a_zone_lost_costs_two_status_writes_the_verdict_with_the_move_and_the_end() -> None:
+    """A zone's kubelets stop at NOW - 31 s (past the heartbeat timeout and the grace period);
+    the node lifecycle controller marks its nodes NotReady 20 s later, and the replacements get
+    Ready 30 s later. What happens in between (the silence growing, the lost zone's pods no
+    longer counted Ready and cut, node counts) is told by the write that ends the move."""
+    sim = steady(9)
+    sim.writes = 0
+    last = NOW - timedelta(seconds=31)
+    statuses: list[dict[str, object]] = []
+    for second in range(0, 90):
+        if second < 20:
+            sim.nodes = with_zone(sim.nodes, "zone-a", quiet_zone("zone-a", last, sim.now))
+        elif second == 20:
+            sim.nodes = with_zone(sim.nodes, "zone-a", down("zone-a", sim.now))
+        new_pods_ready = second >= 30
+        result = sim.step(None if new_pods_ready else {dep("zone-b"): 3, dep("zone-c"): 3})
+        sim.settle(None if new_pods_ready else {dep("zone-b"): 3, dep("zone-c"): 3})
+        if result.status is not None:
+            statuses.append(result.status)
+        sim.now += timedelta(seconds=1)
+    assert sim.replicas() == {dep("zone-a"): 0, dep("zone-b"): 5, dep("zone-c"): 4}
+    assert sim.writes == 2
+    verdict, end = statuses[0], statuses[-1]
+    assert zone_entry(verdict, "zone-a")["health"] == "Unhealthy"
+    assert condition(verdict, "FailedOver")["status"] == "True"
+    assert condition(end, "Progressing")["status"] == "False"
+    assert condition(end, "Ready")["status"] == "True"
+    assert zone_entry(end, "zone-a")["readyNodes"] == 0

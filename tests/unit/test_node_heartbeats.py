@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from zonal_operator.core.model import NodeInfo, Silence
+from zonal_operator.core.node_changes import NodeChange
 from zonal_operator.runtime.cache import Store
 from zonal_operator.runtime.heartbeats import Heartbeats
 from zonal_operator.runtime.intake import Intake
@@ -43,14 +44,16 @@ class World:
         self.reads: list[str] = []
         self.failing_reads = False
         self.changes = 0
+        self.node_changes: list[NodeChange | None] = []
         self.hb = Heartbeats(
             self.store, self.changed, self.read, now=lambda: self.now, monotonic=lambda: self.mono
         )
         for name in self.store.nodes:
             self.renew(name, 0)
 
-    def changed(self) -> None:
+    def changed(self, change: NodeChange | None) -> None:
         self.changes += 1
+        self.node_changes.append(change)
 
     async def read(self, name: str) -> Mapping[str, Any] | None:
         self.reads.append(name)
@@ -103,7 +106,8 @@ def test_a_zone_that_stops_renewing_is_read_and_proven_silent() -> None:
     world.tick()
     assert sorted(world.reads) == ["zone-a-0", "zone-a-1"]
     assert world.silence("zone-a-0") == Silence(since=last, confirmed=world.now)
-    assert world.changes == 2  # every workload re-queued (soon) as each silence started
+    assert world.changes == 2  # re-queued (soon) as each silence started: a node failing
+    assert [c is not None and c.failing for c in world.node_changes] == [True, True]
     world.advance(1, renew_others=others(world, "zone-a"))
     world.tick()
     assert world.silence("zone-a-0") == Silence(since=last, confirmed=world.now)
@@ -112,6 +116,7 @@ def test_a_zone_that_stops_renewing_is_read_and_proven_silent() -> None:
     world.renew("zone-a-0", 40)
     assert world.silence("zone-a-0") is None
     assert world.changes == 3
+    assert world.node_changes[-1] is not None and not world.node_changes[-1].failing
 
 
 def test_a_renewal_the_watch_missed_is_found_by_the_read_and_proves_nothing() -> None:

@@ -21,8 +21,9 @@ PerZone placement coalesces; Spread placement does not (see spread.py).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from zonal_operator.api.status import ConditionType, WorkloadStatus
+from zonal_operator.api.status import ConditionType, WorkloadStatus, ZoneState
 from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.status_diff import (
     ZONE_NODE_COUNTS,
@@ -42,27 +43,85 @@ NODE_CHANGES_COALESCE_SECONDS = 30
 # available in separate status updates; a change that is only replica counts waits at most this
 # long (from when it was first coalesced) for the change that ends the move.
 PROGRESS_COALESCE_SECONDS = 10
+# ... and one that also turns the Ready condition (a failed zone's pods no longer counted, then
+# the replacements Ready) waits at most this long: in a zone loss the move that restores
+# capacity is under way and said so (Progressing, FailedOver), and the write that ends it
+# carries where Ready got to. Capacity as it is, second by second, is in the metrics.
+PROGRESS_READY_COALESCE_SECONDS = 60
 
 
 def coalesce_until(
     observed: PerZoneObserved, before: WorkloadStatus, after: WorkloadStatus
 ) -> datetime | None:
     """Until when a status change may wait, or None if it is to be written now."""
-    latest = max((n.ready_since for n in observed.nodes if n.ready_since is not None), default=None)
+    latest = max(_node_changes(observed), default=None)
     settled = None if latest is None else latest + timedelta(seconds=NODE_COUNTS_SETTLE_SECONDS)
     since = observed.coalesced_since or observed.now
-    progressing = any(
-        c.get("type") == ConditionType.PROGRESSING and c.get("status") == "True"
-        for c in after.get("conditions") or []
-    )
+    progressing = _progressing(after)
     if without(before, ZONE_NODE_COUNTS) == without(after, ZONE_NODE_COUNTS):
-        if progressing:
+        if progressing or _counts_only_of_failed_zones(before, after):
             moving = since + timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS)
             return moving if settled is None else max(settled, moving)
         return settled
     if settled is not None and settled > observed.now and decisions(before) == decisions(after):
         return min(settled, since + timedelta(seconds=NODE_CHANGES_COALESCE_SECONDS))
+    if not progressing:
+        return None
     counts = ZONE_NODE_COUNTS | ZONE_READY_COUNTS
-    if progressing and without(before, counts, counts=True) == without(after, counts, counts=True):
-        return since + timedelta(seconds=PROGRESS_COALESCE_SECONDS)
+    if without(before, counts, counts=True) == without(after, counts, counts=True):
+        until = since + timedelta(seconds=PROGRESS_COALESCE_SECONDS)
+        # Counts that follow a held cut wait with it.
+        return until if observed.held_until is None else max(until, observed.held_until)
+    if _without_ready(without(before, counts, counts=True)) == _without_ready(
+        without(after, counts, counts=True)
+    ):
+        return since + timedelta(seconds=PROGRESS_READY_COALESCE_SECONDS)
     return None
+
+
+def hold_until(observed: PerZoneObserved, after: WorkloadStatus) -> datetime | None:
+    """Until when the status of a plan whose writes only cut Deployments may be held back: a
+    failed zone's replicas cut once they no longer serve (their nodes NotReady, or the
+    replacements Ready) is a step of the move that the verdict's write announced, and the write
+    that ends the move (Progressing False) tells of it. None once the move has ended."""
+    if not _progressing(after):
+        return None
+    since = observed.coalesced_since or observed.now
+    return since + timedelta(seconds=PROGRESS_READY_COALESCE_SECONDS)
+
+
+def _progressing(status: WorkloadStatus) -> bool:
+    return any(
+        c.get("type") == ConditionType.PROGRESSING and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def _node_changes(observed: PerZoneObserved) -> list[datetime]:
+    """When nodes last changed what a zone's health reads: Ready transitions, and silences as
+    last confirmed (a node's silence grows until it turns NotReady)."""
+    times = [n.ready_since for n in observed.nodes if n.ready_since is not None]
+    times += [n.silence.confirmed for n in observed.nodes if n.silence is not None]
+    return times
+
+
+def _counts_only_of_failed_zones(before: WorkloadStatus, after: WorkloadStatus) -> bool:
+    """Whether the node counts that changed are all of zones failed over (Unhealthy) before
+    and after: zones that hold none of the workload's replicas, whose health is what tells."""
+    zones_before = {str(z.get("name")): z for z in before.get("zones") or []}
+    for zone in after.get("zones") or []:
+        old = zones_before.get(str(zone.get("name")))
+        if old is None:
+            return False
+        if old != zone and not (old.get("health") == zone.get("health") == ZoneState.UNHEALTHY):
+            return False
+    return True
+
+
+def _without_ready(status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **status,
+        "conditions": [
+            c for c in status.get("conditions") or [] if c.get("type") != ConditionType.READY
+        ],
+    }

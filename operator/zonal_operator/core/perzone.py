@@ -37,7 +37,7 @@ from zonal_operator.core import rollbacks, waves
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
-from zonal_operator.core.coalesce import coalesce_until
+from zonal_operator.core.coalesce import coalesce_until, hold_until
 from zonal_operator.core.deployment import (
     matches_live,
     merge_for_replace,
@@ -149,17 +149,19 @@ def plan(observed: PerZoneObserved) -> Plan:
     )
     report.condition_events(wl.status, status, result)
     if status != wl.status:
-        # Nothing is coalesced that comes with a write or an event: each tells of what it
+        # Nothing waits that comes with an event, or with a write but a cut: each tells of
+        # what it records. Neither does a wave's progress: its bake is timed from what status
         # records.
-        # Neither is a wave's progress: its bake is timed from what status records.
-        acted = (
-            result.actions
-            or result.events
-            or status.get("zoneRollout") != wl.status.get("zoneRollout")
-        )
-        until = None if acted else coalesce_until(observed, wl.status, status)
+        until = None
+        if not result.events and status.get("zoneRollout") == wl.status.get("zoneRollout"):
+            if not result.actions:
+                until = coalesce_until(observed, wl.status, status)
+            elif all(_cut(action, zones) for action in result.actions):
+                until = hold_until(observed, status)
         if until is not None and until > now:
             requeue_at.append(until)
+            if result.actions:
+                result.status, result.status_hold_until = status, until
             result.status_coalesced = True
         else:
             result.status = status
@@ -383,6 +385,17 @@ def _step(zones: list[ZoneView], wl: Workload) -> None:
         cut = min(zone.current - zone.target, not_ready + surplus)
         surplus -= max(0, cut - not_ready)
         zone.next = zone.current - cut
+
+
+def _cut(action: Action, zones: Mapping[str, ZoneView]) -> bool:
+    """Whether the action scales down a zone that is failed over or dark."""
+    zone = next((z for z in zones.values() if z.deployment == getattr(action, "name", "")), None)
+    return (
+        isinstance(action, Scale)
+        and zone is not None
+        and action.replicas < zone.current
+        and (zone.dark or zone.state not in SERVING)
+    )
 
 
 def _rolled_out(zone: ZoneView) -> bool:

@@ -47,6 +47,9 @@ class PerZoneObserved(Observed):
     zone_pods: Mapping[str, Sequence[PodInfo]] | None = None
     # Since when a status change has been coalesced (see coalesce.py).
     coalesced_since: datetime | None = None
+    # Until when the status this plan starts from is held back by the runtime (a previous
+    # plan's status_hold_until), if it is.
+    held_until: datetime | None = None
     # What earlier plans of this spec generation found (Plan.matched). Most reconciles find
     # every Deployment as it should be; rendering and comparing them is then wasted.
     match_memo: MatchMemo | None = None
@@ -124,6 +127,10 @@ class Plan:
     # The status changed only in what may wait, and that change is coalesced with the ones to
     # come: not written for now (coalesce.py).
     status_coalesced: bool = False
+    # The status (with the generations this plan's writes produce) may be held back until then:
+    # its writes only cut what no longer serves, while the move they belong to goes on
+    # (coalesce.py); the runtime keeps it, plans on it, and writes it by then at the latest.
+    status_hold_until: datetime | None = None
     # How many of the first actions may be sent at once: they add capacity, or take away only
     # what does not serve. The rest go one by one, after them.
     together: int = 0

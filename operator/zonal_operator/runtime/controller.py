@@ -147,7 +147,7 @@ class Controller:
         self._reflector = reflector
         self._reflectors: list[Reflecting] = []
         self._lease_reflector: Reflecting | None = None
-        self.heartbeats = Heartbeats(self.store, self.intake.requeue_all_soon, read_lease)
+        self.heartbeats = Heartbeats(self.store, self.intake.nodes_changed, read_lease)
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
         self.executor = Executor(api, self.settings.workers)
         self._tasks: list[asyncio.Task[None]] = []
@@ -395,8 +395,13 @@ class Controller:
             write = self.executor.compose(wl, plan, deferred, outcome, datetime.now(UTC))
             since = deferred.deferred_since if deferred is not None else time.monotonic()
             waited = time.monotonic() - since
+            hold = _hold_until(plan, deferred)
             if write.status == written and not write.events:
                 pass  # back where it was: nothing to tell
+            elif hold is not None and hold > now and not write.events:
+                # A cut within a move (core/coalesce.py): told with the move's end.
+                record.deferred = dataclasses.replace(write, deferred_since=since, hold_until=hold)
+                self.queue.add_after(key, (hold - now).total_seconds())
             elif self._backlog() and waited < self.settings.status_delay_seconds:
                 record.deferred = dataclasses.replace(write, deferred_since=since)
                 self.queue.add_deferred(key)
@@ -449,6 +454,7 @@ class Controller:
                     for zone, pods in self.store.placed.get(key, {}).items()
                 },
                 coalesced_since=record.coalesced_since,
+                held_until=None if record.deferred is None else record.deferred.hold_until,
                 match_memo=memo,
             )
         )
@@ -458,6 +464,17 @@ class Controller:
     def _backlog(self) -> bool:
         """As many workloads wait as the workers can take up at once, or more."""
         return self.queue.urgent >= self.settings.workers
+
+
+def _hold_until(plan: Plan, deferred: StatusWrite | None) -> datetime | None:
+    """Until when a status may be held back: the plan's hold, or the one it was held under
+    before when the plan changes nothing more (a newer change that may not wait ends it)."""
+    before = deferred.hold_until if deferred is not None else None
+    if plan.status is None and not plan.actions and not plan.events:
+        return before
+    if plan.status_hold_until is None:
+        return None
+    return plan.status_hold_until if before is None else min(before, plan.status_hold_until)
 
 
 async def _list_until_done(reflector: Reflecting) -> None:

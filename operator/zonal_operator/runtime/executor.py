@@ -50,6 +50,8 @@ class StatusWrite:
     status: WorkloadStatus
     events: tuple[tuple[str, str, str], ...] = ()  # type, reason, message
     deferred_since: float = 0.0  # monotonic time it was first deferred (see controller.py)
+    # Held back until then (Plan.status_hold_until), if nothing else is to be written sooner.
+    hold_until: datetime | None = None
 
 
 class Executor:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
-from zonal_operator.core import heartbeat
+from zonal_operator.core import heartbeat, node_changes
 from zonal_operator.core.health import node_failed
 from zonal_operator.core.model import Silence
 from zonal_operator.runtime import metrics
@@ -61,7 +61,7 @@ class Heartbeats:
     def __init__(
         self,
         store: Store,
-        changed: Callable[[], None],
+        changed: Callable[[node_changes.NodeChange | None], None],
         read: ReadLease | None = None,
         *,
         tick_seconds: float = 1.0,
@@ -69,8 +69,9 @@ class Heartbeats:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        # `changed` re-queues every workload (soon): a node's silence started or ended, or the
-        # signal's trust changed. Confirmations of an ongoing silence only update the cache:
+        # `changed` re-queues the workloads a change concerns (soon, runtime/intake.py): a
+        # node's silence started or ended (the node's change), or the signal's trust changed
+        # (None: every workload). Confirmations of an ongoing silence only update the cache:
         # the workloads concerned have a timer for when it can matter (heartbeat.due).
         self.store, self.changed, self.read = store, changed, read
         self.tick_seconds, self.zone_label = tick_seconds, zone_label
@@ -188,7 +189,7 @@ class Heartbeats:
                 reason,
             )
         self.store.set_heartbeats_trusted(trusted)
-        self.changed()
+        self.changed(None)
 
     def _every_zone_quiet(self, quiet: set[str]) -> bool:
         members: dict[str, list[str]] = defaultdict(list)
@@ -216,7 +217,8 @@ class Heartbeats:
         if node is None or node.silence == silence:
             return
         started_or_ended = (node.silence is None) != (silence is None)
-        self.store.put_node(dataclasses.replace(node, silence=silence))
+        after = dataclasses.replace(node, silence=silence)
+        self.store.put_node(after)
         if started_or_ended:
             log.debug("node %s: %s", name, "silent" if silence else "renewing again")
-            self.changed()
+            self.changed(node_changes.change(node, after))

@@ -13,11 +13,13 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from zonal_operator.api.group import WORKLOAD_LABEL, ZONE_LABEL
-from zonal_operator.api.workload import KIND
+from zonal_operator.api.status import WorkloadStatus
+from zonal_operator.api.workload import KIND, TOPOLOGY_KEY
 from zonal_operator.api.zoneshift import ZoneShift
+from zonal_operator.core import node_changes
 from zonal_operator.core.health import node_failed
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.runtime import metrics
@@ -52,6 +54,8 @@ class Intake:
         self.forget, self.shifts_changed = forget, shifts_changed
         self.last_event = time.monotonic()
         self._nodes_changed: asyncio.TimerHandle | None = None  # a pending re-queue of all
+        # The node changes of the pending batch; None: one that concerns every workload.
+        self._node_changes: list[node_changes.NodeChange] | None = []
         # (kind, namespace, name) -> the resourceVersion of the operator's own last write of
         # it, until its watch event comes (or a later one: see _echo).
         self._written: dict[tuple[str, str, str], str] = {}
@@ -232,7 +236,7 @@ class Intake:
             # The Node says nothing of its Lease: its silence stays until a renewal ends it.
             info = dataclasses.replace(info, silence=was.silence)
         if self.store.drop_node(info.name) if deleted else self.store.put_node(info):
-            self.requeue_all_soon()
+            self.nodes_changed(node_changes.change(was, None if deleted else info))
             if not deleted and was is not None and node_failed(info) and not node_failed(was):
                 # Its pods serve no more: a workload with one there may have a zone left with
                 # none that serves (perzone.plan), to cut or fail over now, not after the batch.
@@ -245,18 +249,37 @@ class Intake:
         except RuntimeError:  # no running loop (tests): at once
             self.queue.add(key)
 
-    def requeue_all_soon(self) -> None:
-        """Re-queue every workload once the current batch of node changes is in."""
+    def nodes_changed(self, change: node_changes.NodeChange | None = None) -> None:
+        """A node changed (None: something every workload reads, as the heartbeats' trust):
+        the workloads it concerns are re-queued once the current batch of changes is in, the
+        others a while later (core/node_changes.py)."""
+        if change is None or self._node_changes is None:
+            self._node_changes = None
+        else:
+            self._node_changes.append(change)
         if self._nodes_changed is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (tests): at once
-            self._requeue_all()
+            self._requeue_nodes_changed()
             return
-        self._nodes_changed = loop.call_later(self.node_batch_seconds, self._requeue_all)
+        self._nodes_changed = loop.call_later(self.node_batch_seconds, self._requeue_nodes_changed)
 
-    def _requeue_all(self) -> None:
+    def _requeue_nodes_changed(self) -> None:
         self._nodes_changed = None
-        for key in self.store.workloads:
-            self.queue.add(key)
+        changes, self._node_changes = self._node_changes, []
+        later = 0
+        for key, body in self.store.workloads.items():
+            spec = body.get("spec") or {}
+            if changes and node_changes.can_wait(
+                cast(WorkloadStatus, body.get("status") or {}),
+                str(TOPOLOGY_KEY.read(spec)),
+                changes,
+            ):
+                later += 1
+                self._add_soon(key, node_changes.WAIT_SECONDS)
+            else:
+                self.queue.add(key)
+        metrics.NODE_CHANGE_REQUEUES.labels(when="later").inc(later)
+        metrics.NODE_CHANGE_REQUEUES.labels(when="now").inc(len(self.store.workloads) - later)

@@ -55,6 +55,12 @@ STATUSES_DEFERRED = Gauge(
     "ZonalWorkloads whose new status write is deferred while a backlog of other workloads is "
     "reconciled (--status-delay-seconds).",
 )
+NODE_CHANGE_REQUEUES = Counter(
+    "zonal_operator_node_change_requeues_total",
+    "ZonalWorkloads re-queued for a batch of node changes: `now`, or `later` when every change "
+    "is a node failing in a zone the workload has failed over already (core/node_changes.py).",
+    ["when"],
+)
 WORKLOADS = Gauge("zonal_operator_workloads", "ZonalWorkloads the operator watches.")
 LEADER = Gauge(
     "zonal_operator_leader",

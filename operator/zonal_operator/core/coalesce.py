@@ -13,7 +13,16 @@ same way); a change that is only node counts waits until no node has changed its
 for NODE_COUNTS_SETTLE_SECONDS. While the workload is Progressing, such a change waits also for
 the write that ends the move (Ready replicas back, which is written at once), at most
 NODE_COUNTS_PROGRESS_COALESCE_SECONDS from when it was first coalesced: after a failover the lost
-zone's last nodes are often marked only once the failover has been written.
+zone's last nodes are often marked only once the failover has been written. So do the node
+counts of a zone the workload has failed over (it holds none of its replicas; its health is
+what tells). A node's silence growing (core/heartbeat.py) is a node changing too: the verdict
+writes what the silence has shown by then.
+
+A zone lost is two writes: the verdict with the move (a decision, at once), and the move's end
+(Progressing False, at once). In between, the lost zone's pods stop counting Ready and its
+Deployments are cut: the Ready condition that changes while Progressing waits up to
+PROGRESS_READY_COALESCE_SECONDS, and a plan whose only writes cut a failed or dark zone holds its
+status as long (`hold_until`; the runtime keeps it and plans on it, runtime/controller.py).
 
 PerZone placement coalesces; Spread placement does not (see spread.py).
 """

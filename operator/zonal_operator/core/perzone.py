@@ -26,14 +26,14 @@ deployment.py, status.py, coalesce.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from zonal_operator.api.group import ZONE_LABEL
-from zonal_operator.api.status import ConditionType, WorkloadStatus, ZoneState, ZoneStatus
+from zonal_operator.api.status import ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
-from zonal_operator.core import rollbacks, waves
+from zonal_operator.core import perzone_status, rollbacks, waves
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
@@ -43,7 +43,6 @@ from zonal_operator.core.deployment import (
     merge_for_replace,
     owned_zone,
     owns,
-    rolled_out,
     status_stale,
 )
 from zonal_operator.core.distribution import distribute
@@ -63,7 +62,7 @@ from zonal_operator.core.plan import (
 )
 from zonal_operator.core.render import render_deployment
 from zonal_operator.core.wording import PER_ZONE as WORDING
-from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneView
+from zonal_operator.core.zones import SERVING, ZoneView
 
 
 def plan(observed: PerZoneObserved) -> Plan:
@@ -136,7 +135,7 @@ def plan(observed: PerZoneObserved) -> Plan:
             revision = waves.live_revision(action.body)
             if revision is not None:
                 entry.setdefault("revision", revision)
-    status = _status(
+    status = perzone_status.status(
         wl,
         zones,
         previous,
@@ -315,7 +314,7 @@ def _wave(
             zone,
             pods.get(zone.name) or (),
             previous.get(zone.name) or {},
-            rolled_out=zone.live is not None and _rolled_out(zone),
+            rolled_out=zone.live is not None and perzone_status.rolled_out(zone),
         )
         for zone in zones.values()
         if not zone.conflict and (zone.live is not None or zone.health is not None)
@@ -398,11 +397,6 @@ def _cut(action: Action, zones: Mapping[str, ZoneView]) -> bool:
     )
 
 
-def _rolled_out(zone: ZoneView) -> bool:
-    """The zone's Deployment is done, and every one of its pods serves."""
-    return rolled_out(zone.live or {}, zone.current) and zone.available == zone.current
-
-
 def _action_order(zones: Mapping[str, ZoneView]) -> Any:
     by_deployment = {z.deployment: z for z in zones.values()}
 
@@ -440,78 +434,4 @@ def _zone_events(
 
     zoning.zone_events(
         zones, previous, result, WORDING, moving=moving, failover=wl.failover.enabled
-    )
-
-
-def _status(
-    wl: Workload,
-    zones: Mapping[str, ZoneView],
-    previous: Mapping[str, ZoneStatus],
-    all_failing: bool,
-    now: datetime,
-    *,
-    acting: bool,
-    unschedulable: Mapping[str, int],
-    shifts: Callable[[list[report.Condition]], None],
-    wave: waves.Wave,
-) -> WorkloadStatus:
-    owned = [z for z in zones.values() if z.live is not None]
-    totals = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 0)
-    for zone in owned:
-        status = zone.live.get("status") or {}  # type: ignore[union-attr]
-        for key in totals:
-            totals[key] += int(status.get(key) or 0)
-        if zone.dark:  # see _zones: its pods do not serve
-            totals["readyReplicas"] -= int(status.get("readyReplicas") or 0)
-            totals["availableReplicas"] -= int(status.get("availableReplicas") or 0)
-    zone_entries = []
-    for zone in sorted(zones.values(), key=lambda z: z.name):
-        entry = report.zone_entry(
-            zone,
-            zone.deployment,
-            desired=zone.target,
-            ready=zone.ready,
-            available=zone.available,
-            unschedulable=unschedulable.get(zone.name, 0),
-        )
-        if zone.live is not None:
-            # What the operator's own last write produced; only a write (see
-            # status.record_generations) moves it. Adopted from the live object when never
-            # recorded.
-            recorded = (
-                previous[zone.name].get("deploymentGeneration") if zone.name in previous else None
-            )
-            live_generation = int((zone.live.get("metadata") or {}).get("generation") or 0)
-            entry["deploymentGeneration"] = recorded if recorded is not None else live_generation
-        waves.record(entry, wave.entries.get(zone.name) or {})
-        zone_entries.append(entry)
-
-    conflicts = sorted(z.deployment for z in zones.values() if z.conflict)
-    serving = report.serving_zones(zones)
-    failed_over = sorted(z.name for z in zones.values() if z.health and z.state in FAILED_OVER)
-    converged = (
-        not acting
-        and all(z.next == z.target == z.current and _rolled_out(z) for z in owned)
-        and len(owned) >= len(serving)
-    )
-    wanted = report.summary(
-        WORDING,
-        available=totals["availableReplicas"],
-        replicas=wl.replicas,
-        blocked=bool(conflicts) or (not serving and wl.replicas != 0),
-        converged=converged,
-        degraded=report.degraded_condition(zones, conflicts, all_failing, unschedulable),
-        failed_over=failed_over,
-    )
-    shifts(wanted)
-    if wave.progressing is not None:
-        wanted = [wave.progressing if c.type == ConditionType.PROGRESSING else c for c in wanted]
-    return report.skeleton(
-        wl,
-        totals,
-        serving,
-        zones=zone_entries,
-        conditions=wanted,
-        now=now,
-        zone_rollout=wave.status,
     )

@@ -44,6 +44,9 @@ class Silence:
 
     since: datetime  # when the operator saw the last renewal
     confirmed: datetime  # when a read from the API server last showed no newer renewal
+    # spec.renewTime of that last renewal, as served (the kubelet's clock: compared, never
+    # parsed); recorded in the status so that a new leader can resume (core/resume.py).
+    renew_time: str = ""
 
     @property
     def proven(self) -> timedelta:

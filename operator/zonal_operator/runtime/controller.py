@@ -33,6 +33,7 @@ from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
 from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
+from zonal_operator.core.resume import Recorded, recorded
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
@@ -156,6 +157,7 @@ class Controller:
         # while this replica leads (lead/follow). The caches are kept current either way.
         self.active = asyncio.Event()
         self.active.set()
+        self._term = 0  # counts lead() and follow(): a resume finished late leads no more
         # Writes the ZoneShifts' status (runtime/shift_status.py); their reflectors feed the
         # cache.
         self.shift_status = (
@@ -174,16 +176,36 @@ class Controller:
     # -- leader election (runtime/leadership.py) ---------------------------------------------
     def lead(self) -> None:
         """This replica became the leader: reconcile every workload at once, from the caches
-        its reflectors kept current while it stood by."""
+        its reflectors kept current while it stood by; first, when the workloads' status
+        records silent nodes, resume that silence from fresh reads of their Leases (core/
+        resume.py), so that a verdict in progress neither starts over nor flaps to Healthy."""
+        self._term += 1
+        records = self._recorded_silences()
+        if not records:
+            self._start_leading()
+            return
+        self._tasks.append(asyncio.create_task(self._resume_then_lead(self._term, records)))
+
+    async def _resume_then_lead(self, term: int, records: dict[str, list[Recorded]]) -> None:
+        await self.heartbeats.resume(records)
+        if term == self._term:  # still leading
+            self._start_leading()
+
+    def _start_leading(self) -> None:
         for key in list(self.store.workloads):
             self.queue.add(key)
         self.active.set()
         self.shifts_changed()  # and the ZoneShifts' status, which a standby does not write
 
+    def _recorded_silences(self) -> dict[str, list[Recorded]]:
+        workloads = self.store.workloads.values() if self.settings.heartbeats else ()
+        return recorded(body.get("status") or {} for body in workloads)
+
     def follow(self) -> None:
         """This replica stands by: its workers stop taking workloads (writes are refused by
         the gate already), and what it deferred is dropped: the leader decides anew, and so
         does this replica if it leads again."""
+        self._term += 1
         self.active.clear()
         for record in self._records.values():
             record.deferred = None
@@ -238,6 +260,9 @@ class Controller:
                 await asyncio.sleep(5)
         for workload in workloads:
             self.intake.on_workload(None, workload)
+        if self.active.is_set() and (records := self._recorded_silences()):
+            # The only replica (no leader election), restarted: resume as a new leader does.
+            await self.heartbeats.resume(records)
         log.info(
             "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
             len(self.store.nodes),

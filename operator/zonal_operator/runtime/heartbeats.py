@@ -9,6 +9,10 @@ silent. A read that still shows the last renewal seen proves the silence up to t
 read was sent, and puts a `Silence` on the node in the cache; a renewal (watched or read) takes
 it off again.
 
+A new leader first resumes what its predecessor proved (core/resume.py): `resume` re-reads the
+Leases of the nodes the workloads' status records as silent, and a read that still shows the
+recorded renewal puts the recorded silence on the node at once.
+
 The signal is distrusted, and silence counts for nothing, while the Lease watch delivers no
 event for two renew intervals although nodes hold Leases, or while every zone looks silent:
 far likelier that the operator's view is wrong than that every kubelet stopped at once. It says
@@ -32,6 +36,7 @@ from typing import Any
 
 from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.core import heartbeat, node_changes
+from zonal_operator.core import resume as resuming
 from zonal_operator.core.health import node_failed
 from zonal_operator.core.model import Silence
 from zonal_operator.runtime import metrics
@@ -45,6 +50,9 @@ LEASES_PATH = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases
 DEFAULT_LEASE_SECONDS = 40.0
 # Quiet Leases re-read at once; more wait for the next tick.
 READ_CONCURRENCY = 16
+# A new leader waits at most this long for the reads that resume recorded silences before it
+# reconciles: a slow API server must not keep it from leading.
+RESUME_SECONDS = 5.0
 
 # A Lease read from the API server: the object, or None when it does not exist.
 ReadLease = Callable[[str], Awaitable[Mapping[str, Any] | None]]
@@ -53,7 +61,9 @@ ReadLease = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 @dataclass
 class _Seen:
     renew_time: str  # spec.renewTime as served: compared, never parsed (the kubelet's clock)
-    seen: datetime  # when the operator saw it change (its own clock)
+    # When the operator saw it change (its own clock); or, resumed, when a previous leader
+    # saw that same renewal, as it recorded.
+    seen: datetime
     lease_seconds: float
 
 
@@ -160,7 +170,56 @@ class Heartbeats:
             self._set_silence(name, None)
             return
         metrics.LEASE_READS.labels(result="silent").inc()
-        self._set_silence(name, Silence(since=seen.seen, confirmed=sent))
+        self._set_silence(name, Silence(since=seen.seen, confirmed=sent, renew_time=renew_time))
+
+    # -- a new leader ----------------------------------------------------------------------------
+    async def resume(self, records: Mapping[str, list[resuming.Recorded]]) -> None:
+        """Resume the silences that the workloads' status records (core/resume.py): read each
+        recorded node's Lease from the API server, and take the record where the read shows
+        the renewal it names. Reads only: a standby may do it too."""
+        names = [n for n in records if n in self.leases and n in self.store.nodes]
+        if self.read is None or not names:
+            return
+        limit = asyncio.Semaphore(READ_CONCURRENCY)
+        try:
+            async with asyncio.timeout(RESUME_SECONDS):
+                found = await asyncio.gather(*(self._resume(n, records[n], limit) for n in names))
+        except TimeoutError:  # what was not read in time is counted afresh
+            log.warning("resuming the recorded node silences took over %gs", RESUME_SECONDS)
+            return
+        log.info(
+            "resumed the recorded silence of %d nodes, discarded %d (renewed since)",
+            sum(found),
+            len(found) - sum(found),
+        )
+
+    async def _resume(
+        self, name: str, records: list[resuming.Recorded], limit: asyncio.Semaphore
+    ) -> bool:
+        assert self.read is not None
+        async with limit:
+            sent = self.now()
+            try:
+                lease = await self.read(name)
+            except Exception as exc:  # proves nothing: counted afresh
+                metrics.LEASE_READS.labels(result="error").inc()
+                log.debug("reading the Lease of node %s failed: %s", name, exc)
+                return False
+        seen = self.leases.get(name)
+        if seen is None:
+            return False  # deleted meanwhile
+        renew_time = "" if lease is None else str((lease.get("spec") or {}).get("renewTime") or "")
+        silence = resuming.resume(records, renew_time, sent, (seen.renew_time, seen.seen))
+        if silence is None:
+            metrics.SILENCES_RESUMED.labels(result="discarded").inc()
+            if lease is not None and renew_time != seen.renew_time:
+                seen.renew_time, seen.seen = renew_time, sent
+                self._set_silence(name, None)
+            return False
+        metrics.SILENCES_RESUMED.labels(result="resumed").inc()
+        seen.seen = silence.since
+        self._set_silence(name, silence)
+        return True
 
     # -- trust ---------------------------------------------------------------------------------
     def _judge_trust(self, quiet: list[str]) -> None:

@@ -83,6 +83,13 @@ LEASE_READS = Counter(
     "renewal since the last one seen), renewed (the watch had missed it), gone, error.",
     ["result"],
 )
+SILENCES_RESUMED = Counter(
+    "zonal_operator_silences_resumed_total",
+    "Nodes whose silence, as recorded in the workloads' status by a previous leader, a new "
+    "leader checked against a fresh read of their Lease: resumed (no renewal since the "
+    "record) or discarded (renewed since, or no Lease).",
+    ["result"],
+)
 SILENT_NODES = Gauge(
     "zonal_operator_silent_nodes",
     "Nodes whose Lease renewals have stopped, as confirmed by a read from the API server.",

@@ -1,0 +1,315 @@
+"""A new leader resumes a heartbeat verdict in progress (core/resume.py, runtime/heartbeats.py,
+Controller.lead): the silence a previous leader recorded in the status counts from where it
+was, once a fresh read of the node's Lease shows no renewal since; any renewal discards it."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.kit.fake_kube import StatusApi, status_workload
+from tests.kit.perzone_sim import (
+    NOW,
+    dep,
+    scales,
+    steady,
+    zone_entry,
+    zone_nodes,
+)
+
+from zonal_operator.core.health import zone_health
+from zonal_operator.core.heartbeat import silent
+from zonal_operator.core.model import NodeInfo, Silence
+from zonal_operator.core.resume import Recorded, entries, recorded, resume
+from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.heartbeats import Heartbeats
+
+TIMEOUT = 20
+RENEW = "2025-03-01T11:59:29.123456Z"  # a renewTime as served (the kubelet's clock)
+LAST = NOW - timedelta(seconds=31)
+
+
+def silenced(zone: str, since: datetime, confirmed: datetime, count: int = 3) -> list[NodeInfo]:
+    return [
+        replace(n, silence=Silence(since, confirmed, renew_time=f"{RENEW}-{n.name}"))
+        for n in zone_nodes(zone, count)
+    ]
+
+
+def others(nodes: list[NodeInfo], zone: str) -> list[NodeInfo]:
+    return [n for n in nodes if not n.name.startswith(zone)]
+
+
+# --- what the leader that proved the silence records ------------------------------------------
+
+
+def test_a_zone_failed_by_silence_records_the_fewest_nodes_that_fail_it() -> None:
+    nodes = silenced("zone-a", LAST, NOW)
+    earlier = Silence(LAST - timedelta(seconds=1), NOW, renew_time=RENEW)
+    nodes[2] = replace(nodes[2], silence=earlier)
+    health = zone_health("zone-a", nodes, threshold_percent=50, heartbeat_timeout=TIMEOUT)
+    # 50 % of 3 nodes: two fail the zone; the earliest silent first.
+    assert [name for name, _ in health.silenced] == [nodes[2].name, nodes[0].name]
+    # One silent node fails no zone: nothing to record.
+    lone = zone_nodes("zone-a")
+    lone[0] = nodes[0]
+    assert zone_health("zone-a", lone, 1, heartbeat_timeout=TIMEOUT).silenced == ()
+
+
+def test_the_record_rounds_the_time_up_and_keeps_the_renew_time_as_served() -> None:
+    since = datetime(2025, 3, 1, 11, 59, 29, 400000, tzinfo=UTC)
+    [entry] = entries([("n1", Silence(since, NOW, renew_time=RENEW))])
+    assert entry == {"name": "n1", "renewTime": RENEW, "lastHeartbeat": "2025-03-01T11:59:30Z"}
+    exact = since.replace(microsecond=0)
+    assert (
+        entries([("n1", Silence(exact, NOW, RENEW))])[0]["lastHeartbeat"] == "2025-03-01T11:59:29Z"
+    )
+    assert entries([("n1", Silence(exact, NOW))]) == []  # no renewTime seen: nothing to resume
+
+
+def test_the_status_of_a_silent_zone_records_it_and_a_healthy_one_does_not() -> None:
+    sim = steady(9)
+    sim.nodes = others(sim.nodes, "zone-a") + silenced("zone-a", LAST, NOW)
+    result = sim.plan()
+    entry = zone_entry(result.status, "zone-a")
+    assert entry["health"] == "Unhealthy"
+    assert [n["name"] for n in entry["silentNodes"]] == ["zone-a-0", "zone-a-1"]
+    assert entry["silentNodes"][0]["renewTime"] == f"{RENEW}-zone-a-0"
+    assert "silentNodes" not in zone_entry(result.status, "zone-b")
+    assert recorded([result.status or {}]) == {
+        f"zone-a-{i}": [Recorded(f"{RENEW}-zone-a-{i}", LAST)] for i in range(2)
+    }
+
+
+# --- the decision --------------------------------------------------------------------------
+
+
+def test_a_read_showing_the_recorded_renewal_resumes_the_silence_from_the_record() -> None:
+    record = Recorded(RENEW, LAST)
+    silence = resume([record], RENEW, NOW, own=(RENEW, NOW - timedelta(seconds=2)))
+    assert silence == Silence(since=LAST, confirmed=NOW, renew_time=RENEW)
+    # This leader's own sight of the same renewal, earlier than the record, counts.
+    early = NOW - timedelta(minutes=5)
+    assert resume([record], RENEW, NOW, own=(RENEW, early)) == Silence(early, NOW, RENEW)
+    # Two leaders recorded the same renewal at different moments: the later counts.
+    later = Recorded(RENEW, LAST + timedelta(seconds=3))
+    assert resume([record, later], RENEW, NOW) == Silence(later.since, NOW, RENEW)
+
+
+def test_any_renewal_since_the_record_discards_it() -> None:
+    record = Recorded(RENEW, LAST)
+    newer = "2025-03-01T11:59:39.123456Z"
+    assert resume([record], newer, NOW) is None
+    # Even one whose renewTime, on the kubelet's clock, reads as older: a clock set back.
+    assert resume([record], "2025-03-01T11:00:00.000000Z", NOW) is None
+    assert resume([record], "", NOW) is None  # no Lease
+    # This leader saw a renewal since (the read and its own sight disagree).
+    assert resume([record], RENEW, NOW, own=(newer, NOW)) is None
+
+
+renew_times = st.text("0123456789:.-TZ", min_size=1, max_size=8)
+offsets = st.integers(min_value=0, max_value=600)
+
+
+@given(
+    record_at=offsets,
+    read_at=offsets,
+    own_at=st.none() | offsets,
+    renews=st.lists(renew_times, min_size=1, max_size=3),
+    read=renew_times,
+    timeout=st.integers(min_value=1, max_value=120),
+)
+def test_resumed_verdicts_never_come_sooner_than_the_evidence(
+    *,
+    record_at: int,
+    read_at: int,
+    own_at: int | None,
+    renews: list[str],
+    read: str,
+    timeout: int,
+) -> None:
+    start = NOW - timedelta(minutes=10)
+    records = [Recorded(r, start + timedelta(seconds=record_at)) for r in renews]
+    sent = start + timedelta(seconds=record_at + read_at)
+    own = None if own_at is None else (read, start + timedelta(seconds=own_at))
+    silence = resume(records, read, sent, own)
+    if read not in renews:
+        assert silence is None  # a fresh renewal always discards the record
+        return
+    assert silence is not None and silence.renew_time == read and silence.confirmed == sent
+    node = NodeInfo("n", ready="True", silence=silence)
+    earliest = min(r.since for r in records if r.renew_time == read)
+    if silent(node, timeout):
+        # Never before the recorded silence start plus the timeout, unless this leader's own
+        # sight of the same renewal already proves more.
+        assert sent > min(earliest, own[1] if own else earliest) + timedelta(seconds=timeout)
+        if own is None or own[1] >= earliest:
+            assert sent > max(r.since for r in records if r.renew_time == read) + timedelta(
+                seconds=timeout
+            )
+    # Resuming twice changes nothing: the second read, later, shows the same renewal.
+    again = resume(records, read, sent + timedelta(seconds=1), (read, silence.since))
+    assert again == replace(silence, confirmed=sent + timedelta(seconds=1))
+
+
+# --- the plan of a new leader ---------------------------------------------------------------
+
+
+def test_a_new_leader_resuming_fails_the_zone_over_at_once_past_the_grace_period() -> None:
+    sim = steady(9)
+    # The previous leader judged zone-a Degraded 25 s into its silence (grace 30 s).
+    sim.now = LAST + timedelta(seconds=25)
+    sim.nodes = others(sim.nodes, "zone-a") + silenced("zone-a", LAST, sim.now)
+    sim.apply(sim.plan())
+    assert zone_entry(sim.status, "zone-a")["health"] == "Degraded"
+    # The new leader, 10 s later, first saw the Leases 3 s ago: on its own, nothing yet.
+    sim.now += timedelta(seconds=10)
+    own_since = sim.now - timedelta(seconds=3)
+    sim.nodes = others(sim.nodes, "zone-a") + silenced("zone-a", own_since, sim.now)
+    assert zone_entry(sim.plan().status, "zone-a").get("health", "Healthy") != "Unhealthy"
+    # Resumed from the status' record (zone-a-0 and -1; -2 keeps its own sight): failed over
+    # now, counted from the last heartbeat.
+    records = recorded([sim.status])
+    assert sorted(records) == ["zone-a-0", "zone-a-1"]
+
+    def resumed(node: NodeInfo) -> NodeInfo:
+        assert node.silence is not None
+        if node.name not in records:
+            return node
+        own = (node.silence.renew_time, own_since)
+        return replace(node, silence=resume(records[node.name], own[0], sim.now, own))
+
+    sim.nodes = others(sim.nodes, "zone-a") + [
+        resumed(n) for n in silenced("zone-a", own_since, sim.now)
+    ]
+    result = sim.plan()
+    entry = zone_entry(result.status, "zone-a")
+    assert entry["health"] == "Unhealthy"
+    assert entry["unhealthySince"] == "2025-03-01T11:59:29Z"
+    assert scales(result) == {dep("zone-b"): 5, dep("zone-c"): 4}
+
+
+# --- the runtime ------------------------------------------------------------------------------
+
+
+class Leases:
+    """The API server's node Leases, as a fresh read returns them."""
+
+    def __init__(self) -> None:
+        self.served: dict[str, dict[str, Any]] = {}
+        self.reads: list[str] = []
+
+    def put(self, name: str, renew_time: str) -> dict[str, Any]:
+        body = {"metadata": {"name": name}, "spec": {"renewTime": renew_time}}
+        self.served[name] = body
+        return body
+
+    async def read(self, name: str) -> Mapping[str, Any] | None:
+        self.reads.append(name)
+        return self.served.get(name)
+
+
+def silent_workload(name: str, nodes: Mapping[str, str], since: str) -> dict[str, Any]:
+    body = status_workload(name)
+    body["status"] = {
+        "zones": [
+            {
+                "name": "zone-a",
+                "health": "Degraded",
+                "unhealthySince": since,
+                "silentNodes": [
+                    {"name": n, "renewTime": r, "lastHeartbeat": since} for n, r in nodes.items()
+                ],
+            }
+        ]
+    }
+    return body
+
+
+def controller_with(leases: Leases, now: datetime) -> Controller:
+    controller = Controller(StatusApi(), Settings(workers=1), read_lease=leases.read)
+    controller.heartbeats.now = lambda: now
+    for i in range(2):
+        name = f"a{i}"
+        labels = {"topology.kubernetes.io/zone": "zone-a"}
+        controller.store.put_node(NodeInfo(name, labels=labels, ready="True"))
+        # First sight of the Lease at start-up: counted as renewed now.
+        controller.heartbeats.on_lease("ADDED", leases.put(name, f"{RENEW}-{name}"))
+    return controller
+
+
+def test_a_new_leader_reads_the_recorded_nodes_and_resumes_before_its_first_reconcile() -> None:
+    async def scenario() -> None:
+        leases = Leases()
+        controller = controller_with(leases, NOW)
+        renewed = leases.put("a1", "2025-03-01T11:59:59.000000Z")  # a1 renewed: not seen yet
+        records = {"a0": f"{RENEW}-a0", "a1": f"{RENEW}-a1"}
+        controller.intake.on_workload(
+            "ADDED", silent_workload("web", records, "2025-03-01T11:59:29Z")
+        )
+        controller.active.clear()  # a standby
+        controller.lead()
+        assert not controller.active.is_set()  # not before the reads
+        await asyncio.sleep(0.05)
+        assert controller.active.is_set()
+        assert sorted(leases.reads) == ["a0", "a1"]
+        assert controller.store.nodes["a0"].silence == Silence(LAST, NOW, f"{RENEW}-a0")
+        assert controller.store.nodes["a1"].silence is None  # a renewal discards the record
+        assert controller.heartbeats.leases["a1"].renew_time == renewed["spec"]["renewTime"]
+        # Its own confirmations go on from the resumed silence.
+        await controller.heartbeats.tick()
+        assert controller.store.nodes["a0"].silence == Silence(LAST, NOW, f"{RENEW}-a0")
+        await controller.stop(flush_seconds=0.1)
+
+    asyncio.run(scenario())
+
+
+def test_a_leader_that_stood_down_while_resuming_does_not_start_its_workers() -> None:
+    async def scenario() -> None:
+        leases = Leases()
+        controller = controller_with(leases, NOW)
+        body = silent_workload("web", {"a0": f"{RENEW}-a0"}, "2025-03-01T11:59:29Z")
+        controller.intake.on_workload("ADDED", body)
+        controller.active.clear()
+        controller.lead()
+        controller.follow()
+        await asyncio.sleep(0.05)
+        assert not controller.active.is_set()
+        await controller.stop(flush_seconds=0.1)
+
+    asyncio.run(scenario())
+
+
+def test_nothing_recorded_leads_at_once_and_reads_nothing() -> None:
+    async def scenario() -> None:
+        leases = Leases()
+        controller = controller_with(leases, NOW)
+        controller.intake.on_workload("ADDED", status_workload("web"))
+        controller.active.clear()
+        controller.lead()
+        assert controller.active.is_set() and leases.reads == []
+        await controller.stop(flush_seconds=0.1)
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_read_resumes_nothing() -> None:
+    async def failing(name: str) -> Mapping[str, Any] | None:
+        raise OSError("connection refused")
+
+    hb = Heartbeats(controller_with(Leases(), NOW).store, lambda: None, failing, now=lambda: NOW)
+    hb.on_lease("ADDED", Leases().put("a0", RENEW))
+    asyncio.run(hb.resume({"a0": [Recorded(RENEW, LAST)]}))
+    assert hb.store.nodes["a0"].silence is None
+
+
+def test_the_record_in_a_copy_of_the_status_is_what_resume_reads() -> None:
+    status = copy.deepcopy(silent_workload("web", {"a0": RENEW}, "2025-03-01T11:59:29Z")["status"])
+    assert recorded([status, status]) == {"a0": [Recorded(RENEW, LAST)]}
+    assert recorded([{}, {"zones": [{"name": "zone-a", "health": "Healthy"}]}]) == {}

@@ -6,12 +6,17 @@ moves anything.
 This module runs its own cluster (the shared one shortens the node-monitor grace to 16 s, so
 NotReady would come first). Its kubelets hold 8 s Leases, renewed every 2 s, so that a pause
 of 12 s stays well within the workloads' 20 s heartbeatTimeoutSeconds.
+
+Its operator manages the `hb-*` namespaces only; the last two tests run two replicas of their
+own on theirs (a leader, and a new one started in the middle of the outage, as a `helm upgrade`
+starts one), to show that a new leader resumes the verdict its predecessor reached.
 """
 
 from __future__ import annotations
 
 import calendar
 import dataclasses
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +24,7 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
-from testkit.operator_process import OperatorProcess
+from testkit.operator_process import OperatorProcess, Replicas
 from testkit.workloads import workload
 from tests.kit.e2e import (
     CRD,
@@ -54,7 +59,9 @@ def hb_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluste
 def hb_operator(
     hb_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    yield from operator_running(hb_cluster.kubeconfig, tmp_path_factory.mktemp("hb-op") / "log")
+    yield from operator_running(
+        hb_cluster.kubeconfig, tmp_path_factory.mktemp("hb-op") / "log", "--namespace", "hb-*"
+    )
 
 
 @pytest.fixture
@@ -202,3 +209,116 @@ def test_every_zone_silent_is_distrusted_and_moves_nothing(
         timeout=20,
         what="the heartbeat signal trusted again",
     )
+
+
+# --- a new leader in the middle of the outage ---------------------------------------------------
+
+
+@pytest.fixture
+def handover(
+    hb_cluster: LocalCluster, request: Any, tmp_path: Any
+) -> Iterator[tuple[str, Replicas]]:
+    """A namespace of the test's own (outside hb-*), and two replicas watching only it, on a
+    Lease in it, not started; stopped, and every zone healed, afterwards."""
+    name = "resume-" + request.node.name.lower().replace("_", "-")[5:30].strip("-")
+    hb_cluster.kubectl("create", "namespace", name)
+    args = ["--namespace", name, "--leader-election-namespace", name]
+    group = Replicas(hb_cluster.kubeconfig, tmp_path, 2, extra_args=args, prefix=name)
+    try:
+        yield name, group
+    finally:
+        group.stop()
+        heal(hb_cluster)
+        hb_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def zone_a(cluster: LocalCluster, ns: str) -> dict[str, Any]:
+    return next(z for z in status(cluster, ns, "web").get("zones", []) if z["name"] == "zone-a")
+
+
+def first_leader_judges_zone_a(cluster: LocalCluster, ns: str, group: Replicas) -> OperatorProcess:
+    """Replica 0 leads alone and converges the workload (the 30 s default grace period); zone-a
+    goes silent, and replica 0 judges it failing (Degraded: 20 s of proven silence)."""
+    first = group[0]
+    first.start()
+    group.wait_leader(among=[first])
+    apply(cluster, workload("web", ns, replicas=9))
+    wait_converged(cluster, ns, "web", EVEN)
+    cluster.zone_down("zone-a")
+    return first
+
+
+def test_a_new_leader_resumes_the_verdict_and_fails_over_without_a_fresh_timeout(
+    hb_cluster: LocalCluster, handover: tuple[str, Replicas]
+) -> None:
+    ns, group = handover
+    first = first_leader_judges_zone_a(hb_cluster, ns, group)
+    with ReadyOutside(hb_cluster, ns) as sampler:
+        wait_for(
+            lambda: zone_a(hb_cluster, ns).get("health") == "Degraded",
+            timeout=30,
+            what="zone-a judged failing by the first leader",
+        )
+        judged = sampler.samples[-1][0] if sampler.samples else 0.0
+        recorded = [n["name"] for n in zone_a(hb_cluster, ns)["silentNodes"]]
+        # The new replica first sees the Leases now, well into the outage; the first one hands
+        # the Lease over on SIGTERM.
+        second = group[1]
+        second.start()
+        started = time.monotonic() - sampler.start
+        first.signal(signal.SIGTERM)
+        group.wait_leader(timeout=10, among=[second])
+        led = time.monotonic() - sampler.start
+        wait_for(lambda: sampler.capacity_back(9), timeout=45, what="9 Ready outside zone-a")
+    back, not_ready = sampler.capacity_back(9)  # type: ignore[misc]
+    print(
+        f"\nzone-a judged {judged:.1f} s after its heartbeats stopped, a new replica started at "
+        f"{started:.1f} s and led at {led:.1f} s; 9 Ready outside zone-a at {back:.1f} s"
+    )
+    assert len(recorded) == 2, recorded  # 50 % of 3 nodes: the two that fail the zone
+    assert second.metric("zonal_operator_silences_resumed_total", result="resumed") == 2
+    assert "resumed the recorded silence of 2 nodes" in second.log_text()
+    # Counted afresh, the silence would be proven only 20 s after the new replica started, and
+    # the 30 s grace period would run from then; resumed, the zone fails over at the first
+    # leader's deadline (30 s after the last heartbeat) or as soon as the new one leads.
+    assert back < started + 20, sampler.samples
+    assert back <= 40, sampler.samples
+    assert not_ready == [], not_ready  # before the node lifecycle controller's 50 s
+    entry = zone_a(hb_cluster, ns)
+    assert entry["health"] == "Unhealthy"
+    assert "3/3 nodes silent" in entry["message"] or "2/3 nodes silent" in entry["message"], entry
+
+
+def test_a_new_leader_discards_a_verdict_the_nodes_renewed_since(
+    hb_cluster: LocalCluster, handover: tuple[str, Replicas]
+) -> None:
+    ns, group = handover
+    first = first_leader_judges_zone_a(hb_cluster, ns, group)
+    wait_for(
+        lambda: zone_a(hb_cluster, ns).get("health") == "Degraded",
+        timeout=30,
+        what="zone-a judged failing by the first leader",
+    )
+    # The leader freezes before it sees zone-a renew again, and is killed: its status still
+    # records the silence when the new replica, started after the renewals, takes over.
+    first.signal(signal.SIGSTOP)
+    hb_cluster.zone_up("zone-a")
+    second = group[1]
+    second.start()
+    first.kill()
+    before = {
+        n: d["metadata"]["resourceVersion"] for n, d in deployments(hb_cluster, ns, "web").items()
+    }
+    group.wait_leader(timeout=25, among=[second])
+    wait_for(
+        lambda: zone_a(hb_cluster, ns).get("health") == "Healthy",
+        timeout=15,
+        what="zone-a Healthy again",
+    )
+    assert second.metric("zonal_operator_silences_resumed_total", result="discarded") == 2
+    assert "silentNodes" not in zone_a(hb_cluster, ns)
+    time.sleep(3)
+    after = {
+        n: d["metadata"]["resourceVersion"] for n, d in deployments(hb_cluster, ns, "web").items()
+    }
+    assert after == before  # nothing moved

@@ -74,9 +74,10 @@ def cluster_up(
         local.down()
 
 
-def operator_running(kubeconfig: Path, log: Path) -> Iterator[OperatorProcess]:
-    """The operator, for as long as the fixture that yields from this lives."""
-    process = OperatorProcess(kubeconfig, log)
+def operator_running(kubeconfig: Path, log: Path, *args: str) -> Iterator[OperatorProcess]:
+    """The operator (with its extra command-line `args`), for as long as the fixture that
+    yields from this lives."""
+    process = OperatorProcess(kubeconfig, log, args)
     process.start()
     try:
         yield process

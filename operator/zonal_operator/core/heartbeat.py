@@ -14,6 +14,9 @@ signal is trusted (`trusted`), and the silence proven by a fresh read is longer 
 timeout. A watch that lost events or a stale cache cannot make a node silent: only a read from
 the API server proves it.
 
+A leader that starts in the middle of an outage resumes what its predecessor proved rather
+than counting the silence again from its own start: core/resume.py.
+
 Silence counts towards a zone's failure only when it is correlated (`correlated`): at least two
 of the zone's nodes silent (its only node, in a zone of one). One kubelet that hangs is the node
 lifecycle controller's business; a zone whose kubelets go quiet together is an outage.

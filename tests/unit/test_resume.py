@@ -313,3 +313,42 @@ def test_the_record_in_a_copy_of_the_status_is_what_resume_reads() -> None:
     status = copy.deepcopy(silent_workload("web", {"a0": RENEW}, "2025-03-01T11:59:29Z")["status"])
     assert recorded([status, status]) == {"a0": [Recorded(RENEW, LAST)]}
     assert recorded([{}, {"zones": [{"name": "zone-a", "health": "Healthy"}]}]) == {}
+
+
+@given(
+    onsets=st.lists(st.integers(min_value=0, max_value=30_000), min_size=3, max_size=3),
+    judged_at=st.integers(min_value=20_001, max_value=60_000),
+    own_at=st.integers(min_value=0, max_value=60_000),
+    read_at=st.integers(min_value=0, max_value=60_000),
+)
+def test_a_resumed_zone_never_fails_before_its_recorded_unhealthy_since_plus_the_timeout(
+    *, onsets: list[int], judged_at: int, own_at: int, read_at: int
+) -> None:
+    """The zone as the previous leader recorded it (times in ms from a start), resumed by a
+    leader that first saw the Leases `own_at` ms after its predecessor's judgement and read
+    them `read_at` ms after that: failing by silence only past unhealthySince + timeout."""
+    start = NOW - timedelta(minutes=5)
+    at = [start + timedelta(milliseconds=ms) for ms in onsets]
+    judged = start + timedelta(milliseconds=judged_at)
+    old = [
+        replace(n, silence=Silence(since, judged, renew_time=f"r-{n.name}"))
+        for n, since in zip(zone_nodes("zone-a"), at, strict=True)
+    ]
+    health = zone_health("zone-a", old, 50, heartbeat_timeout=TIMEOUT)
+    if not health.failing:
+        return
+    assert health.failing_since is not None
+    unhealthy_since = health.failing_since.replace(microsecond=0)  # as the status writes it
+    records = recorded([{"zones": [{"name": "zone-a", "silentNodes": entries(health.silenced)}]}])
+    own_since = judged + timedelta(milliseconds=own_at)
+    sent = own_since + timedelta(milliseconds=read_at)
+    new = []
+    for node in zone_nodes("zone-a"):
+        token = f"r-{node.name}"
+        silence = resume(records.get(node.name, []), token, sent, (token, own_since))
+        new.append(replace(node, silence=silence or Silence(own_since, sent, token)))
+    resumed = zone_health("zone-a", new, 50, heartbeat_timeout=TIMEOUT)
+    if resumed.failing:
+        assert sent > unhealthy_since + timedelta(seconds=TIMEOUT)
+        assert resumed.failing_since is not None
+        assert resumed.failing_since >= health.failing_since  # never an earlier failure

@@ -18,6 +18,7 @@ import calendar
 import dataclasses
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ import pytest
 
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess, Replicas
-from testkit.workloads import workload
+from testkit.workloads import ZONE_KEY, workload
 from tests.kit.e2e import (
     CRD,
     E2E_CLUSTER,
@@ -36,10 +37,14 @@ from tests.kit.e2e import (
     deployments,
     get_json,
     heal,
+    node_zones,
     operator_running,
+    pod_ready,
+    pods,
     status,
     wait_converged,
     wait_for,
+    zone_health,
 )
 
 pytestmark = pytest.mark.e2e
@@ -101,12 +106,15 @@ def steady(cluster: LocalCluster, ns: str, **failover: int) -> dict[str, str]:
 
 class ReadyOutside(Poller):
     """Samples, once a second, the Ready replicas outside zone-a and whether any node is not
-    Ready, from the moment zone-a's heartbeats stop."""
+    Ready, from the moment zone-a's heartbeats stop; and of the Spread workload `spread`, its
+    Ready pods outside zone-a and in all (zone-a's still count as Ready to the API)."""
 
     def __init__(self, cluster: LocalCluster, ns: str) -> None:
         self.cluster, self.ns = cluster, ns
         self.samples: list[tuple[float, int, list[str]]] = []
+        self.spread: list[tuple[float, int, int, list[str]]] = []
         self.start = time.monotonic()
+        self.lost = set(cluster.nodes_in_zone("zone-a"))
 
     def sample(self) -> None:
         ready = sum(
@@ -114,30 +122,84 @@ class ReadyOutside(Poller):
             for name, d in deployments(self.cluster, self.ns, "web").items()
             if not name.endswith("zone-a")
         )
-        self.samples.append((time.monotonic() - self.start, ready, not_ready_nodes(self.cluster)))
+        live = [
+            p
+            for p in pods(self.cluster, self.ns, "spread")
+            if not p["metadata"].get("deletionTimestamp") and pod_ready(p)
+        ]
+        outside = sum(1 for p in live if p["spec"].get("nodeName") not in self.lost)
+        now, not_ready = time.monotonic() - self.start, not_ready_nodes(self.cluster)
+        self.samples.append((now, ready, not_ready))
+        self.spread.append((now, outside, len(live), not_ready))
 
     def capacity_back(self, replicas: int) -> tuple[float, list[str]] | None:
         return next(((t, nr) for t, ready, nr in self.samples if ready >= replicas), None)
+
+    def spread_back(self, replicas: int) -> tuple[float, list[str]] | None:
+        return next(((t, nr) for t, out, _, nr in self.spread if out >= replicas), None)
+
+
+def spread_even(cluster: LocalCluster, ns: str) -> bool:
+    """The Spread workload runs 9 pods, 3 Ready in each zone."""
+    zone_of = node_zones(cluster)
+    found = pods(cluster, ns, "spread")
+    ready = Counter(zone_of.get(p["spec"].get("nodeName", "")) for p in found if pod_ready(p))
+    return len(found) == 9 and ready == Counter(EVEN)
+
+
+def spread_rolled_away(cluster: LocalCluster, ns: str) -> bool:
+    """The Spread workload's rollout is done: 9 pods not terminating, none on zone-a (those
+    there stay Terminating while their kubelets are silent)."""
+    lost = set(cluster.nodes_in_zone("zone-a"))
+    live = [p for p in pods(cluster, ns, "spread") if not p["metadata"].get("deletionTimestamp")]
+    return len(live) == 9 and not any(p["spec"].get("nodeName") in lost for p in live)
 
 
 def test_a_silent_zone_fails_over_before_its_nodes_turn_not_ready(
     hb_cluster: LocalCluster, hb_operator: OperatorProcess, ns: str
 ) -> None:
-    apply(hb_cluster, workload("web", ns, replicas=9, failover={"gracePeriodSeconds": 10}))
+    """Both placements: PerZone scales the other zones' Deployments up; Spread keeps the zone
+    out of its pod template, every replica surged first (the scheduler still sees zone-a's
+    silent nodes as fine)."""
+    failover = {"gracePeriodSeconds": 10}
+    apply(hb_cluster, workload("web", ns, replicas=9, failover=failover))
+    apply(hb_cluster, workload("spread", ns, replicas=9, placement="Spread", failover=failover))
     wait_converged(hb_cluster, ns, "web", EVEN)
+    wait_for(lambda: spread_even(hb_cluster, ns), timeout=60, what="spread: 3 Ready per zone")
     verdicts = metric(hb_operator, "zonal_operator_zone_verdicts_total", source="Heartbeat")
 
     outage = time.time()
     with ReadyOutside(hb_cluster, ns) as sampler:
         hb_cluster.zone_down("zone-a")
         wait_for(lambda: sampler.capacity_back(9), timeout=45, what="9 Ready outside zone-a")
+        wait_for(lambda: sampler.spread_back(9), timeout=15, what="spread: 9 outside zone-a")
+        wait_for(lambda: spread_rolled_away(hb_cluster, ns), timeout=15, what="spread moved")
     back, not_ready = sampler.capacity_back(9)  # type: ignore[misc]
-    print(f"\nReady capacity back outside zone-a {back:.1f} s after its heartbeats stopped")
+    spread_back, spread_not_ready = sampler.spread_back(9)  # type: ignore[misc]
+    print(
+        f"\nReady capacity back outside zone-a {back:.1f} s (PerZone), {spread_back:.1f} s "
+        "(Spread) after its heartbeats stopped"
+    )
     # Moved before the node lifecycle controller (50 s grace) marked any node NotReady.
-    assert not_ready == [], not_ready
+    assert not_ready == [] and spread_not_ready == [], (not_ready, spread_not_ready)
     assert not not_ready_nodes(hb_cluster)
     # Within the larger of the 10 s grace period and the 20 s heartbeat timeout, + 10 s.
     assert back <= 30, sampler.samples
+    assert spread_back <= 30, sampler.spread
+    # Surge first: Ready never below spec.replicas, neither in the API's count nor, once back,
+    # outside zone-a while the rollout took zone-a's pods away.
+    assert min(total for _, _, total, _ in sampler.spread) >= 9, sampler.spread
+    outside = [out for t, out, _, _ in sampler.spread if t >= spread_back]
+    assert min(outside) >= 9, sampler.spread
+    [dep] = deployments(hb_cluster, ns, "spread").values()
+    pod_spec = dep["spec"]["template"]["spec"]
+    terms = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert all(
+        {"key": ZONE_KEY, "operator": "NotIn", "values": ["zone-a"]} in t["matchExpressions"]
+        for t in terms["nodeSelectorTerms"]
+    ), terms
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 9, "maxUnavailable": 0}
+    assert zone_health(hb_cluster, ns, "spread")["zone-a"] == "Unhealthy"
 
     zone_a = next(z for z in status(hb_cluster, ns, "web")["zones"] if z["name"] == "zone-a")
     assert zone_a["health"] == "Unhealthy"
@@ -146,11 +208,12 @@ def test_a_silent_zone_fails_over_before_its_nodes_turn_not_ready(
     # interval before the outage), not when somebody noticed.
     since = calendar.timegm(time.strptime(zone_a["unhealthySince"], "%Y-%m-%dT%H:%M:%SZ"))
     assert outage - 4 <= since <= outage + 1, (zone_a["unhealthySince"], outage)
-    events = get_json(hb_cluster, "events", "-n", ns, "--field-selector", "reason=ZoneUnhealthy")
+    selector = "reason=ZoneUnhealthy,involvedObject.name=web"
+    events = get_json(hb_cluster, "events", "-n", ns, "--field-selector", selector)
     [event] = events["items"]
     assert "silent" in event["message"], event["message"]
     after = metric(hb_operator, "zonal_operator_zone_verdicts_total", source="Heartbeat")
-    assert after == verdicts + 1
+    assert after == verdicts + 2  # one per workload
 
 
 def test_a_pause_shorter_than_the_timeout_moves_nothing_and_writes_nothing(

@@ -6,12 +6,19 @@ creates pods up to the Deployment's replicas, and on a scale-down removes not-re
 then the newest), the scheduler (a new pod goes to the zone with the fewest pods among those
 with a Ready, untainted node: what the DoNotSchedule constraint with nodeTaintsPolicy Honor
 does) and the kubelets (`settle` makes every scheduled pod on a Ready node Ready).
+
+`RolloutSim` adds what a change of the pod template sets off: the Deployment controller's
+rolling update (old and new ReplicaSets, maxSurge and maxUnavailable, Recreate) and a scheduler
+that honours the template's `NotIn` zone term and spreads each ReplicaSet's pods afresh
+(matchLabelKeys: pod-template-hash).
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +32,7 @@ from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core import spread
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.core.plan import Create, DeletePod, Evict, Plan, Replace, Scale, SpreadObserved
+from zonal_operator.core.spread_shifts import SHIFTED_ZONES
 
 
 def spread_body(replicas: int = 9, **kwargs: Any) -> dict[str, Any]:
@@ -167,6 +175,126 @@ class SpreadSim:
     def condition(self, type_: str) -> Mapping[str, Any]:
         conditions = self.workload["status"]["conditions"]
         return next(c for c in conditions if c["type"] == type_)
+
+
+def _count(value: Any, replicas: int, up: bool) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        exact = replicas * int(value[:-1]) / 100
+        return math.ceil(exact) if up else math.floor(exact)
+    return int(value)
+
+
+@dataclass
+class RolloutSim(SpreadSim):
+    revision: dict[str, str] = field(default_factory=dict)  # pod -> its template's digest
+    lowest: int | None = None  # the fewest Ready pods seen after any reconcile
+    # Zones whose pods serve nothing (their kubelets are silent), though the API says Ready.
+    lost: set[str] = field(default_factory=set)
+    serving: list[int] = field(default_factory=list)  # Ready outside `lost`, per reconcile
+
+    def template_hash(self) -> str:
+        assert self.deployment is not None
+        template = self.deployment["spec"]["template"]
+        return json.dumps(template, sort_keys=True)
+
+    def kept_out(self) -> set[str]:
+        assert self.deployment is not None
+        pod = self.deployment["spec"]["template"]["spec"]
+        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        return {
+            zone
+            for term in terms["nodeSelectorTerms"]
+            for expr in term.get("matchExpressions") or []
+            if expr["key"] == DEFAULT_TOPOLOGY_KEY and expr["operator"] == "NotIn"
+            for zone in expr["values"]
+        }
+
+    def replicaset(self) -> None:
+        """One pass of the Deployment controller: scale the old ReplicaSets down and the new
+        one up as the strategy allows, then schedule what was created."""
+        if self.deployment is None:
+            return
+        spec = self.deployment["spec"]
+        want, current = spec["replicas"], self.template_hash()
+        strategy = spec.get("strategy") or {"type": "RollingUpdate"}
+        old = [p for p in self.pods.values() if self.revision[p.name] != current]
+        new = [p for p in self.pods.values() if self.revision[p.name] == current]
+        if strategy.get("type") == "Recreate":
+            surge, unavailable = 0, want
+        else:
+            rolling = strategy.get("rollingUpdate") or {}
+            surge = _count(rolling.get("maxSurge", "25%"), want, up=True)
+            unavailable = _count(rolling.get("maxUnavailable", "25%"), want, up=False)
+        if not old:
+            while len(new) > want:
+                victim = min(new, key=lambda p: (p.ready, -int(p.name.split("-")[-1])))
+                new.remove(victim)
+                del self.pods[victim.name]
+        ready = sum(p.ready for p in self.pods.values())
+        # Not-ready pods first; then, as the real ranking does (pods on nodes crowded by the
+        # surge go first), the pods of the zones that still serve before those of `lost`.
+        for pod in sorted(
+            old, key=lambda p: (p.ready, bool(p.node) and self.zone_of(p.node) in self.lost)
+        ):
+            if pod.ready and ready - 1 < want - unavailable:
+                break
+            ready -= pod.ready
+            del self.pods[pod.name]
+            old.remove(pod)
+        if strategy.get("type") == "Recreate" and old:
+            return
+        while len(new) < want and len(self.pods) < want + surge:
+            name = f"web-{next(self.serial)}"
+            self.revision[name] = current
+            self.pods[name] = PodInfo(name=name, uid=name, node=self.place(current))
+            new.append(self.pods[name])
+
+    def place(self, current: str) -> str:
+        """The zone with the fewest pods of the current template, among the zones with a
+        Ready, untainted node the template allows."""
+        out = self.kept_out()
+        usable = [
+            n
+            for n in self.nodes
+            if n.ready == "True" and not n.taints and self.zone_of(n.name) not in out
+        ]
+        if not usable:
+            return ""
+        counts = Counter(
+            self.zone_of(p.node)
+            for p in self.pods.values()
+            if p.node and self.revision[p.name] == current
+        )
+        zone = min(sorted({self.zone_of(n.name) for n in usable}), key=lambda z: counts[z])
+        return next(n.name for n in usable if self.zone_of(n.name) == zone)
+
+    def settle(self) -> None:
+        super().settle()
+        if self.deployment is not None:
+            current = self.template_hash()
+            updated = sum(1 for p in self.pods.values() if self.revision[p.name] == current)
+            self.deployment["status"]["updatedReplicas"] = updated
+
+    def reconcile(self) -> Plan:
+        result = super().reconcile()
+        ready = self.ready()
+        self.lowest = ready if self.lowest is None else min(self.lowest, ready)
+        self.serving.append(
+            sum(
+                p.ready
+                for p in self.pods.values()
+                if p.node and self.zone_of(p.node) not in self.lost
+            )
+        )
+        return result
+
+    def strategy(self) -> Any:
+        assert self.deployment is not None
+        return self.deployment["spec"].get("strategy")
+
+    def annotation(self) -> str | None:
+        assert self.deployment is not None
+        return self.deployment["metadata"]["annotations"].get(SHIFTED_ZONES)
 
 
 def healthy_nodes() -> list[NodeInfo]:

@@ -22,7 +22,6 @@ from tests.kit.perzone_sim import (
     zone_entry,
     zone_nodes,
 )
-from tests.kit.spread_sim import SpreadSim, converged, healthy_nodes, spread_body
 
 from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.core.health import (
@@ -34,7 +33,6 @@ from zonal_operator.core.health import (
 )
 from zonal_operator.core.heartbeat import correlated, due, quiet_after, silent
 from zonal_operator.core.model import NodeInfo, Silence
-from zonal_operator.core.plan import DeletePod
 
 
 def silenced(nodes: list[NodeInfo], since: datetime, confirmed: datetime) -> list[NodeInfo]:
@@ -244,42 +242,6 @@ def test_silence_only_adds_failures_and_only_when_correlated(
         assert with_silence.failed == without.failed
     if with_silence.verdict == "Heartbeat":
         assert not without.failing
-
-
-# --- Spread placement --------------------------------------------------------------------------
-
-
-def silent_spread(seconds: int) -> SpreadSim:
-    sim = converged(SpreadSim(spread_body(), healthy_nodes()))
-    last = NOW - timedelta(seconds=seconds)
-    sim.nodes = with_zone(sim.nodes, "zone-a", quiet_zone("zone-a", last))
-    sim.ready_before = sim.ready()
-    return sim
-
-
-def test_spread_deletes_pods_on_silent_nodes_once_the_scheduler_can_avoid_them() -> None:
-    """The scheduler places Spread placement's replacements: to it silent nodes are fine, so
-    the pods there go once the nodes are NotReady (then at once: the grace period ran from
-    the last heartbeat)."""
-    within = silent_spread(22)
-    result = within.reconcile()
-    assert not [a for a in result.actions if isinstance(a, DeletePod)]
-    assert within.workload["status"]["zones"][0]["health"] == "Degraded"
-
-    over = silent_spread(31)
-    result = over.reconcile()
-    assert not [a for a in result.actions if isinstance(a, DeletePod)]
-    assert result.verdicts == [("zone-a", "Heartbeat")]
-    [event] = result.events
-    assert "its 3 pods on silent nodes are deleted once those are marked NotReady" in event.message
-    assert over.workload["status"]["zones"][0]["health"] == "Unhealthy"
-
-    # The node lifecycle controller marks them: the pods go in the same reconcile.
-    last = NOW - timedelta(seconds=31)
-    over.nodes = with_zone(over.nodes, "zone-a", silenced(down("zone-a", NOW), last, NOW))
-    stranded = {p.name for p in over.pods.values() if over.zone_of(p.node) == "zone-a"}
-    result = over.reconcile()
-    assert {a.name for a in result.actions if isinstance(a, DeletePod)} == stranded
 
 
 def test_a_zone_lost_costs_two_status_writes_the_verdict_with_the_move_and_the_end() -> None:

@@ -2,143 +2,31 @@
 the one Deployment's pod template, the rollout that moves the pods is surge first whatever
 spec.strategy says, and the user's strategy comes back once the pods are back.
 
-`RolloutSim` adds to the SpreadSim (tests/kit/spread_sim.py) what a template change sets off:
-the Deployment controller's rolling update (old and new ReplicaSets, maxSurge and
-maxUnavailable, Recreate) and a scheduler that honours the template's `NotIn` zone term and
-spreads each ReplicaSet's pods afresh (matchLabelKeys: pod-template-hash).
+`RolloutSim` (tests/kit/spread_sim.py) adds to the SpreadSim what a template change sets off:
+the Deployment controller's rolling update and a scheduler that honours the `NotIn` zone term.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.kit.perzone_sim import NOW, ZONES, down, zone_nodes
-from tests.kit.spread_sim import SpreadSim, spread_body
+from tests.kit.spread_sim import RolloutSim, spread_body
 from tests.kit.zoneshifts import shift
 
 from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
 from zonal_operator.api.workload import Workload
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import spread, spread_shifts
-from zonal_operator.core.model import PodInfo
-from zonal_operator.core.plan import Plan, Replace
+from zonal_operator.core.plan import Replace
 from zonal_operator.core.spread_shifts import SHIFTED_ZONES, Exclusion
 
 SURGE_FIRST = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 0}}
-
-
-def _count(value: Any, replicas: int, up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        exact = replicas * int(value[:-1]) / 100
-        return math.ceil(exact) if up else math.floor(exact)
-    return int(value)
-
-
-@dataclass
-class RolloutSim(SpreadSim):
-    revision: dict[str, str] = field(default_factory=dict)  # pod -> its template's digest
-    lowest: int | None = None  # the fewest Ready pods seen after any reconcile
-
-    def template_hash(self) -> str:
-        assert self.deployment is not None
-        template = self.deployment["spec"]["template"]
-        return json.dumps(template, sort_keys=True)
-
-    def kept_out(self) -> set[str]:
-        assert self.deployment is not None
-        pod = self.deployment["spec"]["template"]["spec"]
-        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-        return {
-            zone
-            for term in terms["nodeSelectorTerms"]
-            for expr in term.get("matchExpressions") or []
-            if expr["key"] == DEFAULT_TOPOLOGY_KEY and expr["operator"] == "NotIn"
-            for zone in expr["values"]
-        }
-
-    def replicaset(self) -> None:
-        """One pass of the Deployment controller: scale the old ReplicaSets down and the new
-        one up as the strategy allows, then schedule what was created."""
-        if self.deployment is None:
-            return
-        spec = self.deployment["spec"]
-        want, current = spec["replicas"], self.template_hash()
-        strategy = spec.get("strategy") or {"type": "RollingUpdate"}
-        old = [p for p in self.pods.values() if self.revision[p.name] != current]
-        new = [p for p in self.pods.values() if self.revision[p.name] == current]
-        if strategy.get("type") == "Recreate":
-            surge, unavailable = 0, want
-        else:
-            rolling = strategy.get("rollingUpdate") or {}
-            surge = _count(rolling.get("maxSurge", "25%"), want, up=True)
-            unavailable = _count(rolling.get("maxUnavailable", "25%"), want, up=False)
-        if not old:
-            while len(new) > want:
-                victim = min(new, key=lambda p: (p.ready, -int(p.name.split("-")[-1])))
-                new.remove(victim)
-                del self.pods[victim.name]
-        ready = sum(p.ready for p in self.pods.values())
-        for pod in sorted(old, key=lambda p: p.ready):
-            if pod.ready and ready - 1 < want - unavailable:
-                break
-            ready -= pod.ready
-            del self.pods[pod.name]
-            old.remove(pod)
-        if strategy.get("type") == "Recreate" and old:
-            return
-        while len(new) < want and len(self.pods) < want + surge:
-            name = f"web-{next(self.serial)}"
-            self.revision[name] = current
-            self.pods[name] = PodInfo(name=name, uid=name, node=self.place(current))
-            new.append(self.pods[name])
-
-    def place(self, current: str) -> str:
-        """The zone with the fewest pods of the current template, among the zones with a
-        Ready, untainted node the template allows."""
-        out = self.kept_out()
-        usable = [
-            n
-            for n in self.nodes
-            if n.ready == "True" and not n.taints and self.zone_of(n.name) not in out
-        ]
-        if not usable:
-            return ""
-        counts = Counter(
-            self.zone_of(p.node)
-            for p in self.pods.values()
-            if p.node and self.revision[p.name] == current
-        )
-        zone = min(sorted({self.zone_of(n.name) for n in usable}), key=lambda z: counts[z])
-        return next(n.name for n in usable if self.zone_of(n.name) == zone)
-
-    def settle(self) -> None:
-        super().settle()
-        if self.deployment is not None:
-            current = self.template_hash()
-            updated = sum(1 for p in self.pods.values() if self.revision[p.name] == current)
-            self.deployment["status"]["updatedReplicas"] = updated
-
-    def reconcile(self) -> Plan:
-        result = super().reconcile()
-        ready = self.ready()
-        self.lowest = ready if self.lowest is None else min(self.lowest, ready)
-        return result
-
-    def strategy(self) -> Any:
-        assert self.deployment is not None
-        return self.deployment["spec"].get("strategy")
-
-    def annotation(self) -> str | None:
-        assert self.deployment is not None
-        return self.deployment["metadata"]["annotations"].get(SHIFTED_ZONES)
 
 
 def steady(replicas: int = 9, zones: tuple[str, ...] = ZONES, **spec: Any) -> RolloutSim:

@@ -8,8 +8,9 @@ What is added to the user's pod template, and why:
   `DoNotSchedule` topology spread constraint over the zone key with `nodeTaintsPolicy: Honor`:
   the nodes of a dead zone carry the `unreachable`/`not-ready` NoSchedule taints, so they drop
   out of the skew computation and the replacements schedule in the healthy zones instead of
-  waiting Pending for the dead zone to catch up; while zone shifts apply, also
-  `topologyKey NotIn [shifted zones]`, and a surge-first strategy (core/spread_shifts.py);
+  waiting Pending for the dead zone to catch up; while zone shifts apply, or a zone failed on
+  the heartbeat verdict (its silent nodes untainted), also `topologyKey NotIn [those zones]`,
+  and a surge-first strategy (core/spread_shifts.py);
 - a soft topology spread constraint over `kubernetes.io/hostname`, so a zone's replicas do not
   pile onto one node, unless the user already spreads over hostnames;
 - NoExecute tolerations for `not-ready` and `unreachable` with the failover policy's short
@@ -193,8 +194,8 @@ def render_spread_deployment(
     annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The one Deployment of a workload with Spread placement: named like the workload; with
-    the zones a shift keeps out `excluded`, and, while it does, the shift's `strategy` and
-    `annotations` (core/spread_shifts.py decides them)."""
+    the zones kept out (a shift, the heartbeat verdict) `excluded`, and, while they are, the
+    surge-first `strategy` and `annotations` (core/spread_shifts.py decides them)."""
     labels = {WORKLOAD_LABEL: workload.name}
     selector = workload.base_selector()
     template = _template(workload, labels)

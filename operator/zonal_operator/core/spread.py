@@ -9,7 +9,9 @@ places pods; the operator only decides when pods must go and how many there are:
 1. Failover. Once a zone is judged Unhealthy (after gracePeriodSeconds, as with PerZone), the
    workload's pods on its failed nodes are deleted, as taint-based eviction would do later.
    The Deployment replaces them at once, and because the dead zone's nodes are tainted and the
-   constraint honours taints, the replacements schedule in the healthy zones.
+   constraint honours taints, the replacements schedule in the healthy zones. A zone judged
+   Unhealthy on the heartbeat verdict, its nodes still Ready and untainted, is kept out of the
+   pod template instead, as a shifted zone is (3.), until it is Healthy again.
 2. Failback, make-before-break. When every zone is Healthy again (the failback delay has run
    out) and the pods per zone differ by more than maxSkew, the Deployment is surged by one
    failback step: the constraint puts the new pods in the emptiest zones. Once every pod is
@@ -69,10 +71,9 @@ def plan(observed: SpreadObserved) -> Plan:
     zones, assignment, all_failing = _zones(observed, previous, requeue_at)
     eligible = [z.name for z in zones.values() if z.health is not None]
     zone_of = {n.name: n.labels.get(wl.topology_key, "") for n in observed.nodes}
-    # Pods go from nodes that are not Ready only. A zone judged lost from its silent kubelets
-    # (core/heartbeat.py) waits for its nodes to be marked NotReady before its pods are deleted:
-    # the scheduler places the replacements, and to it silent nodes are still fine, so it would
-    # put them straight back into the lost zone to keep the spread even.
+    # Pods go from nodes that are not Ready only: the scheduler places the replacements, and to
+    # it silent nodes (core/heartbeat.py) are still fine, so it would put them straight back
+    # into the lost zone. Such a zone is kept out of the pod template instead (spread_shifts).
     failed_nodes = failed_node_names(observed.nodes)
     silent_nodes = failed_node_names(observed.nodes, wl.failover.heartbeat_timeout_seconds)
     pods = [p for p in observed.pods if not p.deleting]
@@ -80,7 +81,8 @@ def plan(observed: SpreadObserved) -> Plan:
     conflict = live is not None and not owns(wl, live)
     if conflict:
         live = None
-    # The zones the pod template keeps out for the shifts, and the surge-first rollout.
+    # The zones the pod template keeps out (shifts, the heartbeat verdict), and the surge-first
+    # rollout.
     shifted = spread_shifts.exclusion(zones, live, all_failing=all_failing)
 
     # 1. Failover: pods stranded on the failed nodes of an Unhealthy zone go now.
@@ -141,7 +143,9 @@ def plan(observed: SpreadObserved) -> Plan:
     for pod in pods:
         if pod.node in silent_nodes - failed_nodes:
             silenced_in[zone_of.get(pod.node, "")] += 1
-    _events(wl, zones, previous, result, stranded=stranded_in, silenced=silenced_in)
+    _events(
+        wl, zones, previous, result, stranded=stranded_in, silenced=silenced_in, out=shifted.zones
+    )
     status = _status(
         wl,
         live,
@@ -284,12 +288,19 @@ def _events(
     *,
     stranded: Mapping[str, int],
     silenced: Mapping[str, int],
+    out: Sequence[str],
 ) -> None:
     def replacing(zone: ZoneView) -> str:
         if zone.state is ZoneState.SHIFTED:
             return (
                 "the pod template keeps it out, and the Deployment rolls its pods out to the "
                 "other zones, surge first (maxUnavailable 0)"
+            )
+        if zone.name in out and silenced.get(zone.name):
+            return (
+                f"the pod template keeps it out: the Deployment starts all its replicas in the "
+                f"other zones before it removes any pod, its {silenced[zone.name]} on silent "
+                "nodes included (maxUnavailable 0)"
             )
         if stranded.get(zone.name):
             return (

@@ -1,6 +1,6 @@
 """Zone shifts for Spread placement: which zones the one Deployment's pod template keeps out, and
 when its rollout is made surge first (see core/shifts.py for which shifts apply, spread.py for
-the plan that calls this).
+the plan that calls this). A zone failed over on the heartbeat verdict is kept out the same way.
 
 The scheduler places a Spread workload's pods, so a zone is taken away from them in the pod
 template: a required node affinity term `topologyKey NotIn [shifted zones]`, ANDed into every
@@ -28,6 +28,17 @@ their way back).
 - A shift that ends on a zone that never failed brings the pods back at once, without the
   failback delay, as with PerZone placement: the end of a shift is a decision, not nodes
   coming back (zones.judge_zone).
+- A zone judged Unhealthy on the heartbeat verdict (its kubelets silent, its nodes still Ready
+  to the scheduler, core/heartbeat.py) is kept out too: deleting its pods would not do, for the
+  reason above, until the nodes are NotReady and tainted. That rollout surges every replica at
+  once (`maxSurge: spec.replicas`): the ReplicaSet controller picks the old pods it removes
+  without knowing that the silent zone's serve nothing (it rather removes pods from the nodes
+  the surge crowded, in the healthy zones), so each smaller step would mostly replace pods
+  that serve, and the capacity would stay short until the whole rollout is done. Once kept
+  out, the zone stays out while it is Unhealthy or Recovering, whatever later turns its nodes
+  NotReady, and comes back when it is Healthy again (after failbackDelaySeconds), surge first
+  in failback steps as a shift's zone does. A zone whose renewals resume within its grace
+  period was never Unhealthy: the template never moved.
 - While every zone looks down, nothing moves: the template keeps the zones it keeps.
 - While the template changes, and until its rollout is done, the plan starts no failback
   surge of its own (spread.py): the rollout already places every pod afresh.
@@ -40,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zonal_operator.api.group import RESERVED_LABEL_PREFIX
+from zonal_operator.api.status import ZoneState
 from zonal_operator.api.workload import Workload
 from zonal_operator.core.deployment import rolled_out
 from zonal_operator.core.render import render_spread_deployment
@@ -55,6 +67,8 @@ class Exclusion:
 
     zones: tuple[str, ...] = ()
     surge_first: bool = False
+    # Some of `zones` are out because they failed, not (only) for a shift: surge every replica.
+    failed: bool = False
 
     def annotations(self) -> dict[str, str]:
         return {SHIFTED_ZONES: ",".join(self.zones)} if self.surge_first else {}
@@ -82,10 +96,13 @@ def exclusion(
     if all_failing:
         return Exclusion(before or (), before is not None)  # move nothing
     out = {z.name for z in zones.values() if z.shifted_by and z.health is not None}
-    # Out by a shift, failed meanwhile: back only once the failback rules allow.
-    out |= {z for z in before or () if z in zones and zones[z].state in FAILED_OVER}
+    # Failed on the heartbeat verdict: the scheduler still sees its nodes as fine.
+    failed = {z.name for z in zones.values() if verdict_out(z)}
+    # Out already (a shift, or the verdict), failed meanwhile: back once failback allows.
+    failed |= {z for z in before or () if z in zones and zones[z].state in FAILED_OVER}
+    out |= failed
     if out:
-        return Exclusion(tuple(sorted(out)), True)
+        return Exclusion(tuple(sorted(out)), True, bool(failed))
     if before is None:
         return NONE
     # The shift is over: surge first until the rollout that brings the pods back is done.
@@ -94,13 +111,17 @@ def exclusion(
     return NONE if back else Exclusion((), True)
 
 
-def strategy(wl: Workload) -> dict[str, Any]:
+def verdict_out(zone: ZoneView) -> bool:
+    """Whether the zone is to leave the template now: Unhealthy on the heartbeat verdict."""
+    health = zone.health
+    return zone.state is ZoneState.UNHEALTHY and health is not None and health.by_silence
+
+
+def strategy(wl: Workload, failed: bool = False) -> dict[str, Any]:
     """The Deployment strategy of a shift's rollout: never a pod down before its replacement
-    is Ready."""
-    return {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": failback_step(wl), "maxUnavailable": 0},
-    }
+    is Ready; away from a failed zone, every replica at once (see the module's doc)."""
+    surge = max(1, wl.replicas) if failed else failback_step(wl)  # never both 0
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": 0}}
 
 
 def render(wl: Workload, replicas: int, ex: Exclusion = NONE) -> dict[str, Any]:
@@ -109,7 +130,7 @@ def render(wl: Workload, replicas: int, ex: Exclusion = NONE) -> dict[str, Any]:
         wl,
         replicas,
         excluded=ex.zones,
-        strategy=strategy(wl) if ex.surge_first else None,
+        strategy=strategy(wl, ex.failed) if ex.surge_first else None,
         annotations=ex.annotations(),
     )
 

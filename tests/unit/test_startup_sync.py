@@ -7,7 +7,8 @@ from typing import Any
 
 from tests.kit.fake_kube import FakeKube
 
-from zonal_operator.runtime.controller import Controller, select_namespaces
+from zonal_operator.runtime.controller import Controller
+from zonal_operator.runtime.namespaces import select_namespaces
 from zonal_operator.runtime.watch import Deliver, Source
 
 

@@ -5,13 +5,16 @@ as if they had been written. The controllers here have one worker unless said ot
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from tests.kit.fake_kube import StatusApi, reconcile_next, status_controller, status_workload
 from tests.kit.perzone_sim import ZONES
 
+from zonal_operator.core.plan import Plan, Scale
 from zonal_operator.runtime.controller import Controller
+from zonal_operator.runtime.executor import StatusWrite, held_until
 from zonal_operator.runtime.kube import ApiException
 
 
@@ -132,3 +135,18 @@ def test_an_operator_that_stops_writes_the_statuses_it_deferred() -> None:
         assert [z["deploymentGeneration"] for z in api.statuses["web"]["zones"]] == [1, 1, 1]
 
     asyncio.run(scenario())
+
+
+def test_a_held_status_waits_until_its_hold_or_a_change_that_may_not_wait() -> None:
+    """held_until (runtime/executor.py): a cut within a move is held (core/coalesce.py); a
+    plan with nothing new keeps the hold, a newer hold cannot extend it, and a change that may
+    not wait ends it."""
+    t = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    held = StatusWrite("uid", {}, hold_until=t)
+    assert held_until(Plan(status={}, status_hold_until=t), None) == t
+    assert held_until(Plan(), held) == t  # nothing new
+    assert held_until(Plan(status_coalesced=True), held) == t
+    later = Plan(status={}, actions=[Scale("web-zone-a", 0)], status_hold_until=t.replace(minute=5))
+    assert held_until(later, held) == t
+    assert held_until(Plan(status={"readyReplicas": 3}), held) is None
+    assert held_until(Plan(status={}), None) is None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fnmatch
 import functools
 import logging
 import time
@@ -36,10 +35,11 @@ from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.core.resume import Recorded, recorded
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key, Store
-from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite
+from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite, held_until
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
+from zonal_operator.runtime.namespaces import has_globs, namespace_selected, select_namespaces
 from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source
@@ -279,8 +279,8 @@ class Controller:
         assert self._reflector is not None
         scopes: list[str | None] = [None]
         accept: Callable[[str], bool] | None = None
-        if _has_globs(patterns):
-            accept = functools.partial(_namespace_selected, tuple(patterns))
+        if has_globs(patterns):
+            accept = functools.partial(namespace_selected, tuple(patterns))
         elif patterns:
             scopes = list(patterns)
         made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.intake.on_node, None)]
@@ -296,7 +296,7 @@ class Controller:
         scopes: list[str | None] = [None]  # None: every namespace
         if patterns:
             names = patterns
-            if _has_globs(patterns):
+            if has_globs(patterns):
                 names = select_namespaces(patterns, self.api.list_namespaces())
             scopes = list(names)
         return [w for ns in scopes for w in self.api.list_workloads(ns)]
@@ -420,7 +420,7 @@ class Controller:
             write = self.executor.compose(wl, plan, deferred, outcome, datetime.now(UTC))
             since = deferred.deferred_since if deferred is not None else time.monotonic()
             waited = time.monotonic() - since
-            hold = _hold_until(plan, deferred)
+            hold = held_until(plan, deferred)
             if write.status == written and not write.events:
                 pass  # back where it was: nothing to tell
             elif hold is not None and hold > now and not write.events:
@@ -491,17 +491,6 @@ class Controller:
         return self.queue.urgent >= self.settings.workers
 
 
-def _hold_until(plan: Plan, deferred: StatusWrite | None) -> datetime | None:
-    """Until when a status may be held back: the plan's hold, or the one it was held under
-    before when the plan changes nothing more (a newer change that may not wait ends it)."""
-    before = deferred.hold_until if deferred is not None else None
-    if plan.status is None and not plan.actions and not plan.events:
-        return before
-    if plan.status_hold_until is None:
-        return None
-    return plan.status_hold_until if before is None else min(before, plan.status_hold_until)
-
-
 async def _list_until_done(reflector: Reflecting) -> None:
     while True:
         try:
@@ -510,27 +499,3 @@ async def _list_until_done(reflector: Reflecting) -> None:
         except Exception as exc:
             log.warning("listing at start-up failed (%s); retrying in 5s", exc)
             await asyncio.sleep(5)
-
-
-def _has_globs(patterns: Sequence[str]) -> bool:
-    return any(set(p) & set("*?[!,") for p in patterns)
-
-
-def _namespace_selected(patterns: Sequence[str], namespace: str) -> bool:
-    return bool(select_namespaces(patterns, [namespace]))
-
-
-def select_namespaces(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
-    """The namespaces that `--namespace` patterns select, as kopf reads them: each pattern is a
-    comma-separated list of globs, where `!glob` excludes."""
-    include: list[str] = []
-    exclude: list[str] = []
-    for pattern in patterns:
-        for part in filter(None, (p.strip() for p in pattern.split(","))):
-            (exclude if part.startswith("!") else include).append(part.lstrip("!"))
-    return [
-        name
-        for name in names
-        if (not include or any(fnmatch.fnmatchcase(name, g) for g in include))
-        and not any(fnmatch.fnmatchcase(name, g) for g in exclude)
-    ]

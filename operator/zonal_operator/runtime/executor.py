@@ -245,3 +245,14 @@ def _api_message(exc: ApiException) -> str:
     with contextlib.suppress(ValueError, TypeError, AttributeError):
         return str(json.loads(exc.body or "").get("message") or exc.reason)
     return str(exc.reason)
+
+
+def held_until(plan: Plan, deferred: StatusWrite | None) -> datetime | None:
+    """Until when a status may be held back: the plan's hold, or the one it was held under
+    before when the plan changes nothing more (a newer change that may not wait ends it)."""
+    before = deferred.hold_until if deferred is not None else None
+    if plan.status is None and not plan.actions and not plan.events:
+        return before
+    if plan.status_hold_until is None:
+        return None
+    return plan.status_hold_until if before is None else min(before, plan.status_hold_until)

@@ -73,7 +73,10 @@ def coalesce_until(
         if progressing or _counts_only_of_failed_zones(before, after):
             moving = since + timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS)
             return moving if settled is None else max(settled, moving)
-        return settled
+        if settled is None:
+            return None
+        # A silence that neither ends nor turns its node NotReady keeps `settled` moving.
+        return min(settled, since + timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS))
     if settled is not None and settled > observed.now and decisions(before) == decisions(after):
         return min(settled, since + timedelta(seconds=NODE_CHANGES_COALESCE_SECONDS))
     if not progressing:

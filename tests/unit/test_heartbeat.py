@@ -272,3 +272,23 @@ def test_a_zone_lost_costs_two_status_writes_the_verdict_with_the_move_and_the_e
     assert condition(end, "Progressing")["status"] == "False"
     assert condition(end, "Ready")["status"] == "True"
     assert zone_entry(end, "zone-a")["readyNodes"] == 0
+
+
+def test_while_the_status_waits_the_metrics_show_the_workload_as_it_is() -> None:
+    """A coalesced change is not written, but the per-zone metrics read what the plan computed
+    (Plan.computed), not the last status written."""
+    from prometheus_client import REGISTRY
+
+    from zonal_operator.runtime.metrics import WorkloadSeries
+
+    sim = steady(9)
+    last = NOW - timedelta(seconds=22)
+    sim.nodes = with_zone(sim.nodes, "zone-a", quiet_zone("zone-a", last))
+    result = sim.plan()
+    assert result.status is None and result.status_coalesced
+    WorkloadSeries().observe(sim.workload, result, sim.now)
+    labels = {"namespace": sim.workload.namespace, "workload": sim.workload.name, "zone": "zone-a"}
+    degraded = REGISTRY.get_sample_value(
+        "zonal_operator_zone_state", {**labels, "state": "Degraded"}
+    )
+    assert degraded == 1  # the status still says Healthy

@@ -147,6 +147,7 @@ def plan(observed: PerZoneObserved) -> Plan:
         wave=wave,
     )
     report.condition_events(wl.status, status, result)
+    result.computed = status
     if status != wl.status:
         # Nothing waits that comes with an event, or with a write but a cut: each tells of
         # what it records. Neither does a wave's progress: its bake is timed from what status

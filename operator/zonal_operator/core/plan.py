@@ -127,6 +127,9 @@ class Plan:
     # The status changed only in what may wait, and that change is coalesced with the ones to
     # come: not written for now (coalesce.py).
     status_coalesced: bool = False
+    # The status as this plan computed it, whether written now or coalesced: what the metrics
+    # report, so that they show the workload as it is while its status waits.
+    computed: WorkloadStatus | None = None
     # The status (with the generations this plan's writes produce) may be held back until then:
     # its writes only cut what no longer serves, while the move they belong to goes on
     # (coalesce.py); the runtime keeps it, plans on it, and writes it by then at the latest.

@@ -200,7 +200,7 @@ class WorkloadSeries:
 
     def observe(self, wl: Workload, plan: Plan, now: datetime) -> None:
         """Keep the per-zone metrics and the failover counters and timings current."""
-        status = plan.status if plan.status is not None else wl.status
+        status = next(s for s in (plan.computed, plan.status, wl.status) if s is not None)
         labels = (wl.namespace, wl.name)
         zones = status.get("zones") or []
         for gone in self.zones - {z["name"] for z in zones}:

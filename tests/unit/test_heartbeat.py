@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from tests.kit.perzone_sim import (
     NOW,
     ZONES,
@@ -33,6 +34,7 @@ from zonal_operator.core.health import (
 )
 from zonal_operator.core.heartbeat import correlated, due, quiet_after, silent
 from zonal_operator.core.model import NodeInfo, Silence
+from zonal_operator.runtime.metrics import WorkloadSeries
 
 
 def silenced(nodes: list[NodeInfo], since: datetime, confirmed: datetime) -> list[NodeInfo]:
@@ -277,10 +279,6 @@ def test_a_zone_lost_costs_two_status_writes_the_verdict_with_the_move_and_the_e
 def test_while_the_status_waits_the_metrics_show_the_workload_as_it_is() -> None:
     """A coalesced change is not written, but the per-zone metrics read what the plan computed
     (Plan.computed), not the last status written."""
-    from prometheus_client import REGISTRY
-
-    from zonal_operator.runtime.metrics import WorkloadSeries
-
     sim = steady(9)
     last = NOW - timedelta(seconds=22)
     sim.nodes = with_zone(sim.nodes, "zone-a", quiet_zone("zone-a", last))

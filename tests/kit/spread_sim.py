@@ -304,3 +304,16 @@ def healthy_nodes() -> list[NodeInfo]:
 def converged(sim: SpreadSim) -> SpreadSim:
     sim.run()
     return sim
+
+
+def check_back_in_every_zone(
+    sim: RolloutSim, replicas: int, max_skew: int, strategy: dict[str, Any]
+) -> None:
+    """After a zone's return: Ready never below spec.replicas on the way, the pods even over
+    every zone, the user's strategy and no shift annotation back, and nothing more to do."""
+    assert sim.lowest is not None and sim.lowest >= replicas
+    counts = [sim.counts().get(z, 0) for z in ZONES]
+    assert sum(counts) == replicas and max(counts) - min(counts) <= max_skew
+    assert sim.strategy() == strategy and sim.annotation() is None
+    again = spread.plan(sim.observe())
+    assert (again.actions, again.status) == ([], None)

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.kit.perzone_sim import NOW, ZONES, down, zone_nodes
-from tests.kit.spread_sim import RolloutSim, spread_body
+from tests.kit.spread_sim import RolloutSim, check_back_in_every_zone, spread_body
 from tests.kit.zoneshifts import shift
 
 from zonal_operator.api.group import DEFAULT_TOPOLOGY_KEY
@@ -249,12 +249,7 @@ def test_out_and_back_never_costs_ready_capacity_and_ends_where_it_should(
 
     sim.shifts, sim.lowest = (), None
     sim.run()
-    assert sim.lowest is not None and sim.lowest >= replicas
-    counts = [sim.counts().get(z, 0) for z in ZONES]
-    assert sum(counts) == replicas and max(counts) - min(counts) <= max_skew
-    assert sim.strategy() == strategy and sim.annotation() is None
-    again = spread.plan(sim.observe())
-    assert (again.actions, again.status) == ([], None)
+    check_back_in_every_zone(sim, replicas, max_skew, strategy)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.kit.perzone_sim import NOW, ZONES, down, zone_nodes
-from tests.kit.spread_sim import RolloutSim, spread_body
+from tests.kit.spread_sim import RolloutSim, check_back_in_every_zone, spread_body
 
 from zonal_operator.core import spread
 from zonal_operator.core.model import NodeInfo, Silence
@@ -199,9 +199,4 @@ def test_a_heartbeat_failover_and_back_never_costs_capacity_nor_excludes_every_z
     sim.run()
     sim.now = NOW + timedelta(seconds=301)
     sim.run()
-    assert sim.lowest is not None and sim.lowest >= replicas
-    counts = [sim.counts().get(z, 0) for z in ZONES]
-    assert sum(counts) == replicas and max(counts) - min(counts) <= max_skew
-    assert sim.strategy() == strategy and sim.annotation() is None
-    again = spread.plan(sim.observe())
-    assert (again.actions, again.status) == ([], None)
+    check_back_in_every_zone(sim, replicas, max_skew, strategy)

@@ -42,7 +42,7 @@ from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
 from zonal_operator.runtime.namespaces import has_globs, namespace_selected, select_namespaces
 from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
-from zonal_operator.runtime.watch import Deliver, Source
+from zonal_operator.runtime.watch import Deliver, Source, list_until_done
 from zonal_operator.runtime.workqueue import WorkQueue
 
 log = logging.getLogger("zonal_operator")
@@ -238,7 +238,7 @@ class Controller:
                     Source("namespaces", "/api/v1/namespaces"), self.intake.on_namespace, None
                 ),
             ]
-        await asyncio.gather(*map(_list_until_done, self._reflectors))
+        await asyncio.gather(*map(list_until_done, self._reflectors))
         await list_shifts(self._shift_reflectors)
         if self._lease_reflector is not None:
             try:
@@ -489,13 +489,3 @@ class Controller:
     def _backlog(self) -> bool:
         """As many workloads wait as the workers can take up at once, or more."""
         return self.queue.urgent >= self.settings.workers
-
-
-async def _list_until_done(reflector: Reflecting) -> None:
-    while True:
-        try:
-            await reflector.list()
-            return
-        except Exception as exc:
-            log.warning("listing at start-up failed (%s); retrying in 5s", exc)
-            await asyncio.sleep(5)

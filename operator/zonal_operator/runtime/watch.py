@@ -14,7 +14,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -259,3 +259,18 @@ async def _check(response: aiohttp.ClientResponse, verb: str, resource: str) -> 
     raise aiohttp.ClientResponseError(
         response.request_info, (), status=response.status, message=body
     )
+
+
+class Listing(Protocol):
+    async def list(self) -> None: ...
+
+
+async def list_until_done(reflector: Listing) -> None:
+    """A reflector's first list at start-up, retried until it succeeds."""
+    while True:
+        try:
+            await reflector.list()
+            return
+        except Exception as exc:
+            log.warning("listing at start-up failed (%s); retrying in 5s", exc)
+            await asyncio.sleep(5)

@@ -9,6 +9,7 @@ worker never see another's.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -30,9 +31,14 @@ def crd_installed(cluster: LocalCluster) -> None:
 
 @pytest.fixture
 def namespace(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace per test, named after it, deleted afterwards."""
+    """A fresh namespace per test, named after it, deleted afterwards. The name ends in a hash
+    of the test's id: two tests whose names share their first 40 characters (one in
+    test_failover.py, one in test_spread.py) may run one after the other on a worker's
+    cluster, while the first one's namespace is still being deleted."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
     name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
     name = "".join(c if c.isalnum() or c == "-" else "-" for c in name).strip("-")
+    name = f"{name}-{digest}"
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

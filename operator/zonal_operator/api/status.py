@@ -113,6 +113,9 @@ class Reason(StrEnum):
     PREVIOUS_RUN_IN_FORCE = "PreviousRunInForce"
     NOTHING_TO_DRILL = "NothingToDrill"
     MISSED = "Missed"
+    # Automatic shifts (core/gray_failure.py): one created; gray failure seen but no shift
+    GRAY_FAILURE = "GrayFailure"
+    AUTO_SHIFT_HELD = "AutoShiftHeld"
 
 
 class RunOutcome(StrEnum):

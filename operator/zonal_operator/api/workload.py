@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from zonal_operator.api.autoshift import AUTO_SHIFT, AUTO_SHIFT_SECTION, AutoShiftPolicy
 from zonal_operator.api.fields import Column, Field, Kind, Rule, item
 from zonal_operator.api.fields import int32 as _int32
 from zonal_operator.api.group import (
@@ -319,6 +320,7 @@ SPEC = Field(
         STRATEGY,
         FAILOVER_SECTION,
         ZONE_ROLLOUT_SECTION,
+        AUTO_SHIFT_SECTION,
     ),
     rules=(*SELECTOR_RULES, *SPEC_RULES),
 )
@@ -413,6 +415,7 @@ class Workload:
     rollout: Mapping[str, Any] = field(default_factory=dict)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
     zone_rollout: ZoneRolloutPolicy = field(default_factory=ZoneRolloutPolicy)
+    auto_shift: AutoShiftPolicy = field(default_factory=AutoShiftPolicy)
     status: WorkloadStatus = field(default_factory=WorkloadStatus)
 
     @property
@@ -445,6 +448,7 @@ class Workload:
             rollout=rollout,
             failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
             zone_rollout=ZoneRolloutPolicy.from_spec(spec.get(ZONE_ROLLOUT)),
+            auto_shift=AutoShiftPolicy.from_spec(spec.get(AUTO_SHIFT)),
             status=cast(WorkloadStatus, copy.deepcopy(body.get("status") or {})),
         )
 

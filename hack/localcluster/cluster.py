@@ -320,6 +320,22 @@ class LocalCluster:
         self._save(state)
         return True
 
+    def restart_kwok(self, zone: str, configs: Sequence[Path]) -> None:
+        """Restart the zone's kwok with these stage files besides kwok.yaml (degrade.py). Its
+        nodes' Leases miss no renewal: the restart takes well under their renew interval."""
+        state = self._require()
+        if zone in state.down_zones:
+            raise ClusterError(f"zone {zone} is down (make zone-up ZONE={zone} first)")
+        pid = state.pids[f"kwok-{zone}"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        while _alive(pid):
+            time.sleep(0.05)
+        extra = [f"--config={path}" for path in configs]
+        self._start(state, f"kwok-{zone}", [*self._kwok_args(zone), *extra])
+
     def node_down(self, node: str) -> bool:
         """Stop one node's heartbeats. Returns False if it was already down."""
         self._require()

@@ -46,6 +46,10 @@ OUTLIERS = Gauge(
     "Opted-in ZonalWorkloads whose pods fail in this zone only (their sustained outlier).",
     ["zone"],
 )
+WINDOWS_JUDGED = Counter(
+    "zonal_operator_gray_failure_windows_total",
+    "Windows of pod samples the gray-failure judgement has closed and judged.",
+)
 AUTOMATIC_SHIFTS = Counter(
     "zonal_operator_automatic_shifts_total",
     "Automatic ZoneShifts created on a gray zone failure, by zone.",
@@ -145,6 +149,7 @@ class GrayFailure:
             self.store.zoneshifts.values(),
             now,
         )
+        WINDOWS_JUDGED.inc()
         self._metrics(judged)
         await self._act(judged, now)
         return judged

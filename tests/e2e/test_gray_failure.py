@@ -199,3 +199,7 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
     assert not automatic_shifts(cluster), "a shift while every zone fails"
     for wl in OPTED:
         assert split(cluster, namespace, wl) == EVEN
+    # Throughout, the degraded zones' nodes heartbeated: no zone was judged failing by them.
+    for wl in (*OPTED, "plain"):
+        told = set(reasons(cluster, namespace, wl))
+        assert not told & {"ZoneDegraded", "ZoneUnhealthy"}, (wl, told)

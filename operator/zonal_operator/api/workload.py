@@ -13,6 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from zonal_operator.api.budgets import (
+    DISRUPTION_BUDGET,
+    DISRUPTION_BUDGET_SECTION,
+    DisruptionBudget,
+)
 from zonal_operator.api.fields import Column, Field, Kind, Rule, item
 from zonal_operator.api.fields import int32 as _int32
 from zonal_operator.api.group import (
@@ -158,6 +163,12 @@ SPREAD_RULE = Rule(
     "one Deployment that every zone shares, so a change reaches its zones together",
     f".{ZONE_ROLLOUT}",
 )
+SPREAD_BUDGET_RULE = Rule(
+    f"self.?{PLACEMENT.name}.orValue('{PER_ZONE}') != '{SPREAD}' || !has(self.{DISRUPTION_BUDGET})",
+    "spec.disruptionBudget needs spec.placement PerZone: a Spread workload's pods in every zone "
+    "come from one template, and no label tells a PodDisruptionBudget which zone a pod is in",
+    f".{DISRUPTION_BUDGET}",
+)
 # Rules over several spec fields.
 SPEC_RULES = (
     Rule(
@@ -169,6 +180,7 @@ SPEC_RULES = (
         f".{PROGRESS_DEADLINE_SECONDS.name}",
     ),
     SPREAD_RULE,
+    SPREAD_BUDGET_RULE,
 )
 
 # -- spec.failover ----------------------------------------------------------------------------
@@ -319,6 +331,7 @@ SPEC = Field(
         STRATEGY,
         FAILOVER_SECTION,
         ZONE_ROLLOUT_SECTION,
+        DISRUPTION_BUDGET_SECTION,
     ),
     rules=(*SELECTOR_RULES, *SPEC_RULES),
 )
@@ -413,6 +426,7 @@ class Workload:
     rollout: Mapping[str, Any] = field(default_factory=dict)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
     zone_rollout: ZoneRolloutPolicy = field(default_factory=ZoneRolloutPolicy)
+    disruption_budget: DisruptionBudget | None = None  # None: no zone budgets
     status: WorkloadStatus = field(default_factory=WorkloadStatus)
 
     @property
@@ -445,6 +459,7 @@ class Workload:
             rollout=rollout,
             failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
             zone_rollout=ZoneRolloutPolicy.from_spec(spec.get(ZONE_ROLLOUT)),
+            disruption_budget=DisruptionBudget.from_spec(spec.get(DISRUPTION_BUDGET)),
             status=cast(WorkloadStatus, copy.deepcopy(body.get("status") or {})),
         )
 

@@ -84,14 +84,16 @@ class ZoneBudgets:
     ) -> None:
         if self.api is None:
             return
-        deployments = store.deployments_for(wl)
-        placed = store.placed.get(wl.key, {})
-        nodes = store.node_snapshot()
         live = {
             name: body
             for name, body in self.budgets.get(wl.namespace, {}).items()
             if core.owned_by(body, wl)
         }
+        if wl.disruption_budget is None and not live:
+            return  # the common case: nothing to read further, nothing to write
+        deployments = store.deployments_for(wl)
+        placed = store.placed.get(wl.key, {})
+        nodes = store.node_snapshot()
         by_zone: dict[str, Mapping[str, Any]] = {}
         if wl.disruption_budget is not None:
             for body in deployments.values():

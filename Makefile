@@ -64,6 +64,16 @@ zone-up: $(VENV_READY) ## Resume the heartbeats of every node in ZONE
 	@test -n "$(ZONE)" || { echo "usage: make zone-up ZONE=zone-a" >&2; exit 2; }
 	$(LOCALCLUSTER) zone-up $(ZONE)
 
+.PHONY: zone-degrade
+zone-degrade: $(VENV_READY) ## Gray failure: pods in ZONE fail readiness, its nodes heartbeat on
+	@test -n "$(ZONE)" || { echo "usage: make zone-degrade ZONE=zone-b" >&2; exit 2; }
+	$(LOCALCLUSTER) zone-degrade $(ZONE)
+
+.PHONY: zone-restore
+zone-restore: $(VENV_READY) ## End the gray failure of ZONE: its pods turn Ready again
+	@test -n "$(ZONE)" || { echo "usage: make zone-restore ZONE=zone-b" >&2; exit 2; }
+	$(LOCALCLUSTER) zone-restore $(ZONE)
+
 .PHONY: node-down
 node-down: $(VENV_READY) ## Stop the heartbeats of NODE
 	@test -n "$(NODE)" || { echo "usage: make node-down NODE=kwok-zone-a-0" >&2; exit 2; }

@@ -1,6 +1,7 @@
 """Command line of the local cluster: `python -m localcluster <command>` (see `--help`).
 
-The Makefile targets cluster-up, cluster-down, zone-down, zone-up and run call this.
+The Makefile targets cluster-up, cluster-down, zone-down, zone-up, zone-degrade, zone-restore
+and run call this.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from localcluster.cluster import ClusterConfig, ClusterError, LocalCluster
+from localcluster.degrade import zone_degrade, zone_restore
 from localcluster.run_operator import run_operator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="say whether the cluster runs, and its zones and nodes")
     for verb in ("zone-down", "zone-up"):
         cmd = sub.add_parser(verb, help=f"{verb.replace('-', ' ')}: stop/resume its heartbeats")
+        cmd.add_argument("zone")
+    for verb in ("zone-degrade", "zone-restore"):
+        cmd = sub.add_parser(verb, help=f"{verb}: fail/restore its pods' readiness (degrade.py)")
         cmd.add_argument("zone")
     for verb in ("node-down", "node-up"):
         cmd = sub.add_parser(verb, help=f"{verb.replace('-', ' ')}: stop/resume its heartbeats")
@@ -115,6 +120,10 @@ def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
     elif command in ("zone-down", "zone-up"):
         changed = (cluster.zone_down if command == "zone-down" else cluster.zone_up)(args.zone)
         state = "down" if command == "zone-down" else "up"
+        print(f"zone {args.zone} {'is now' if changed else 'was already'} {state}")
+    elif command in ("zone-degrade", "zone-restore"):
+        changed = (zone_degrade if command == "zone-degrade" else zone_restore)(cluster, args.zone)
+        state = "degraded" if command == "zone-degrade" else "restored"
         print(f"zone {args.zone} {'is now' if changed else 'was already'} {state}")
     elif command in ("node-down", "node-up"):
         changed = (cluster.node_down if command == "node-down" else cluster.node_up)(args.node)

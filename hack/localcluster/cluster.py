@@ -320,6 +320,26 @@ class LocalCluster:
         self._save(state)
         return True
 
+    def restart_kwok(self, zone: str, configs: Sequence[Path]) -> None:
+        """Restart the zone's kwok with these stage files besides kwok.yaml (degrade.py). A new
+        kwok holds the nodes' Leases under an identity of its own, and would wait for the old
+        one's to run out (40 s): they are deleted between the two, and the new one creates
+        them at once, so the nodes miss no renewal (a kubelet keeps its Lease over a restart)."""
+        state = self._require()
+        if zone in state.down_zones:
+            raise ClusterError(f"zone {zone} is down (make zone-up ZONE={zone} first)")
+        nodes, pid = self.nodes_in_zone(zone), state.pids[f"kwok-{zone}"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        while _alive(pid):
+            time.sleep(0.05)
+        leases = ("-n", "kube-node-lease", "--ignore-not-found", "--wait=false")
+        self.kubectl("delete", "lease", *leases, *nodes)
+        extra = [f"--config={path}" for path in configs]
+        self._start(state, f"kwok-{zone}", [*self._kwok_args(zone), *extra])
+
     def node_down(self, node: str) -> bool:
         """Stop one node's heartbeats. Returns False if it was already down."""
         self._require()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import timedelta
 from importlib.metadata import version
 
 import kopf
 
 from zonal_operator import handlers  # registers the kopf handlers on import
+from zonal_operator.api.zoneshift import MAX_DURATION_HOURS, parse_duration
 from zonal_operator.core.election import check_timing
 
 
@@ -66,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
         "renewing them is judged failed before its nodes turn NotReady (the workloads' "
         "spec.failover.heartbeatTimeoutSeconds); --no-node-heartbeats judges zones by the "
         "nodes' Ready conditions alone (default: on)",
+    )
+    run.add_argument(
+        "--auto-shift",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="shift a gray-failed zone away for the workloads with spec.autoShift.enabled: "
+        "their pods fail in one zone only while its nodes still heartbeat (README, Automatic "
+        "zone shifts); --no-auto-shift: never (default: on)",
+    )
+    run.add_argument(
+        "--auto-shift-duration",
+        type=_shift_duration,
+        default="1h",
+        help="spec.duration of the automatic ZoneShifts (default 1h)",
     )
     run.add_argument(
         "--metrics-port", type=int, default=8080, help="Prometheus /metrics port; 0 disables"
@@ -131,6 +147,16 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
     return number
+
+
+def _shift_duration(value: str) -> str:
+    try:
+        length = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not timedelta(0) < length <= timedelta(hours=MAX_DURATION_HOURS):
+        raise argparse.ArgumentTypeError(f"must be more than 0s, at most {MAX_DURATION_HOURS}h")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

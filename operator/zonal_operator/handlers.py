@@ -26,6 +26,7 @@ from zonal_operator.api.group import GROUP, VERSION
 from zonal_operator.api.workload import PLURAL
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.gray_failure import GrayFailure
 from zonal_operator.runtime.heartbeats import LEASES_PATH
 from zonal_operator.runtime.kube import (
     KubeApi,
@@ -122,6 +123,12 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         controller.active.clear()  # a standby until the lease is won
     await controller.sync(options.namespaces)
     controller.start()
+    if options.auto_shift:
+        shifter = GrayFailure(
+            controller.store, api, controller.pool, controller.active,
+            controller.intake.on_zoneshift, duration=options.auto_shift_duration,
+        )  # fmt: skip
+        memo.autoshift = asyncio.create_task(shifter.run(), name="zonal-autoshift")
     if leadership is not None:
         # Stands for the lease only once the caches are full: a new leader plans from them.
         lease_api = KubeApi(load_client(memo.configuration, pool_size=2, user_agent=agent))
@@ -174,7 +181,8 @@ def _login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
-    tasks: list[asyncio.Task[None]] = memo.get("election_tasks") or []
+    tasks: list[asyncio.Task[None]] = [*(memo.get("election_tasks") or [])]
+    tasks += [memo.autoshift] if memo.get("autoshift") else []
     for task in tasks:
         task.cancel()  # no renewal from here on: the lease is released below
     await asyncio.gather(*tasks, return_exceptions=True)

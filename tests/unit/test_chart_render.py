@@ -266,6 +266,8 @@ CLUSTER_SCOPED_READS = {
     # For the ZoneShifts' namespaceSelector (and --namespace globs).
     ("", "namespaces", ("get", "list", "watch")),
 }
+# Automatic shifts of a gray-failed zone (operator.autoShift): created, deleted once ended.
+AUTO_SHIFTS = {("zonal.dev", "zoneshifts", ("create", "delete"))}
 # The heartbeat verdict's Role, in kube-node-lease only.
 NODE_LEASES = {("coordination.k8s.io", "leases", ("get", "list", "watch"))}
 # The leader-election Role in the release namespace: the operator's own Lease, and the
@@ -296,7 +298,7 @@ NAMESPACED = {
 def test_rbac_cluster_wide_is_exactly_the_documented_rules(helm_env: dict[str, str]) -> None:
     items = docs(render(helm_env))
     [role] = by_kind(items, "ClusterRole")
-    assert rules(role) == CLUSTER_SCOPED_READS | NAMESPACED
+    assert rules(role) == CLUSTER_SCOPED_READS | AUTO_SHIFTS | NAMESPACED
     [binding] = by_kind(items, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "zonal-operator", "namespace": "zonal-system"}
@@ -316,6 +318,9 @@ def test_rbac_cluster_wide_is_exactly_the_documented_rules(helm_env: dict[str, s
     off = docs(render(helm_env, "--set", "operator.nodeHeartbeats=false"))
     assert [r["metadata"]["namespace"] for r in by_kind(off, "Role")] == ["zonal-system"]
     assert "--no-node-heartbeats" in container(off)["args"]
+    manual = docs(render(helm_env, "--set", "operator.autoShift=false"))
+    assert rules(by_kind(manual, "ClusterRole")[0]) == CLUSTER_SCOPED_READS | NAMESPACED
+    assert "--no-auto-shift" in container(manual)["args"]
 
 
 def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
@@ -323,7 +328,7 @@ def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
 ) -> None:
     items = docs(render(helm_env, "-f", str(ALL_ON)))
     [role] = by_kind(items, "ClusterRole")
-    assert rules(role) == CLUSTER_SCOPED_READS
+    assert rules(role) == CLUSTER_SCOPED_READS | AUTO_SHIFTS
     roles = by_kind(items, "Role")
     namespaces = sorted(r["metadata"]["namespace"] for r in roles)
     assert namespaces == ["kube-node-lease", "team-a", "team-b", "zonal-system"]
@@ -423,6 +428,8 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
         "--status-delay-seconds=30",
         "--watch-timeout=300",
         "--node-heartbeats",
+        "--auto-shift",
+        "--auto-shift-duration=1h",
         "--metrics-port=8080",
         "--metrics-address=0.0.0.0",
         "--liveness=http://0.0.0.0:8081/healthz",

@@ -110,13 +110,19 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
-# ZoneShifts: people write them; the operator reads them and writes their status only.
+# ZoneShifts: people write them; the operator reads them and writes their status.
 - apiGroups: ["zonal.dev"]
   resources: ["zoneshifts"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["zonal.dev"]
   resources: ["zoneshifts/status"]
   verbs: ["patch"]
+{{- if .Values.operator.autoShift }}
+# Automatic shifts of a gray-failed zone: created, and deleted (its own only) once ended.
+- apiGroups: ["zonal.dev"]
+  resources: ["zoneshifts"]
+  verbs: ["create", "delete"]
+{{- end }}
 # Namespaces' labels, for the ZoneShifts' namespaceSelector (and --namespace globs).
 - apiGroups: [""]
   resources: ["namespaces"]

@@ -115,6 +115,9 @@ class Reason(StrEnum):
     MISSED = "Missed"
     # An event: the zone open to voluntary disruptions moved (core/zone_budgets.py)
     ZONE_BUDGET_OPENED = "ZoneBudgetOpened"
+    # Automatic shifts (core/gray_failure.py): one created; gray failure seen but no shift
+    GRAY_FAILURE = "GrayFailure"
+    AUTO_SHIFT_HELD = "AutoShiftHeld"
 
 
 class RunOutcome(StrEnum):

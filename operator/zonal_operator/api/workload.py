@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from zonal_operator.api.autoshift import AUTO_SHIFT, AUTO_SHIFT_SECTION, AutoShiftPolicy
 from zonal_operator.api.budgets import (
     DISRUPTION_BUDGET,
     DISRUPTION_BUDGET_SECTION,
@@ -332,6 +333,7 @@ SPEC = Field(
         FAILOVER_SECTION,
         ZONE_ROLLOUT_SECTION,
         DISRUPTION_BUDGET_SECTION,
+        AUTO_SHIFT_SECTION,
     ),
     rules=(*SELECTOR_RULES, *SPEC_RULES),
 )
@@ -427,6 +429,7 @@ class Workload:
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
     zone_rollout: ZoneRolloutPolicy = field(default_factory=ZoneRolloutPolicy)
     disruption_budget: DisruptionBudget | None = None  # None: no zone budgets
+    auto_shift: AutoShiftPolicy = field(default_factory=AutoShiftPolicy)
     status: WorkloadStatus = field(default_factory=WorkloadStatus)
 
     @property
@@ -460,6 +463,7 @@ class Workload:
             failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
             zone_rollout=ZoneRolloutPolicy.from_spec(spec.get(ZONE_ROLLOUT)),
             disruption_budget=DisruptionBudget.from_spec(spec.get(DISRUPTION_BUDGET)),
+            auto_shift=AutoShiftPolicy.from_spec(spec.get(AUTO_SHIFT)),
             status=cast(WorkloadStatus, copy.deepcopy(body.get("status") or {})),
         )
 

@@ -4,8 +4,8 @@ and the parsing of an object into the typed `ZoneShift`.
 
 A ZoneShift moves the replicas of the ZonalWorkloads it selects out of one zone for a while
 (a zone that is up but unwell, or about to be taken down), as AWS ARC's zonal shift moves
-traffic. People create, edit and delete ZoneShifts; the operator only reads them and writes
-their status.
+traffic. People create, edit and delete ZoneShifts; the operator writes their status, and
+creates the automatic ones of a gray zone failure (api/autoshift.py).
 
 How long a shift lasts. CEL has no clock, so the API server cannot refuse an expiry time that
 is already past; a duration can be bounded instead. `spec.duration` is a Go duration string of
@@ -27,10 +27,11 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from zonal_operator.api.autoshift import OPTED_IN_ONLY
 from zonal_operator.api.fields import Column, Field, Kind, Rule
 from zonal_operator.api.group import (
     DEFAULT_TOPOLOGY_KEY,
@@ -154,7 +155,7 @@ NAMESPACE_SELECTOR = label_selector(
     "Which namespaces' ZonalWorkloads the shift applies to, by the namespaces' labels (every "
     "namespace carries kubernetes.io/metadata.name=<name>). Empty or absent: all namespaces.",
 )
-SCALAR_FIELDS = (ZONE, TOPOLOGY_KEY, DURATION, SCHEDULE, REASON)
+SCALAR_FIELDS = (ZONE, TOPOLOGY_KEY, DURATION, SCHEDULE, REASON, OPTED_IN_ONLY)
 # On spec: a drill's run is bounded tighter than a standing shift.
 DRILL_DURATION_RULE = Rule(
     f"!has(self.{SCHEDULE.name}) || !self.{DURATION.name}.matches('{DURATION_PATTERN}') || "
@@ -233,6 +234,8 @@ class ZoneShift:
     created: datetime | None = None  # metadata.creationTimestamp
     workload_selector: Mapping[str, Any] | None = None
     namespace_selector: Mapping[str, Any] | None = None
+    opted_in_only: bool = False  # spec.optedInOnly (api/autoshift.py)
+    labels: Mapping[str, str] = field(default_factory=dict)
     status: ZoneShiftStatus | None = None
     deleting: bool = False
     resource_version: str = ""
@@ -252,6 +255,8 @@ class ZoneShift:
             created=parse_time(meta.get("creationTimestamp")),
             workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR.name)) or None,
             namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR.name)) or None,
+            opted_in_only=bool(OPTED_IN_ONLY.read(spec)),
+            labels=dict(meta.get("labels") or {}),
             status=cast(ZoneShiftStatus, copy.deepcopy(body.get("status") or {})),
             deleting=bool(meta.get("deletionTimestamp")),
             resource_version=str(meta.get("resourceVersion") or ""),

@@ -86,6 +86,7 @@ def selecting(
         and s.topology_key == wl.topology_key
         and selector_matches(s.workload_selector, workload_labels)
         and selector_matches(s.namespace_selector, namespace_labels)
+        and (wl.auto_shift.enabled or not s.opted_in_only)
     ]
     return tuple(sorted(chosen, key=_order))
 

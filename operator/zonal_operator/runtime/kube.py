@@ -251,11 +251,22 @@ class KubeApi:
         args = (GROUP, VERSION, namespace, PLURAL, name, {"status": status})
         return dict(self._call("patch", "zonalworkloads/status", fn, *args))
 
-    # -- ZoneShifts (cluster-scoped; people write them, the operator only their status) ------
+    # -- ZoneShifts (cluster-scoped; people write them, the operator their status and its own) -
     def patch_zoneshift_status(self, name: str, status: dict[str, Any]) -> dict[str, Any]:
         fn = _with(self.custom.patch_cluster_custom_object_status, field_manager=self.field_manager)
         args = (GROUP, VERSION, SHIFT_PLURAL, name, {"status": status})
         return dict(self._call("patch", "zoneshifts/status", fn, *args))
+
+    def create_zoneshift(self, body: dict[str, Any]) -> dict[str, Any]:
+        """An automatic ZoneShift (runtime/gray_failure.py)."""
+        fn = _with(self.custom.create_cluster_custom_object, field_manager=self.field_manager)
+        return dict(self._call("create", "zoneshifts", fn, GROUP, VERSION, SHIFT_PLURAL, body))
+
+    def delete_zoneshift(self, name: str, uid: str) -> None:
+        """An automatic ZoneShift that has ended; the uid precondition spares a namesake."""
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        fn = _with(self.custom.delete_cluster_custom_object, body=options)
+        self._call("delete", "zoneshifts", fn, GROUP, VERSION, SHIFT_PLURAL, name)
 
     def create_zoneshift_event(
         self, name: str, uid: str, *, type_: str, reason: str, message: str

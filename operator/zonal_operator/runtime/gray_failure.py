@@ -1,0 +1,270 @@
+"""Automatic zone shifts in the runtime: a periodic pass that samples the opted-in workloads'
+pods from the cache, per zone, into windows, asks core/gray_failure.py whether a zone is
+gray-failed, and creates the automatic ZoneShift it describes (the ZoneShift's own rules then
+move the workloads, surge first; runtime/shift_status.py writes its status).
+
+Only the leader samples and writes (every write goes through kube.py's gate). The windows are
+kept in memory: a standby keeps none, and a new leader starts with fresh ones, so it judges a
+zone only after it has watched it for the windows the rule needs. The windows start over, too,
+when an automatic shift ends (expired, or deleted by somebody to cancel it): the evidence is
+gathered anew from the pods that come back; a zone still failing is shifted again once they
+fail. To stop automatic shifts for good, turn a workload's spec.autoShift.enabled or the
+operator's --auto-shift off.
+
+The operator creates ZoneShifts and deletes only its own once they have ended (both labels of
+api/autoshift.py, and the uid it saw): never one somebody else made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from prometheus_client import Counter, Gauge
+
+from zonal_operator.api.autoshift import AUTO_SHIFT, ENABLED
+from zonal_operator.api.status import Reason, ZoneState
+from zonal_operator.api.workload import Workload
+from zonal_operator.core import gray_failure as gray
+from zonal_operator.core.model import PodInfo
+from zonal_operator.core.zones import zones_of
+from zonal_operator.runtime.cache import Key, Store
+from zonal_operator.runtime.kube import ApiException, NotLeader
+
+log = logging.getLogger("zonal_operator")
+
+SAMPLE_SECONDS = 5.0
+
+OUTLIERS = Gauge(
+    "zonal_operator_gray_failure_outliers",
+    "Opted-in ZonalWorkloads whose pods fail in this zone only (their sustained outlier).",
+    ["zone"],
+)
+WINDOWS_JUDGED = Counter(
+    "zonal_operator_gray_failure_windows_total",
+    "Windows of pod samples the gray-failure judgement has closed and judged.",
+)
+AUTOMATIC_SHIFTS = Counter(
+    "zonal_operator_automatic_shifts_total",
+    "Automatic ZoneShifts created on a gray zone failure, by zone.",
+    ["zone"],
+)
+
+
+class AutoShiftApi(Protocol):
+    """The calls of the pass (kube.KubeApi; blocking, run in the worker threads)."""
+
+    def create_zoneshift(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_zoneshift(self, name: str, uid: str) -> None: ...
+
+    def create_zoneshift_event(
+        self, name: str, uid: str, *, type_: str, reason: str, message: str
+    ) -> None: ...
+
+    def create_event(
+        self, namespace: str, name: str, uid: str, *, type_: str, reason: str, message: str
+    ) -> None: ...
+
+
+def opted_in(body: Mapping[str, Any]) -> bool:
+    """Cheap, before parsing: whether the workload asks for automatic shifts."""
+    section = (body.get("spec") or {}).get(AUTO_SHIFT) or {}
+    return bool(section.get(ENABLED.name)) and not (body.get("metadata") or {}).get(
+        "deletionTimestamp"
+    )
+
+
+class GrayFailure:
+    def __init__(
+        self,
+        store: Store,
+        api: AutoShiftApi,
+        pool: Executor,
+        active: asyncio.Event,
+        deliver: Callable[[str | None, dict[str, Any]], None],
+        *,
+        duration: str = gray.DEFAULT_DURATION,
+        sample_seconds: float = SAMPLE_SECONDS,
+        window_seconds: float = gray.WINDOW_SECONDS,
+    ) -> None:
+        self.store, self.api, self.pool, self.active = store, api, pool, active
+        self.deliver = deliver  # a created ZoneShift into the cache (intake.on_zoneshift)
+        self.duration = duration
+        self.sample_seconds, self.window_seconds = sample_seconds, window_seconds
+        self.windows: dict[Key, deque[dict[str, gray.Tally]]] = {}
+        self.current: dict[Key, dict[str, gray.Tally]] = {}
+        self.window_started = time.monotonic()
+        self._automatic: set[str] = set()  # the automatic shifts in force at the last pass
+        self._held = ""  # the last hold told in events: told again only when it changes
+        self._zones: set[str] = set()  # zones with an outlier series
+
+    def reset(self) -> None:
+        self.windows.clear()
+        self.current.clear()
+        self.window_started = time.monotonic()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.sample_seconds)
+            if not self.active.is_set():
+                self.reset()  # a standby keeps no windows (see the module's doc)
+                continue
+            try:
+                await self.step(datetime.now(UTC), time.monotonic())
+            except NotLeader:
+                self.reset()
+            except Exception as exc:
+                log.warning("automatic zone shifts: pass failed (%s)", exc)
+
+    async def step(self, now: datetime, mono: float) -> gray.Judgement | None:
+        """One sample; at a window's end, a judgement and what it asks for."""
+        in_force = {
+            s.name for s in self.store.zoneshifts.values() if gray.is_automatic(s) and s.active(now)
+        }
+        if self._automatic - in_force:
+            self.reset()  # an automatic shift ended: the evidence starts over
+        self._automatic = in_force
+        evidence = self._sample(now)
+        if mono - self.window_started < self.window_seconds:
+            return None
+        self.window_started = mono
+        for key in list(self.windows):
+            if key not in self.current:
+                del self.windows[key]  # no longer opted in, or gone
+        for key, window in self.current.items():
+            self.windows.setdefault(key, deque(maxlen=gray.WINDOWS)).append(window)
+        self.current = {}
+        judged = gray.judge(
+            [
+                gray.Evidence(key, topology, tuple(self.windows[key]), compared, in_flight)
+                for key, (topology, compared, in_flight) in evidence.items()
+            ],
+            self.store.zoneshifts.values(),
+            now,
+        )
+        WINDOWS_JUDGED.inc()
+        self._metrics(judged)
+        await self._act(judged, now)
+        return judged
+
+    def _sample(self, now: datetime) -> dict[Key, tuple[str, frozenset[str], frozenset[str]]]:
+        """Add a sample of each opted-in workload to the current window; per workload its
+        topology key, the zones it is compared in, and those its rollout has in flight."""
+        nodes = self.store.node_snapshot()
+        seen: dict[Key, tuple[str, frozenset[str], frozenset[str]]] = {}
+        for key, body in self.store.workloads.items():
+            if not opted_in(body):
+                continue
+            wl = Workload.from_body(body)
+            entries = {z.get("name", ""): z for z in wl.status.get("zones") or []}
+            shifted = {z for z, e in entries.items() if e.get("health") == ZoneState.SHIFTED}
+            serving = [
+                zone
+                for zone, health in zones_of(wl, nodes).items()
+                if not health.failing and zone not in shifted
+            ]
+            revisions = {z: str(e.get("revision") or "") for z, e in entries.items()}
+            compared = gray.compared_zones(serving, revisions)
+            in_flight = frozenset((wl.status.get("zoneRollout") or {}).get("inFlight") or ())
+            tallies = gray.sample(self._pods(key, wl), now)
+            self.current[key] = gray.add(self.current.get(key, {}), tallies)
+            seen[key] = (wl.topology_key, compared, in_flight)
+        return seen
+
+    def _pods(self, key: Key, wl: Workload) -> dict[str, list[PodInfo]]:
+        if not wl.spread:
+            return {z: list(p.values()) for z, p in self.store.placed.get(key, {}).items()}
+        by_zone: dict[str, list[PodInfo]] = {}
+        for pod in self.store.pods.get(key, {}).values():
+            node = self.store.nodes.get(pod.node)
+            zone = node.labels.get(wl.topology_key) if node is not None else None
+            if zone:
+                by_zone.setdefault(zone, []).append(pod)
+        return by_zone
+
+    def _metrics(self, judged: gray.Judgement) -> None:
+        counts: dict[str, int] = {}
+        for (_, zone), keys in judged.outliers.items():
+            counts[zone] = counts.get(zone, 0) + len(keys)
+        for zone in self._zones - set(counts):
+            OUTLIERS.labels(zone=zone).set(0)
+        for zone, count in counts.items():
+            OUTLIERS.labels(zone=zone).set(count)
+        self._zones |= set(counts)
+
+    async def _act(self, judged: gray.Judgement, now: datetime) -> None:
+        loop = asyncio.get_running_loop()
+        for shift in gray.expired_automatic(self.store.zoneshifts.values(), now):
+            try:
+                await loop.run_in_executor(
+                    self.pool, self.api.delete_zoneshift, shift.name, shift.uid
+                )
+                log.info("automatic ZoneShift %s has ended: deleted", shift.name)
+            except ApiException as exc:
+                if exc.status not in (404, 409):
+                    raise
+        seeing = judged.outliers.get((judged.topology_key, judged.held_zone), ())
+        if judged.held and judged.held != self._held:
+            message = f"Zone {judged.held_zone} looks gray-failed, not shifted: {judged.held}"
+            log.info("%s. %s", message, judged.evidence)
+            for namespace, name in seeing:
+                await self._event(namespace, name, "Warning", Reason.AUTO_SHIFT_HELD, message)
+        self._held = judged.held
+        if judged.zone is None or any(
+            s.zone == judged.zone
+            for s in self.store.zoneshifts.values()
+            if s.name in self._automatic
+        ):
+            return
+        body = gray.shift_body(judged, now, self.duration)
+        try:
+            done = await loop.run_in_executor(self.pool, self.api.create_zoneshift, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return  # made already (by this leader's previous pass)
+        self.deliver("ADDED", done)
+        name, uid = done["metadata"]["name"], done["metadata"].get("uid", "")
+        self._automatic.add(name)
+        AUTOMATIC_SHIFTS.labels(zone=judged.zone).inc()
+        log.warning(
+            "zone %s gray-failed: created ZoneShift %s. %s", judged.zone, name, judged.evidence
+        )
+        message = f"Zone {judged.zone} shifted away for {self.duration}. {judged.evidence}"
+        await loop.run_in_executor(self.pool, self._post_shift, name, uid, message)
+        for namespace, wl_name in seeing:
+            text = f"ZoneShift {name} moves the opted-in workloads out: {judged.evidence}"
+            await self._event(namespace, wl_name, "Warning", Reason.GRAY_FAILURE, text)
+
+    def _post_shift(self, name: str, uid: str, message: str) -> None:
+        try:
+            self.api.create_zoneshift_event(
+                name, uid, type_="Warning", reason=Reason.GRAY_FAILURE, message=message
+            )
+        except ApiException as exc:
+            log.warning("event on ZoneShift %s not posted (%s)", name, exc.reason)
+
+    async def _event(
+        self, namespace: str, name: str, type_: str, reason: str, message: str
+    ) -> None:
+        body = self.store.workloads.get((namespace, name))
+        uid = ((body or {}).get("metadata") or {}).get("uid", "")
+
+        def post() -> None:
+            try:
+                self.api.create_event(
+                    namespace, name, uid, type_=type_, reason=reason, message=message
+                )
+            except ApiException as exc:
+                log.warning(
+                    "event %s on %s/%s not posted (%s)", reason, namespace, name, exc.reason
+                )
+
+        await asyncio.get_running_loop().run_in_executor(self.pool, post)

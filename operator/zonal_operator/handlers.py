@@ -116,6 +116,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         reflector=reflector,
         read_lease=read_lease,
         shift_api=api,
+        budget_api=api,
     )
     memo.controller = controller
     if leadership is not None:

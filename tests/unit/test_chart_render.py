@@ -287,6 +287,7 @@ NAMESPACED = {
     ("zonal.dev", "zonalworkloads/status", ("get", "patch", "update")),
     ("zonal.dev", "zonalworkloads/finalizers", ("update",)),
     ("apps", "deployments", ("get", "list", "watch", "create", "update", "patch", "delete")),
+    ("policy", "poddisruptionbudgets", ("list", "watch", "create", "update", "delete")),
     ("", "pods", ("get", "list", "watch", "delete")),
     ("", "pods/eviction", ("create",)),
     ("", "events", ("create", "patch")),

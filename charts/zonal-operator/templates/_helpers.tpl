@@ -83,6 +83,10 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# spec.disruptionBudget: one PodDisruptionBudget per zone Deployment (the verbs it uses).
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["list", "watch", "create", "update", "delete"]
 # delete: Spread placement removes its pods stranded on a failed zone's nodes, as taint-based
 # eviction would; pods/eviction: it rebalances through the Eviction API.
 - apiGroups: [""]

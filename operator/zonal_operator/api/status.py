@@ -113,6 +113,8 @@ class Reason(StrEnum):
     PREVIOUS_RUN_IN_FORCE = "PreviousRunInForce"
     NOTHING_TO_DRILL = "NothingToDrill"
     MISSED = "Missed"
+    # An event: the zone open to voluntary disruptions moved (core/zone_budgets.py)
+    ZONE_BUDGET_OPENED = "ZoneBudgetOpened"
     # Automatic shifts (core/gray_failure.py): one created; gray failure seen but no shift
     GRAY_FAILURE = "GrayFailure"
     AUTO_SHIFT_HELD = "AutoShiftHeld"

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from zonal_operator.api.autoshift import AUTO_SHIFT, AUTO_SHIFT_SECTION, AutoShiftPolicy
+from zonal_operator.api.budgets import (
+    DISRUPTION_BUDGET,
+    DISRUPTION_BUDGET_SECTION,
+    DisruptionBudget,
+)
 from zonal_operator.api.fields import Column, Field, Kind, Rule, item
 from zonal_operator.api.fields import int32 as _int32
 from zonal_operator.api.group import (
@@ -159,6 +164,12 @@ SPREAD_RULE = Rule(
     "one Deployment that every zone shares, so a change reaches its zones together",
     f".{ZONE_ROLLOUT}",
 )
+SPREAD_BUDGET_RULE = Rule(
+    f"self.?{PLACEMENT.name}.orValue('{PER_ZONE}') != '{SPREAD}' || !has(self.{DISRUPTION_BUDGET})",
+    "spec.disruptionBudget needs spec.placement PerZone: a Spread workload's pods in every zone "
+    "come from one template, and no label tells a PodDisruptionBudget which zone a pod is in",
+    f".{DISRUPTION_BUDGET}",
+)
 # Rules over several spec fields.
 SPEC_RULES = (
     Rule(
@@ -170,6 +181,7 @@ SPEC_RULES = (
         f".{PROGRESS_DEADLINE_SECONDS.name}",
     ),
     SPREAD_RULE,
+    SPREAD_BUDGET_RULE,
 )
 
 # -- spec.failover ----------------------------------------------------------------------------
@@ -320,6 +332,7 @@ SPEC = Field(
         STRATEGY,
         FAILOVER_SECTION,
         ZONE_ROLLOUT_SECTION,
+        DISRUPTION_BUDGET_SECTION,
         AUTO_SHIFT_SECTION,
     ),
     rules=(*SELECTOR_RULES, *SPEC_RULES),
@@ -415,6 +428,7 @@ class Workload:
     rollout: Mapping[str, Any] = field(default_factory=dict)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
     zone_rollout: ZoneRolloutPolicy = field(default_factory=ZoneRolloutPolicy)
+    disruption_budget: DisruptionBudget | None = None  # None: no zone budgets
     auto_shift: AutoShiftPolicy = field(default_factory=AutoShiftPolicy)
     status: WorkloadStatus = field(default_factory=WorkloadStatus)
 
@@ -448,6 +462,7 @@ class Workload:
             rollout=rollout,
             failover=FailoverPolicy.from_spec(spec.get(FAILOVER)),
             zone_rollout=ZoneRolloutPolicy.from_spec(spec.get(ZONE_ROLLOUT)),
+            disruption_budget=DisruptionBudget.from_spec(spec.get(DISRUPTION_BUDGET)),
             auto_shift=AutoShiftPolicy.from_spec(spec.get(AUTO_SHIFT)),
             status=cast(WorkloadStatus, copy.deepcopy(body.get("status") or {})),
         )

@@ -44,6 +44,7 @@ from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source, list_until_done
 from zonal_operator.runtime.workqueue import WorkQueue
+from zonal_operator.runtime.zone_budgets import BudgetApi, ZoneBudgets, source
 
 log = logging.getLogger("zonal_operator")
 SHIFTS_PATH = f"/apis/{GROUP}/{VERSION}/{SHIFT_PLURAL}"
@@ -132,6 +133,8 @@ class Controller:
         reflector: ReflectorFactory | None = None,
         read_lease: ReadLease | None = None,
         shift_api: ShiftApi | None = None,
+        *,
+        budget_api: BudgetApi | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.store = Store()
@@ -168,6 +171,7 @@ class Controller:
             )
         )
         self._shift_reflectors: list[Reflecting] = []
+        self.budgets = ZoneBudgets(budget_api, self.queue, self.pool)  # runtime/zone_budgets.py
 
     def shifts_changed(self, drilled: Key | None = None) -> None:
         if self.shift_status is not None:
@@ -290,6 +294,8 @@ class Controller:
             pods = Source("pods", f"/api/v1{within}/pods", WORKLOAD_LABEL)
             made.append(self._reflector(deployments, self.intake.on_deployment, accept))
             made.append(self._reflector(pods, self.intake.on_pod, accept))
+            if self.budgets.api is not None:
+                made.append(self._reflector(source(within), self.budgets.on_budget, accept))
         return made
 
     def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
@@ -443,8 +449,10 @@ class Controller:
                     self.intake.wrote_workload(done)
             if outcome.requeue_after is not None:
                 self.queue.add_after(key, outcome.requeue_after)
-        for _, source in plan.verdicts:
-            metrics.ZONE_VERDICTS.labels(source=source).inc()
+        if not wl.spread:
+            await self.budgets.reconcile(wl, self.store, plan.computed or wl.status)
+        for _, verdict in plan.verdicts:
+            metrics.ZONE_VERDICTS.labels(source=verdict).inc()
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
 

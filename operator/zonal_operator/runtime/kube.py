@@ -133,6 +133,7 @@ class KubeApi:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
+        self.policy = client.PolicyV1Api(api_client)
         self.field_manager = field_manager
         self.gate = gate
         self.instance = instance  # the replica's identity, in its events' reportingInstance
@@ -220,6 +221,25 @@ class KubeApi:
         )
         fn = self.core.create_namespaced_pod_eviction
         self._call("create", "pods/eviction", fn, name, namespace, body)
+
+    # -- PodDisruptionBudgets (runtime/zone_budgets.py) ---------------------------------------
+    def create_budget(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        fn = _with(
+            self.policy.create_namespaced_pod_disruption_budget, field_manager=self.field_manager
+        )
+        return dict(self._call("create", "poddisruptionbudgets", fn, namespace, body))
+
+    def replace_budget(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        fn = _with(
+            self.policy.replace_namespaced_pod_disruption_budget, field_manager=self.field_manager
+        )
+        name = body["metadata"]["name"]
+        return dict(self._call("update", "poddisruptionbudgets", fn, name, namespace, body))
+
+    def delete_budget(self, namespace: str, name: str, uid: str) -> None:
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        fn = _with(self.policy.delete_namespaced_pod_disruption_budget, body=options)
+        self._call("delete", "poddisruptionbudgets", fn, name, namespace)
 
     # -- ZonalWorkloads ------------------------------------------------------------------------
     def patch_workload_status(

@@ -19,8 +19,10 @@ failback without any state of their own.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
+from zonal_operator.api.workload import Workload
 from zonal_operator.core.distribution import distribute
 
 
@@ -64,3 +66,23 @@ def static_shares(replicas: int, zones: Sequence[str]) -> dict[str, int]:
 def static_extra(replicas: int, zones: Sequence[str]) -> int:
     """The replicas run beyond spec.replicas, reported apart (status.headroomReplicas)."""
     return sum(static_shares(replicas, zones).values()) - replicas if zones else 0
+
+
+def zone_total(wl: Workload, serving: Sequence[str]) -> Workload:
+    """The workload as its zones' shares are computed: StaticStability runs the larger total
+    over the zones that serve (so after a loss the next one is covered too); otherwise as it
+    is. Ready and /scale keep reading spec.replicas from the workload itself."""
+    if not wl.failover.headroom.static_stability or len(serving) < 2:
+        return wl
+    return dataclasses.replace(wl, replicas=sum(static_shares(wl.replicas, serving).values()))
+
+
+def headroom_replicas(wl: Workload, shares: Mapping[str, int], serving: Sequence[str]) -> int:
+    """status.headroomReplicas: placeholders kept, or static stability's extra replicas."""
+    if wl.failover.headroom.static_stability:
+        return static_extra(wl.replicas, serving) if len(serving) > 1 else 0
+    if wl.failover.headroom.placeholders:
+        return sum(
+            placeholders({z: shares.get(z, 0) for z in serving}, max_skew=wl.max_skew).values()
+        )
+    return 0

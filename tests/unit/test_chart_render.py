@@ -265,6 +265,8 @@ CLUSTER_SCOPED_READS = {
     ("zonal.dev", "zoneshifts/status", ("patch",)),
     # For the ZoneShifts' namespaceSelector (and --namespace globs).
     ("", "namespaces", ("get", "list", "watch")),
+    # To check a headroom setting's PriorityClass (spec.failover.headroom).
+    ("scheduling.k8s.io", "priorityclasses", ("get", "list", "watch")),
 }
 # The heartbeat verdict's Role, in kube-node-lease only.
 NODE_LEASES = {("coordination.k8s.io", "leases", ("get", "list", "watch"))}

@@ -113,6 +113,10 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
 - apiGroups: ["zonal.dev"]
   resources: ["zoneshifts/status"]
   verbs: ["patch"]
+# PriorityClasses, to check a headroom setting (spec.failover.headroom) can work.
+- apiGroups: ["scheduling.k8s.io"]
+  resources: ["priorityclasses"]
+  verbs: ["get", "list", "watch"]
 # Namespaces' labels, for the ZoneShifts' namespaceSelector (and --namespace globs).
 - apiGroups: [""]
   resources: ["namespaces"]

@@ -5,6 +5,7 @@ zones, so a zone loss never takes Ready below spec.replicas."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -68,6 +69,16 @@ def test_placeholders_are_kept_in_every_zone_and_never_counted(
     pods = get_json(cluster, "pods", "-n", namespace, "-l", f"{HEADROOM_LABEL}=web")["items"]
     assert {p["spec"]["priorityClassName"] for p in pods} == {"zonal-headroom"}
     assert {p["spec"]["priority"] for p in pods} == {-10}
+
+    # A zone loss: the lost zone keeps none, the others are sized for the next loss.
+    started = time.monotonic()
+    cluster.zone_down("zone-a")
+    wait_converged(cluster, namespace, "web", {"zone-a": 0, "zone-b": 5, "zone-c": 4},
+                   timeout=120)  # fmt: skip
+    print(f"placeholders: capacity back outside zone-a {time.monotonic() - started:.0f} s "
+          "after its heartbeats stopped (roomy cluster)")  # fmt: skip
+    wait_for(lambda: _placeholders(cluster, namespace) == {"zone-b": (4, 4), "zone-c": (5, 5)},
+             timeout=60, what="placeholders resized for the next loss")  # fmt: skip
 
 
 def test_a_missing_priority_class_is_reported_and_changes_nothing(

@@ -265,6 +265,8 @@ CLUSTER_SCOPED_READS = {
     ("zonal.dev", "zoneshifts/status", ("patch",)),
     # For the ZoneShifts' namespaceSelector (and --namespace globs).
     ("", "namespaces", ("get", "list", "watch")),
+    # To check a headroom setting's PriorityClass (spec.failover.headroom).
+    ("scheduling.k8s.io", "priorityclasses", ("get", "list", "watch")),
 }
 # Automatic shifts of a gray-failed zone (operator.autoShift): created, deleted once ended.
 AUTO_SHIFTS = {("zonal.dev", "zoneshifts", ("create", "delete"))}

@@ -52,13 +52,18 @@ _LISTS: dict[str, list[dict[str, Any]]] = {
             "spec": {"zone": "zone-b", "duration": "1h"},
         }
     ],
+    "priorityclasses": [{"metadata": {"name": "zonal-headroom"}, "value": -10}],
     "namespaces": [
         {"metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n}}}
         for n in ("team-a", "team-b")
     ],
 }
-# ZoneShifts and namespaces: cluster-wide, whatever the watched namespaces.
-SHIFT_PATHS = ["/api/v1/namespaces", "/apis/zonal.dev/v1alpha1/zoneshifts"]
+# ZoneShifts, namespaces and PriorityClasses: cluster-wide, whatever the watched namespaces.
+SHIFT_PATHS = [
+    "/api/v1/namespaces",
+    "/apis/scheduling.k8s.io/v1/priorityclasses",
+    "/apis/zonal.dev/v1alpha1/zoneshifts",
+]
 
 
 class _ListingApi(FakeKube):

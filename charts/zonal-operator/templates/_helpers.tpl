@@ -123,6 +123,10 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
   resources: ["zoneshifts"]
   verbs: ["create", "delete"]
 {{- end }}
+# PriorityClasses, to check a headroom setting (spec.failover.headroom) can work.
+- apiGroups: ["scheduling.k8s.io"]
+  resources: ["priorityclasses"]
+  verbs: ["get", "list", "watch"]
 # Namespaces' labels, for the ZoneShifts' namespaceSelector (and --namespace globs).
 - apiGroups: [""]
   resources: ["namespaces"]

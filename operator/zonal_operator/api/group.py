@@ -22,6 +22,7 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "zonal-operator"
 WORKLOAD_LABEL = f"{RESERVED_LABEL_PREFIX}workload"
 ZONE_LABEL = f"{RESERVED_LABEL_PREFIX}zone"
+HEADROOM_LABEL = f"{RESERVED_LABEL_PREFIX}headroom"
 
 DEFAULT_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 

@@ -52,6 +52,7 @@ class ConditionType(StrEnum):
     BALANCED = "Balanced"  # Spread placement
     ZONE_SHIFTED = "ZoneShifted"
     ACTIVE = "Active"  # a ZoneShift's: the shift is in force
+    HEADROOM_READY = "HeadroomReady"  # spec.failover.headroom set (api/headroom.py)
 
 
 class Reason(StrEnum):
@@ -87,6 +88,11 @@ class Reason(StrEnum):
     ZONES_SHIFTED = "ZonesShifted"
     SHIFT_REFUSED = "ShiftRefused"
     NOTHING_TO_SHIFT = "NothingToShift"
+    # HeadroomReady
+    HEADROOM_SIZED = "HeadroomSized"
+    PRIORITY_CLASS_UNKNOWN = "PriorityClassUnknown"
+    PRIORITY_CLASS_MISSING = "PriorityClassMissing"
+    PRIORITY_NOT_BELOW_WORKLOAD = "PriorityNotBelowWorkload"
     # A zone's health
     NO_ELIGIBLE_NODES = "NoEligibleNodes"
     NODES_READY = "NodesReady"
@@ -339,6 +345,13 @@ class WorkloadStatus(TypedDict, total=False):
         ),
     ]
     healthyZoneCount: Annotated[int, i32("Zones that are Healthy.")]
+    headroomReplicas: Annotated[
+        int,
+        i32(
+            "spec.failover.headroom: the placeholder pods kept (Placeholders), or the replicas "
+            "run beyond spec.replicas (StaticStability). Never counted as Ready capacity."
+        ),
+    ]
     zoneRollout: Annotated[
         ZoneRolloutStatus, doc("ZoneByZone: the wave that brings the spec's revision to the zones.")
     ]

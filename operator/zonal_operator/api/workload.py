@@ -28,6 +28,7 @@ from zonal_operator.api.group import (
     WORKLOAD_LABEL,
     ZONE_NAME,
 )
+from zonal_operator.api.headroom import HEADROOM, HEADROOM_RULE, HEADROOM_SECTION, HeadroomPolicy
 from zonal_operator.api.rollout import (
     ALL_ZONES,
     MODE,
@@ -182,6 +183,7 @@ SPEC_RULES = (
     ),
     SPREAD_RULE,
     SPREAD_BUDGET_RULE,
+    HEADROOM_RULE,
 )
 
 # -- spec.failover ----------------------------------------------------------------------------
@@ -263,7 +265,12 @@ FAILOVER_FIELDS = (
 )
 _FAILOVER_DEFAULTS = {f.attr: f.default for f in FAILOVER_FIELDS}
 FAILOVER_SECTION = Field(
-    FAILOVER, "failover", "object", FAILOVER_DESCRIPTION, default={}, properties=FAILOVER_FIELDS
+    FAILOVER,
+    "failover",
+    "object",
+    FAILOVER_DESCRIPTION,
+    default={},
+    properties=(*FAILOVER_FIELDS, HEADROOM_SECTION),
 )
 
 # -- spec.selector ----------------------------------------------------------------------------
@@ -397,6 +404,7 @@ class FailoverPolicy:
     failback_delay_seconds: int = _FAILOVER_DEFAULTS["failback_delay_seconds"]
     failback_step_percent: int = _FAILOVER_DEFAULTS["failback_step_percent"]
     toleration_seconds: int = _FAILOVER_DEFAULTS["toleration_seconds"]
+    headroom: HeadroomPolicy = field(default_factory=HeadroomPolicy)
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any] | None) -> FailoverPolicy:
@@ -405,7 +413,7 @@ class FailoverPolicy:
         parsed: dict[str, Any] = {
             k: bool(v) if k == "enabled" else int(v) for k, v in values.items()
         }
-        return cls(**parsed)
+        return cls(**parsed, headroom=HeadroomPolicy.from_spec(raw.get(HEADROOM)))
 
 
 @dataclass(frozen=True)

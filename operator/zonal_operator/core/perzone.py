@@ -33,7 +33,7 @@ from typing import Any
 from zonal_operator.api.group import ZONE_LABEL
 from zonal_operator.api.status import ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
-from zonal_operator.core import perzone_status, rollbacks, waves
+from zonal_operator.core import headroom, headroom_plan, perzone_status, rollbacks, waves
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
@@ -92,7 +92,7 @@ def plan(observed: PerZoneObserved) -> Plan:
             zone.dark, zone.ready, zone.available = True, 0, 0
 
     serving = sorted(z.name for z in live_zones if z.state in SERVING)
-    shares = _shares(wl, serving, zones)
+    shares = _shares(headroom.zone_total(wl, serving), serving, zones)
     for zone in zones.values():
         zone.target = shares.get(zone.name, 0)
         zone.next = zone.current if zone.live is not None else 0
@@ -120,8 +120,13 @@ def plan(observed: PerZoneObserved) -> Plan:
         )
         if zone.live is not None and (zone.live.get("metadata") or {}).get("deletionTimestamp"):
             requeue_at.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
+    headroom_problem = headroom_plan.problem(wl, observed.priority_classes)
+    blocked = headroom_problem is not None
+    result.actions.extend(
+        headroom_plan.actions(wl, observed.deployments, shares, serving, blocked=blocked)
+    )
     # Increases before decreases, so capacity is added before any is taken away.
-    order = _action_order(zones)
+    order = _action_order(zones, observed.deployments)
     result.actions.sort(key=order)
     result.together = sum(1 for a in result.actions if order(a)[0] <= 1)
     _created_event(zones, result)
@@ -129,7 +134,9 @@ def plan(observed: PerZoneObserved) -> Plan:
     _zone_events(wl, zones, previous, result)
     result.events.extend(wave.events)
     for action in result.actions:
-        if isinstance(action, Create):  # its status entry says what it runs from the start
+        # A zone's new Deployment (not a placeholder one): its status entry says what it runs
+        # from the start.
+        if isinstance(action, Create) and ZONE_LABEL in action.body["metadata"]["labels"]:
             zone_name = action.body["metadata"]["labels"][ZONE_LABEL]
             entry = wave.entries.setdefault(zone_name, {})
             revision = waves.live_revision(action.body)
@@ -145,6 +152,14 @@ def plan(observed: PerZoneObserved) -> Plan:
         unschedulable=observed.unschedulable,
         shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
         wave=wave,
+    )
+    headroom_plan.report(
+        status,
+        wl,
+        headroom_problem,
+        headroom_replicas=headroom.headroom_replicas(wl, shares, serving),
+        now=now,
+        result=result,
     )
     report.condition_events(wl.status, status, result)
     result.computed = status
@@ -398,7 +413,9 @@ def _cut(action: Action, zones: Mapping[str, ZoneView]) -> bool:
     )
 
 
-def _action_order(zones: Mapping[str, ZoneView]) -> Any:
+def _action_order(
+    zones: Mapping[str, ZoneView], deployments: Mapping[str, Mapping[str, Any]]
+) -> Any:
     by_deployment = {z.deployment: z for z in zones.values()}
 
     def key(action: Action) -> tuple[int, str]:
@@ -412,10 +429,11 @@ def _action_order(zones: Mapping[str, ZoneView]) -> Any:
             name, after = action.name, action.replicas
         else:
             name, after = action.body["metadata"]["name"], action.body["spec"]["replicas"]
-        zone = by_deployment[name]
-        before = int(((zone.live or {}).get("spec") or {}).get("replicas", 0))
+        zone = by_deployment.get(name)  # None: headroom placeholders (core/headroom_plan.py)
+        live = zone.live if zone else deployments.get(name)
+        before = int(((live or {}).get("spec") or {}).get("replicas", 0))
         # A dark zone's pods serve nothing: cutting it takes no capacity away.
-        return (1 if after >= before or zone.dark else 2, name)
+        return (1 if after >= before or (zone and zone.dark) else 2, name)
 
     return key
 

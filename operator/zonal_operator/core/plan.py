@@ -53,6 +53,8 @@ class PerZoneObserved(Observed):
     # What earlier plans of this spec generation found (Plan.matched). Most reconciles find
     # every Deployment as it should be; rendering and comparing them is then wasted.
     match_memo: MatchMemo | None = None
+    # The cluster's PriorityClasses and their values, for headroom placeholders. None: not read.
+    priority_classes: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Hear
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
 from zonal_operator.runtime.namespaces import has_globs, namespace_selected, select_namespaces
+from zonal_operator.runtime.priority_classes import SOURCE as PRIORITY_CLASSES
+from zonal_operator.runtime.priority_classes import PriorityClasses
 from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source, list_until_done
@@ -148,6 +150,7 @@ class Controller:
             shifts_changed=self.shifts_changed,
         )
         self.api = api
+        self.priority_classes = PriorityClasses(self.store, self.queue)
         self._reflector = reflector
         self._reflectors: list[Reflecting] = []
         self._lease_reflector: Reflecting | None = None
@@ -288,6 +291,7 @@ class Controller:
         elif patterns:
             scopes = list(patterns)
         made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.intake.on_node, None)]
+        made.append(self._reflector(PRIORITY_CLASSES, self.priority_classes.on_event, None))
         for scope in scopes:
             within = "" if scope is None else f"/namespaces/{scope}"
             deployments = Source("deployments", f"/apis/apps/v1{within}/deployments")
@@ -473,6 +477,7 @@ class Controller:
                 deployments,
                 now,
                 shifts=shifts,
+                priority_classes=self.priority_classes.values,
                 unschedulable={
                     zone: len(names)
                     for zone, names in self.store.unschedulable.get(key, {}).items()

@@ -39,7 +39,7 @@ from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite, held
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
-from zonal_operator.runtime.namespaces import has_globs, namespace_selected, select_namespaces
+from zonal_operator.runtime.namespaces import list_scopes, watch_scopes
 from zonal_operator.runtime.priority_classes import SOURCE as PRIORITY_CLASSES
 from zonal_operator.runtime.priority_classes import PriorityClasses
 from zonal_operator.runtime.shift_status import ShiftStatusController
@@ -280,16 +280,10 @@ class Controller:
         )
 
     def _make_reflectors(self, patterns: Sequence[str]) -> list[Reflecting]:
-        """Nodes, and per watched scope Deployments and the workloads' pods. Plain namespace
-        names are watched one by one; glob patterns (which may match namespaces created later)
-        are watched cluster-wide and filtered as kopf filters them."""
+        """Nodes and PriorityClasses, and per watched scope (`watch_scopes`) Deployments, the
+        workloads' pods and the operator's PodDisruptionBudgets."""
         assert self._reflector is not None
-        scopes: list[str | None] = [None]
-        accept: Callable[[str], bool] | None = None
-        if has_globs(patterns):
-            accept = functools.partial(namespace_selected, tuple(patterns))
-        elif patterns:
-            scopes = list(patterns)
+        scopes, accept = watch_scopes(patterns)
         made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.intake.on_node, None)]
         made.append(self._reflector(PRIORITY_CLASSES, self.priority_classes.on_event, None))
         for scope in scopes:
@@ -303,12 +297,7 @@ class Controller:
         return made
 
     def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
-        scopes: list[str | None] = [None]  # None: every namespace
-        if patterns:
-            names = patterns
-            if has_globs(patterns):
-                names = select_namespaces(patterns, self.api.list_namespaces())
-            scopes = list(names)
+        scopes = list_scopes(patterns, self.api.list_namespaces)
         return [w for ns in scopes for w in self.api.list_workloads(ns)]
 
     # -- workers ---------------------------------------------------------------------------------

@@ -334,6 +334,13 @@ class WorkloadStatus(TypedDict, total=False):
         ),
     ]
     healthyZoneCount: Annotated[int, i32("Zones that are Healthy.")]
+    zonesNotHealthy: Annotated[
+        str,
+        doc(
+            "The zones that are not Healthy and their health, by name (zone-b=Unhealthy,"
+            "zone-c=Recovering), for kubectl get; absent when every zone is Healthy."
+        ),
+    ]
     zoneRollout: Annotated[
         ZoneRolloutStatus, doc("ZoneByZone: the wave that brings the spec's revision to the zones.")
     ]

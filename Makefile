@@ -38,7 +38,7 @@ $(VENV_READY): pyproject.toml
 venv: $(VENV_READY) ## Create the virtualenv with the operator and the dev tools
 
 .PHONY: tools
-tools: ## Build etcd, Kubernetes, KWOK, helm and kubeconform from the Go module proxy (cached)
+tools: ## Build etcd, Kubernetes, KWOK, helm, kubeconform and promtool from the Go module proxy (cached)
 	hack/install-tools.sh all
 
 .PHONY: cluster-up

@@ -1,7 +1,8 @@
 """The alert rules (charts/zonal-operator/files/monitoring/alerts.yaml) against what the
 operator really exports: /metrics scraped every few seconds while a zone is lost and comes
 back, replayed through `promtool test rules`. The zone alert fires during the failover, and no
-alert fires before or after."""
+alert fires before or after. The same scrapes hold every metric the Grafana dashboard
+(files/monitoring/dashboard.json) queries."""
 
 from __future__ import annotations
 
@@ -101,3 +102,7 @@ def test_the_zone_alert_fires_during_a_failover_and_no_alert_before_or_after(
         {before: {}, during: {"ZonalZoneFailedOver": [failed_over]}, after: {}},
     )
     assert "SUCCESS" in out, out
+    # The dashboard names only metrics the operator exports.
+    exported = promtool.exported(running_operator.scrape())
+    named = set().union(*map(promtool.metric_names, promtool.dashboard_exprs()))
+    assert named and named <= exported, sorted(named - exported)

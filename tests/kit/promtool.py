@@ -4,6 +4,8 @@ and promtool runs that fail the test with promtool's own words."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +19,7 @@ from localcluster import binaries
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "charts" / "zonal-operator" / "files" / "monitoring"
 ALERTS = MONITORING / "alerts.yaml"
+DASHBOARD = MONITORING / "dashboard.json"
 # What a scrape config adds to every series of the target.
 TARGET = {"job": "zonal-operator", "instance": "operator:8080"}
 
@@ -96,3 +99,24 @@ def run_rule_tests(
     path = tmp / "alerts-test.yaml"
     path.write_text(yaml.safe_dump(test, sort_keys=False))
     return promtool("test", "rules", str(path))
+
+
+def dashboard_exprs() -> list[str]:
+    """Every query of the Grafana dashboard."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel["targets"]]
+
+
+def metric_names(expr: str) -> set[str]:
+    """The operator's metrics a query names."""
+    return set(re.findall(r"\bzonal_operator_[a-z_]+", expr))
+
+
+def exported(text: str) -> set[str]:
+    """The metric names a scrape declares (# TYPE, also of metrics without series yet) and
+    the names of its samples (a histogram's _bucket, _count, _sum; a counter's _total)."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
+    return names

@@ -1,6 +1,7 @@
-"""The alert rules shipped with the chart (files/monitoring/alerts.yaml): promtool accepts the
-plain file and the PrometheusRule the chart renders from it, which is off by default. Their
-behaviour against real scrapes is tests/e2e/test_alerts.py's."""
+"""The alert rules and the Grafana dashboard shipped with the chart (files/monitoring/):
+promtool accepts the plain rules file, the PrometheusRule the chart renders from it, and every
+dashboard query; both templates are off by default. Their behaviour against real scrapes (and
+that the dashboard names only metrics the operator exports) is tests/e2e/test_alerts.py's."""
 
 from __future__ import annotations
 
@@ -48,3 +49,31 @@ def test_the_prometheus_rule_is_off_by_default_and_holds_the_file(tmp_path: Path
     rules = tmp_path / "rendered-rules.yaml"
     rules.write_text(yaml.safe_dump(rule["spec"]))
     assert "SUCCESS" in promtool.promtool("check", "rules", str(rules))
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    exprs = promtool.dashboard_exprs()
+    assert len(exprs) >= 8
+    rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    out = promtool.promtool("check", "rules", str(path))
+    assert f"SUCCESS: {len(exprs)} rules found" in out, out
+
+
+def test_the_dashboard_configmap_is_off_by_default_and_carries_the_sidecar_label(
+    tmp_path: Path,
+) -> None:
+    assert "ConfigMap" not in {d["kind"] for d in rendered(tmp_path)}
+    on = rendered(tmp_path, "--set", "metrics.grafanaDashboard.enabled=true")
+    (cm,) = [d for d in on if d["kind"] == "ConfigMap"]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["namespace"] == "default"
+    assert cm["data"]["zonal-operator.json"] == promtool.DASHBOARD.read_text().rstrip("\n")
+    custom = rendered(tmp_path, "--set", "metrics.grafanaDashboard.enabled=true",
+                      "--set", "metrics.grafanaDashboard.label=dashboards",
+                      "--set", "metrics.grafanaDashboard.labelValue=zonal",
+                      "--set", "metrics.grafanaDashboard.namespace=monitoring")  # fmt: skip
+    (cm,) = [d for d in custom if d["kind"] == "ConfigMap"]
+    assert cm["metadata"]["labels"]["dashboards"] == "zonal"
+    assert cm["metadata"]["namespace"] == "monitoring"

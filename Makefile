@@ -85,7 +85,7 @@ run: $(VENV_READY) ## Start the local cluster if needed, install the CRD, apply 
 	  --metrics-port $(RUN_METRICS_PORT) --liveness http://127.0.0.1:$(RUN_HEALTH_PORT)/healthz
 
 .PHONY: bench-failover
-bench-failover: $(VENV_READY) ## Failover benchmark: ZonalWorkload vs stock Deployments, one zone down (~12 min)
+bench-failover: $(VENV_READY) ## Failover benchmark: ZonalWorkload vs stock Deployments, one zone down (~12 min; the PNG needs .[bench])
 	@hack/install-tools.sh cluster
 	PYTHONPATH=hack:. $(PY) hack/bench/failover.py --write-doc
 

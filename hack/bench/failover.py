@@ -302,6 +302,9 @@ def main() -> int:
         print(f"\nwritten to {DOC.relative_to(REPO)}")
     if args.png or args.write_doc:
         png = args.png or PNG
+        if not plot.available():
+            print(f"not drawing {png}: matplotlib missing (pip install -e '.[bench]')")
+            return 0 if not args.png else 1
         series = [(s.label, s.samples) for s in subjects]
         title = f"{ZONE} lost: Ready replicas of {REPLICAS}"
         plot.draw(png, series, replicas=REPLICAS, marks=timings, title=title)

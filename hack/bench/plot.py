@@ -5,8 +5,14 @@ Needs matplotlib, which only the benchmark uses: `pip install -e '.[bench]'`."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+
+def available() -> bool:
+    """Whether matplotlib is installed (the bench extra)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def draw(

@@ -39,9 +39,10 @@ def draw(
         stock = label.startswith("Deployment")
         ax.step(times, ready, where="post", label=label, linestyle="--" if stock else "-")
     ax.axhline(replicas, color="grey", linewidth=0.8, linestyle=":")
-    for name, at in marks.items():
+    for i, (name, at) in enumerate(sorted(marks.items(), key=lambda mark: mark[1])):
         ax.axvline(at, color="grey", linewidth=0.8, linestyle="-.")
-        ax.annotate(name, (at, 0), xytext=(3, 3), textcoords="offset points", fontsize=8)
+        # One above the other: marks a few seconds apart would print over each other.
+        ax.annotate(name, (at, 0), xytext=(3, 3 + 12 * i), textcoords="offset points", fontsize=8)
     ax.set_xlabel("seconds since the zone's heartbeats stopped")
     ax.set_ylabel("Ready replicas")
     ax.set_ylim(bottom=0, top=replicas + 1)

@@ -38,7 +38,7 @@ $(VENV_READY): pyproject.toml
 venv: $(VENV_READY) ## Create the virtualenv with the operator and the dev tools
 
 .PHONY: tools
-tools: ## Build etcd, Kubernetes, KWOK, helm and kubeconform from the Go module proxy (cached)
+tools: ## Build etcd, Kubernetes, KWOK, helm, kubeconform and promtool from the Go module proxy (cached)
 	hack/install-tools.sh all
 
 .PHONY: cluster-up
@@ -95,7 +95,7 @@ run: $(VENV_READY) ## Start the local cluster if needed, install the CRD, apply 
 	  --metrics-port $(RUN_METRICS_PORT) --liveness http://127.0.0.1:$(RUN_HEALTH_PORT)/healthz
 
 .PHONY: bench-failover
-bench-failover: $(VENV_READY) ## Failover benchmark: ZonalWorkload vs stock Deployments, one zone down (~12 min)
+bench-failover: $(VENV_READY) ## Failover benchmark: ZonalWorkload vs stock Deployments, one zone down (~12 min; the PNG needs .[bench])
 	@hack/install-tools.sh cluster
 	PYTHONPATH=hack:. $(PY) hack/bench/failover.py --write-doc
 

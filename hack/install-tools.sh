@@ -3,7 +3,8 @@
 # proxy, into a cache outside the repository:
 #   ${ZONAL_CACHE_DIR:-~/.cache/zonal-operator}/k8s-v<KUBERNETES_VERSION>/bin
 # A binary already in the cache is not built again.
-#   hack/install-tools.sh [cluster|chart|all]   a set: the local cluster's, the chart checks', both
+#   hack/install-tools.sh [cluster|chart|all]   a set: the local cluster's, the chart checks'
+#                                               (helm, kubeconform, promtool), both
 #   hack/install-tools.sh kind                  kind, for the kind targets (not part of `all`)
 #   hack/install-tools.sh kind-node             what a locally built kind node image holds:
 #                                               kubelet, kubeadm, kube-proxy, crictl, coredns
@@ -124,7 +125,7 @@ case "${what}" in
   cluster|chart|all|kind|kind-node) ;;
   kubelet|kubeadm|kube-proxy|crictl|coredns) what=kind-node ;;
   etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kwok|kwokctl) what=cluster ;;
-  helm|kubeconform) what=chart ;;
+  helm|kubeconform|promtool) what=chart ;;
   *) echo "usage: $0 [cluster|chart|all|kind|<one of their binaries>]" >&2; exit 2 ;;
 esac
 if [[ "${what}" == kind ]]; then
@@ -146,5 +147,10 @@ if [[ "${what}" == chart || "${what}" == all ]]; then
   go_install helm helm.sh/helm/v3/cmd/helm "v${HELM_VERSION}" \
     "-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}"
   go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "v${KUBECONFORM_VERSION}"
+  # Prometheus 3.MM.P is tagged v0.3MM.P in its Go module; only the promtool command is built.
+  IFS=. read -r _ prom_minor prom_patch <<<"${PROMETHEUS_VERSION}"
+  go_install promtool github.com/prometheus/prometheus/cmd/promtool \
+    "$(printf 'v0.3%02d.%d' "${prom_minor}" "${prom_patch}")" \
+    "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}"
 fi
 log "binaries in ${bin}"

@@ -40,6 +40,10 @@ PROMETHEUS_OPERATOR: Final = ("github.com/prometheus-operator/prometheus-operato
 SERVICEMONITOR_CRD: Final = Path(
     "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
 )
+# ... and the PrometheusRule CRD, for its optional PrometheusRule.
+PROMETHEUSRULE_CRD: Final = SERVICEMONITOR_CRD.with_name(
+    "monitoring.coreos.com_prometheusrules.yaml"
+)
 SCHEMA_LOCATION: Final = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 OBJECT_META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 REF_PREFIX: Final = "#/components/schemas/"
@@ -188,7 +192,9 @@ def generate(outdir: Path, crd_files: Iterable[Path], openapi_dir: Path | None =
         openapi_dir = go_module_dir("k8s.io/kubernetes", "v" + kubernetes_version())
         openapi_dir /= OPENAPI_IN_MODULE
     schemas, components = builtin_schemas(openapi_dir)
-    documents = load_yaml_documents(go_module_dir(*PROMETHEUS_OPERATOR) / SERVICEMONITOR_CRD)
+    module = go_module_dir(*PROMETHEUS_OPERATOR)
+    documents = load_yaml_documents(module / SERVICEMONITOR_CRD)
+    documents.extend(load_yaml_documents(module / PROMETHEUSRULE_CRD))
     for path in crd_files:
         documents.extend(load_yaml_documents(path))
     schemas.update(crd_schemas(documents, components))

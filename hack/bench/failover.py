@@ -37,6 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
+import plot  # noqa: E402
 from benchlib import DOC, machine, revision, write_doc  # noqa: E402
 
 from localcluster import ClusterConfig, LocalCluster  # noqa: E402
@@ -56,6 +57,7 @@ LEASE_DURATION = 15  # the operator's default --lease-duration
 REPLICAS = 9
 ZONE = "zone-a"
 MARKERS = ("<!-- bench-failover:start -->", "<!-- bench-failover:end -->")
+PNG = REPO / "docs" / "bench-failover.png"
 CONTAINER = container(PAUSE_IMAGE)  # 100m CPU, 64Mi
 
 
@@ -289,6 +291,7 @@ def main() -> int:
         "--write-doc", action="store_true", help="record the result in docs/benchmarks.md"
     )
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
+    parser.add_argument("--png", type=Path, help=f"draw Ready over time (--write-doc: {PNG})")
     args = parser.parse_args()
     subjects, timings = run(args.limit_seconds, args.keep)
     text = report(subjects, timings, args.limit_seconds)
@@ -297,6 +300,15 @@ def main() -> int:
     if args.write_doc:
         write_doc(DOC, text, markers=MARKERS, heading="## Failover: `make bench-failover`")
         print(f"\nwritten to {DOC.relative_to(REPO)}")
+    if args.png or args.write_doc:
+        png = args.png or PNG
+        if not plot.available():
+            print(f"not drawing {png}: matplotlib missing (pip install -e '.[bench]')")
+            return 0 if not args.png else 1
+        series = [(s.label, s.samples) for s in subjects]
+        title = f"{ZONE} lost: Ready replicas of {REPLICAS}"
+        plot.draw(png, series, replicas=REPLICAS, marks=timings, title=title)
+        print(f"drawn to {png}")
     return 0
 
 

@@ -49,6 +49,9 @@ def test_one_zone_dies_and_comes_back(
     # Never below what the outage itself took away: 9 - zone-a's 3.
     assert min(outage.ready["web"]) >= 6, outage.ready
     assert zone_health(cluster, namespace)["zone-a"] == "Unhealthy"
+    # `kubectl get zw` names the failed zone in its default columns.
+    table = cluster.kubectl("get", "zw", "web", "-n", namespace).stdout
+    assert "NOT-HEALTHY" in table and " zone-a=Unhealthy " in table, table
     failed_over = next(c for c in st["conditions"] if c["type"] == "FailedOver")
     assert failed_over["status"] == "True"
     # One event per failover: it says both that zone-a failed and where its replicas went.
@@ -76,6 +79,7 @@ def test_one_zone_dies_and_comes_back(
         assert time.monotonic() - recovering_at >= 15
     # Surge first on the way back too: Ready never below spec.replicas.
     assert min(recovery.ready["web"]) >= 9, recovery.ready
+    assert "zone-a=" not in cluster.kubectl("get", "zw", "web", "-n", namespace).stdout
     assert event_count(cluster, namespace, "ZoneRecovered") == 1
     assert event_count(cluster, namespace, "ReplicasReturned") == 1
     assert metric(running_operator, "zonal_operator_failbacks_total", **ours, zone="zone-a") == 1

@@ -72,7 +72,9 @@ def test_a_60s_shift_moves_the_replicas_out_surge_first_and_back(
         assert (zs["active"], zs["appliedWorkloads"], zs["refusedWorkloads"]) == (True, 1, 0)
         assert (parse_time(zs["expiresAt"]) - parse_time(zs["startedAt"])).total_seconds() == 60
         columns = cluster.kubectl("get", "zoneshift", name).stdout
-        assert "zone-b" in columns and "true" in columns, columns
+        assert "zone-b" in columns and "true" in columns and " Shifted " in columns, columns
+        web = cluster.kubectl("get", "zw", "web", "-n", namespace).stdout
+        assert " zone-b=Shifted " in web, web
         assert metric(running_operator, "zonal_operator_zoneshifts_active") >= 1
         assert metric(
             running_operator, "zonal_operator_zoneshift_workloads", zoneshift=name,

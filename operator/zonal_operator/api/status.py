@@ -352,6 +352,13 @@ class WorkloadStatus(TypedDict, total=False):
             "run beyond spec.replicas (StaticStability). Never counted as Ready capacity."
         ),
     ]
+    zonesNotHealthy: Annotated[
+        str,
+        doc(
+            "The zones that are not Healthy and their health, by name (zone-b=Unhealthy,"
+            "zone-c=Recovering), for kubectl get; absent when every zone is Healthy."
+        ),
+    ]
     zoneRollout: Annotated[
         ZoneRolloutStatus, doc("ZoneByZone: the wave that brings the spec's revision to the zones.")
     ]

@@ -368,6 +368,12 @@ ZONAL_WORKLOAD = Kind(
         Column("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
         Column("Available", "integer", ".status.availableReplicas", "Available replicas"),
         Column("Zones", "integer", ".status.zoneCount", "Zones in use"),
+        Column(
+            "Not-Healthy",
+            "string",
+            ".status.zonesNotHealthy",
+            "Zones not Healthy, and their health",
+        ),
         Column("Placement", "string", f".spec.{PLACEMENT.name}", "PerZone or Spread", priority=1),
         Column(
             "Skew",

@@ -40,7 +40,7 @@ from zonal_operator.api.group import (
     parse_time,
 )
 from zonal_operator.api.selector import label_selector
-from zonal_operator.api.status import ZoneShiftStatus
+from zonal_operator.api.status import ConditionType, ZoneShiftStatus
 
 KIND = "ZoneShift"
 PLURAL = "zoneshifts"
@@ -190,6 +190,12 @@ ZONE_SHIFT = Kind(
     columns=(
         Column("Zone", "string", f".spec.{ZONE.name}", "The zone shifted away from"),
         Column("Active", "boolean", ".status.active", "In force now"),
+        Column(
+            "State",
+            "string",
+            f'.status.conditions[?(@.type=="{ConditionType.ACTIVE}")].reason',
+            "Why it is in force or not: Shifted, Expired, DrillRunning, DrillScheduled...",
+        ),
         Column("Expires", "string", ".status.expiresAt", "When it ends"),
         Column("Schedule", "string", f".spec.{SCHEDULE.name}", "A drill's schedule", priority=1),
         Column("Workloads", "integer", ".status.appliedWorkloads", "ZonalWorkloads it applies to"),

@@ -22,7 +22,7 @@ from zonal_operator.api.status import (
     ZoneStatus,
 )
 from zonal_operator.api.workload import Workload
-from zonal_operator.core import resume
+from zonal_operator.core import resume, zone_summary
 from zonal_operator.core.plan import Event, Plan
 from zonal_operator.core.wording import Wording
 from zonal_operator.core.zones import SERVING, ZoneView, zone_reason
@@ -92,6 +92,8 @@ def skeleton(
         status["skew"] = skew
     if zone_rollout is not None:
         status["zoneRollout"] = zone_rollout
+    if not_healthy := zone_summary.not_healthy(zones):
+        status["zonesNotHealthy"] = not_healthy
     status["zones"] = zones
     status["conditions"] = render_conditions(
         conditions, wl.status.get("conditions") or [], wl.generation, now

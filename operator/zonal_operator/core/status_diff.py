@@ -9,6 +9,8 @@ last write produced, and which silent nodes it records (silentNodes: what a new 
 a heartbeat verdict from, so it is written when the verdict is reached, not with the move).
 Observations: replica counts (totals, and per zone), node counts per zone, and the messages
 that spell those counts out.
+Neither: status.zonesNotHealthy (core/zone_summary.py) is the zones' health in a word, read
+from their entries alone; it changes only with a zone's health, and is named by that change.
 
 At a thousand workloads every kind of status change is a thousand writes; knowing which kind
 dominates is what tells where writes can be saved. `status_change` names a change by the most
@@ -44,6 +46,8 @@ ZONE_REPLICA_COUNTS = ZONE_READY_COUNTS | keys(ZoneStatus, "unschedulableReplica
 # The other keys the comparisons name.
 _GENERATION = keys(ZoneStatus, "deploymentGeneration")
 _LISTS = keys(WorkloadStatus, "conditions", "zones")
+# What follows the zones' entries: compared through them.
+FOLLOWS_ZONES = keys(WorkloadStatus, "zonesNotHealthy")
 
 
 def decisions(status: WorkloadStatus) -> tuple[Any, ...]:
@@ -94,7 +98,7 @@ def status_change(before: WorkloadStatus, after: WorkloadStatus) -> str:
         return "zones"
     if _each(zones_before, counts) != _each(zones_after, counts):
         return "deployments"
-    top = REPLICA_TOTALS | _LISTS
+    top = REPLICA_TOTALS | _LISTS | FOLLOWS_ZONES
     if _top(before, top) != _top(after, top):
         return "other"
     if (

@@ -145,6 +145,11 @@ DRILL_LOWEST_READY_MARGIN = Gauge(
 )
 
 # Per workload and zone. Series of a deleted workload are removed.
+WORKLOAD_REPLICAS = Gauge(
+    "zonal_operator_workload_replicas",
+    "spec.replicas of a workload (what its zones' Ready replicas are compared with).",
+    ["namespace", "workload"],
+)
 ZONE_STATE = Gauge(
     "zonal_operator_zone_state",
     "1 for the state each zone is in for a workload (Healthy, Degraded, Unhealthy, Recovering).",
@@ -203,6 +208,7 @@ class WorkloadSeries:
         status = next(s for s in (plan.computed, plan.status, wl.status) if s is not None)
         labels = (wl.namespace, wl.name)
         zones = status.get("zones") or []
+        WORKLOAD_REPLICAS.labels(*labels).set(wl.replicas)
         for gone in self.zones - {z["name"] for z in zones}:
             _forget_zone(*labels, gone)
         self.zones = {z["name"] for z in zones}
@@ -239,8 +245,9 @@ class WorkloadSeries:
         for zone in self.zones:
             _forget_zone(namespace, workload, zone)
         self.zones = set()
-        with contextlib.suppress(KeyError):
-            ROLLOUT_HALTED.remove(namespace, workload)
+        for gauge in (ROLLOUT_HALTED, WORKLOAD_REPLICAS):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, workload)
 
 
 def _forget_zone(namespace: str, workload: str, zone: str) -> None:

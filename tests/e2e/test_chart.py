@@ -364,6 +364,10 @@ def test_service_account_runs_the_operator_cluster_wide(
     # ZoneShifts: read, and their status patched; people write them.
     assert can_i(sa_kubeconfig, "watch", "zoneshifts.zonal.dev")
     assert can_i(sa_kubeconfig, "patch", "zoneshifts.zonal.dev", "--subresource=status")
+    # operator.autoShift (on by default): automatic shifts of a gray-failed zone are created,
+    # and the operator's own deleted once ended.
+    assert can_i(sa_kubeconfig, "create", "zoneshifts.zonal.dev")
+    assert can_i(sa_kubeconfig, "delete", "zoneshifts.zonal.dev")
     assert can_i(sa_kubeconfig, "watch", "namespaces")
     # The heartbeat verdict: the node Leases, read-only, in their namespace only.
     assert can_i(sa_kubeconfig, "watch", "leases.coordination.k8s.io", "-n", "kube-node-lease")
@@ -388,10 +392,8 @@ def test_service_account_runs_the_operator_cluster_wide(
         ("delete", "leases.coordination.k8s.io", "-n", "kube-node-lease"),
         ("get", "leases.coordination.k8s.io", "-n", "kube-system"),
         ("create", "zonalworkloads.zonal.dev", "-n", namespace),
-        ("create", "zoneshifts.zonal.dev"),
         ("update", "zoneshifts.zonal.dev"),
         ("patch", "zoneshifts.zonal.dev"),
-        ("delete", "zoneshifts.zonal.dev"),
         ("update", "zoneshifts.zonal.dev", "--subresource=status"),
         ("update", "zonalworkloads.zonal.dev", "-n", namespace),
         ("create", "pods", "-n", namespace),

@@ -443,6 +443,7 @@ def test_minimal_object_is_accepted_and_defaulted(cluster: Cluster, namespace: s
         "failbackDelaySeconds": 300,
         "failbackStepPercent": 25,
         "tolerationSeconds": 30,
+        "headroom": {"mode": "None", "priorityClassName": "zonal-headroom"},
     }
     assert spec["zoneRollout"] == {
         "mode": "AllZones",

@@ -56,9 +56,10 @@ def test_create_spreads_replicas_over_zones(cluster: LocalCluster, namespace: st
         ("zone-c", 3, "Healthy"),
     ]
     printed = cluster.kubectl("get", "zw", "web", "-n", namespace).stdout
-    assert printed.split("\n")[0].split()[:6] == [
-        "NAME", "DESIRED", "READY", "AVAILABLE", "ZONES", "STATUS"
+    assert printed.split("\n")[0].split()[:7] == [
+        "NAME", "DESIRED", "READY", "AVAILABLE", "ZONES", "NOT-HEALTHY", "STATUS"
     ]  # fmt: skip
+    # NOT-HEALTHY is empty when every zone is Healthy (status.zonesNotHealthy absent).
     assert printed.split("\n")[1].split()[:6] == ["web", "9", "9", "9", "3", "True"]
     items = get_json(
         cluster, "events", "-n", namespace, "--field-selector", "reason=DeploymentCreated"

@@ -179,7 +179,7 @@ def test_a_shift_that_would_leave_a_workload_no_zone_is_refused_for_it_and_repor
     assert (entry["namespace"], entry["name"]) == (namespace, "solo")
     assert "no zone to run in" in entry["message"]
     columns = cluster.kubectl("get", "zoneshift", name).stdout.split("\n")[1].split()
-    assert columns[5] == "1", columns  # the Refused column
+    assert columns[6] == "1", columns  # the Refused column
     wait_for(
         lambda: (
             condition(status(cluster, namespace, "solo"), "ZoneShifted").get("reason")

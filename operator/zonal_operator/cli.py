@@ -84,6 +84,22 @@ def _parser() -> argparse.ArgumentParser:
         help="spec.duration of the automatic ZoneShifts (default 1h)",
     )
     run.add_argument(
+        "--zone-loss-forecast",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="forecast, for every workload and zone, whether the replicas that would move if "
+        "that zone were lost now fit on the other zones' nodes (the ZoneLossCovered condition, "
+        "status.zones[].lossShortfall); watches every bound pod in the cluster for the nodes' "
+        "free room (default: on)",
+    )
+    run.add_argument(
+        "--zone-loss-forecast-seconds",
+        type=float,
+        default=15,
+        help="how often the forecast takes the nodes' room again, when it changed; never while "
+        "a backlog of workloads waits (default 15)",
+    )
+    run.add_argument(
         "--metrics-port", type=int, default=8080, help="Prometheus /metrics port; 0 disables"
     )
     run.add_argument("--metrics-address", default="0.0.0.0", help="address for /metrics")

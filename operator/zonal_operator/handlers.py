@@ -112,6 +112,8 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
             resync_seconds=options.resync_seconds,
             status_delay_seconds=options.status_delay_seconds,
             heartbeats=options.node_heartbeats,
+            zone_loss_forecast=options.zone_loss_forecast,
+            forecast_seconds=options.zone_loss_forecast_seconds,
         ),
         reflector=reflector,
         read_lease=read_lease,

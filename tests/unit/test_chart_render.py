@@ -270,6 +270,8 @@ CLUSTER_SCOPED_READS = {
 }
 # Automatic shifts of a gray-failed zone (operator.autoShift): created, deleted once ended.
 AUTO_SHIFTS = {("zonal.dev", "zoneshifts", ("create", "delete"))}
+# The zone-loss forecast (operator.zoneLossForecast): every pod bound to a node, read only.
+FORECAST = {("", "pods", ("list", "watch"))}
 # The heartbeat verdict's Role, in kube-node-lease only.
 NODE_LEASES = {("coordination.k8s.io", "leases", ("get", "list", "watch"))}
 # The leader-election Role in the release namespace: the operator's own Lease, and the
@@ -300,7 +302,7 @@ NAMESPACED = {
 def test_rbac_cluster_wide_is_exactly_the_documented_rules(helm_env: dict[str, str]) -> None:
     items = docs(render(helm_env))
     [role] = by_kind(items, "ClusterRole")
-    assert rules(role) == CLUSTER_SCOPED_READS | AUTO_SHIFTS | NAMESPACED
+    assert rules(role) == CLUSTER_SCOPED_READS | AUTO_SHIFTS | FORECAST | NAMESPACED
     [binding] = by_kind(items, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "zonal-operator", "namespace": "zonal-system"}
@@ -321,8 +323,13 @@ def test_rbac_cluster_wide_is_exactly_the_documented_rules(helm_env: dict[str, s
     assert [r["metadata"]["namespace"] for r in by_kind(off, "Role")] == ["zonal-system"]
     assert "--no-node-heartbeats" in container(off)["args"]
     manual = docs(render(helm_env, "--set", "operator.autoShift=false"))
-    assert rules(by_kind(manual, "ClusterRole")[0]) == CLUSTER_SCOPED_READS | NAMESPACED
+    assert rules(by_kind(manual, "ClusterRole")[0]) == CLUSTER_SCOPED_READS | FORECAST | NAMESPACED
     assert "--no-auto-shift" in container(manual)["args"]
+    blind = docs(render(helm_env, "--set", "operator.zoneLossForecast=false"))
+    assert (
+        rules(by_kind(blind, "ClusterRole")[0]) == CLUSTER_SCOPED_READS | AUTO_SHIFTS | NAMESPACED
+    )
+    assert "--no-zone-loss-forecast" in container(blind)["args"]
 
 
 def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
@@ -330,7 +337,7 @@ def test_rbac_namespaced_mode_grants_namespaced_rules_per_namespace(
 ) -> None:
     items = docs(render(helm_env, "-f", str(ALL_ON)))
     [role] = by_kind(items, "ClusterRole")
-    assert rules(role) == CLUSTER_SCOPED_READS | AUTO_SHIFTS
+    assert rules(role) == CLUSTER_SCOPED_READS | AUTO_SHIFTS | FORECAST
     roles = by_kind(items, "Role")
     namespaces = sorted(r["metadata"]["namespace"] for r in roles)
     assert namespaces == ["kube-node-lease", "team-a", "team-b", "zonal-system"]
@@ -432,6 +439,8 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
         "--node-heartbeats",
         "--auto-shift",
         "--auto-shift-duration=1h",
+        "--zone-loss-forecast",
+        "--zone-loss-forecast-seconds=15",
         "--metrics-port=8080",
         "--metrics-address=0.0.0.0",
         "--liveness=http://0.0.0.0:8081/healthz",

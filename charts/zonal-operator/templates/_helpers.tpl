@@ -123,6 +123,12 @@ RBAC rules, least privilege and no wildcards. What needs each rule:
   resources: ["zoneshifts"]
   verbs: ["create", "delete"]
 {{- end }}
+{{- if .Values.operator.zoneLossForecast }}
+# The zone-loss forecast: every pod bound to a node holds some of its room.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+{{- end }}
 # PriorityClasses, to check a headroom setting (spec.failover.headroom) can work.
 - apiGroups: ["scheduling.k8s.io"]
   resources: ["priorityclasses"]

@@ -53,6 +53,7 @@ class ConditionType(StrEnum):
     ZONE_SHIFTED = "ZoneShifted"
     ACTIVE = "Active"  # a ZoneShift's: the shift is in force
     HEADROOM_READY = "HeadroomReady"  # spec.failover.headroom set (api/headroom.py)
+    ZONE_LOSS_COVERED = "ZoneLossCovered"  # the forecast (core/loss_forecast.py)
 
 
 class Reason(StrEnum):
@@ -93,6 +94,9 @@ class Reason(StrEnum):
     PRIORITY_CLASS_UNKNOWN = "PriorityClassUnknown"
     PRIORITY_CLASS_MISSING = "PriorityClassMissing"
     PRIORITY_NOT_BELOW_WORKLOAD = "PriorityNotBelowWorkload"
+    # ZoneLossCovered (the second also its event when it turns False)
+    ZONE_LOSS_FITS = "ZoneLossFits"
+    ZONE_LOSS_SHORTFALL = "ZoneLossShortfall"
     # A zone's health
     NO_ELIGIBLE_NODES = "NoEligibleNodes"
     NODES_READY = "NodesReady"
@@ -251,6 +255,14 @@ class ZoneStatus(ZoneRevision, total=False):
         i32(
             "Pods of the zone's Deployment that the scheduler cannot place (Pending as "
             "Unschedulable). They are reported here and in the Degraded condition, not moved."
+        ),
+    ]
+    lossShortfall: Annotated[
+        int,
+        i32(
+            "The zone-loss forecast: of the replicas that would move if this zone were lost "
+            "now, how many would find no room on the other zones' nodes (see the "
+            "ZoneLossCovered condition). Only for the zones that serve."
         ),
     ]
     deploymentGeneration: Annotated[

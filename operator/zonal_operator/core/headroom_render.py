@@ -24,6 +24,7 @@ from zonal_operator.api.group import (
 from zonal_operator.api.workload import Workload
 from zonal_operator.core import render
 from zonal_operator.core.naming import deployment_name
+from zonal_operator.core.requests import format_milli, pod_requests_milli
 
 # The pause image of the pinned Kubernetes (kubeadm 1.36.3 lists pause 3.10.2): every node
 # that runs pods holds it already as its sandbox image.
@@ -46,20 +47,9 @@ def is_placeholder(obj: Mapping[str, Any]) -> bool:
     return HEADROOM_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
 
 
-def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, Any]:
-    """What one pod asks the scheduler for: the containers' requests summed, raised to any
-    init container's (they run one at a time, before the others), in thousandths of the unit.
-    The core imports no Kubernetes client, whose parse_quantity would do the parsing."""
-    containers = list(pod_spec.get("containers") or [])
-    inits = list(pod_spec.get("initContainers") or [])
-    total: dict[str, int] = {}
-    for c in containers:
-        for key, value in ((c.get("resources") or {}).get("requests") or {}).items():
-            total[key] = total.get(key, 0) + _milli(value)
-    for c in inits:
-        for key, value in ((c.get("resources") or {}).get("requests") or {}).items():
-            total[key] = max(total.get(key, 0), _milli(value))
-    return {key: _format(value) for key, value in sorted(total.items())}
+def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, str]:
+    """What one pod of the workload asks the scheduler for (core/requests.py), as quantities."""
+    return {key: format_milli(v) for key, v in sorted(pod_requests_milli(pod_spec).items())}
 
 
 def render_placeholders(
@@ -111,30 +101,3 @@ def render_placeholders(
         },
         "spec": spec,
     }
-
-
-_SUFFIXES = {
-    "m": 1,
-    "": 1000,
-    "k": 1000**2,
-    "M": 1000**3,
-    "G": 1000**4,
-    "T": 1000**5,
-    "Ki": 1000 * 1024,
-    "Mi": 1000 * 1024**2,
-    "Gi": 1000 * 1024**3,
-    "Ti": 1000 * 1024**4,
-}
-
-
-def _milli(value: Any) -> int:
-    """A quantity in thousandths of its unit (the API server has canonicalised it already)."""
-    text = str(value)
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if suffix and text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * _SUFFIXES[suffix])
-    return int(float(text) * 1000)
-
-
-def _format(milli: int) -> str:
-    return f"{milli // 1000}" if milli % 1000 == 0 else f"{milli}m"

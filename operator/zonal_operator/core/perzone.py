@@ -33,7 +33,14 @@ from typing import Any
 from zonal_operator.api.group import ZONE_LABEL
 from zonal_operator.api.status import ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
-from zonal_operator.core import headroom, headroom_plan, perzone_status, rollbacks, waves
+from zonal_operator.core import (
+    headroom,
+    headroom_plan,
+    loss_forecast,
+    perzone_status,
+    rollbacks,
+    waves,
+)
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
@@ -161,6 +168,9 @@ def plan(observed: PerZoneObserved) -> Plan:
         now=now,
         result=result,
     )
+    room = observed.zone_room
+    losses = None if room is None else loss_forecast.per_zone_losses(wl, shares, room)
+    loss_forecast.report(status, wl, losses, now=now, result=result)
     report.condition_events(wl.status, status, result)
     result.computed = status
     if status != wl.status:

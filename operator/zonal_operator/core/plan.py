@@ -30,6 +30,9 @@ class Observed:
     now: datetime
     # The ZoneShifts in force that select the workload (core/shifts.selecting), in order.
     shifts: tuple[ZoneShift, ...] = ()
+    # Zone -> how many more of its pods the zone's nodes take (core/loss_forecast.zone_rooms),
+    # for the zone-loss forecast. None: no forecast (off, or the room not known).
+    zone_room: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ from typing import Any
 
 from zonal_operator.api.status import ConditionType, Reason, WorkloadStatus, ZoneState, ZoneStatus
 from zonal_operator.api.workload import Workload
+from zonal_operator.core import loss_forecast, spread_shifts
 from zonal_operator.core import shifts as shifting
-from zonal_operator.core import spread_shifts
 from zonal_operator.core import status as report
 from zonal_operator.core import zones as zoning
 from zonal_operator.core.deployment import matches_live, merge_for_replace, owns, rolled_out
@@ -60,7 +60,7 @@ from zonal_operator.core.plan import (
     SpreadObserved,
 )
 from zonal_operator.core.wording import SPREAD as WORDING
-from zonal_operator.core.zones import FAILED_OVER, ZoneView
+from zonal_operator.core.zones import FAILED_OVER, SERVING, ZoneView
 
 
 def plan(observed: SpreadObserved) -> Plan:
@@ -160,6 +160,13 @@ def plan(observed: SpreadObserved) -> Plan:
         now=now,
         shifts=lambda wanted: shifting.report(assignment, eligible, wl.status, wanted, result),
     )
+    losses = None
+    if observed.zone_room is not None:
+        serving = [z.name for z in zones.values() if z.state in SERVING and z.health is not None]
+        losses = loss_forecast.pooled_losses(
+            {z: len(by_zone.get(z, [])) for z in serving}, observed.zone_room
+        )
+    loss_forecast.report(status, wl, losses, now=now, result=result)
     report.condition_events(wl.status, status, result)
     if status != wl.status:
         result.status = status  # at once, never coalesced: see the module's doc

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -35,13 +35,15 @@ from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.core.resume import Recorded, recorded
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key, Store
-from zonal_operator.runtime.executor import Executor, Outcome, StatusWrite, held_until
+from zonal_operator.runtime.executor import Executor, Outcome, held_until
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
+from zonal_operator.runtime.loss_forecast import Forecasts, tee
 from zonal_operator.runtime.namespaces import list_scopes, watch_scopes
 from zonal_operator.runtime.priority_classes import SOURCE as PRIORITY_CLASSES
 from zonal_operator.runtime.priority_classes import PriorityClasses
+from zonal_operator.runtime.records import Record
 from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
 from zonal_operator.runtime.watch import Deliver, Source, list_until_done
@@ -80,6 +82,9 @@ class Settings:
     # Watch the node Leases for the heartbeat verdict (runtime/heartbeats.py); off, zones are
     # judged by their nodes' Ready conditions alone.
     heartbeats: bool = True
+    # The zone-loss forecast (runtime/loss_forecast.py): its room taken again this often.
+    zone_loss_forecast: bool = True
+    forecast_seconds: float = 15.0
 
 
 class Reflecting(Protocol):
@@ -92,36 +97,6 @@ class Reflecting(Protocol):
 
 # Builds the reflector of one collection: source, where its events go, which namespaces count.
 ReflectorFactory = Callable[[Source, Deliver, Callable[[str], bool] | None], Reflecting]
-MatchMemo = dict[tuple[str, str, str], bool]
-
-
-@dataclass
-class Record:
-    """What the controller keeps of one workload between its reconciles (dropped, all of it,
-    when the workload is deleted)."""
-
-    # Since when its status has coalesced a change (core/coalesce.py).
-    coalesced_since: datetime | None = None
-    # Its status (and events) decided but not written yet: deferred behind a backlog.
-    deferred: StatusWrite | None = None
-    # The matches_live memo for one spec (uid, generation) of it.
-    spec: tuple[str, int] = ("", 0)
-    match_memo: MatchMemo = field(default_factory=dict)
-    # The uid of it whose namespace is being deleted: the namespace controller deletes it
-    # too, and recreating its Deployments meanwhile would only fight that.
-    terminating: str = ""
-    series: metrics.WorkloadSeries = field(default_factory=metrics.WorkloadSeries)
-
-    def deferred_for(self, wl: Workload) -> StatusWrite | None:
-        """The deferred status write of the workload, unless it was for an earlier namesake."""
-        deferred = self.deferred
-        return deferred if deferred is not None and deferred.uid == wl.uid else None
-
-    def memo_for(self, wl: Workload) -> MatchMemo:
-        """The memo of matches_live results for the workload's current spec."""
-        if self.spec != (wl.uid, wl.generation) or len(self.match_memo) > 64:
-            self.spec, self.match_memo = (wl.uid, wl.generation), {}
-        return self.match_memo
 
 
 class Controller:
@@ -175,6 +150,10 @@ class Controller:
         )
         self._shift_reflectors: list[Reflecting] = []
         self.budgets = ZoneBudgets(budget_api, self.queue, self.pool)  # runtime/zone_budgets.py
+        self.forecasts = Forecasts(
+            self.store, self.queue, enabled=self.settings.zone_loss_forecast,
+            interval=self.settings.forecast_seconds, busy=self._backlog,
+        )  # fmt: skip
 
     def shifts_changed(self, drilled: Key | None = None) -> None:
         if self.shift_status is not None:
@@ -284,7 +263,8 @@ class Controller:
         workloads' pods and the operator's PodDisruptionBudgets."""
         assert self._reflector is not None
         scopes, accept = watch_scopes(patterns)
-        made = [self._reflector(Source("nodes", "/api/v1/nodes"), self.intake.on_node, None)]
+        on_node = tee(self.intake.on_node, self.forecasts.room.on_node)
+        made = [self._reflector(Source("nodes", "/api/v1/nodes"), on_node, None)]
         made.append(self._reflector(PRIORITY_CLASSES, self.priority_classes.on_event, None))
         for scope in scopes:
             within = "" if scope is None else f"/namespaces/{scope}"
@@ -312,6 +292,7 @@ class Controller:
         for i in range(self.settings.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
+        self._tasks.extend(self.forecasts.tasks(self._reflector))
 
     async def stop(self, flush_seconds: float = 10.0) -> None:
         for task in self._tasks:
@@ -453,11 +434,10 @@ class Controller:
         """Ask the core what to do, with what the cache and the record say of the workload."""
         nodes, deployments = self.store.node_snapshot(), self.store.deployments_for(wl)
         shifts = shifts_selecting(self.store, key, wl, now)
+        room = self.forecasts.zone_room(key, wl)
         if wl.spread:
             pods = list(self.store.pods.get(key, {}).values())
-            return spread.plan(
-                SpreadObserved(wl, nodes, deployments, now, shifts=shifts, pods=pods)
-            )
+            return spread.plan(SpreadObserved(wl, nodes, deployments, now, shifts, room, pods))
         memo = record.memo_for(wl)
         plan = perzone.plan(
             PerZoneObserved(
@@ -466,6 +446,7 @@ class Controller:
                 deployments,
                 now,
                 shifts=shifts,
+                zone_room=room,
                 priority_classes=self.priority_classes.values,
                 unschedulable={
                     zone: len(names)

@@ -165,6 +165,12 @@ ZONE_READY = Gauge(
     "Ready replicas of a workload in a zone.",
     ["namespace", "workload", "zone"],
 )
+ZONE_LOSS_SHORTFALL = Gauge(
+    "zonal_operator_zone_loss_shortfall_replicas",
+    "The zone-loss forecast: replicas of a workload that would find no room in the other "
+    "zones if this zone were lost now (status.zones[].lossShortfall).",
+    ["namespace", "workload", "zone"],
+)
 FAILOVERS = Counter(
     "zonal_operator_failovers_total",
     "Zones judged unhealthy whose replicas were moved to other zones.",
@@ -220,6 +226,11 @@ class WorkloadSeries:
             desired = zone.get("desiredReplicas", zone.get("replicas", 0))
             ZONE_DESIRED.labels(*labels, zone["name"]).set(desired)
             ZONE_READY.labels(*labels, zone["name"]).set(zone.get("readyReplicas", 0))
+            if "lossShortfall" in zone:
+                ZONE_LOSS_SHORTFALL.labels(*labels, zone["name"]).set(zone["lossShortfall"])
+            else:
+                with contextlib.suppress(KeyError):
+                    ZONE_LOSS_SHORTFALL.remove(*labels, zone["name"])
         for event in plan.events:
             if event.reason == "ZoneUnhealthy":
                 FAILOVERS.labels(*labels, event.zone).inc()
@@ -254,6 +265,6 @@ def _forget_zone(namespace: str, workload: str, zone: str) -> None:
     for state in ZoneState:
         with contextlib.suppress(KeyError):
             ZONE_STATE.remove(namespace, workload, zone, state.value)
-    for gauge in (ZONE_DESIRED, ZONE_READY):
+    for gauge in (ZONE_DESIRED, ZONE_READY, ZONE_LOSS_SHORTFALL):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, workload, zone)

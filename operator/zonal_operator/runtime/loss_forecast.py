@@ -1,0 +1,255 @@
+"""The zone-loss forecast's inputs, kept from watches, and its pass (core/loss_forecast.py
+decides; this module only counts and schedules).
+
+`Room` keeps each node's allocatable (from the nodes' watch) and the requests of every pod
+bound to a node and not finished (a cluster-wide pod watch with a field selector, trimmed to
+node, requests and whether it is a workload's headroom placeholder): what the scheduler's
+NodeResourcesFit sees as used.
+
+`Forecasts` answers a reconcile's question, the room per zone for the workload's pods, from a
+snapshot of that room. The snapshot is taken again on a timer (--zone-loss-forecast-seconds),
+never while a backlog of workloads waits, so a zone loss's reconciles all see one and its
+writes carry no forecast of their own; a workload is queued only when its room changed, capped
+at its replicas (beyond that no answer changes), so a roomy cluster queues nothing as pods
+come and go. Workloads with the same placement and requests share one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from zonal_operator.api.group import HEADROOM_LABEL
+from zonal_operator.api.workload import Workload
+from zonal_operator.core import loss_forecast
+from zonal_operator.core.loss_forecast import PODS, NodeRoom
+from zonal_operator.core.model import NodeInfo
+from zonal_operator.core.requests import pod_requests_milli, quantity_milli
+from zonal_operator.runtime.cache import Key, Store
+from zonal_operator.runtime.watch import Deliver, Listing, Source, list_until_done
+from zonal_operator.runtime.workqueue import WorkQueue
+
+log = logging.getLogger("zonal_operator")
+
+# Every pod that holds room on a node: bound, and not finished (the scheduler counts the same).
+SOURCE = Source(
+    "pods (room)",
+    "/api/v1/pods",
+    field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
+)
+Resources = dict[str, int]
+
+
+class Reflecting(Listing, Protocol):
+    async def run(self) -> None: ...
+
+
+def _quantities(raw: Mapping[str, Any] | None) -> Resources:
+    out: Resources = {}
+    for key, value in (raw or {}).items():
+        try:
+            out[key] = quantity_milli(value)
+        except ValueError:
+            log.warning("cannot read the quantity %r of %s", value, key)
+    return out
+
+
+class Room:
+    """Allocatable and used, per node."""
+
+    def __init__(self) -> None:
+        self.allocatable: dict[str, Resources] = {}
+        # (namespace, name) -> (node, requests, the workload whose placeholder it is)
+        self._pods: dict[Key, tuple[str, Resources, Key | None]] = {}
+        self._used: dict[str, Resources] = {}
+        self._count: dict[str, int] = {}
+        self.held: dict[Key, dict[str, int]] = {}  # workload -> node -> its placeholders
+        self.version = 0  # changes with every change of what `rooms` returns
+        self.listed = False  # the pods have been listed once
+
+    def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        name = str((body.get("metadata") or {}).get("name", ""))
+        before = self.allocatable.get(name)
+        if event_type == "DELETED":
+            self.allocatable.pop(name, None)
+        else:
+            self.allocatable[name] = _quantities((body.get("status") or {}).get("allocatable"))
+        if self.allocatable.get(name) != before:
+            self.version += 1
+
+    def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        phase = (body.get("status") or {}).get("phase")
+        gone = event_type == "DELETED" or phase in ("Succeeded", "Failed")
+        now = None
+        if not gone and spec.get("nodeName"):
+            labels = meta.get("labels") or {}
+            owner = (key[0], labels[HEADROOM_LABEL]) if HEADROOM_LABEL in labels else None
+            now = (str(spec["nodeName"]), pod_requests_milli(spec), owner)
+        before = self._pods.get(key)
+        if now == before:
+            return
+        if before is not None:
+            self._account(before, -1)
+            del self._pods[key]
+        if now is not None:
+            self._account(now, 1)
+            self._pods[key] = now
+        self.version += 1
+
+    def _account(self, pod: tuple[str, Resources, Key | None], sign: int) -> None:
+        node, requests, owner = pod
+        used = self._used.setdefault(node, {})
+        for resource, amount in requests.items():
+            used[resource] = used.get(resource, 0) + sign * amount
+        self._count[node] = self._count.get(node, 0) + sign
+        if owner is not None:
+            held = self.held.setdefault(owner, {})
+            held[node] = held.get(node, 0) + sign
+            if not held[node]:
+                del held[node]
+            if not held:
+                del self.held[owner]
+
+    def rooms(self, nodes: Mapping[str, NodeInfo]) -> list[NodeRoom]:
+        """Every known node with what is free on it."""
+        out = []
+        for name, info in nodes.items():
+            allocatable = self.allocatable.get(name, {})
+            used = self._used.get(name, {})
+            free = {r: a - used.get(r, 0) for r, a in allocatable.items() if r != PODS}
+            slots = allocatable.get(PODS, 0) // 1000 - self._count.get(name, 0)
+            out.append(NodeRoom(info, free=free, free_pods=slots))
+        return out
+
+
+def _shape(wl: Workload) -> str:
+    """What a workload's room depends on besides the nodes: where its pods may run, what one
+    asks, and its cap."""
+    spec = wl.pod_spec
+    placement = {
+        "nodeSelector": spec.get("nodeSelector"),
+        "nodeAffinity": (spec.get("affinity") or {}).get("nodeAffinity"),
+        "tolerations": spec.get("tolerations"),
+        "key": wl.topology_key,
+        "need": pod_requests_milli(spec),
+        "cap": wl.replicas,
+    }
+    return json.dumps(placement, sort_keys=True, default=str)
+
+
+class Forecasts:
+    """The room per zone that each workload's reconcile reads (Observed.zone_room)."""
+
+    def __init__(
+        self,
+        store: Store,
+        queue: WorkQueue,
+        *,
+        enabled: bool,
+        interval: float,
+        busy: Callable[[], bool],
+    ) -> None:
+        self.store, self.queue, self.room = store, queue, Room()
+        self.enabled, self.interval, self._busy = enabled, interval, busy
+        self._snapshot: list[NodeRoom] | None = None
+        # What the snapshot was taken from: the Room's version and the cache's node snapshot
+        # (a new one whenever a node changes: cordoned, Ready, silent).
+        self._taken: tuple[int, object] = (-1, None)
+        self._answers: dict[Key, dict[str, int]] = {}  # what each workload's reconcile read
+
+    def zone_room(self, key: Key, wl: Workload) -> dict[str, int] | None:
+        """The room per zone for the workload's pods, as of the snapshot; None: no forecast."""
+        if not self.enabled or not self.room.listed:
+            return None
+        if self._snapshot is None:
+            self._take()
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = self._compute(key, wl, {})
+        return answer
+
+    def _source(self) -> tuple[int, object]:
+        return self.room.version, self.store.node_snapshot()
+
+    def _take(self) -> None:
+        self._snapshot, self._taken = self.room.rooms(self.store.nodes), self._source()
+
+    def _compute(self, key: Key, wl: Workload, memo: dict[str, dict[str, int]]) -> dict[str, int]:
+        assert self._snapshot is not None
+        held = self.room.held.get(key)
+        shape = "" if held else _shape(wl)
+        if shape in memo:
+            return memo[shape]
+        answer = loss_forecast.zone_rooms(
+            self._snapshot,
+            wl.pod_spec,
+            wl.topology_key,
+            pod_requests_milli(wl.pod_spec),
+            cap=wl.replicas,
+            placeholders=held,
+        )
+        if shape:
+            memo[shape] = answer
+        return answer
+
+    def refresh(self) -> int:
+        """Take a new snapshot if the room changed; queue the workloads whose room changed.
+        Returns how many were queued."""
+        version, nodes = self._source()
+        if self._snapshot is None or (version == self._taken[0] and nodes is self._taken[1]):
+            return 0
+        self._take()
+        memo: dict[str, dict[str, int]] = {}
+        queued = 0
+        for key in list(self._answers):
+            raw = self.store.workloads.get(key)
+            if raw is None:
+                del self._answers[key]
+                continue
+            answer = self._compute(key, Workload.from_body(raw), memo)
+            if answer != self._answers[key]:
+                self._answers[key] = answer
+                self.queue.add(key)
+                queued += 1
+        return queued
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if self.enabled and not self._busy():
+                try:
+                    self.refresh()
+                except Exception:  # the forecast must never stop the operator
+                    log.exception("zone-loss forecast pass failed")
+
+    def tasks(self, reflector: Callable[[Source, Deliver, None], Reflecting] | None) -> list[Any]:
+        """The pod watch and the pass, when the forecast is on (none without watches)."""
+        if not self.enabled or reflector is None:
+            return []
+        pods = reflector(SOURCE, self.room.on_pod, None)
+        return [
+            asyncio.create_task(self._watch(pods), name="zonal-room-pods"),
+            asyncio.create_task(self.run(), name="zonal-loss-forecast"),
+        ]
+
+    async def _watch(self, pods: Reflecting) -> None:
+        # Not part of the start-up lists: without the room (RBAC, say) there is no forecast,
+        # and everything else goes on.
+        await list_until_done(pods)
+        self.room.listed = True
+        await pods.run()
+
+
+def tee(*delivers: Deliver) -> Deliver:
+    """One watch's events to several consumers."""
+
+    def deliver(event_type: str | None, body: dict[str, Any]) -> None:
+        for each in delivers:
+            each(event_type, body)
+
+    return deliver

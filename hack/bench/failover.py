@@ -12,7 +12,10 @@ One local cluster with stock timing (50 s node-monitor grace, 40 s leases renewe
     ran there, and the standby has to take over (the other subjects' operator runs outside
     the zone, as the local process every other row uses);
   - a Deployment with a zone topology spread constraint, whenUnsatisfiable: DoNotSchedule;
-  - the same with whenUnsatisfiable: ScheduleAnyway.
+  - the same with whenUnsatisfiable: ScheduleAnyway;
+  - and on a tight cluster, node pools of their own with no room for a surge
+    (hack/bench/failover_tight.py): a stock Deployment, a ZonalWorkload without headroom,
+    with placeholders, with static stability.
 Then zone-a's heartbeats stop: that moment, the outage users feel, is when every time below
 starts. For each subject: the time until 9 pods are Ready again outside zone-a (not
 terminating; a dead zone's pods serve nothing, whatever the API still says of them), and how
@@ -37,6 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
+import failover_tight as tight  # noqa: E402
 import plot  # noqa: E402
 from benchlib import DOC, machine, revision, write_doc  # noqa: E402
 
@@ -90,10 +94,16 @@ def spread_deployment(name: str, when: str) -> dict[str, Any]:
     )
 
 
-def ready_pods(cluster: LocalCluster) -> dict[str, int]:
+def zone_nodes(cluster: LocalCluster) -> set[str]:
+    """Every node of the zone lost, the tight pools' included."""
+    nodes = cluster.kubectl("get", "nodes", "-l", f"{ZONE_KEY}={ZONE}", "-o", "name").stdout
+    return {line.removeprefix("node/") for line in nodes.split()}
+
+
+def ready_pods(cluster: LocalCluster, lost: set[str]) -> dict[str, int]:
     """Ready, not terminating pods per app label in the benchmark's namespaces, outside the
-    lost zone: from the outage on, its pods serve nothing, whatever the API still says."""
-    lost = set(cluster.nodes_in_zone(ZONE)) if ZONE in cluster.down_zones() else set()
+    lost zone (`lost`: its nodes, once it is down): from the outage on, its pods serve
+    nothing, whatever the API still says."""
     pods = json.loads(cluster.kubectl("get", "pods", "-A", "-l", "app", "-o", "json").stdout)
     counts: dict[str, int] = {}
     for pod in pods["items"]:
@@ -121,7 +131,9 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
     raise SystemExit(f"benchmark setup failed: timed out waiting for {what}")
 
 
-def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
+def run(
+    limit: float, keep: bool
+) -> tuple[list[Subject], dict[str, float], dict[str, dict[str, Any]]]:
     state = Path(tempfile.mkdtemp(prefix="zonal-bench-failover-"))
     cluster = LocalCluster(state, ClusterConfig(zones=3, nodes_per_zone=3))  # stock timing
     # Each operator watches its own namespace, with its Lease there.
@@ -150,13 +162,18 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
         Subject(
             "zleader", "ZonalWorkload, failover defaults, the operator's leader in the lost zone"
         ),
-    ]
+        # The issue's target for placeholders on a tight cluster: as fast as a roomy one.
+        *(Subject(p.subject, p.label, target=30 if p.subject == "tph" else None)
+          for p in tight.POOLS),
+    ]  # fmt: skip
+    covered: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}
     try:
         cluster.up()
         cluster.install_crds(REPO / "crds")
         cluster.kubectl("create", "namespace", NAMESPACE)
         cluster.kubectl("create", "namespace", HA_NAMESPACE)
+        pool_nodes = tight.add_pools(cluster)
         operator.start()
         replicas.start()
         objects = [
@@ -167,15 +184,23 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
             spread_deployment("dns", "DoNotSchedule"),
             spread_deployment("sa", "ScheduleAnyway"),
             zonal_workload("zleader", namespace=HA_NAMESPACE),
+            *tight.objects(NAMESPACE, REPLICAS),
         ]
         for obj in objects:
             cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(obj))
         wait(
-            lambda: all(ready_pods(cluster).get(s.name, 0) == REPLICAS for s in subjects),
+            lambda: all(ready_pods(cluster, set()).get(s.name, 0) >= REPLICAS for s in subjects),
             180,
             "all replicas Ready",
         )
-        print(f"all {len(subjects)} x 9 replicas Ready; stopping zone-a's heartbeats", flush=True)
+        wait(lambda: tight.placeholders_ready(cluster, NAMESPACE) == 5, 120, "5 placeholders")
+        # The forecast's first pass after the last pod is placed (every 15 s).
+        wait(lambda: all(tight.forecasts(cluster, NAMESPACE).values()), 60, "the forecasts")
+        time.sleep(20)
+        covered = tight.forecasts(cluster, NAMESPACE)
+        lost = zone_nodes(cluster)
+        print(f"all {len(subjects)} subjects Ready ({pool_nodes} tight-pool nodes); stopping "
+              "zone-a's heartbeats", flush=True)  # fmt: skip
 
         leader, _ = replicas.wait_leader(30)
         [standby] = [m for m in replicas if m is not leader]
@@ -184,7 +209,7 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
         leader.signal(signal.SIGSTOP)  # its pod's node is in the lost zone
         while time.monotonic() - t0 < limit:
             now = time.monotonic() - t0
-            counts = ready_pods(cluster)
+            counts = ready_pods(cluster, lost)
             if "standby leads" not in timings and standby.leading():
                 timings["standby leads"] = now
                 print(f"the standby leads {now:.1f} s after the outage", flush=True)
@@ -200,7 +225,7 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
             if all(s.restored_after is not None for s in subjects):
                 break
             time.sleep(1.0)
-        return subjects, timings
+        return subjects, timings, covered
     finally:
         operator.stop()
         replicas.stop()
@@ -210,9 +235,16 @@ def run(limit: float, keep: bool) -> tuple[list[Subject], dict[str, float]]:
             cluster.down()
 
 
-def report(subjects: list[Subject], timings: dict[str, float], limit: float) -> str:
-    ours = [s for s in subjects if s.label.startswith("ZonalWorkload")]
-    stock = [s for s in subjects if s.label.startswith("Deployment")]
+def report(
+    subjects: list[Subject],
+    timings: dict[str, float],
+    limit: float,
+    covered: dict[str, dict[str, Any]],
+) -> str:
+    tights = {p.subject for p in tight.POOLS}
+    roomy = [s for s in subjects if s.name not in tights]
+    ours = [s for s in roomy if s.label.startswith("ZonalWorkload")]
+    stock = [s for s in roomy if s.label.startswith("Deployment")]
     not_ready = timings.get("nodes NotReady")
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at {revision()}, {machine()}. Kubernetes "
@@ -230,7 +262,7 @@ def report(subjects: list[Subject], timings: dict[str, float], limit: float) -> 
         "| workload | 9 Ready outside zone-a, after the outage | relative to NotReady |",
         "|---|---|---|",
     ]
-    for s in subjects:
+    for s in roomy:
         when, relative = f"not within {limit / 60:.0f} min", ""
         if s.restored_after is not None:
             when = f"{s.restored_after:.0f} s"
@@ -279,7 +311,45 @@ def report(subjects: list[Subject], timings: dict[str, float], limit: float) -> 
                 f"- against {s.label}: {bound}{other / mine.restored_after:.1f} times faster{goal}."
             )
         lines.append("")
+    lines.extend(tight_report([s for s in subjects if s.name in tights], limit, covered))
     return "\n".join(lines).rstrip()
+
+
+def tight_report(
+    subjects: list[Subject], limit: float, covered: dict[str, dict[str, Any]]
+) -> list[str]:
+    lines = [
+        "Tight cluster, in the same run and outage: each subject on node pools of its own "
+        "(8-CPU KWOK nodes, pods asking 8 CPUs), with no room for a surge "
+        "(hack/bench/failover_tight.py).",
+        "",
+        "| workload | 9 Ready outside zone-a, after the outage | lowest Ready outside zone-a "
+        "| ZoneLossCovered before the outage |",
+        "|---|---|---|---|",
+    ]
+    for s in subjects:
+        when = f"{s.restored_after:.0f} s" if s.restored_after is not None else (
+            f"not within {limit / 60:.0f} min")  # fmt: skip
+        lowest = min((ready for _, ready in s.samples), default=0)
+        forecast = covered.get(s.name) or {}
+        said = f"{forecast.get('status')}: {forecast.get('message')}" if forecast else "—"
+        lines.append(f"| {s.label} | {when} | {lowest} of {REPLICAS} | {said} |")
+    lines.append("")
+    for s in subjects:
+        lowest = min((ready for _, ready in s.samples), default=0)
+        if s.target is not None and s.restored_after is not None:
+            verdict = "meets" if s.restored_after <= s.target else "misses"
+            lines.append(f"{s.label}. Target: capacity back within {s.target:.0f} s of the "
+                         f"outage: {s.restored_after:.0f} s, {verdict} it.")  # fmt: skip
+        elif s.name == "tss":
+            verdict = "meets" if lowest >= REPLICAS else "misses"
+            lines.append(f"{s.label}. Target: Ready never below {REPLICAS} at any sample: "
+                         f"lowest {lowest}, {verdict} it.")  # fmt: skip
+        elif s.restored_after is None:
+            last = s.samples[-1][1] if s.samples else 0
+            lines.append(f"{s.label}: {last} of {REPLICAS} Ready outside zone-a at the end of "
+                         "the run; the rest Pending, no node has room.")  # fmt: skip
+    return lines
 
 
 def main() -> int:
@@ -293,8 +363,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
     parser.add_argument("--png", type=Path, help=f"draw Ready over time (--write-doc: {PNG})")
     args = parser.parse_args()
-    subjects, timings = run(args.limit_seconds, args.keep)
-    text = report(subjects, timings, args.limit_seconds)
+    subjects, timings, covered = run(args.limit_seconds, args.keep)
+    text = report(subjects, timings, args.limit_seconds, covered)
     print()
     print(text)
     if args.write_doc:
@@ -305,7 +375,8 @@ def main() -> int:
         if not plot.available():
             print(f"not drawing {png}: matplotlib missing (pip install -e '.[bench]')")
             return 0 if not args.png else 1
-        series = [(s.label, s.samples) for s in subjects]
+        tights = {p.subject for p in tight.POOLS}
+        series = [(s.label, s.samples) for s in subjects if s.name not in tights]
         title = f"{ZONE} lost: Ready replicas of {REPLICAS}"
         plot.draw(png, series, replicas=REPLICAS, marks=timings, title=title)
         print(f"drawn to {png}")

@@ -87,6 +87,11 @@ def test_a_workload_is_queued_only_when_its_room_changes() -> None:
     store.put_node(node)
     assert forecasts.refresh() == 1
 
+    # A spec change is answered at once, with no change of the room.
+    bigger = {**body, "metadata": {**body["metadata"], "generation": 2}}
+    bigger["spec"] = {**body["spec"], "replicas": 9}
+    assert forecasts.zone_room(KEY, _wl(bigger)) == {"zone-a": 1, "zone-b": 4, "zone-c": 4}
+
     del store.workloads[KEY]  # deleted: forgotten at the next pass
     forecasts.room.on_pod("DELETED", pod_body("big", "zone-a-0", cpu="4"))
     assert forecasts.refresh() == 0

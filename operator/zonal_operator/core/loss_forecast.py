@@ -18,10 +18,10 @@ are pinned to it. Static stability moves nothing to keep spec.replicas: only wha
 left lack of it must fit. Spread: the lost zone's pods may go anywhere else, so the other
 zones' room is pooled.
 
-Not modelled, and said so in docs/headroom.md: inter-pod affinity and anti-affinity, topology
-spread within a zone, volumes bound to nodes, and other workloads losing the same zone at the
-same time (each workload's forecast is its own; the room they would share is counted for
-each of them).
+Not modelled, and said so in the README (The zone-loss forecast): inter-pod affinity and
+anti-affinity, topology spread within a zone, volumes bound to nodes, and other workloads
+losing the same zone at the same time (each workload's forecast is its own; the room they
+would share is counted for each of them).
 """
 
 from __future__ import annotations

@@ -160,7 +160,10 @@ class Forecasts:
         # What the snapshot was taken from: the Room's version and the cache's node snapshot
         # (a new one whenever a node changes: cordoned, Ready, silent).
         self._taken: tuple[int, object] = (-1, None)
-        self._answers: dict[Key, dict[str, int]] = {}  # what each workload's reconcile read
+        # What each workload's reconcile read, with the shape it was computed for: a spec
+        # change (replicas, requests, placement) is answered anew at once.
+        self._answers: dict[Key, tuple[str, dict[str, int]]] = {}
+        self._shapes: dict[Key, tuple[tuple[str, int], str]] = {}  # by (uid, generation)
 
     def zone_room(self, key: Key, wl: Workload) -> dict[str, int] | None:
         """The room per zone for the workload's pods, as of the snapshot; None: no forecast."""
@@ -168,10 +171,17 @@ class Forecasts:
             return None
         if self._snapshot is None:
             self._take()
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = self._answers[key] = self._compute(key, wl, {})
-        return answer
+        shape = self._shape(key, wl)
+        cached = self._answers.get(key)
+        if cached is None or cached[0] != shape:
+            cached = self._answers[key] = (shape, self._compute(key, wl, shape, {}))
+        return cached[1]
+
+    def _shape(self, key: Key, wl: Workload) -> str:
+        known = self._shapes.get(key)
+        if known is None or known[0] != (wl.uid, wl.generation):
+            known = self._shapes[key] = ((wl.uid, wl.generation), _shape(wl))
+        return known[1]
 
     def _source(self) -> tuple[int, object]:
         return self.room.version, self.store.node_snapshot()
@@ -179,11 +189,13 @@ class Forecasts:
     def _take(self) -> None:
         self._snapshot, self._taken = self.room.rooms(self.store.nodes), self._source()
 
-    def _compute(self, key: Key, wl: Workload, memo: dict[str, dict[str, int]]) -> dict[str, int]:
+    def _compute(
+        self, key: Key, wl: Workload, shape: str, memo: dict[str, dict[str, int]]
+    ) -> dict[str, int]:
+        """Workloads of one shape share an answer, unless they hold placeholders."""
         assert self._snapshot is not None
         held = self.room.held.get(key)
-        shape = "" if held else _shape(wl)
-        if shape in memo:
+        if not held and shape in memo:
             return memo[shape]
         answer = loss_forecast.zone_rooms(
             self._snapshot,
@@ -193,7 +205,7 @@ class Forecasts:
             cap=wl.replicas,
             placeholders=held,
         )
-        if shape:
+        if not held:
             memo[shape] = answer
         return answer
 
@@ -206,14 +218,15 @@ class Forecasts:
         self._take()
         memo: dict[str, dict[str, int]] = {}
         queued = 0
-        for key in list(self._answers):
+        for key, (shape, before) in list(self._answers.items()):
             raw = self.store.workloads.get(key)
             if raw is None:
                 del self._answers[key]
+                self._shapes.pop(key, None)
                 continue
-            answer = self._compute(key, Workload.from_body(raw), memo)
-            if answer != self._answers[key]:
-                self._answers[key] = answer
+            answer = self._compute(key, Workload.from_body(raw), shape, memo)
+            if answer != before:
+                self._answers[key] = (shape, answer)
                 self.queue.add(key)
                 queued += 1
         return queued

@@ -21,6 +21,7 @@ from testkit.operator_process import OperatorProcess
 from testkit.workloads import condition
 from tests.kit.e2e import (
     apply,
+    create_shift,
     events,
     failover_workload,
     get_json,
@@ -192,3 +193,31 @@ def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
     pending = get_json(cluster, "pods", "-n", namespace, "-l", f"{HEADROOM_LABEL}=web")["items"]
     assert pending and all(p["status"].get("phase") == "Pending" for p in pending)
     assert elapsed <= 45, elapsed
+
+
+def test_a_drill_that_passed_only_thanks_to_the_placeholders_says_so(
+    cluster: LocalCluster, namespace: str, shifts: list[str]
+) -> None:
+    wait_for(lambda: others_gone(cluster, namespace), timeout=120, what="other tests' pods gone")
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(PRIORITY_CLASS))
+    apply(cluster, whole_node_workload(namespace, 6, headroom={"mode": "Placeholders"}))
+    wait_converged(cluster, namespace, "web", {"zone-a": 2, "zone-b": 2, "zone-c": 2})
+    one_each = dict.fromkeys(("zone-a", "zone-b", "zone-c"), (1, 1))
+    wait_for(lambda: _placeholders(cluster, namespace) == one_each, timeout=60,
+             what="placeholders 1/1/1 Ready")  # fmt: skip
+    # A run every minute, 45 s long: zone-b's two replicas move out surge first, and the
+    # surge finds room only where the placeholders were.
+    name = create_shift(cluster, shifts, namespace, "45s", schedule="* * * * *",
+                        reason="e2e: zone-b drill on a tight cluster")  # fmt: skip
+
+    def ended() -> dict[str, Any] | None:
+        runs = get_json(cluster, "zoneshift", name).get("status", {}).get("runs") or []
+        return runs[-1] if runs and runs[-1]["outcome"] in ("Passed", "Failed") else None
+
+    run = wait_for(ended, timeout=150, what="the drill's first run ended")
+    cluster.kubectl("delete", "zoneshift", name, "--wait=false")
+    assert run["outcome"] == "Passed", run
+    [item] = run["workloads"]
+    assert item["heldByHeadroom"] is True and item["lowestReady"] >= 6, item
+    assert "only thanks to headroom for " in run["message"], run["message"]
+    print(f"drill on a tight cluster: {run['message']}")

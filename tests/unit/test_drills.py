@@ -20,7 +20,7 @@ from tests.kit.perzone_sim import cluster_nodes, workload_body
 from zonal_operator.api.group import TIME_FORMAT
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import SCHEDULE_PATTERN, ZoneShift
-from zonal_operator.core import drills
+from zonal_operator.core import drill_schedule, drills
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.drills import Drilled, Measure, Reading
 from zonal_operator.core.health import NodeSnapshot
@@ -86,12 +86,12 @@ def reasons(update: drills.Update) -> list[str]:
 
 def test_a_drill_is_in_force_only_during_its_window() -> None:
     shift = drill()
-    assert drills.open_window(shift, T0 - timedelta(seconds=1)) is None
-    window = drills.open_window(shift, T0 + timedelta(minutes=10))
-    assert window == drills.Window(T0, T0 + timedelta(minutes=30))
-    assert drills.open_window(shift, T0 + timedelta(minutes=30)) is None
-    assert drills.next_time(shift.schedule, T0) == T0 + timedelta(days=7)
-    assert drills.last_time(shift.schedule, T0) == T0  # a scheduled time is its own window's
+    assert drill_schedule.open_window(shift, T0 - timedelta(seconds=1)) is None
+    window = drill_schedule.open_window(shift, T0 + timedelta(minutes=10))
+    assert window == drill_schedule.Window(T0, T0 + timedelta(minutes=30))
+    assert drill_schedule.open_window(shift, T0 + timedelta(minutes=30)) is None
+    assert drill_schedule.next_time(shift.schedule, T0) == T0 + timedelta(days=7)
+    assert drill_schedule.last_time(shift.schedule, T0) == T0  # its own window
 
 
 @settings(max_examples=200, deadline=None)
@@ -103,10 +103,10 @@ def test_the_latest_scheduled_time_is_never_after_now_and_the_next_one_is(
     schedule: str, offset: int
 ) -> None:
     now = T0 + timedelta(seconds=offset)
-    last, nxt = drills.last_time(schedule, now), drills.next_time(schedule, now)
+    last, nxt = drill_schedule.last_time(schedule, now), drill_schedule.next_time(schedule, now)
     assert last is not None and nxt is not None
     assert last <= now < nxt
-    assert drills.next_time(schedule, last) == nxt  # nothing scheduled in between
+    assert drill_schedule.next_time(schedule, last) == nxt  # nothing scheduled in between
 
 
 def test_a_schedule_that_never_comes_has_no_window_and_no_next_run() -> None:
@@ -133,7 +133,7 @@ INVALID = ["", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *"
 @pytest.mark.parametrize("schedule", VALID)
 def test_the_crd_pattern_admits_schedules_the_operator_runs(schedule: str) -> None:
     assert re.match(SCHEDULE_PATTERN, schedule), schedule
-    assert drills.schedule_error(schedule.strip()) is None
+    assert drill_schedule.schedule_error(schedule.strip()) is None
     assert croniter.is_valid(schedule.strip())
 
 
@@ -389,3 +389,33 @@ def test_every_status_field_a_drill_writes_is_in_the_crd() -> None:
     kinds = {r["outcome"] for r in update.status["runs"]}
     assert kinds == {"Passed", "Skipped"}
     assert _undeclared(update.status, schema, "status") == []
+
+
+def test_a_run_that_passed_only_thanks_to_headroom_says_so() -> None:
+    # Placeholders: the scheduler preempted two of them for the surge during the run.
+    shift, _ = step(drill(), T0, Drilled(readings={WEB: Reading(9, 9, 6, preempted=1)}))
+    shift, update = step(
+        shift, T0 + timedelta(seconds=20), Drilled(readings={WEB: Reading(9, 12, 9, preempted=3)})
+    )
+    [item] = update.status["runs"][0]["workloads"]
+    assert item["heldByHeadroom"] is True
+    # A new leader keeps it from the status.
+    _, update = step(shift, T0 + timedelta(seconds=40), Drilled(readings={WEB: Reading(9, 9, 9)}))
+    assert update.status["runs"][0]["workloads"][0]["heldByHeadroom"] is True
+    shift, update = step(shift, T0 + timedelta(minutes=30, seconds=1))
+    assert "only thanks to headroom for shop/web" in update.events[0].message
+
+    # Static stability: 10 Ready outside the zone at once, 6 of them its extra replicas.
+    shift, _ = step(drill(), T0, Drilled(readings={WEB: Reading(9, 15, 10, extra=6)}))
+    [item] = shift.status["runs"][0]["workloads"]  # type: ignore[index]
+    assert item["heldByHeadroom"] is True and item["capacityBackSeconds"] == 0
+
+
+def test_a_run_that_needed_no_headroom_says_nothing_of_it() -> None:
+    # Placeholders kept but none preempted (the surge found free room); static stability
+    # whose zones held spec.replicas outside the zone without the extra.
+    for reading in (Reading(9, 9, 9, preempted=2), Reading(9, 21, 18, extra=6)):
+        shift, _ = step(drill(), T0, Drilled(readings={WEB: reading}))
+        shift, update = step(shift, T0 + timedelta(minutes=30, seconds=1))
+        assert "heldByHeadroom" not in update.status["runs"][0]["workloads"][0]
+        assert "headroom" not in update.events[0].message

@@ -99,3 +99,31 @@ def test_a_workload_is_queued_only_when_its_room_changes() -> None:
 
 def _wl(body: dict[str, Any]) -> Workload:
     return Workload.from_body(body)
+
+
+def test_preempted_placeholders_are_counted_once_each() -> None:
+    store = Store()
+    room = Room(store.preempted)
+    placeholder = pod_body("h", "zone-a-0", **{HEADROOM_LABEL: "web"})
+    placeholder["metadata"]["uid"] = "u1"
+    room.on_pod(None, placeholder)
+    assert store.preempted == {}
+    victim = {
+        **placeholder,
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
+            ],
+        },
+    }
+    room.on_pod("MODIFIED", victim)
+    room.on_pod("MODIFIED", victim)
+    room.on_pod("DELETED", victim)
+    assert store.preempted == {KEY: 1}
+    # Seen first with its deletion, and a workload's own pod is no placeholder.
+    other = {**victim, "metadata": {**victim["metadata"], "name": "h2", "uid": "u2"}}
+    room.on_pod("DELETED", other)
+    own = {**victim, "metadata": {"name": "p", "namespace": "shop", "uid": "u3", "labels": {}}}
+    room.on_pod("DELETED", own)
+    assert store.preempted == {KEY: 2}

@@ -2,7 +2,8 @@
 (see fields.Doc), so that mypy checks each key the core and the runtime write, and
 hack/gen_crd.py generates the CRDs' status schemas from the same declarations. A list's items
 are described by their TypedDict's docstring. Also named once here: the zone states, the
-condition types, the reasons, a drill run's outcomes.
+condition types, the reasons, a drill run's outcomes. A ZoneShift's status types are in
+shift_status.py.
 
 No `from __future__ import annotations`: TypedDict reads `Required` from evaluated
 annotations only (Python 3.11)."""
@@ -15,15 +16,14 @@ from typing import Annotated, Any, Required, TypedDict
 from zonal_operator.api.fields import doc, i32, i64
 from zonal_operator.api.group import Timestamp
 
-# How many refused workloads a ZoneShift's status lists, and how many workloads a drill's run
-# lists (the counts are always whole); how many runs a drill keeps.
+# How many refused workloads a ZoneShift's status lists, how many workloads a drill's run lists
+# (the counts are always whole), and how many silent nodes a zone's status records.
 MAX_LISTED = 50
-MAX_RUNS = 5
 
-_ATOMIC: Mapping[str, Any] = MappingProxyType({"x-kubernetes-list-type": "atomic"})
+ATOMIC: Mapping[str, Any] = MappingProxyType({"x-kubernetes-list-type": "atomic"})
 
 
-def _map_list(key: str) -> dict[str, Any]:
+def map_list(key: str) -> dict[str, Any]:
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
 
 
@@ -286,7 +286,7 @@ class ZoneStatus(ZoneRevision, total=False):
         doc(
             "The ZoneShifts applied to the zone: its share runs in other zones until they end "
             "(see the ZoneShifted condition).",
-            **_ATOMIC,
+            **ATOMIC,
         ),
     ]
     silentNodes: Annotated[
@@ -296,7 +296,7 @@ class ZoneStatus(ZoneRevision, total=False):
             "silent nodes that fail it, earliest first, so that a new leader resumes the "
             f"verdict instead of counting the silence again (at most {MAX_LISTED}).",
             maxItems=MAX_LISTED,
-            **_ATOMIC,
+            **ATOMIC,
         ),
     ]
 
@@ -315,7 +315,7 @@ class ZoneRolloutStatus(TypedDict, total=False):
     ]
     zonesDone: Annotated[int, i32("Zones that run the revision and have baked it.")]
     zones: Annotated[int, i32("Zones in the wave.")]
-    inFlight: Annotated[list[str], doc("Zones updating to the revision or baking it.", **_ATOMIC)]
+    inFlight: Annotated[list[str], doc("Zones updating to the revision or baking it.", **ATOMIC)]
     halted: Annotated[
         WaveHalt,
         doc(
@@ -375,124 +375,8 @@ class WorkloadStatus(TypedDict, total=False):
         ZoneRolloutStatus, doc("ZoneByZone: the wave that brings the spec's revision to the zones.")
     ]
     zones: Annotated[
-        list[ZoneStatus], doc("Per-zone state, one entry per zone.", **_map_list("name"))
+        list[ZoneStatus], doc("Per-zone state, one entry per zone.", **map_list("name"))
     ]
     conditions: Annotated[
-        list[StatusCondition], doc("Conditions of the workload, e.g. Ready.", **_map_list("type"))
-    ]
-
-
-# -- ZoneShift --------------------------------------------------------------------------------
-class RefusedWorkload(TypedDict, total=False):
-    """A ZonalWorkload the shift selects but is not applied to."""
-
-    namespace: Required[Annotated[str, doc("The workload's namespace.")]]
-    name: Required[Annotated[str, doc("The workload's name.")]]
-    message: Annotated[str, doc("Why the shift is not applied to it.")]
-
-
-class DrilledWorkload(TypedDict, total=False):
-    """A ZonalWorkload a drill's run measured."""
-
-    namespace: Required[Annotated[str, doc("The workload's namespace.")]]
-    name: Required[Annotated[str, doc("The workload's name.")]]
-    replicas: Annotated[int, i32("Its spec.replicas at the run's start.")]
-    lowestReady: Annotated[int, i32("The lowest Ready count the operator saw during the run.")]
-    capacityBackSeconds: Annotated[
-        int,
-        i32(
-            "Seconds from the run's start until its Ready replicas outside the zone reached "
-            "spec.replicas; absent: not (yet)."
-        ),
-    ]
-    failed: Annotated[bool, doc("Whether Ready fell below spec.replicas during the run.")]
-
-
-class DrillRun(TypedDict, total=False):
-    """One run of a drill."""
-
-    scheduledAt: Required[Annotated[Timestamp, doc("The scheduled time of the run.")]]
-    startedAt: Annotated[Timestamp, doc("When the operator started it (absent: skipped).")]
-    endsAt: Required[
-        Annotated[Timestamp, doc("The end of its window: scheduledAt + spec.duration.")]
-    ]
-    outcome: Required[Annotated[str, doc("Running, Passed, Failed or Skipped.", enum=RunOutcome)]]
-    skipped: Annotated[bool, doc("Whether the run was skipped.")]
-    reason: Annotated[
-        str,
-        doc(
-            "Why, in CamelCase: CapacityBack (passed); BelowReplicas, CapacityNotBack (failed); "
-            "ZoneFailing, CapacityShort, ShiftInForce, PreviousRunInForce, NothingToDrill, "
-            "Missed (skipped)."
-        ),
-    ]
-    message: Annotated[str, doc("Why, for people.")]
-    workloadCount: Annotated[int, i32("ZonalWorkloads the run measured.")]
-    failedWorkloads: Annotated[int, i32("Of those, the ones Ready fell below spec.replicas for.")]
-    workloads: Annotated[
-        list[DrilledWorkload],
-        doc(
-            f"The measured workloads (at most {MAX_LISTED}, the failed first, then the slowest "
-            "to have their capacity back).",
-            **_ATOMIC,
-        ),
-    ]
-
-
-class ZoneShiftStatus(TypedDict, total=False):
-    """The state of the shift, written by the operator."""
-
-    observedGeneration: Annotated[int, i64("The metadata.generation last acted on.")]
-    startedAt: Annotated[
-        Timestamp,
-        doc(
-            "When the operator first saw the shift: it is in force since. A drill's: when its "
-            "last run started."
-        ),
-    ]
-    countedFrom: Annotated[
-        Timestamp,
-        doc(
-            "When the current spec.duration started counting: startedAt, or the last edit of "
-            "spec.duration."
-        ),
-    ]
-    duration: Annotated[str, doc("The spec.duration counted from countedFrom.")]
-    expiresAt: Annotated[
-        Timestamp,
-        doc("When the shift ends: countedFrom + duration. A drill's: when its last run ends."),
-    ]
-    schedule: Annotated[str, doc("A drill's spec.schedule, as the operator runs it.")]
-    nextRunAt: Annotated[Timestamp, doc("A drill's next scheduled run.")]
-    runs: Annotated[
-        list[DrillRun],
-        doc(
-            f"A drill's last {MAX_RUNS} runs, newest first: started (Running, then Passed or "
-            "Failed, with what was measured per workload) or skipped (and why).",
-            maxItems=MAX_RUNS,
-            **_ATOMIC,
-        ),
-    ]
-    active: Annotated[bool, doc("Whether the shift is in force (started, not expired).")]
-    appliedWorkloads: Annotated[
-        int,
-        i32(
-            "ZonalWorkloads the shift selects and applies to (their replicas leave the zone, or "
-            "they run in no such zone)."
-        ),
-    ]
-    refusedWorkloads: Annotated[
-        int, i32("ZonalWorkloads the shift selects but is not applied to (see refused).")
-    ]
-    refused: Annotated[
-        list[RefusedWorkload],
-        doc(
-            f"The first {MAX_LISTED} refused ZonalWorkloads, and why: a shift that would leave a "
-            "workload no zone to run in is not applied to it.",
-            **_ATOMIC,
-        ),
-    ]
-    conditions: Annotated[
-        list[StatusCondition],
-        doc(f"Conditions of the shift: {ConditionType.ACTIVE}.", **_map_list("type")),
+        list[StatusCondition], doc("Conditions of the workload, e.g. Ready.", **map_list("type"))
     ]

@@ -1,5 +1,5 @@
 """The ZoneShift kind: its names, each spec field with its name, default, bounds, description
-and CEL rules, the kind as hack/gen_crd.py renders it (its status is status.ZoneShiftStatus),
+and CEL rules, the kind as hack/gen_crd.py renders it (its status is shift_status.ZoneShiftStatus),
 and the parsing of an object into the typed `ZoneShift`.
 
 A ZoneShift moves the replicas of the ZonalWorkloads it selects out of one zone for a while
@@ -40,7 +40,8 @@ from zonal_operator.api.group import (
     parse_time,
 )
 from zonal_operator.api.selector import label_selector
-from zonal_operator.api.status import ConditionType, ZoneShiftStatus
+from zonal_operator.api.shift_status import ZoneShiftStatus
+from zonal_operator.api.status import ConditionType
 
 KIND = "ZoneShift"
 PLURAL = "zoneshifts"

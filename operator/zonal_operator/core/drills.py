@@ -32,82 +32,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-
-from croniter import CroniterError, croniter
+from datetime import datetime, timedelta
 
 from zonal_operator.api.group import format_time, parse_time
-from zonal_operator.api.status import (
-    MAX_LISTED,
-    MAX_RUNS,
-    ConditionType,
-    DrilledWorkload,
-    DrillRun,
-    Reason,
-    RunOutcome,
-    ZoneShiftStatus,
-)
-from zonal_operator.api.zoneshift import ZoneShift, parse_duration
+from zonal_operator.api.shift_status import MAX_RUNS, DrilledWorkload, DrillRun, ZoneShiftStatus
+from zonal_operator.api.status import MAX_LISTED, ConditionType, Reason, RunOutcome
+from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core import shifts as shifting
+from zonal_operator.core.drill_schedule import (
+    START_DEADLINE,
+    Window,
+    next_time,
+    open_window,
+    schedule_error,
+)
 from zonal_operator.core.plan import Event
 from zonal_operator.core.status import Condition, render_conditions
 from zonal_operator.core.zones import FAILED_OVER
 
 Key = tuple[str, str]  # (namespace, name) of a ZonalWorkload
 
-# How late after its scheduled time a run may still start.
-START_DEADLINE = timedelta(seconds=60)
 RUNNING, PASSED, FAILED, SKIPPED = (
     RunOutcome.RUNNING,
     RunOutcome.PASSED,
     RunOutcome.FAILED,
     RunOutcome.SKIPPED,
 )
-
-
-# -- the schedule ------------------------------------------------------------------------------
-
-
-def schedule_error(schedule: str) -> str | None:
-    """Why the operator cannot run on `schedule`; None if it can (five cron fields)."""
-    if len(schedule.split()) != 5 or not croniter.is_valid(schedule):
-        return f"spec.schedule {schedule!r} is not a cron schedule of five fields"
-    return None
-
-
-def last_time(schedule: str, now: datetime) -> datetime | None:
-    """The latest scheduled time at or before `now` (None: none, or not a schedule)."""
-    try:
-        prev: datetime = croniter(schedule, now + timedelta(microseconds=1)).get_prev(datetime)
-    except (CroniterError, ValueError):
-        return None
-    return prev.astimezone(UTC)
-
-
-def next_time(schedule: str, now: datetime) -> datetime | None:
-    """The first scheduled time after `now` (None: it never comes, or not a schedule)."""
-    try:
-        nxt: datetime = croniter(schedule, now).get_next(datetime)
-    except (CroniterError, ValueError):
-        return None
-    return nxt.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class Window:
-    scheduled: datetime
-    ends: datetime
-
-
-def open_window(shift: ZoneShift, now: datetime) -> Window | None:
-    """The window of the drill's latest scheduled time, if `now` is in it."""
-    if schedule_error(shift.schedule) is not None:
-        return None
-    scheduled = last_time(shift.schedule, now)
-    if scheduled is None:
-        return None
-    ends = scheduled + parse_duration(shift.duration)
-    return Window(scheduled, ends) if now < ends else None
 
 
 # -- what the operator observes --------------------------------------------------------------
@@ -122,26 +72,41 @@ class Reading:
     replicas: int
     ready: int
     elsewhere: int
+    # Its headroom (spec.failover.headroom): static stability's extra replicas, and how many of
+    # its placeholder pods the scheduler has preempted so far (as the operator saw them go).
+    extra: int = 0
+    preempted: int = 0
 
 
 @dataclass(frozen=True)
 class Measure:
-    """A workload during a run, so far: the lowest Ready count, when capacity was back."""
+    """A workload during a run, so far: the lowest Ready count, when capacity was back, and
+    whether that was only thanks to its headroom (`held`; `preempted`: the count at the run's
+    first reading)."""
 
     replicas: int
     lowest: int
     back_at: datetime | None = None
+    held: bool = False
+    preempted: int = 0
 
 
 def observe(before: Measure | None, reading: Reading, now: datetime) -> Measure:
-    """`before` with one more reading, taken at `now`."""
+    """`before` with one more reading, taken at `now`. Capacity is back only thanks to the
+    headroom when static stability's extra replicas make it up, or when the scheduler
+    preempted placeholders: it preempts only for a pod that fits nowhere else."""
     back = reading.elsewhere >= reading.replicas
+    held = back and reading.extra > 0 and reading.elsewhere - reading.extra < reading.replicas
     if before is None:
-        return Measure(reading.replicas, reading.ready, now if back else None)
+        return Measure(
+            reading.replicas, reading.ready, now if back else None, held, reading.preempted
+        )
     return Measure(
         before.replicas,
         min(before.lowest, reading.ready),
         before.back_at if before.back_at is not None or not back else now,
+        before.held or held or reading.preempted > before.preempted,
+        before.preempted,
     )
 
 
@@ -398,6 +363,7 @@ def _measure(
             int(item.get("replicas") or 0),
             int(item.get("lowestReady") or 0),
             None if back is None else started + timedelta(seconds=float(back)),
+            bool(item.get("heldByHeadroom")),
         )
     # ... with this replica's own since (it measures the run's workloads that are not listed,
     # beyond MAX_LISTED, too), and the readings now (none after the window's end).
@@ -407,7 +373,9 @@ def _measure(
             merged[key] = measure
             continue
         back_at = min((t for t in (was.back_at, measure.back_at) if t is not None), default=None)
-        merged[key] = Measure(was.replicas, min(was.lowest, measure.lowest), back_at)
+        held = was.held or measure.held
+        lowest = min(was.lowest, measure.lowest)
+        merged[key] = Measure(was.replicas, lowest, back_at, held, measure.preempted)
     if now < ends:
         for key, reading in seen.readings.items():
             if key in merged:
@@ -436,6 +404,8 @@ def _entries(
         }
         if m.back_at is not None:
             item["capacityBackSeconds"] = round(max(0.0, (m.back_at - started).total_seconds()))
+        if m.held:
+            item["heldByHeadroom"] = True
         items.append(item)
     items.sort(
         key=lambda i: (
@@ -480,6 +450,11 @@ def _end(run: DrillRun, update: Update) -> DrillRun:
             f"capacity back outside the zone within {slowest}s for {len(items)} ZonalWorkloads; "
             f"Ready never below spec.replicas (lowest margin {lowest})"
         )
+        if held := [f"{i['namespace']}/{i['name']}" for i in items if i.get("heldByHeadroom")]:
+            message += (
+                f"; only thanks to headroom for {_few(held)} (the surge preempted its "
+                "placeholders, or static stability's extra replicas held capacity elsewhere)"
+            )
         run = {**run, "outcome": PASSED, "reason": Reason.CAPACITY_BACK, "message": message}
         event = Event("Normal", "DrillPassed", f"Drill run passed: {message}")
     update.events.append(replace(event, message=f"{event.message} (run of {run['scheduledAt']})"))

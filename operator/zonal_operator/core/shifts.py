@@ -27,14 +27,13 @@ from datetime import datetime
 from typing import Any
 
 from zonal_operator.api.group import format_time, parse_time
+from zonal_operator.api.shift_status import RefusedWorkload, ZoneShiftStatus
 from zonal_operator.api.status import (
     MAX_LISTED,
     ConditionType,
     Reason,
-    RefusedWorkload,
     StatusCondition,
     WorkloadStatus,
-    ZoneShiftStatus,
 )
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import ZoneShift, parse_duration

@@ -74,6 +74,9 @@ class Store:
     drilled: set[Key] = field(default_factory=set)
     # Whether the node Lease signal is trusted (runtime/heartbeats.py); part of the snapshot.
     heartbeats_trusted: bool = True
+    # Workload -> how many of its headroom placeholders the scheduler preempted since the
+    # operator started (runtime/loss_forecast.Room counts them; a drill reads them).
+    preempted: dict[Key, int] = field(default_factory=dict)
 
     def put_node(self, info: NodeInfo) -> bool:
         """Keep a node; whether that changed anything the planner reads."""

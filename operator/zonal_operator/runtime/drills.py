@@ -23,13 +23,15 @@ from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core import drills
 from zonal_operator.core import shifts as shifting
 from zonal_operator.core.drills import Key, Measure, Reading
+from zonal_operator.core.headroom_render import is_placeholder
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Store
 
 
 def reading(store: Store, key: Key, zone: str) -> Reading | None:
-    """A workload's Ready replicas now, in every zone and outside `zone`, from its own
-    Deployments in the cache (None: the workload is gone); Spread placement's from its pods."""
+    """A workload's Ready replicas now, in every zone and outside `zone`, from its own zone
+    Deployments in the cache (None: the workload is gone); Spread placement's from its pods.
+    With its headroom: static stability's extra replicas, the placeholders preempted."""
     body = store.workloads.get(key)
     if body is None:
         return None
@@ -42,11 +44,16 @@ def reading(store: Store, key: Key, zone: str) -> Reading | None:
         owners = meta.get("ownerReferences") or []
         if not any(o.get("uid") == wl.uid and o.get("controller") for o in owners):
             continue
+        if is_placeholder(deployment):  # headroom, never capacity
+            continue
         where = (meta.get("labels") or {}).get(ZONE_LABEL)
         count = int((deployment.get("status") or {}).get("readyReplicas") or 0)
         ready += count
         elsewhere += count if where != zone else 0
-    return Reading(wl.replicas, ready, elsewhere)
+    extra = (
+        int(wl.status.get("headroomReplicas") or 0) if wl.failover.headroom.static_stability else 0
+    )
+    return Reading(wl.replicas, ready, elsewhere, extra, store.preempted.get(key, 0))
 
 
 def _spread_reading(store: Store, key: Key, wl: Workload, zone: str) -> Reading:

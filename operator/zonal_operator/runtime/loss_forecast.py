@@ -58,9 +58,9 @@ def _quantities(raw: Mapping[str, Any] | None) -> Resources:
 
 
 class Room:
-    """Allocatable and used, per node."""
+    """Allocatable and used, per node; and the placeholder pods the scheduler preempted."""
 
-    def __init__(self) -> None:
+    def __init__(self, preempted: dict[Key, int] | None = None) -> None:
         self.allocatable: dict[str, Resources] = {}
         # (namespace, name) -> (node, requests, the workload whose placeholder it is)
         self._pods: dict[Key, tuple[str, Resources, Key | None]] = {}
@@ -68,6 +68,8 @@ class Room:
         self._count: dict[str, int] = {}
         self.held: dict[Key, dict[str, int]] = {}  # workload -> node -> its placeholders
         self.version = 0  # changes with every change of what `rooms` returns
+        self.preempted = {} if preempted is None else preempted  # workload -> count
+        self._victims: set[str] = set()  # uids of the preempted placeholders still there
         self.listed = False  # the pods have been listed once
 
     def on_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -85,10 +87,14 @@ class Room:
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         phase = (body.get("status") or {}).get("phase")
         gone = event_type == "DELETED" or phase in ("Succeeded", "Failed")
+        labels = meta.get("labels") or {}
+        owner = (key[0], labels[HEADROOM_LABEL]) if HEADROOM_LABEL in labels else None
+        if owner is not None:
+            self._preemption(owner, body)  # the condition may come first with the deletion
+            if gone:
+                self._victims.discard(str(meta.get("uid", "")))
         now = None
         if not gone and spec.get("nodeName"):
-            labels = meta.get("labels") or {}
-            owner = (key[0], labels[HEADROOM_LABEL]) if HEADROOM_LABEL in labels else None
             now = (str(spec["nodeName"]), pod_requests_milli(spec), owner)
         before = self._pods.get(key)
         if now == before:
@@ -100,6 +106,18 @@ class Room:
             self._account(now, 1)
             self._pods[key] = now
         self.version += 1
+
+    def _preemption(self, owner: Key, body: Mapping[str, Any]) -> None:
+        """A placeholder the scheduler chose as a victim: its DisruptionTarget condition."""
+        uid = str((body.get("metadata") or {}).get("uid", ""))
+        conditions = (body.get("status") or {}).get("conditions") or []
+        if uid in self._victims or not any(
+            c.get("type") == "DisruptionTarget" and c.get("reason") == "PreemptionByScheduler"
+            for c in conditions
+        ):
+            return
+        self._victims.add(uid)
+        self.preempted[owner] = self.preempted.get(owner, 0) + 1
 
     def _account(self, pod: tuple[str, Resources, Key | None], sign: int) -> None:
         node, requests, owner = pod
@@ -154,7 +172,7 @@ class Forecasts:
         interval: float,
         busy: Callable[[], bool],
     ) -> None:
-        self.store, self.queue, self.room = store, queue, Room()
+        self.store, self.queue, self.room = store, queue, Room(store.preempted)
         self.enabled, self.interval, self._busy = enabled, interval, busy
         self._snapshot: list[NodeRoom] | None = None
         # What the snapshot was taken from: the Room's version and the cache's node snapshot

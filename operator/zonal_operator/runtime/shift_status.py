@@ -28,7 +28,7 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
-from zonal_operator.api.status import ZoneShiftStatus
+from zonal_operator.api.shift_status import ZoneShiftStatus
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import ZoneShift, parse_duration
 from zonal_operator.core import drills as drilling

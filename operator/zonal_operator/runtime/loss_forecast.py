@@ -95,7 +95,12 @@ class Room:
                 self._victims.discard(str(meta.get("uid", "")))
         now = None
         if not gone and spec.get("nodeName"):
-            now = (str(spec["nodeName"]), pod_requests_milli(spec), owner)
+            try:
+                requests = pod_requests_milli(spec)
+            except ValueError as exc:  # the API server validated it: not expected
+                log.warning("pod %s/%s: %s; counted as asking nothing", *key, exc)
+                requests = {}
+            now = (str(spec["nodeName"]), requests, owner)
         before = self._pods.get(key)
         if now == before:
             return
@@ -189,7 +194,11 @@ class Forecasts:
             return None
         if self._snapshot is None:
             self._take()
-        shape = self._shape(key, wl)
+        try:
+            shape = self._shape(key, wl)
+        except ValueError as exc:  # a request the API server let through but no one can read
+            log.warning("workload %s/%s: no zone-loss forecast (%s)", *key, exc)
+            return None
         cached = self._answers.get(key)
         if cached is None or cached[0] != shape:
             cached = self._answers[key] = (shape, self._compute(key, wl, shape, {}))
@@ -241,6 +250,7 @@ class Forecasts:
             if raw is None:
                 del self._answers[key]
                 self._shapes.pop(key, None)
+                self.store.preempted.pop(key, None)
                 continue
             answer = self._compute(key, Workload.from_body(raw), shape, memo)
             if answer != before:
@@ -258,7 +268,9 @@ class Forecasts:
                 except Exception:  # the forecast must never stop the operator
                     log.exception("zone-loss forecast pass failed")
 
-    def tasks(self, reflector: Callable[[Source, Deliver, None], Reflecting] | None) -> list[Any]:
+    def tasks(
+        self, reflector: Callable[[Source, Deliver, None], Reflecting] | None
+    ) -> list[asyncio.Task[None]]:
         """The pod watch and the pass, when the forecast is on (none without watches)."""
         if not self.enabled or reflector is None:
             return []

@@ -197,3 +197,16 @@ def test_a_shift_of_one_workload_ending_starts_only_its_windows_over() -> None:
         assert set(shifter.windows) == {("ns", "b")}
 
     asyncio.run(run())
+
+
+def test_a_held_workload_is_told_once_per_zone() -> None:
+    alone = body("alone")
+    alone["spec"]["autoShift"]["perWorkload"] = True
+    alone["status"] = {"zoneRollout": {"inFlight": ["zone-b"]}}
+    store = store_with(alone, body("b"))
+    place(store, "alone", failing_in="zone-b")
+    place(store, "b")
+    api = Api()
+    asyncio.run(passes(make(store, api), 24))  # six windows, held in five
+    assert api.created == []
+    assert api.events.count(("alone", "AutoShiftHeld")) == 1

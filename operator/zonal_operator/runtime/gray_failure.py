@@ -114,7 +114,7 @@ class GrayFailure:
         # the automatic shifts in force at the last pass, each with the workload it names
         self._automatic: dict[str, tuple[str, str] | None] = {}
         self._held = ""  # the last hold told in events: told again only when it changes
-        self._held_alone: dict[Key, tuple[str, str]] = {}  # likewise, per workload
+        self._held_alone: dict[Key, tuple[str, str]] = {}  # per workload: (zone, why)
         self._zones: set[str] = set()  # zones with an outlier series
 
     def reset(self) -> None:
@@ -254,9 +254,10 @@ class GrayFailure:
             await self._event(namespace, wl_name, "Warning", Reason.GRAY_FAILURE, text)
 
     async def _act_alone(self, judged: gray_alone.AloneJudgement, now: datetime) -> None:
-        """The shifts of one workload alone; a hold told once per workload and change."""
+        """The shifts of one workload alone; a hold told once per workload and zone while it
+        lasts (its message carries shares that move from window to window)."""
         for (namespace, name), (zone, why) in judged.held.items():
-            if self._held_alone.get((namespace, name)) != (zone, why):
+            if self._held_alone.get((namespace, name), ("", ""))[0] != zone:
                 message = f"Zone {zone} is this workload's outlier, not shifted alone: {why}"
                 await self._event(namespace, name, "Warning", Reason.AUTO_SHIFT_HELD, message)
         self._held_alone = dict(judged.held)

@@ -129,20 +129,39 @@ def test_per_workload_action_needs_the_opt_in() -> None:
     assert AutoShiftPolicy.from_spec({"enabled": True, "perWorkload": True}).per_workload
 
 
-tallies = st.builds(Tally, st.integers(0, 6), st.integers(0, 6)).map(
-    lambda t: Tally(t.pods, min(t.failing, t.pods))
+def tally(kind: str) -> st.SearchStrategy[Tally]:
+    pods = st.integers(0, 6)
+    if kind == "ok":
+        return pods.map(lambda n: Tally(n, 0))
+    if kind == "bad":
+        return pods.map(lambda n: Tally(n, n))
+    return pods.flatmap(lambda n: st.integers(0, n).map(lambda f: Tally(n, f)))
+
+
+def window_for(bad: str | None) -> st.SearchStrategy[dict[str, Tally]]:
+    """A window in which `bad` mostly fails and the other zones mostly do not, so that
+    outliers, and the guards' edges, are common."""
+    return st.fixed_dictionaries(
+        {
+            z: st.sampled_from(
+                ["bad", "bad", "some"] if z == bad else ["ok", "ok", "some", "bad"]
+            ).flatmap(tally)
+            for z in sorted(ZONES)
+        }
+    )
+
+
+histories = st.sampled_from([None, *sorted(ZONES)]).flatmap(
+    lambda bad: st.lists(window_for(bad), min_size=0, max_size=4)
 )
-windows = st.fixed_dictionaries(dict.fromkeys(sorted(ZONES), tallies))
-workloads = st.lists(
-    st.tuples(st.lists(windows, min_size=0, max_size=4), st.booleans()), min_size=0, max_size=4
-)
+workloads = st.lists(st.tuples(histories, st.booleans()), min_size=0, max_size=4)
 existing = st.lists(
     st.tuples(st.sampled_from(sorted(ZONES)), st.sampled_from([None, "w0", "w1", "w9"])),
     max_size=2,
 )
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(workloads, existing)
 def test_properties(
     history: list[tuple[list[dict[str, Tally]], bool]], made: list[tuple[str, str | None]]

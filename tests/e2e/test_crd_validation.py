@@ -377,6 +377,16 @@ INVALID = [
         lambda n: with_spec(n, placement="Spread", zoneRollout={"mode": "ZoneByZone"}),
         ("spec.zoneRollout", "ZoneByZone needs spec.placement PerZone"),
     ),
+    Invalid(
+        "auto-shift-per-workload-without-enabled",
+        lambda n: with_spec(n, autoShift={"perWorkload": True}),
+        ("spec.autoShift.perWorkload", "needs spec.autoShift.enabled"),
+    ),
+    Invalid(
+        "auto-shift-per-workload-disabled",
+        lambda n: with_spec(n, autoShift={"enabled": False, "perWorkload": True}),
+        ("spec.autoShift.perWorkload", "needs spec.autoShift.enabled"),
+    ),
 ]
 
 

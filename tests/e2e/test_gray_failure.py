@@ -1,8 +1,10 @@
 """Automatic zone shifts on the local cluster, with the operator's defaults: a gray failure of
 zone-b (its nodes heartbeat on, its pods fail readiness: localcluster/degrade.py) moves three
 opted-in workloads out of zone-b with one automatic ZoneShift, surge first, and back once the
-shift is deleted; one workload failing alone in zone-b moves nothing; every zone failing at
-once moves nothing; a workload that did not opt in is never touched.
+shift is deleted; one workload failing alone in zone-b moves nothing, unless it asked for
+per-workload action (spec.autoShift.perWorkload): then a shift of its own moves it alone out,
+surge first; every zone failing at once moves nothing; a workload that did not opt in is never
+touched.
 
 One test, so that the scenarios share the workloads (their pods must have run for the
 judgement's start-up grace before they count). Every zone is restored afterwards.
@@ -39,6 +41,7 @@ from tests.kit.e2e import (
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_operator")]
 
 OPTED = ("w1", "w2", "w3")
+SOLO = "solo"  # opted in with per-workload action
 REPLICAS = 6
 EVEN = {"zone-a": 2, "zone-b": 2, "zone-c": 2}
 OUT_OF_B = {"zone-a": 3, "zone-b": 0, "zone-c": 3}
@@ -59,6 +62,11 @@ def automatic_shifts(cluster: LocalCluster) -> list[dict[str, Any]]:
     return items
 
 
+def zone_wide(cluster: LocalCluster) -> list[dict[str, Any]]:
+    """The automatic shifts of a zone for every opted-in workload (not of one workload)."""
+    return [s for s in automatic_shifts(cluster) if "workload" not in s["spec"]]
+
+
 def windows(operator: OperatorProcess) -> float:
     return metric(operator, "zonal_operator_gray_failure_windows_total")
 
@@ -66,12 +74,14 @@ def windows(operator: OperatorProcess) -> float:
 class ReadyOutside(Poller):
     """Once a second, per workload: its Deployments' Ready replicas outside zone-b."""
 
-    def __init__(self, cluster: LocalCluster, namespace: str) -> None:
-        self.cluster, self.namespace = cluster, namespace
+    def __init__(
+        self, cluster: LocalCluster, namespace: str, names: tuple[str, ...] = OPTED
+    ) -> None:
+        self.cluster, self.namespace, self.names = cluster, namespace, names
         self.ready: dict[str, list[tuple[float, int]]] = {}
 
     def sample(self) -> None:
-        for name in OPTED:
+        for name in self.names:
             deps = deployments(self.cluster, self.namespace, name).values()
             outside = sum(
                 int((d.get("status") or {}).get("readyReplicas") or 0)
@@ -113,24 +123,70 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
                 name, namespace, replicas=REPLICAS, failover=FAST, autoShift={"enabled": True}
             ),
         )
+    per_workload = {"enabled": True, "perWorkload": True}
+    apply(
+        cluster,
+        workload(SOLO, namespace, replicas=REPLICAS, failover=FAST, autoShift=per_workload),
+    )
     apply(cluster, workload("plain", namespace, replicas=3, failover=FAST))
-    for name in OPTED:
+    for name in (*OPTED, SOLO):
         wait_converged(cluster, namespace, name, EVEN)
     wait_converged(cluster, namespace, "plain", PLAIN_EVEN)
     assert not automatic_shifts(cluster)
 
-    # One workload alone failing in zone-b: seen as its outlier, and nothing moves.
-    mark_pods(cluster, namespace, "w1", "zone-b", ready=False)
-    wait_for(
-        lambda: (
-            metric(running_operator, "zonal_operator_gray_failure_outliers", zone="zone-b") == 1
-        ),
-        timeout=120,
-        what="w1's zone-b judged its outlier",
+    def outliers_in_b() -> float:
+        return metric(running_operator, "zonal_operator_gray_failure_outliers", zone="zone-b")
+
+    # The workload with per-workload action failing alone in zone-b: a shift of its own.
+    with ReadyOutside(cluster, namespace, (SOLO,)) as solo_sampled:
+        solo_degraded = time.monotonic()
+        mark_pods(cluster, namespace, SOLO, "zone-b", ready=False)
+        [own] = wait_for(lambda: automatic_shifts(cluster), timeout=120, what="solo's shift")
+        own_after = time.monotonic() - solo_degraded
+        wait_converged(cluster, namespace, SOLO, OUT_OF_B, timeout=90)
+        solo_back = next(
+            t for t, n in solo_sampled.ready[SOLO] if t >= solo_degraded and n >= REPLICAS
+        )
+    solo_capacity_after = solo_back - solo_degraded
+    figure(
+        f"one workload alone failing in zone-b, spec.autoShift.perWorkload, operator defaults: "
+        f"its own automatic ZoneShift {own_after:.0f} s after its pods there turned not Ready, "
+        f"its Ready outside zone-b back to {REPLICAS} {solo_capacity_after:.0f} s after it"
     )
+    own_name, own_spec = own["metadata"]["name"], own["spec"]
+    assert own_spec["workload"] == {"namespace": namespace, "name": SOLO}, own_spec
+    assert (own_spec["zone"], own_spec["optedInOnly"], own_spec["duration"]) == (
+        "zone-b",
+        True,
+        "1h",
+    ), own_spec
+    assert own_spec["reason"].startswith(
+        f"Automatic: {namespace}/{SOLO} alone fails in zone zone-b"
+    ), own_spec["reason"]
+    assert own["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "zonal-operator"
+    # Surge first: its Ready outside zone-b never fell below what it was before.
+    assert min(n for t, n in solo_sampled.ready[SOLO] if t >= solo_degraded) >= 4
+    entry = zone_entry(cluster, namespace, SOLO, "zone-b")
+    assert (entry["health"], entry["shiftedBy"]) == ("Shifted", [own_name]), entry
+    assert "GrayFailure" in reasons(cluster, namespace, SOLO)
+    assert metric(running_operator, "zonal_operator_automatic_workload_shifts_total") == 1
+    # It moved that workload alone.
+    for name in OPTED:
+        assert split(cluster, namespace, name) == EVEN
+        st = get_json(cluster, "zonalworkload", name, "-n", namespace)["status"]
+        assert "ZoneShifted" not in {c["type"] for c in st["conditions"]}, name
+    assert solo_capacity_after <= 90, solo_capacity_after
+    # Out of zone-b, it no longer sees zone-b as its outlier.
+    wait_for(lambda: outliers_in_b() == 0, timeout=60, what="no outlier in zone-b")
+
+    # One workload alone failing in zone-b without per-workload action: seen as its outlier,
+    # and nothing moves.
+    mark_pods(cluster, namespace, "w1", "zone-b", ready=False)
+    wait_for(lambda: outliers_in_b() == 1, timeout=120, what="w1's zone-b judged its outlier")
     seen = windows(running_operator)
     wait_for(lambda: windows(running_operator) > seen, timeout=40, what="one more window")
-    assert not automatic_shifts(cluster), "one workload alone moved a zone"
+    shifts = [s["metadata"]["name"] for s in automatic_shifts(cluster)]
+    assert shifts == [own_name], "one workload alone moved a zone"
     assert split(cluster, namespace, "w1") == EVEN
     mark_pods(cluster, namespace, "w1", "zone-b", ready=True)
 
@@ -138,7 +194,7 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
     with ReadyOutside(cluster, namespace) as sampled:
         degraded = time.monotonic()
         zone_degrade(cluster, "zone-b")
-        [shift] = wait_for(lambda: automatic_shifts(cluster), timeout=120, what="automatic shift")
+        [shift] = wait_for(lambda: zone_wide(cluster), timeout=120, what="automatic shift")
         shifted_after = time.monotonic() - degraded
         for name in OPTED:
             wait_converged(cluster, namespace, name, OUT_OF_B, timeout=90)
@@ -173,10 +229,10 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
     assert metric(running_operator, "zonal_operator_automatic_shifts_total", zone="zone-b") == 1
     assert capacity_after <= 90, back
 
-    # The zone comes back and the shift is deleted (cancelled): the workloads come back.
+    # The zone comes back and the shifts are deleted (cancelled): the workloads come back.
     zone_restore(cluster, "zone-b")
-    cluster.kubectl("delete", "zoneshift", name)
-    for wl in OPTED:
+    cluster.kubectl("delete", "zoneshift", name, own_name)
+    for wl in (*OPTED, SOLO):
         wait_converged(cluster, namespace, wl, EVEN, timeout=90)
     st = get_json(cluster, "zonalworkload", "w1", "-n", namespace)["status"]
     assert "ZoneShifted" not in {c["type"] for c in st["conditions"]}
@@ -197,9 +253,9 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
     seen = windows(running_operator)
     wait_for(lambda: windows(running_operator) >= seen + 3, timeout=90, what="three windows")
     assert not automatic_shifts(cluster), "a shift while every zone fails"
-    for wl in OPTED:
+    for wl in (*OPTED, SOLO):
         assert split(cluster, namespace, wl) == EVEN
     # Throughout, the degraded zones' nodes heartbeated: no zone was judged failing by them.
-    for wl in (*OPTED, "plain"):
+    for wl in (*OPTED, SOLO, "plain"):
         told = set(reasons(cluster, namespace, wl))
         assert not told & {"ZoneDegraded", "ZoneUnhealthy"}, (wl, told)

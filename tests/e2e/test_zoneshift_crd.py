@@ -51,6 +51,14 @@ def without(field: str) -> Callable[[str], Manifest]:
     return make
 
 
+def one_workload(name: str, **spec: Any) -> Manifest:
+    """A shift of one ZonalWorkload (spec.workload), in a namespace that does not exist."""
+    body = minimal(name)
+    del body["spec"]["namespaceSelector"]
+    body["spec"].update({"workload": {"namespace": PREFIX, "name": "web"}, **spec})
+    return body
+
+
 def selector(field: str, value: Any) -> Callable[[str], Manifest]:
     return lambda name: minimal(name, **{field: value})
 
@@ -116,6 +124,17 @@ INVALID = [
             ("spec.duration of a drill", "at most 4h")),
     Invalid("drill-bad-duration", lambda n: minimal(n, schedule="0 10 * * 1", duration="1d"),
             ("spec.duration",)),
+    Invalid("workload-and-selector", lambda n: one_workload(n, workloadSelector={}),
+            ("spec.workload names one ZonalWorkload", "spec.workloadSelector")),
+    Invalid("workload-and-namespace-selector", lambda n: one_workload(n, namespaceSelector=NOWHERE),
+            ("spec.workload names one ZonalWorkload", "spec.namespaceSelector")),
+    Invalid("workload-drill", lambda n: one_workload(n, schedule="0 10 * * 1"),
+            ("spec.workload names one ZonalWorkload", "spec.schedule")),
+    Invalid("workload-without-name", lambda n: one_workload(n, workload={"namespace": "a"}),
+            ("spec.workload.name", "Required")),
+    Invalid("workload-bad-name",
+            lambda n: one_workload(n, workload={"namespace": "a", "name": "A_b"}),
+            ("spec.workload.name",)),
 ]  # fmt: skip
 
 
@@ -184,6 +203,26 @@ def test_a_drill_is_accepted_and_its_schedule_editable(
     # A standing shift may still last 72h; a drill's run may not.
     too_long = _send(cluster, minimal(name, schedule="30 2 1,15 * *", duration="72h"))
     assert too_long.returncode != 0 and "spec.duration of a drill" in too_long.stderr
+
+
+def test_a_shift_of_one_workload_is_accepted_and_its_workload_immutable(
+    cluster: LocalCluster, created: list[str]
+) -> None:
+    name = f"{PREFIX}-one"
+    created.append(name)
+    proc = _send(cluster, one_workload(name))
+    assert proc.returncode == 0, proc.stderr
+    renamed = one_workload(name)
+    renamed["spec"]["workload"]["name"] = "api"
+    moved = _send(cluster, renamed)
+    assert moved.returncode != 0 and "spec.workload is immutable" in moved.stderr, moved.stderr
+    widened = _send(cluster, minimal(f"{PREFIX}-widen"))
+    created.append(f"{PREFIX}-widen")
+    assert widened.returncode == 0, widened.stderr
+    narrowed = minimal(f"{PREFIX}-widen", workload={"namespace": PREFIX, "name": "web"})
+    del narrowed["spec"]["namespaceSelector"]
+    refused = _send(cluster, narrowed)
+    assert refused.returncode != 0 and "spec.workload is immutable" in refused.stderr
 
 
 @pytest.mark.parametrize("example", ["zoneshift.yaml", "zonedrill.yaml"])

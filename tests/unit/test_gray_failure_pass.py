@@ -150,3 +150,63 @@ def test_a_replica_that_may_not_write_starts_its_windows_over() -> None:
 
     asyncio.run(run())
     assert api.created == [] and shifter.windows == {}
+
+
+def test_a_workload_failing_alone_with_per_workload_action_gets_its_own_shift() -> None:
+    alone = body("alone")
+    alone["spec"]["autoShift"]["perWorkload"] = True
+    store = store_with(alone, body("a"), body("b"))
+    place(store, "alone", failing_in="zone-b")
+    place(store, "a", failing_in="zone-c")  # alone too, without per-workload action
+    place(store, "b")
+    api = Api()
+    shifter = make(store, api)
+
+    async def run() -> None:
+        judged = await passes(shifter, 8)
+        assert [j.zone for j in judged] == [None, None]  # no zone failure
+        await passes(shifter, 16, start=40.0)  # while it is in force: nothing more
+
+    asyncio.run(run())
+    [made] = api.created
+    spec = made["spec"]
+    assert spec["workload"] == {"namespace": "ns", "name": "alone"}
+    assert (spec["zone"], spec["optedInOnly"], spec["duration"]) == ("zone-b", True, "1h")
+    assert spec["reason"].startswith("Automatic: ns/alone alone fails in zone zone-b")
+    assert ("alone", "GrayFailure") in api.events and ("a", "GrayFailure") not in api.events
+    assert ("ns", "a") in shifter.windows
+
+
+def test_a_shift_of_one_workload_ending_starts_only_its_windows_over() -> None:
+    store = store_with(body("a"), body("b"))
+    place(store, "a")
+    place(store, "b")
+    api = Api()
+    shifter = make(store, api)
+    until = {"startedAt": "2026-01-01T11:00:00Z", "expiresAt": "2026-01-01T12:01:00Z"}
+    ended = gray.automatic_body(
+        "one", "zone-b", "k", "e", "1h", workload={"namespace": "ns", "name": "a"}
+    )
+    store.zoneshifts["one"] = ZoneShift.from_body({**ended, "status": until})
+
+    async def run() -> None:
+        await passes(shifter, 8)
+        assert set(shifter.windows) == {("ns", "a"), ("ns", "b")}
+        del store.zoneshifts["one"]  # deleted by somebody
+        await shifter.step(NOW + timedelta(seconds=45), 45.0)
+        assert set(shifter.windows) == {("ns", "b")}
+
+    asyncio.run(run())
+
+
+def test_a_held_workload_is_told_once_per_zone() -> None:
+    alone = body("alone")
+    alone["spec"]["autoShift"]["perWorkload"] = True
+    alone["status"] = {"zoneRollout": {"inFlight": ["zone-b"]}}
+    store = store_with(alone, body("b"))
+    place(store, "alone", failing_in="zone-b")
+    place(store, "b")
+    api = Api()
+    asyncio.run(passes(make(store, api), 24))  # six windows, held in five
+    assert api.created == []
+    assert api.events.count(("alone", "AutoShiftHeld")) == 1

@@ -1,6 +1,7 @@
-"""Automatic zone shifts on gray failure: a ZonalWorkload's opt-in (spec.autoShift), the
-ZoneShift field that makes a shift apply to the opted-in workloads only (spec.optedInOnly),
-and the labels and annotation that mark a ZoneShift the operator created.
+"""Automatic zone shifts on gray failure: a ZonalWorkload's opt-in (spec.autoShift, and its
+per-workload action spec.autoShift.perWorkload), the ZoneShift field that makes a shift apply
+to the opted-in workloads only (spec.optedInOnly), and the labels and annotation that mark a
+ZoneShift the operator created.
 
 A gray failure is a zone whose nodes keep renewing their Leases while the workloads' own pods
 there fail (not Ready, or restarting): the heartbeat verdict sees nothing. core/gray_failure.py
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zonal_operator.api.fields import Field
+from zonal_operator.api.fields import Field, Rule
 from zonal_operator.api.group import RESERVED_LABEL_PREFIX
 
 # -- ZonalWorkload spec.autoShift ------------------------------------------------------------
@@ -31,23 +32,51 @@ ENABLED = Field(
     "The operator's --auto-shift switch must be on too. Default false.",
     default=False,
 )
+PER_WORKLOAD = Field(
+    "perWorkload",
+    "per_workload",
+    "boolean",
+    "Also shift this workload alone: when its own pods fail in one zone (its sustained "
+    "outlier, by the same rule and windows as enabled) while too few other opted-in workloads "
+    "fail there for the zone to be judged gray-failed, the operator creates an automatic "
+    "ZoneShift for this workload only (spec.workload names it), moving its replicas out of "
+    "that zone surge first until the shift expires or is deleted. Never while its other zones "
+    "fail too, for a zone its zone-by-zone rollout has in flight, nor while another automatic "
+    "shift applies to it. It cannot tell a zone-local fault of a dependency only this workload "
+    "uses (its database's replica in that zone, a zonal cache) from a fault of the workload "
+    "itself that shows in one zone only (a bad release or configuration rolled out there "
+    "alone, a node-local resource exhausted): both move it out of the zone. Needs enabled. "
+    "Default false: a workload failing alone in a zone moves nothing.",
+    default=False,
+)
 AUTO_SHIFT_SECTION = Field(
     AUTO_SHIFT,
     "auto_shift",
     "object",
-    "Automatic zone shifts on gray failure (see enabled).",
+    "Automatic zone shifts on gray failure (see enabled and perWorkload).",
     default={},
-    properties=(ENABLED,),
+    properties=(ENABLED, PER_WORKLOAD),
+    rules=(
+        Rule(
+            f"!self.?{PER_WORKLOAD.name}.orValue(false) || self.?{ENABLED.name}.orValue(false)",
+            f"spec.{AUTO_SHIFT}.{PER_WORKLOAD.name} needs spec.{AUTO_SHIFT}.{ENABLED.name}: "
+            "a workload is shifted alone only on the evidence it gives as an opted-in workload",
+            f".{PER_WORKLOAD.name}",
+        ),
+    ),
 )
 
 
 @dataclass(frozen=True)
 class AutoShiftPolicy:
     enabled: bool = ENABLED.default
+    per_workload: bool = PER_WORKLOAD.default
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any] | None) -> AutoShiftPolicy:
-        return cls(enabled=bool(ENABLED.read(raw or {})))
+        raw = raw or {}
+        enabled = bool(ENABLED.read(raw))
+        return cls(enabled=enabled, per_workload=enabled and bool(PER_WORKLOAD.read(raw)))
 
 
 # -- ZoneShift spec.optedInOnly ---------------------------------------------------------------

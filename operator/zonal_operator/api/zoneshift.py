@@ -151,6 +151,23 @@ WORKLOAD_SELECTOR = label_selector(
     "Which ZonalWorkloads the shift applies to, by their labels. Empty or absent: all of them "
     "(within namespaceSelector).",
 )
+# A namespace's name and a ZonalWorkload's: DNS-1123 labels.
+_DNS_LABEL = {"minLength": 1, "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+WORKLOAD = Field(
+    "workload",
+    "workload",
+    "object",
+    "Applies the shift to this one ZonalWorkload only, named by namespace and name, instead of "
+    "selecting by labels (spec.workloadSelector and spec.namespaceSelector must then be absent; "
+    "a drill selects by labels, so spec.schedule too). The operator's per-workload automatic "
+    "shifts (a workload's spec.autoShift.perWorkload) set it. Immutable.",
+    properties=(
+        Field("namespace", "", "string", "The ZonalWorkload's namespace.", extra=_DNS_LABEL),
+        Field("name", "", "string", "The ZonalWorkload's name.", extra=_DNS_LABEL),
+    ),
+    required=("namespace", "name"),
+    rules=(Rule("self == oldSelf", "spec.workload is immutable: create another ZoneShift"),),
+)
 NAMESPACE_SELECTOR = label_selector(
     "namespaceSelector",
     "Which namespaces' ZonalWorkloads the shift applies to, by the namespaces' labels (every "
@@ -166,14 +183,32 @@ DRILL_DURATION_RULE = Rule(
     field_path=".duration",
 )
 
+# On spec: one workload named, or workloads selected by labels, never both.
+WORKLOAD_RULES = (
+    Rule(
+        f"!has(self.{WORKLOAD.name}) || (!has(self.{WORKLOAD_SELECTOR.name}) && "
+        f"!has(self.{NAMESPACE_SELECTOR.name}) && !has(self.{SCHEDULE.name}))",
+        f"spec.{WORKLOAD.name} names one ZonalWorkload: spec.{WORKLOAD_SELECTOR.name}, "
+        f"spec.{NAMESPACE_SELECTOR.name} and spec.{SCHEDULE.name} (a drill selects by labels) "
+        "must be absent",
+        field_path=f".{WORKLOAD.name}",
+    ),
+    Rule(
+        f"has(self.{WORKLOAD.name}) == has(oldSelf.{WORKLOAD.name})",
+        f"spec.{WORKLOAD.name} is immutable: it can be neither added nor removed; create "
+        "another ZoneShift",
+        field_path=f".{WORKLOAD.name}",
+    ),
+)
+
 SPEC = Field(
     "spec",
     "",
     "object",
     "Which zone to move out of, for which ZonalWorkloads, for how long, why.",
     required=(ZONE.name, DURATION.name),
-    properties=(*SCALAR_FIELDS, WORKLOAD_SELECTOR, NAMESPACE_SELECTOR),
-    rules=(DRILL_DURATION_RULE,),
+    properties=(*SCALAR_FIELDS, WORKLOAD_SELECTOR, NAMESPACE_SELECTOR, WORKLOAD),
+    rules=(DRILL_DURATION_RULE, *WORKLOAD_RULES),
 )
 
 ZONE_SHIFT = Kind(
@@ -201,6 +236,13 @@ ZONE_SHIFT = Kind(
         Column("Schedule", "string", f".spec.{SCHEDULE.name}", "A drill's schedule", priority=1),
         Column("Workloads", "integer", ".status.appliedWorkloads", "ZonalWorkloads it applies to"),
         Column(
+            "Workload",
+            "string",
+            f".spec.{WORKLOAD.name}.name",
+            "The one ZonalWorkload it names (spec.workload)",
+            priority=1,
+        ),
+        Column(
             "Refused",
             "integer",
             ".status.refusedWorkloads",
@@ -226,6 +268,12 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _workload(raw: Any) -> tuple[str, str] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return (str(raw.get("namespace") or ""), str(raw.get("name") or ""))
+
+
 @dataclass(frozen=True)
 class ZoneShift:
     """One ZoneShift: its spec (defaults applied), and the times its status records."""
@@ -242,6 +290,7 @@ class ZoneShift:
     workload_selector: Mapping[str, Any] | None = None
     namespace_selector: Mapping[str, Any] | None = None
     opted_in_only: bool = False  # spec.optedInOnly (api/autoshift.py)
+    workload: tuple[str, str] | None = None  # spec.workload: (namespace, name)
     labels: Mapping[str, str] = field(default_factory=dict)
     status: ZoneShiftStatus | None = None
     deleting: bool = False
@@ -263,6 +312,7 @@ class ZoneShift:
             workload_selector=copy.deepcopy(spec.get(WORKLOAD_SELECTOR.name)) or None,
             namespace_selector=copy.deepcopy(spec.get(NAMESPACE_SELECTOR.name)) or None,
             opted_in_only=bool(OPTED_IN_ONLY.read(spec)),
+            workload=_workload(spec.get(WORKLOAD.name)),
             labels=dict(meta.get("labels") or {}),
             status=cast(ZoneShiftStatus, copy.deepcopy(body.get("status") or {})),
             deleting=bool(meta.get("deletionTimestamp")),

@@ -20,14 +20,16 @@ patterns judge a zone an outlier in 2 of 3 datapoints).
 Correlation: a zone is gray-failed when at least MIN_WORKLOADS opted-in workloads see it as
 their outlier at once, and they are at least MIN_WORKLOAD_SHARE of the opted-in workloads
 with pods compared there. One workload alone failing in one zone is probably that workload: it
-moves nothing.
+moves nothing, unless its spec asks for per-workload action (spec.autoShift.perWorkload;
+core/gray_alone.py decides those shifts of one workload alone).
 
-The action, at most one at a time: one automatic ZoneShift of the zone, for spec.duration
-(DEFAULT_DURATION), applying to the opted-in workloads only (spec.optedInOnly), its reason and
-an annotation naming the evidence. None while another automatic shift exists; none while more
-than one zone is gray-failed, or the opted-in workloads' pods in the other zones together fail
-at MAX_OTHERS_SHARE or more (every zone looks bad: a bad release, not a zone); none for a zone
-a zone-by-zone rollout of any workload has in flight (that is the wave's halt).
+The action, at most one cluster-wide at a time: one automatic ZoneShift of the zone, for
+spec.duration (DEFAULT_DURATION), applying to the opted-in workloads only (spec.optedInOnly),
+its reason and an annotation naming the evidence. None while another cluster-wide automatic
+shift exists (a per-workload one holds none: a zone is more than one workload); none while
+more than one zone is gray-failed, or the opted-in workloads' pods in the other zones together
+fail at MAX_OTHERS_SHARE or more (every zone looks bad: a bad release, not a zone); none for a
+zone a zone-by-zone rollout of any workload has in flight (that is the wave's halt).
 
 With the defaults, a zone whose pods all turn unready is judged within two windows (40 s, at
 most 60 s when the first window had only part of the failure), and the shift then moves the
@@ -136,6 +138,7 @@ class Evidence:
     windows: tuple[Mapping[str, Tally], ...]  # complete windows, oldest first
     compared: frozenset[str]  # the zones it is compared in (see the module's doc)
     in_flight: frozenset[str] = frozenset()  # zones its zone-by-zone rollout has in flight
+    per_workload: bool = False  # spec.autoShift.perWorkload: it may be shifted alone
 
 
 def window_outlier(window: Mapping[str, Tally], zone: str, compared: frozenset[str]) -> bool:
@@ -175,7 +178,7 @@ class Judgement:
     evidence: str = ""
 
 
-def _latest(evidence: Evidence, zone: str) -> Tally:
+def latest(evidence: Evidence, zone: str) -> Tally:
     return evidence.windows[-1].get(zone, Tally()) if evidence.windows else Tally()
 
 
@@ -188,15 +191,7 @@ def judge(evidence: Sequence[Evidence], shifts: Iterable[ZoneShift], now: dateti
         if zone is not None:
             seeing.setdefault((ev.topology_key, zone), []).append(ev.key)
     outliers = {k: tuple(sorted(v)) for k, v in sorted(seeing.items())}
-    gray = []
-    for (topology_key, zone), keys in outliers.items():
-        present = [
-            ev
-            for ev in evidence
-            if ev.topology_key == topology_key and zone in ev.compared and _latest(ev, zone).pods
-        ]
-        if len(keys) >= MIN_WORKLOADS and len(keys) >= MIN_WORKLOAD_SHARE * len(present):
-            gray.append((topology_key, zone))
+    gray = correlated(evidence, outliers)
     if not gray:
         return Judgement(outliers=outliers)
     topology_key, zone = gray[0]
@@ -206,7 +201,7 @@ def judge(evidence: Sequence[Evidence], shifts: Iterable[ZoneShift], now: dateti
     def held(why: str) -> Judgement:
         return Judgement(None, topology_key, why, zone, outliers, text)
 
-    existing = [s for s in shifts if is_automatic(s) and not s.deleting and _in_force(s, now)]
+    existing = [s for s in in_force_automatic(shifts, now) if s.workload is None]
     if existing:
         if any(s.zone == zone for s in existing):
             return result  # shifted already: nothing to hold
@@ -218,7 +213,7 @@ def judge(evidence: Sequence[Evidence], shifts: Iterable[ZoneShift], now: dateti
         )
     others = sum(
         (
-            _latest(ev, z)
+            latest(ev, z)
             for ev in evidence
             if ev.topology_key == topology_key
             for z in ev.compared
@@ -237,9 +232,29 @@ def judge(evidence: Sequence[Evidence], shifts: Iterable[ZoneShift], now: dateti
     return Judgement(zone, topology_key, "", zone, outliers, text)
 
 
-def _in_force(shift: ZoneShift, now: datetime) -> bool:
-    """Not yet started (its status not written yet) or active."""
-    return shift.started is None or shift.active(now)
+def correlated(
+    evidence: Sequence[Evidence], outliers: Mapping[tuple[str, str], Sequence[Key]]
+) -> list[tuple[str, str]]:
+    """The (topologyKey, zone)s that enough opted-in workloads see as their outlier at once."""
+    gray = []
+    for (topology_key, zone), keys in outliers.items():
+        present = [
+            ev
+            for ev in evidence
+            if ev.topology_key == topology_key and zone in ev.compared and latest(ev, zone).pods
+        ]
+        if len(keys) >= MIN_WORKLOADS and len(keys) >= MIN_WORKLOAD_SHARE * len(present):
+            gray.append((topology_key, zone))
+    return gray
+
+
+def in_force_automatic(shifts: Iterable[ZoneShift], now: datetime) -> list[ZoneShift]:
+    """The automatic ZoneShifts in force, or created and not yet started (no status yet)."""
+    return [
+        s
+        for s in shifts
+        if is_automatic(s) and not s.deleting and (s.started is None or s.active(now))
+    ]
 
 
 def describe(
@@ -249,14 +264,14 @@ def describe(
     present = sum(
         1
         for ev in evidence
-        if ev.topology_key == topology_key and zone in ev.compared and _latest(ev, zone).pods
+        if ev.topology_key == topology_key and zone in ev.compared and latest(ev, zone).pods
     )
     by_key = {ev.key: ev for ev in evidence}
     parts = []
     for key in keys:
         ev = by_key[key]
-        mine = _latest(ev, zone)
-        others = sum((_latest(ev, z) for z in ev.compared if z != zone), Tally())
+        mine = latest(ev, zone)
+        others = sum((latest(ev, z) for z in ev.compared if z != zone), Tally())
         parts.append(
             f"{key[0]}/{key[1]} {mine.share:.0%} failing vs {others.share:.0%} in the other zones"
         )
@@ -280,22 +295,31 @@ def shift_name(zone: str, now: datetime) -> str:
 def shift_body(judgement: Judgement, now: datetime, duration: str) -> dict[str, Any]:
     """The automatic ZoneShift to create for a judgement with a zone."""
     assert judgement.zone is not None
-    text = judgement.evidence
+    name, text = shift_name(judgement.zone, now), judgement.evidence
+    return automatic_body(name, judgement.zone, judgement.topology_key, text, duration)
+
+
+def automatic_body(
+    name: str, zone: str, topology_key: str, text: str, duration: str, **spec: Any
+) -> dict[str, Any]:
+    """An automatic ZoneShift: both labels, the evidence, opted-in workloads only; `spec`:
+    further fields (a per-workload shift's spec.workload)."""
     reason = text if len(text) <= MAX_REASON_LENGTH else text[: MAX_REASON_LENGTH - 3] + "..."
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {
-            "name": shift_name(judgement.zone, now),
+            "name": name,
             "labels": {AUTOMATIC_LABEL: "true", MANAGED_BY_LABEL: MANAGED_BY},
             "annotations": {EVIDENCE_ANNOTATION: text[:MAX_EVIDENCE_LENGTH]},
         },
         "spec": {
-            ZONE.name: judgement.zone,
-            TOPOLOGY_KEY.name: judgement.topology_key,
+            ZONE.name: zone,
+            TOPOLOGY_KEY.name: topology_key,
             DURATION.name: duration,
             REASON.name: reason,
             OPTED_IN_ONLY.name: True,
+            **spec,
         },
     }
 

@@ -6,7 +6,8 @@ expiresAt, the workloads it applies to, those it is refused for).
 The rules:
 - A ZoneShift selects a ZonalWorkload when it is active (started, not expired, not being
   deleted), has the workload's topologyKey, and its workloadSelector and namespaceSelector
-  (each empty: everything) match the workload's and its namespace's labels.
+  (each empty: everything) match the workload's and its namespace's labels; one with
+  spec.workload selects that one workload only.
 - The shifts selecting a workload are taken in the order they started (then by name). Each one
   applies unless, with the ones applied before it, it would leave the workload no zone to run
   in: no other zone with eligible nodes that is not failing. It is then refused for that
@@ -86,6 +87,7 @@ def selecting(
         and selector_matches(s.workload_selector, workload_labels)
         and selector_matches(s.namespace_selector, namespace_labels)
         and (wl.auto_shift.enabled or not s.opted_in_only)
+        and (s.workload is None or s.workload == (wl.namespace, wl.name))
     ]
     return tuple(sorted(chosen, key=_order))
 

@@ -7,9 +7,13 @@ Only the leader samples and writes (every write goes through kube.py's gate). Th
 kept in memory: a standby keeps none, and a new leader starts with fresh ones, so it judges a
 zone only after it has watched it for the windows the rule needs. The windows start over, too,
 when an automatic shift ends (expired, or deleted by somebody to cancel it): the evidence is
-gathered anew from the pods that come back; a zone still failing is shifted again once they
-fail. To stop automatic shifts for good, turn a workload's spec.autoShift.enabled or the
-operator's --auto-shift off.
+gathered anew from the pods that come back (only that workload's, when the shift was of one
+workload alone); a zone still failing is shifted again once they fail. To stop automatic
+shifts for good, turn a workload's spec.autoShift.enabled (or perWorkload) or the operator's
+--auto-shift off.
+
+The same pass creates the shifts of one workload alone that core/gray_alone.py decides (for
+the workloads with spec.autoShift.perWorkload), after the cluster-wide judgement.
 
 The operator creates ZoneShifts and deletes only its own once they have ended (both labels of
 api/autoshift.py, and the uid it saw): never one somebody else made.
@@ -28,9 +32,10 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
 
-from zonal_operator.api.autoshift import AUTO_SHIFT, ENABLED
+from zonal_operator.api.autoshift import AUTO_SHIFT, ENABLED, EVIDENCE_ANNOTATION
 from zonal_operator.api.status import Reason, ZoneState
 from zonal_operator.api.workload import Workload
+from zonal_operator.core import gray_alone
 from zonal_operator.core import gray_failure as gray
 from zonal_operator.core.model import PodInfo
 from zonal_operator.core.zones import zones_of
@@ -53,6 +58,11 @@ WINDOWS_JUDGED = Counter(
 AUTOMATIC_SHIFTS = Counter(
     "zonal_operator_automatic_shifts_total",
     "Automatic ZoneShifts created on a gray zone failure, by zone.",
+    ["zone"],
+)
+WORKLOAD_SHIFTS = Counter(
+    "zonal_operator_automatic_workload_shifts_total",
+    "Automatic ZoneShifts of one workload alone (spec.autoShift.perWorkload), by zone.",
     ["zone"],
 )
 
@@ -101,8 +111,10 @@ class GrayFailure:
         self.windows: dict[Key, deque[dict[str, gray.Tally]]] = {}
         self.current: dict[Key, dict[str, gray.Tally]] = {}
         self.window_started = time.monotonic()
-        self._automatic: set[str] = set()  # the automatic shifts in force at the last pass
+        # the automatic shifts in force at the last pass, each with the workload it names
+        self._automatic: dict[str, tuple[str, str] | None] = {}
         self._held = ""  # the last hold told in events: told again only when it changes
+        self._held_alone: dict[Key, tuple[str, str]] = {}  # per workload: (zone, why)
         self._zones: set[str] = set()  # zones with an outlier series
 
     def reset(self) -> None:
@@ -126,10 +138,17 @@ class GrayFailure:
     async def step(self, now: datetime, mono: float) -> gray.Judgement | None:
         """One sample; at a window's end, a judgement and what it asks for."""
         in_force = {
-            s.name for s in self.store.zoneshifts.values() if gray.is_automatic(s) and s.active(now)
+            s.name: s.workload
+            for s in self.store.zoneshifts.values()
+            if gray.is_automatic(s) and s.active(now)
         }
-        if self._automatic - in_force:
-            self.reset()  # an automatic shift ended: the evidence starts over
+        ended = [self._automatic[n] for n in self._automatic if n not in in_force]
+        if any(key is None for key in ended):
+            self.reset()  # a cluster-wide automatic shift ended: the evidence starts over
+        for key in ended:
+            if key is not None:  # one workload's: its own evidence starts over
+                self.windows.pop(key, None)
+                self.current.pop(key, None)
         self._automatic = in_force
         evidence = self._sample(now)
         if mono - self.window_started < self.window_seconds:
@@ -141,24 +160,24 @@ class GrayFailure:
         for key, window in self.current.items():
             self.windows.setdefault(key, deque(maxlen=gray.WINDOWS)).append(window)
         self.current = {}
-        judged = gray.judge(
-            [
-                gray.Evidence(key, topology, tuple(self.windows[key]), compared, in_flight)
-                for key, (topology, compared, in_flight) in evidence.items()
-            ],
-            self.store.zoneshifts.values(),
-            now,
-        )
+        judged_evidence = [
+            gray.Evidence(key, topology, tuple(self.windows[key]), compared, in_flight, alone)
+            for key, (topology, compared, in_flight, alone) in evidence.items()
+        ]
+        judged = gray.judge(judged_evidence, self.store.zoneshifts.values(), now)
         WINDOWS_JUDGED.inc()
         self._metrics(judged)
         await self._act(judged, now)
+        alone = gray_alone.judge_alone(judged_evidence, self.store.zoneshifts.values(), judged, now)
+        await self._act_alone(alone, now)
         return judged
 
-    def _sample(self, now: datetime) -> dict[Key, tuple[str, frozenset[str], frozenset[str]]]:
+    def _sample(self, now: datetime) -> dict[Key, tuple[str, frozenset[str], frozenset[str], bool]]:
         """Add a sample of each opted-in workload to the current window; per workload its
-        topology key, the zones it is compared in, and those its rollout has in flight."""
+        topology key, the zones it is compared in, those its rollout has in flight, and
+        whether it asks for per-workload action."""
         nodes = self.store.node_snapshot()
-        seen: dict[Key, tuple[str, frozenset[str], frozenset[str]]] = {}
+        seen: dict[Key, tuple[str, frozenset[str], frozenset[str], bool]] = {}
         for key, body in self.store.workloads.items():
             if not opted_in(body):
                 continue
@@ -175,7 +194,7 @@ class GrayFailure:
             in_flight = frozenset((wl.status.get("zoneRollout") or {}).get("inFlight") or ())
             tallies = gray.sample(self._pods(key, wl), now)
             self.current[key] = gray.add(self.current.get(key, {}), tallies)
-            seen[key] = (wl.topology_key, compared, in_flight)
+            seen[key] = (wl.topology_key, compared, in_flight, wl.auto_shift.per_workload)
         return seen
 
     def _pods(self, key: Key, wl: Workload) -> dict[str, list[PodInfo]]:
@@ -214,34 +233,61 @@ class GrayFailure:
         if judged.held and judged.held != self._held:
             message = f"Zone {judged.held_zone} looks gray-failed, not shifted: {judged.held}"
             log.info("%s. %s", message, judged.evidence)
-            for namespace, name in seeing:
-                await self._event(namespace, name, "Warning", Reason.AUTO_SHIFT_HELD, message)
+            for namespace, wl_name in seeing:
+                await self._event(namespace, wl_name, "Warning", Reason.AUTO_SHIFT_HELD, message)
         self._held = judged.held
         if judged.zone is None or any(
-            s.zone == judged.zone
+            s.zone == judged.zone and s.workload is None
             for s in self.store.zoneshifts.values()
             if s.name in self._automatic
         ):
             return
-        body = gray.shift_body(judged, now, self.duration)
+        created = await self._create(gray.shift_body(judged, now, self.duration), None)
+        if created is None:
+            return
+        AUTOMATIC_SHIFTS.labels(zone=judged.zone).inc()
+        log.warning(
+            "zone %s gray-failed: created ZoneShift %s. %s", judged.zone, created, judged.evidence
+        )
+        for namespace, wl_name in seeing:
+            text = f"ZoneShift {created} moves the opted-in workloads out: {judged.evidence}"
+            await self._event(namespace, wl_name, "Warning", Reason.GRAY_FAILURE, text)
+
+    async def _act_alone(self, judged: gray_alone.AloneJudgement, now: datetime) -> None:
+        """The shifts of one workload alone; a hold told once per workload and zone while it
+        lasts (its message carries shares that move from window to window)."""
+        for (namespace, name), (zone, why) in judged.held.items():
+            if self._held_alone.get((namespace, name), ("", ""))[0] != zone:
+                message = f"Zone {zone} is this workload's outlier, not shifted alone: {why}"
+                await self._event(namespace, name, "Warning", Reason.AUTO_SHIFT_HELD, message)
+        self._held_alone = dict(judged.held)
+        for shift in judged.shifts:
+            created = await self._create(
+                gray_alone.shift_body(shift, now, self.duration), shift.key
+            )
+            if created is None:
+                continue
+            WORKLOAD_SHIFTS.labels(zone=shift.zone).inc()
+            log.warning("created ZoneShift %s. %s", created, shift.evidence)
+            text = f"ZoneShift {created} moves this workload alone out: {shift.evidence}"
+            await self._event(*shift.key, "Warning", Reason.GRAY_FAILURE, text)
+
+    async def _create(self, body: dict[str, Any], key: tuple[str, str] | None) -> str | None:
+        """Create an automatic ZoneShift and post its event; its name, None if it exists."""
+        loop = asyncio.get_running_loop()
         try:
             done = await loop.run_in_executor(self.pool, self.api.create_zoneshift, body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            return  # made already (by this leader's previous pass)
+            return None  # made already (by this leader's previous pass)
         self.deliver("ADDED", done)
-        name, uid = done["metadata"]["name"], done["metadata"].get("uid", "")
-        self._automatic.add(name)
-        AUTOMATIC_SHIFTS.labels(zone=judged.zone).inc()
-        log.warning(
-            "zone %s gray-failed: created ZoneShift %s. %s", judged.zone, name, judged.evidence
-        )
-        message = f"Zone {judged.zone} shifted away for {self.duration}. {judged.evidence}"
+        name, uid = str(done["metadata"]["name"]), done["metadata"].get("uid", "")
+        self._automatic[name] = key
+        evidence = body["metadata"]["annotations"][EVIDENCE_ANNOTATION]
+        message = f"Zone {body['spec']['zone']} shifted away for {self.duration}. {evidence}"
         await loop.run_in_executor(self.pool, self._post_shift, name, uid, message)
-        for namespace, wl_name in seeing:
-            text = f"ZoneShift {name} moves the opted-in workloads out: {judged.evidence}"
-            await self._event(namespace, wl_name, "Warning", Reason.GRAY_FAILURE, text)
+        return name
 
     def _post_shift(self, name: str, uid: str, message: str) -> None:
         try:

@@ -19,6 +19,7 @@ from typing import Any
 
 from localcluster import LocalCluster
 from testkit.workloads import (
+    HEADROOM_PRIORITY_CLASS,
     PAUSE_IMAGE,
     ZONE_KEY,
     condition,
@@ -30,14 +31,6 @@ from testkit.workloads import (
 
 POOL_LABEL = "pool"
 WHOLE_NODE = container(PAUSE_IMAGE, cpu="8", memory="64Mi")
-PRIORITY_CLASS = {
-    "apiVersion": "scheduling.k8s.io/v1",
-    "kind": "PriorityClass",
-    "metadata": {"name": "zonal-headroom"},
-    "value": -10,
-    "preemptionPolicy": "Never",
-    "globalDefault": False,
-}
 
 
 @dataclass(frozen=True)
@@ -97,7 +90,7 @@ def add_pools(cluster: LocalCluster) -> int:
     cluster.kubectl(
         "create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     )
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(PRIORITY_CLASS))
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(HEADROOM_PRIORITY_CLASS))
     return len(items)
 
 

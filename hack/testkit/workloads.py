@@ -11,6 +11,15 @@ WORKLOAD_LABEL = "zonal.dev/workload"  # on every Deployment and pod of a worklo
 ZONE_LABEL = "zonal.dev/zone"  # on a PerZone Deployment and its pods: their zone
 ZONE_KEY = "topology.kubernetes.io/zone"  # a node's zone
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# The headroom placeholders' PriorityClass, as the chart installs it (templates/priorityclass.yaml).
+HEADROOM_PRIORITY_CLASS = {
+    "apiVersion": "scheduling.k8s.io/v1",
+    "kind": "PriorityClass",
+    "metadata": {"name": "zonal-headroom"},
+    "value": -10,
+    "preemptionPolicy": "Never",
+    "globalDefault": False,
+}
 
 
 def container(image: str = "nginx:1.27", cpu: str = "100m", memory: str = "64Mi") -> dict[str, Any]:

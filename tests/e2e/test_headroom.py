@@ -10,12 +10,14 @@ import time
 import pytest
 
 from localcluster import LocalCluster
+from testkit.workloads import HEADROOM_PRIORITY_CLASS
 from tests.kit.e2e import (
     Sampler,
     apply,
     failover_workload,
     get_json,
     nodes_not_ready,
+    placeholders,
     status,
     wait_converged,
     wait_for,
@@ -27,26 +29,6 @@ pytestmark = [
     pytest.mark.usefixtures("running_operator", "restore_zones"),
 ]
 
-PRIORITY_CLASS = {
-    "apiVersion": "scheduling.k8s.io/v1",
-    "kind": "PriorityClass",
-    "metadata": {"name": "zonal-headroom"},
-    "value": -10,
-    "preemptionPolicy": "Never",
-    "globalDefault": False,
-}
-
-
-def _placeholders(cluster: LocalCluster, namespace: str) -> dict[str, tuple[int, int]]:
-    items = get_json(cluster, "deployments", "-n", namespace, "-l", f"{HEADROOM_LABEL}=web")
-    return {
-        d["metadata"]["labels"]["zonal.dev/headroom-zone"]: (
-            d["spec"]["replicas"],
-            int(d.get("status", {}).get("readyReplicas") or 0),
-        )
-        for d in items["items"]
-    }
-
 
 def _condition(st: dict[str, object], kind: str) -> dict[str, str]:
     conditions = st.get("conditions") or []
@@ -57,11 +39,11 @@ def _condition(st: dict[str, object], kind: str) -> dict[str, str]:
 def test_placeholders_are_kept_in_every_zone_and_never_counted(
     cluster: LocalCluster, namespace: str
 ) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(PRIORITY_CLASS))
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(HEADROOM_PRIORITY_CLASS))
     apply(cluster, failover_workload(namespace, headroom={"mode": "Placeholders"}))
     st = wait_converged(cluster, namespace, "web", {"zone-a": 3, "zone-b": 3, "zone-c": 3})
     expected = {"zone-a": (2, 2), "zone-b": (2, 2), "zone-c": (1, 1)}
-    wait_for(lambda: _placeholders(cluster, namespace) == expected, timeout=60,
+    wait_for(lambda: placeholders(cluster, namespace) == expected, timeout=60,
              what="placeholders 2/2/1 Ready")  # fmt: skip
     st = status(cluster, namespace, "web")
     assert st["readyReplicas"] == 9 and st["headroomReplicas"] == 5
@@ -77,7 +59,7 @@ def test_placeholders_are_kept_in_every_zone_and_never_counted(
                    timeout=120)  # fmt: skip
     print(f"placeholders: capacity back outside zone-a {time.monotonic() - started:.0f} s "
           "after its heartbeats stopped (roomy cluster)")  # fmt: skip
-    wait_for(lambda: _placeholders(cluster, namespace) == {"zone-b": (4, 4), "zone-c": (5, 5)},
+    wait_for(lambda: placeholders(cluster, namespace) == {"zone-b": (4, 4), "zone-c": (5, 5)},
              timeout=60, what="placeholders resized for the next loss")  # fmt: skip
 
 
@@ -99,7 +81,7 @@ def test_a_missing_priority_class_is_reported_and_changes_nothing(
         timeout=30,
         what="HeadroomReady False, PriorityClassMissing",
     )
-    assert _placeholders(cluster, namespace) == {}
+    assert placeholders(cluster, namespace) == {}
 
 
 def test_static_stability_keeps_spec_replicas_ready_through_a_zone_loss(

@@ -18,7 +18,7 @@ import pytest
 
 from localcluster import LocalCluster
 from testkit.operator_process import OperatorProcess
-from testkit.workloads import condition
+from testkit.workloads import HEADROOM_PRIORITY_CLASS, condition
 from tests.kit.e2e import (
     apply,
     create_shift,
@@ -26,6 +26,7 @@ from tests.kit.e2e import (
     failover_workload,
     get_json,
     metric,
+    placeholders,
     ready_per_zone,
     status,
     wait_converged,
@@ -38,14 +39,7 @@ pytestmark = [
     pytest.mark.usefixtures("running_operator", "restore_zones"),
 ]
 
-PRIORITY_CLASS = {
-    "apiVersion": "scheduling.k8s.io/v1",
-    "kind": "PriorityClass",
-    "metadata": {"name": "zonal-headroom"},
-    "value": -10,
-    "preemptionPolicy": "Never",
-    "globalDefault": False,
-}
+
 # The forecast takes the room again every 15 s (the default), after the node batch.
 FORECAST_WAIT = 60
 
@@ -142,28 +136,22 @@ def test_the_forecast_follows_the_room_and_a_loss_that_does_not_fit_stays_pendin
     assert ready["zone-b"] + ready["zone-c"] == 6, ready
 
 
-def _placeholders(cluster: LocalCluster, namespace: str) -> dict[str, tuple[int, int]]:
-    items = get_json(cluster, "deployments", "-n", namespace, "-l", f"{HEADROOM_LABEL}=web")
-    return {
-        d["metadata"]["labels"]["zonal.dev/headroom-zone"]: (
-            d["spec"]["replicas"],
-            int(d.get("status", {}).get("readyReplicas") or 0),
-        )
-        for d in items["items"]
-    }
+def tight_with_placeholders(cluster: LocalCluster, namespace: str) -> None:
+    """6 replicas of whole-node pods, 2 per zone, and one placeholder per zone filling its
+    third node: room only the workload itself can use."""
+    wait_for(lambda: others_gone(cluster, namespace), timeout=120, what="other tests' pods gone")
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(HEADROOM_PRIORITY_CLASS))
+    apply(cluster, whole_node_workload(namespace, 6, headroom={"mode": "Placeholders"}))
+    wait_converged(cluster, namespace, "web", {"zone-a": 2, "zone-b": 2, "zone-c": 2})
+    one_each = dict.fromkeys(("zone-a", "zone-b", "zone-c"), (1, 1))
+    wait_for(lambda: placeholders(cluster, namespace) == one_each, timeout=60,
+             what="placeholders 1/1/1 Ready")  # fmt: skip
 
 
 def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
     cluster: LocalCluster, namespace: str
 ) -> None:
-    wait_for(lambda: others_gone(cluster, namespace), timeout=120, what="other tests' pods gone")
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(PRIORITY_CLASS))
-    apply(cluster, whole_node_workload(namespace, 6, headroom={"mode": "Placeholders"}))
-    wait_converged(cluster, namespace, "web", {"zone-a": 2, "zone-b": 2, "zone-c": 2})
-    # One placeholder per zone fills its third node: room only the workload itself can use.
-    one_each = dict.fromkeys(("zone-a", "zone-b", "zone-c"), (1, 1))
-    wait_for(lambda: _placeholders(cluster, namespace) == one_each, timeout=60,
-             what="placeholders 1/1/1 Ready")  # fmt: skip
+    tight_with_placeholders(cluster, namespace)
     wait_for(lambda: covered(cluster, namespace).get("status") == "True", timeout=FORECAST_WAIT,
              what="ZoneLossCovered True, the placeholders counted")  # fmt: skip
 
@@ -188,7 +176,7 @@ def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
         "web-zone-c",
     }, preempted
     # Sized for the next loss (3 each), and Pending: no node has room for them.
-    wait_for(lambda: _placeholders(cluster, namespace) == {"zone-b": (3, 0), "zone-c": (3, 0)},
+    wait_for(lambda: placeholders(cluster, namespace) == {"zone-b": (3, 0), "zone-c": (3, 0)},
              timeout=60, what="placeholders 3/3 Pending")  # fmt: skip
     pending = get_json(cluster, "pods", "-n", namespace, "-l", f"{HEADROOM_LABEL}=web")["items"]
     assert pending and all(p["status"].get("phase") == "Pending" for p in pending)
@@ -198,13 +186,7 @@ def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
 def test_a_drill_that_passed_only_thanks_to_the_placeholders_says_so(
     cluster: LocalCluster, namespace: str, shifts: list[str]
 ) -> None:
-    wait_for(lambda: others_gone(cluster, namespace), timeout=120, what="other tests' pods gone")
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(PRIORITY_CLASS))
-    apply(cluster, whole_node_workload(namespace, 6, headroom={"mode": "Placeholders"}))
-    wait_converged(cluster, namespace, "web", {"zone-a": 2, "zone-b": 2, "zone-c": 2})
-    one_each = dict.fromkeys(("zone-a", "zone-b", "zone-c"), (1, 1))
-    wait_for(lambda: _placeholders(cluster, namespace) == one_each, timeout=60,
-             what="placeholders 1/1/1 Ready")  # fmt: skip
+    tight_with_placeholders(cluster, namespace)
     # A run every minute, 45 s long: zone-b's two replicas move out surge first, and the
     # surge finds room only where the placeholders were.
     name = create_shift(cluster, shifts, namespace, "45s", schedule="* * * * *",

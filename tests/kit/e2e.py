@@ -31,6 +31,7 @@ import pytest
 from localcluster import ClusterConfig, LocalCluster
 from testkit.operator_process import OperatorProcess
 from testkit.workloads import WORKLOAD_LABEL, ZONE_KEY, ZONE_LABEL, condition, is_ready, workload
+from zonal_operator.api.group import HEADROOM_LABEL
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds"  # every CRD: ZonalWorkload and ZoneShift
@@ -203,6 +204,18 @@ def spread_workload(namespace: str, **failover: Any) -> dict[str, Any]:
     return workload(
         "web", namespace, replicas=9, placement="Spread", failover={**SPREAD_FAST, **failover}
     )
+
+
+def placeholders(cluster: LocalCluster, namespace: str) -> dict[str, tuple[int, int]]:
+    """The headroom placeholders of `web` per zone: (spec.replicas, readyReplicas)."""
+    items = get_json(cluster, "deployments", "-n", namespace, "-l", f"{HEADROOM_LABEL}=web")
+    return {
+        d["metadata"]["labels"]["zonal.dev/headroom-zone"]: (
+            d["spec"]["replicas"],
+            int(d.get("status", {}).get("readyReplicas") or 0),
+        )
+        for d in items["items"]
+    }
 
 
 def apply(cluster: LocalCluster, body: dict[str, Any]) -> None:

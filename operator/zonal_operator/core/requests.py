@@ -1,56 +1,28 @@
 """What pods ask the scheduler for, in numbers (pure): a resource quantity in thousandths of
 its unit, and one pod's effective requests as the scheduler counts them.
 
-The core imports no Kubernetes client, so the quantity grammar (resource.Quantity's: a decimal
-number with a decimal SI, binary SI or exponent suffix) is parsed here, exactly, with Decimal;
-the runtime parses the nodes' allocatable and other pods' requests with the same functions, so
-both sides of a comparison are read one way.
+The core imports no Kubernetes client, so the quantity grammar (resource.Quantity's) is parsed
+in the core, exactly, with Decimal (core/semantic.parse_quantity); the runtime parses the
+nodes' allocatable and other pods' requests with the same functions, so both sides of a
+comparison are read one way.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_SUFFIX = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
-_QUANTITY = re.compile(
-    r"\s*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))((?:[KMGTPE]i)|[numkMGTPE]|[eE][+-]?[0-9]+)?\s*"
-)
+from zonal_operator.core.semantic import parse_quantity
 
 
 def quantity_milli(value: Any) -> int:
     """A quantity ("250m", "1.5Gi", "2", "1e3") in thousandths of its unit, rounded up as the
     scheduler's MilliValue rounds. Malformed: ValueError."""
-    match = _QUANTITY.fullmatch(str(value))
-    if match is None:
+    quantity = parse_quantity(value) if isinstance(value, str | int | float) else None
+    if quantity is None:
         raise ValueError(f"not a quantity: {value!r}")
-    number, suffix = match.group(1), match.group(2) or ""
-    try:
-        scale = Decimal(f"1{suffix}") if suffix[:1] in ("e", "E") else _SUFFIX[suffix]
-        milli = Decimal(number) * scale * 1000
-    except (InvalidOperation, KeyError) as exc:
-        raise ValueError(f"not a quantity: {value!r}") from exc
-    return math.ceil(milli)
+    return math.ceil(quantity * 1000)
 
 
 def format_milli(milli: int) -> str:

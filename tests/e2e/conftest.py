@@ -10,7 +10,8 @@ worker never see another's.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -60,11 +61,33 @@ def operator(
 
 
 @pytest.fixture
-def running_operator(operator: OperatorProcess) -> OperatorProcess:
-    """The session operator, started again if an earlier test left it stopped."""
+def running_operator(operator: OperatorProcess, request: pytest.FixtureRequest) -> OperatorProcess:
+    """The session operator, started again if an earlier test left it stopped. Where its log
+    stood when the test began is kept, so that a failed test's report carries what the
+    operator logged during it (pytest_runtest_makereport below)."""
     if not operator.running:
         operator.start()
+    log = operator.log_path
+    request.node.stash[LOG_FROM] = (log, log.stat().st_size if log.exists() else 0)
     return operator
+
+
+LOG_FROM = pytest.StashKey[tuple[Path, int]]()
+LOG_TAIL = 40_000  # characters of a failed test's operator log in its report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and LOG_FROM in item.stash:
+        log, start = item.stash[LOG_FROM]
+        with log.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+        report.sections.append(("operator log during the test", text[-LOG_TAIL:]))
+    return report
 
 
 @pytest.fixture

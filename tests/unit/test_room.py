@@ -87,6 +87,20 @@ def test_a_workload_is_queued_only_when_its_room_changes() -> None:
     store.put_node(node)
     assert forecasts.refresh() == 1
 
+    # A zone that does not serve (failed over) has no say: its room going queues nobody.
+    body["status"] = {
+        "zones": [
+            {"name": "zone-a", "health": "Unhealthy"},
+            {"name": "zone-b", "health": "Healthy"},
+            {"name": "zone-c", "health": "Healthy"},
+        ]
+    }
+    forecasts.room.on_pod(None, pod_body("more", "zone-a-0", cpu="2"))
+    assert forecasts.refresh() == 0
+    assert forecasts.zone_room(KEY, _wl(body)) == {"zone-a": 0, "zone-b": 3, "zone-c": 3}
+    forecasts.room.on_pod("DELETED", pod_body("more", "zone-a-0", cpu="2"))
+    assert forecasts.refresh() == 0
+
     # A spec change is answered at once, with no change of the room.
     bigger = {**body, "metadata": {**body["metadata"], "generation": 2}}
     bigger["spec"] = {**body["spec"], "replicas": 9}

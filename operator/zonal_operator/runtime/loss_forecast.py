@@ -28,6 +28,7 @@ from zonal_operator.core import loss_forecast
 from zonal_operator.core.loss_forecast import PODS, NodeRoom
 from zonal_operator.core.model import NodeInfo
 from zonal_operator.core.requests import pod_requests_milli, quantity_milli
+from zonal_operator.core.zones import SERVING
 from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.watch import Deliver, Listing, Source, list_until_done
 from zonal_operator.runtime.workqueue import WorkQueue
@@ -165,6 +166,12 @@ def _shape(wl: Workload) -> str:
     return json.dumps(placement, sort_keys=True, default=str)
 
 
+def _serving(raw: Mapping[str, Any]) -> set[str]:
+    """The zones a workload's status says serve (core/zones.SERVING), whose room it reads."""
+    zones = (raw.get("status") or {}).get("zones") or []
+    return {str(z.get("name")) for z in zones if z.get("health") in SERVING}
+
+
 class Forecasts:
     """The room per zone that each workload's reconcile reads (Observed.zone_room)."""
 
@@ -253,8 +260,13 @@ class Forecasts:
                 self.store.preempted.pop(key, None)
                 continue
             answer = self._compute(key, Workload.from_body(raw), shape, memo)
-            if answer != before:
-                self._answers[key] = (shape, answer)
+            if answer == before:
+                continue
+            self._answers[key] = (shape, answer)
+            # Only the zones it serves count in its forecast: a lost zone's room going (and
+            # coming back) queues nobody; the reconcile that serves it again reads the answer.
+            serving = _serving(raw) or answer.keys() | before.keys()  # no status yet: all
+            if any(answer.get(z) != before.get(z) for z in serving):
                 self.queue.add(key)
                 queued += 1
         return queued

@@ -99,6 +99,10 @@ def test_the_forecast_follows_the_room_and_a_loss_that_does_not_fit_stays_pendin
         assert short["message"].startswith("if zone-a were lost now, 1 of the 2 replicas"), short
         assert "zone-b short 1" in short["message"]
         assert shortfalls(cluster, namespace) == {"zone-a": 1, "zone-b": 0, "zone-c": 1}
+        wide = cluster.kubectl("get", "zw", "web", "-n", namespace, "-o", "wide").stdout
+        header, row = wide.splitlines()[:2]
+        at = header.index("LOSS-COVERED")  # columns may be empty: read it where it is printed
+        assert row[at:].split()[0] == "False", wide
         assert "ZoneLossShortfall" in [e["reason"] for e in events(cluster, namespace, "web")]
         loss = "zonal_operator_zone_loss_shortfall_replicas"
         assert metric(running_operator, loss, namespace=namespace, zone="zone-a") == 1

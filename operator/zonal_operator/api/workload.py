@@ -38,10 +38,11 @@ from zonal_operator.api.rollout import (
     ZoneRolloutPolicy,
 )
 from zonal_operator.api.selector import label_selector
-from zonal_operator.api.status import WorkloadStatus
+from zonal_operator.api.status import ConditionType, WorkloadStatus
 from zonal_operator.api.template import STRATEGY, TEMPLATE
 
 KIND = "ZonalWorkload"
+_COVERED = f'.status.conditions[?(@.type=="{ConditionType.ZONE_LOSS_COVERED}")].status'
 PLURAL = "zonalworkloads"
 
 # 40 + "-" + 22 == 63, the DNS-1123 label limit for a Deployment name used in pod names/labels
@@ -383,6 +384,7 @@ ZONAL_WORKLOAD = Kind(
             priority=1,
         ),
         Column("Healthy-Zones", "integer", ".status.healthyZoneCount", "Healthy zones", priority=1),
+        Column("Loss-Covered", "string", _COVERED, "Would any one zone's loss fit now", priority=1),
         Column(
             "Rollout",
             "string",

@@ -152,7 +152,7 @@ def worst(losses: Sequence[Loss]) -> Loss | None:
 def _message(losses: Sequence[Loss]) -> str:
     bad = worst(losses)
     if bad is None:
-        return f"the replicas of any one zone lost fit on the other zones' nodes ({len(losses)})"
+        return f"the loss of any one of its {len(losses)} zones now would fit on the others' nodes"
     if len(losses) == 1:
         return f"{bad.zone} is the only zone serving: losing it leaves no zone to move to"
     where = ", ".join(f"{zone} short {n}" for zone, n in bad.short_in)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -77,7 +78,10 @@ def nodes_with_pods(cluster: LocalCluster, namespace: str) -> set[str]:
 
 
 def test_the_forecast_follows_the_room_and_a_loss_that_does_not_fit_stays_pending(
-    cluster: LocalCluster, namespace: str, running_operator: OperatorProcess
+    cluster: LocalCluster,
+    namespace: str,
+    running_operator: OperatorProcess,
+    figure: Callable[[str], None],
 ) -> None:
     wait_for(lambda: others_gone(cluster, namespace), timeout=120, what="other tests' pods gone")
     apply(cluster, whole_node_workload(namespace, 6))
@@ -127,7 +131,7 @@ def test_the_forecast_follows_the_room_and_a_loss_that_does_not_fit_stays_pendin
         return sum(zones[z].get("unschedulableReplicas", 0) for z in ("zone-b", "zone-c")) == 3
 
     wait_for(pending_reported, timeout=90, what="the surge reported Unschedulable")
-    print(f"tight cluster, no headroom: surge reported Unschedulable "
+    figure(f"tight cluster, no headroom: surge reported Unschedulable "
           f"{time.monotonic() - started:.0f} s after zone-a's heartbeats stopped")  # fmt: skip
     items = get_json(cluster, "pods", "-n", namespace, "-l", "zonal.dev/workload=web")["items"]
     unschedulable = [
@@ -153,7 +157,7 @@ def tight_with_placeholders(cluster: LocalCluster, namespace: str) -> None:
 
 
 def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
-    cluster: LocalCluster, namespace: str
+    cluster: LocalCluster, namespace: str, figure: Callable[[str], None]
 ) -> None:
     tight_with_placeholders(cluster, namespace)
     wait_for(lambda: covered(cluster, namespace).get("status") == "True", timeout=FORECAST_WAIT,
@@ -168,7 +172,7 @@ def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
 
     wait_for(back, timeout=90, what="6 Ready outside zone-a")
     elapsed = time.monotonic() - started
-    print(f"tight cluster, placeholders: capacity back outside zone-a {elapsed:.0f} s after "
+    figure(f"tight cluster, placeholders: capacity back outside zone-a {elapsed:.0f} s after "
           "its heartbeats stopped")  # fmt: skip
     preempted = [
         e
@@ -188,7 +192,7 @@ def test_placeholders_make_room_for_the_surge_on_a_tight_cluster(
 
 
 def test_a_drill_that_passed_only_thanks_to_the_placeholders_says_so(
-    cluster: LocalCluster, namespace: str, shifts: list[str]
+    cluster: LocalCluster, namespace: str, shifts: list[str], figure: Callable[[str], None]
 ) -> None:
     tight_with_placeholders(cluster, namespace)
     # A run every minute, 45 s long: zone-b's two replicas move out surge first, and the
@@ -206,4 +210,4 @@ def test_a_drill_that_passed_only_thanks_to_the_placeholders_says_so(
     [item] = run["workloads"]
     assert item["heldByHeadroom"] is True and item["lowestReady"] >= 6, item
     assert "only thanks to headroom for " in run["message"], run["message"]
-    print(f"drill on a tight cluster: {run['message']}")
+    figure(f"drill on a tight cluster: {run['message']}")

@@ -128,7 +128,8 @@ def test_the_forecast_follows_the_room_and_a_loss_that_does_not_fit_stays_pendin
 
     def pending_reported() -> bool:
         zones = {z["name"]: z for z in status(cluster, namespace, "web").get("zones") or []}
-        return sum(zones[z].get("unschedulableReplicas", 0) for z in ("zone-b", "zone-c")) == 3
+        pending = [int(zones[z].get("unschedulableReplicas", 0)) for z in ("zone-b", "zone-c")]
+        return sum(pending) == 3
 
     wait_for(pending_reported, timeout=90, what="the surge reported Unschedulable")
     figure(f"tight cluster, no headroom: surge reported Unschedulable "

@@ -111,7 +111,7 @@ def test_only_nodes_the_scheduler_would_use_count() -> None:
         NodeRoom(node("gpu", "b", labels={ZONE_KEY: "b", "kind": "gpu"}), free=free, free_pods=10),
         NodeRoom(NodeInfo("no-zone", ready="True"), free=free, free_pods=10),
     ]
-    spec = {"nodeSelector": {}}
+    spec: dict[str, object] = {"nodeSelector": {}}
     assert loss_forecast.zone_rooms(rooms, spec, ZONE_KEY, need, cap=99) == {"a": 4, "b": 4}
     picky = {"nodeSelector": {"kind": "gpu"}}
     assert loss_forecast.zone_rooms(rooms, picky, ZONE_KEY, need, cap=99) == {"a": 0, "b": 4}

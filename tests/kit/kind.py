@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
+from kubernetes.utils import parse_quantity
 
 from tests.kit.e2e import Poller, wait_for
 
@@ -253,3 +254,77 @@ class ReadyByZone(Poller):
     def holder_changed(self, old: str) -> float | None:
         """Seconds from `start` until someone other than `old` held the Lease."""
         return next((t for t, _, holder in self.samples if holder and holder != old), None)
+
+
+def milli(quantity: str | int) -> int:
+    """A CPU quantity in millicores."""
+    return int(parse_quantity(quantity) * 1000)  # type: ignore[no-untyped-call]
+
+
+def pod_cpu_request(pod: Mapping[str, Any]) -> int:
+    """The millicores the scheduler counts for the pod: its containers' requests summed, or its
+    largest init container's if more, plus its overhead."""
+    spec = pod["spec"]
+
+    def requested(container: Mapping[str, Any]) -> int:
+        return milli(((container.get("resources") or {}).get("requests") or {}).get("cpu", 0))
+
+    inits = [requested(c) for c in spec.get("initContainers") or []]
+    total = max([sum(requested(c) for c in spec["containers"]), *inits])
+    return total + milli((spec.get("overhead") or {}).get("cpu", 0))
+
+
+def free_cpu() -> dict[str, int]:
+    """Worker node name -> the millicores the scheduler sees free there: allocatable less the
+    requests of every pod placed on it that has not finished (pods being deleted included: they
+    hold their room until they are gone)."""
+    free = {
+        node["metadata"]["name"]: milli(node["status"]["allocatable"]["cpu"])
+        for node in get("nodes")["items"]
+        if ZONE in node["metadata"]["labels"]
+    }
+    for pod in get("pods", "--all-namespaces")["items"]:
+        node = pod["spec"].get("nodeName")
+        if node in free and pod["status"].get("phase") not in ("Succeeded", "Failed"):
+            free[node] -= pod_cpu_request(pod)
+    return free
+
+
+def pods_leaving() -> list[str]:
+    """The pods on worker nodes still being deleted (earlier tests' namespaces, say)."""
+    workers = set(worker_zones())
+    return [
+        f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        for pod in get("pods", "--all-namespaces")["items"]
+        if pod["metadata"].get("deletionTimestamp") and pod["spec"].get("nodeName") in workers
+    ]
+
+
+def _probe_rule(node: str, port: int) -> list[str]:
+    """The iptables rule (OUTPUT of the node container's own network namespace, where its
+    kubelet runs) that drops TCP to `port` of the pods on the node: its podCIDR."""
+    cidr = get("node", node)["spec"]["podCIDR"]
+    return ["OUTPUT", "-d", cidr, "-p", "tcp", "--dport", str(port), "-j", "DROP"]
+
+
+def drop_probes(zone: str, port: int) -> float:
+    """A gray failure of the zone: its kubelets' probes of the pods' `port` are dropped, their
+    heartbeats go on. Returns the monotonic time it started."""
+    rules = {node: _probe_rule(node, port) for node in zone_nodes(zone)}
+    start = time.monotonic()
+    for node, rule in rules.items():
+        run("docker", "exec", node, "iptables", "-I", *rule)
+    return start
+
+
+def allow_probes(zone: str, port: int) -> None:
+    """Removes what drop_probes added (every copy of the rule; none is no error)."""
+    for node in zone_nodes(zone):
+        rule = _probe_rule(node, port)
+        while (
+            subprocess.run(
+                ["docker", "exec", node, "iptables", "-D", *rule], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
+            pass

@@ -42,6 +42,10 @@ PER_WORKER = 3  # pods of the workload's size that fit on a worker
 # As on a roomy cluster (tests/kind/test_zone_outage.py): the surge waits for no node.
 FAILOVER_TARGET = 40
 FAILBACK = {"failbackDelaySeconds": 20, "failbackStepPercent": 50}
+# The web server takes a moment to listen on two busy cores: a first probe that comes too soon
+# would leave a surge pod unready for the default period (10 s), which is the workload's
+# setting, not the failover's.
+PROBE = {"periodSeconds": 2}
 
 
 def cpu_request() -> int:
@@ -112,6 +116,7 @@ def test_the_scheduler_preempts_placeholders_for_the_surge(
     workload = web_workload("roomless", REPLICAS, headroom={"mode": "Placeholders"}, **FAILBACK)
     (container,) = workload["spec"]["template"]["spec"]["containers"]
     container["resources"]["requests"]["cpu"] = f"{cpu}m"
+    container["readinessProbe"].update(PROBE)
     apply(namespace, workload)
     wait_workload_ready(namespace, "roomless")
     wait_for(lambda: balanced(namespace, "roomless"), timeout=180, what="balanced")
@@ -167,7 +172,8 @@ def test_the_scheduler_preempts_placeholders_for_the_surge(
     }
     figure(
         f"headroom on kind ({lost} paused, healthy zones full but for 2 placeholders each, pods "
-        f"of {cpu}m CPU): {REPLICAS} Ready outside {lost} {back:.1f} s after the pause "
+        f"of {cpu}m CPU, probed every {PROBE['periodSeconds']} s): {REPLICAS} Ready outside "
+        f"{lost} {back:.1f} s after the pause "
         f"(target {FAILOVER_TARGET} s; the surge asked for at {asked:.0f} s, bound at "
         f"{bound:.0f} s, Ready at {ready:.0f} s, apiserver times); placeholders preempted by "
         f"the scheduler: {by_zone}; "

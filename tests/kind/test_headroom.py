@@ -26,7 +26,6 @@ from tests.kit.kind import (
     get,
     operator_pods,
     pause,
-    pods_leaving,
     unpause_all,
     wait_workload_ready,
     web_workload,
@@ -49,11 +48,12 @@ PROBE = {"periodSeconds": 2}
 
 
 def cpu_request() -> int:
-    """Millicores such that PER_WORKER pods fit in every worker's free CPU, one more in none."""
-    wait_for(lambda: not pods_leaving(), timeout=180, what="no pod left being deleted")
-    free = free_cpu()
-    low, high = max(free.values()) // (PER_WORKER + 1) + 1, min(free.values()) // PER_WORKER
-    assert low <= high, f"the workers' free CPU differs too much to size the pods: {free}"
+    """Millicores such that PER_WORKER pods fit in every worker's free CPU, one more in none,
+    whether or not the pods of earlier tests that are being deleted are gone yet."""
+    before, after = free_cpu(leaving=True), free_cpu(leaving=False)
+    low = max(after.values()) // (PER_WORKER + 1) + 1
+    high = min(before.values()) // PER_WORKER
+    assert low <= high, f"the workers' free CPU differs too much to size the pods: {before}"
     return (low + high) // 2
 
 

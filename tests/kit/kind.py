@@ -274,10 +274,10 @@ def pod_cpu_request(pod: Mapping[str, Any]) -> int:
     return total + milli((spec.get("overhead") or {}).get("cpu", 0))
 
 
-def free_cpu() -> dict[str, int]:
+def free_cpu(*, leaving: bool = True) -> dict[str, int]:
     """Worker node name -> the millicores the scheduler sees free there: allocatable less the
-    requests of every pod placed on it that has not finished (pods being deleted included: they
-    hold their room until they are gone)."""
+    requests of every pod placed on it that has not finished. Pods being deleted hold their
+    room until they are gone: `leaving=False` counts it free already."""
     free = {
         node["metadata"]["name"]: milli(node["status"]["allocatable"]["cpu"])
         for node in get("nodes")["items"]
@@ -285,19 +285,11 @@ def free_cpu() -> dict[str, int]:
     }
     for pod in get("pods", "--all-namespaces")["items"]:
         node = pod["spec"].get("nodeName")
+        if not leaving and pod["metadata"].get("deletionTimestamp"):
+            continue
         if node in free and pod["status"].get("phase") not in ("Succeeded", "Failed"):
             free[node] -= pod_cpu_request(pod)
     return free
-
-
-def pods_leaving() -> list[str]:
-    """The pods on worker nodes still being deleted (earlier tests' namespaces, say)."""
-    workers = set(worker_zones())
-    return [
-        f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-        for pod in get("pods", "--all-namespaces")["items"]
-        if pod["metadata"].get("deletionTimestamp") and pod["spec"].get("nodeName") in workers
-    ]
 
 
 def _probe_rule(node: str, port: int) -> list[str]:

@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
-from kubernetes.utils import parse_quantity
 
 from tests.kit.e2e import Poller, wait_for
+from zonal_operator.core.requests import pod_requests_milli, quantity_milli
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = os.environ.get("KIND_CLUSTER", "zonal")
@@ -256,30 +256,12 @@ class ReadyByZone(Poller):
         return next((t for t, _, holder in self.samples if holder and holder != old), None)
 
 
-def milli(quantity: str | int) -> int:
-    """A CPU quantity in millicores."""
-    return int(parse_quantity(quantity) * 1000)  # type: ignore[no-untyped-call]
-
-
-def pod_cpu_request(pod: Mapping[str, Any]) -> int:
-    """The millicores the scheduler counts for the pod: its containers' requests summed, or its
-    largest init container's if more, plus its overhead."""
-    spec = pod["spec"]
-
-    def requested(container: Mapping[str, Any]) -> int:
-        return milli(((container.get("resources") or {}).get("requests") or {}).get("cpu", 0))
-
-    inits = [requested(c) for c in spec.get("initContainers") or []]
-    total = max([sum(requested(c) for c in spec["containers"]), *inits])
-    return total + milli((spec.get("overhead") or {}).get("cpu", 0))
-
-
 def free_cpu(*, leaving: bool = True) -> dict[str, int]:
     """Worker node name -> the millicores the scheduler sees free there: allocatable less the
     requests of every pod placed on it that has not finished. Pods being deleted hold their
     room until they are gone: `leaving=False` counts it free already."""
     free = {
-        node["metadata"]["name"]: milli(node["status"]["allocatable"]["cpu"])
+        node["metadata"]["name"]: quantity_milli(node["status"]["allocatable"]["cpu"])
         for node in get("nodes")["items"]
         if ZONE in node["metadata"]["labels"]
     }
@@ -288,7 +270,7 @@ def free_cpu(*, leaving: bool = True) -> dict[str, int]:
         if not leaving and pod["metadata"].get("deletionTimestamp"):
             continue
         if node in free and pod["status"].get("phase") not in ("Succeeded", "Failed"):
-            free[node] -= pod_cpu_request(pod)
+            free[node] -= pod_requests_milli(pod["spec"]).get("cpu", 0)
     return free
 
 

@@ -99,6 +99,11 @@ kind-up: kind-tool ## Create the kind cluster (offline: with the node image buil
 kind-load: ## Build the operator and web server images and load them into the kind nodes
 	$(SHIP_RUN) $(KIND_ENV) hack/kind/load.sh
 
+# The headroom placeholders run the nodes' own sandbox image (offline, the only pause image they
+# hold; empty where containerd does not say: the chart's default).
+KIND_HEADROOM_IMAGE ?= $(shell $(DOCKER) exec $(KIND_CLUSTER)-control-plane crictl info \
+	2>/dev/null | python3 hack/kind_offline.py sandbox-image)
+
 .PHONY: kind-deploy
 kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the loaded image
 	$(SHIP_RUN) $(KUBECTL) --context $(KIND_CONTEXT) apply --server-side \
@@ -106,7 +111,8 @@ kind-deploy: ## helm upgrade --install the chart into the kind cluster, with the
 	$(SHIP_RUN) $(HELM) upgrade --install zonal-operator $(CHART_DIR) \
 		--kube-context $(KIND_CONTEXT) --namespace zonal-system \
 		--set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
-		--set image.pullPolicy=Never --wait --timeout 5m
+		--set image.pullPolicy=Never --wait --timeout 5m \
+		$(addprefix --set operator.headroomImage=,$(KIND_HEADROOM_IMAGE))
 
 # The cluster test_manifests.py installs manifests/ on: fresh, one worker per zone.
 KIND_FRESH_CLUSTER ?= $(KIND_CLUSTER)-fresh

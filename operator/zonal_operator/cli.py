@@ -13,6 +13,7 @@ import kopf
 from zonal_operator import handlers  # registers the kopf handlers on import
 from zonal_operator.api.zoneshift import MAX_DURATION_HOURS, parse_duration
 from zonal_operator.core.election import check_timing
+from zonal_operator.core.headroom_render import DEFAULT_PAUSE_IMAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         default=15,
         help="how often the forecast takes the nodes' room again, when it changed; never while "
         "a backlog of workloads waits (default 15)",
+    )
+    run.add_argument(
+        "--headroom-image",
+        default=DEFAULT_PAUSE_IMAGE,
+        help="the image of the headroom placeholder pods (spec.failover.headroom.mode "
+        "Placeholders): a pause image the nodes can pull or hold already, such as their "
+        f"sandbox image (default {DEFAULT_PAUSE_IMAGE})",
     )
     run.add_argument(
         "--metrics-port", type=int, default=8080, help="Prometheus /metrics port; 0 disables"

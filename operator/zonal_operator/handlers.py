@@ -114,6 +114,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
             heartbeats=options.node_heartbeats,
             zone_loss_forecast=options.zone_loss_forecast,
             forecast_seconds=options.zone_loss_forecast_seconds,
+            headroom_image=options.headroom_image,
         ),
         reflector=reflector,
         read_lease=read_lease,

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kit.kind import kind_selected, kubectl, unpause_all
+from tests.kit.e2e import wait_for
+from tests.kit.kind import kind_selected, kubectl, kubectl_result, unpause_all
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -24,6 +25,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace of the test's own, deleted after it (without waiting)."""
     name = "kind-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    # A run just before left it being deleted: its pods take a while to go.
+    wait_for(
+        lambda: kubectl_result("get", "namespace", name)[0] != 0,
+        timeout=180,
+        what=f"namespace {name} of an earlier run gone",
+    )
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false")

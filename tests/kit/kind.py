@@ -25,6 +25,7 @@ import yaml
 from kubernetes import client, config
 
 from tests.kit.e2e import Poller, wait_for
+from zonal_operator.core.requests import pod_requests_milli, quantity_milli
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = os.environ.get("KIND_CLUSTER", "zonal")
@@ -253,3 +254,51 @@ class ReadyByZone(Poller):
     def holder_changed(self, old: str) -> float | None:
         """Seconds from `start` until someone other than `old` held the Lease."""
         return next((t for t, _, holder in self.samples if holder and holder != old), None)
+
+
+def free_cpu(*, leaving: bool = True) -> dict[str, int]:
+    """Worker node name -> the millicores the scheduler sees free there: allocatable less the
+    requests of every pod placed on it that has not finished. Pods being deleted hold their
+    room until they are gone: `leaving=False` counts it free already."""
+    free = {
+        node["metadata"]["name"]: quantity_milli(node["status"]["allocatable"]["cpu"])
+        for node in get("nodes")["items"]
+        if ZONE in node["metadata"]["labels"]
+    }
+    for pod in get("pods", "--all-namespaces")["items"]:
+        node = pod["spec"].get("nodeName")
+        if not leaving and pod["metadata"].get("deletionTimestamp"):
+            continue
+        if node in free and pod["status"].get("phase") not in ("Succeeded", "Failed"):
+            free[node] -= pod_requests_milli(pod["spec"]).get("cpu", 0)
+    return free
+
+
+def _probe_rule(node: str, port: int) -> list[str]:
+    """The iptables rule (OUTPUT of the node container's own network namespace, where its
+    kubelet runs) that drops TCP to `port` of the pods on the node: its podCIDR."""
+    cidr = get("node", node)["spec"]["podCIDR"]
+    return ["OUTPUT", "-d", cidr, "-p", "tcp", "--dport", str(port), "-j", "DROP"]
+
+
+def drop_probes(zone: str, port: int) -> float:
+    """A gray failure of the zone: its kubelets' probes of the pods' `port` are dropped, their
+    heartbeats go on. Returns the monotonic time it started."""
+    rules = {node: _probe_rule(node, port) for node in zone_nodes(zone)}
+    start = time.monotonic()
+    for node, rule in rules.items():
+        run("docker", "exec", node, "iptables", "-I", *rule)
+    return start
+
+
+def allow_probes(zone: str, port: int) -> None:
+    """Removes what drop_probes added (every copy of the rule; none is no error)."""
+    for node in zone_nodes(zone):
+        rule = _probe_rule(node, port)
+        while (
+            subprocess.run(
+                ["docker", "exec", node, "iptables", "-D", *rule], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
+            pass

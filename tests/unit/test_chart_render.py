@@ -436,6 +436,7 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
         "--resync-seconds=600",
         "--status-delay-seconds=30",
         "--watch-timeout=300",
+        "--headroom-image=registry.k8s.io/pause:3.10.2",
         "--node-heartbeats",
         "--auto-shift",
         "--auto-shift-duration=1h",
@@ -459,12 +460,14 @@ def test_deployment_args_follow_values(helm_env: dict[str, str]) -> None:
                 helm_env,
                 *("--set", "operator.workers=9", "--set", "metrics.enabled=false"),
                 *("--set", "leaderElection.leaseDuration=20", "--set", "extraArgs={--verbose}"),
+                *("--set", "operator.headroomImage=local/pause:3.10.2"),
             )
         )
     )
     assert "--workers=9" in changed["args"]
     assert "--metrics-port=0" in changed["args"]
     assert "--lease-duration=20" in changed["args"]
+    assert "--headroom-image=local/pause:3.10.2" in changed["args"]
     assert changed["args"][-1] == "--verbose"
     assert [p["name"] for p in changed["ports"]] == ["health"]
 

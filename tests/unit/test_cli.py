@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zonal_operator.cli import _parser, main
+from zonal_operator.core.headroom_render import DEFAULT_PAUSE_IMAGE
 
 
 def test_watch_timeout_is_whole_seconds() -> None:
@@ -37,3 +38,11 @@ def test_leader_election_defaults() -> None:
 def test_leader_election_timing_that_breaks_fencing_is_refused() -> None:
     with pytest.raises(SystemExit):
         main(["run", "--renew-deadline=15", "--lease-duration=15"])
+
+
+def test_headroom_image() -> None:
+    # The stock pause image by default; clusters without a registry name their nodes' own.
+    default = _parser().parse_args(["run"]).headroom_image
+    assert default == DEFAULT_PAUSE_IMAGE == "registry.k8s.io/pause:3.10.2"
+    args = _parser().parse_args(["run", "--headroom-image=local/pause:3.10.2"])
+    assert args.headroom_image == "local/pause:3.10.2"

@@ -18,7 +18,7 @@ from tests.kit.perzone_sim import (
 )
 
 from zonal_operator.api.group import HEADROOM_LABEL
-from zonal_operator.core.headroom_render import placeholder_name
+from zonal_operator.core.headroom_render import DEFAULT_PAUSE_IMAGE, placeholder_name
 from zonal_operator.core.plan import PerZoneObserved
 
 CLASSES = {"zonal-headroom": -10, "high": 100}
@@ -29,9 +29,14 @@ class HeadroomSim(Sim):
     priority_classes: dict[str, int] | None = dataclasses.field(
         default_factory=lambda: dict(CLASSES)
     )
+    headroom_image: str = DEFAULT_PAUSE_IMAGE
 
     def observed(self) -> PerZoneObserved:
-        return dataclasses.replace(super().observed(), priority_classes=self.priority_classes)
+        return dataclasses.replace(
+            super().observed(),
+            priority_classes=self.priority_classes,
+            headroom_image=self.headroom_image,
+        )
 
 
 def _sim(mode: str, replicas: int = 9, **headroom: Any) -> HeadroomSim:
@@ -67,6 +72,29 @@ def test_placeholders_are_kept_sized_and_silent_in_steady_state() -> None:
     assert sim.status["headroomReplicas"] == 5
     assert sim.status["readyReplicas"] == 9  # placeholders are no Ready capacity
     assert condition(sim.status, "HeadroomReady")["status"] == "True"
+    again = sim.plan()
+    assert (again.actions, again.status) == ([], None)
+
+
+def _images(sim: Sim) -> set[str]:
+    return {
+        c["image"]
+        for d in sim.deployments.values()
+        if HEADROOM_LABEL in d["metadata"]["labels"]
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+
+
+def test_the_placeholders_image_is_the_operators_setting() -> None:
+    sim = _sim("Placeholders")
+    sim.converge()
+    assert _images(sim) == {DEFAULT_PAUSE_IMAGE}
+    # Changed (--headroom-image), the placeholder Deployments follow; the zones' do not move.
+    zones = _zones(sim)
+    sim.headroom_image = "local/pause:3.10.2"
+    sim.converge()
+    assert _images(sim) == {"local/pause:3.10.2"}
+    assert _zones(sim) == zones
     again = sim.plan()
     assert (again.actions, again.status) == ([], None)
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from kind_offline import API_HEADER, offline, registry_answers
+from kind_offline import API_HEADER, offline, registry_answers, sandbox_image
 
 
 @contextmanager
@@ -86,3 +86,11 @@ def test_unset_asks_the_registry(answers: bool, expected: bool) -> None:
 def test_another_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="KIND_OFFLINE"):
         offline("maybe")
+
+
+def test_sandbox_image_is_read_from_crictl_info() -> None:
+    # containerd 1.x's `crictl info` (the offline node image's); 2.x does not say.
+    info = {"status": {}, "config": {"sandboxImage": "zonal-operator/pause:3.10.2"}}
+    assert sandbox_image(info) == "zonal-operator/pause:3.10.2"
+    assert sandbox_image({"config": {"containerd": {}}}) == ""
+    assert sandbox_image({}) == ""

@@ -129,9 +129,10 @@ def plan(observed: PerZoneObserved) -> Plan:
             requeue_at.append(now + timedelta(seconds=2))  # being deleted: act once it is gone
     headroom_problem = headroom_plan.problem(wl, observed.priority_classes)
     blocked = headroom_problem is not None
-    result.actions.extend(
-        headroom_plan.actions(wl, observed.deployments, shares, serving, blocked=blocked)
+    placeholders = headroom_plan.actions(
+        wl, observed.deployments, shares, serving, blocked=blocked, image=observed.headroom_image
     )
+    result.actions.extend(placeholders)
     # Increases before decreases, so capacity is added before any is taken away.
     order = _action_order(zones, observed.deployments)
     result.actions.sort(key=order)

@@ -12,6 +12,7 @@ from typing import Any
 from zonal_operator.api.status import WorkloadStatus
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import ZoneShift
+from zonal_operator.core.headroom_render import DEFAULT_PAUSE_IMAGE
 from zonal_operator.core.model import NodeInfo, PodInfo
 
 # matches_live results for one spec generation of a workload, by (zone, Deployment uid,
@@ -58,6 +59,8 @@ class PerZoneObserved(Observed):
     match_memo: MatchMemo | None = None
     # The cluster's PriorityClasses and their values, for headroom placeholders. None: not read.
     priority_classes: Mapping[str, int] | None = None
+    # The placeholders' image (--headroom-image).
+    headroom_image: str = DEFAULT_PAUSE_IMAGE
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from zonal_operator.api.group import GROUP, VERSION, WORKLOAD_LABEL
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
+from zonal_operator.core.headroom_render import DEFAULT_PAUSE_IMAGE
 from zonal_operator.core.plan import PerZoneObserved, Plan, SpreadObserved
 from zonal_operator.core.resume import Recorded, recorded
 from zonal_operator.runtime import metrics
@@ -85,6 +86,7 @@ class Settings:
     # The zone-loss forecast (runtime/loss_forecast.py): its room taken again this often.
     zone_loss_forecast: bool = True
     forecast_seconds: float = 15.0
+    headroom_image: str = DEFAULT_PAUSE_IMAGE  # the placeholders' (--headroom-image)
 
 
 class Reflecting(Protocol):
@@ -448,6 +450,7 @@ class Controller:
                 shifts=shifts,
                 zone_room=room,
                 priority_classes=self.priority_classes.values,
+                headroom_image=self.settings.headroom_image,
                 unschedulable={
                     zone: len(names)
                     for zone, names in self.store.unschedulable.get(key, {}).items()

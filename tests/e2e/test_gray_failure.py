@@ -91,6 +91,18 @@ class ReadyOutside(Poller):
             self.ready.setdefault(name, []).append((time.monotonic(), outside))
 
 
+def back_at(sampled: ReadyOutside, name: str, since: float) -> float:
+    """When the sampler first saw the workload's Ready outside zone-b back to REPLICAS. The
+    Deployments' readyReplicas trail the pods that wait_converged reads, and the sampler polls
+    once a second: the sample that shows it may come a little after convergence."""
+
+    def found() -> float | None:
+        samples = sampled.ready.get(name, [])
+        return next((t for t, n in samples if t >= since and n >= REPLICAS), None)
+
+    return float(wait_for(found, timeout=10, what=f"a sample of {name} at {REPLICAS} Ready"))
+
+
 def mark_pods(cluster: LocalCluster, namespace: str, name: str, zone: str, ready: bool) -> None:
     """Set the Ready condition of the workload's pods in the zone, as a readiness probe of that
     workload alone would (no kwok stage touches a Running pod of an undegraded zone)."""
@@ -144,9 +156,7 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
         [own] = wait_for(lambda: automatic_shifts(cluster), timeout=120, what="solo's shift")
         own_after = time.monotonic() - solo_degraded
         wait_converged(cluster, namespace, SOLO, OUT_OF_B, timeout=90)
-        solo_back = next(
-            t for t, n in solo_sampled.ready[SOLO] if t >= solo_degraded and n >= REPLICAS
-        )
+        solo_back = back_at(solo_sampled, SOLO, solo_degraded)
     solo_capacity_after = solo_back - solo_degraded
     figure(
         f"one workload alone failing in zone-b, spec.autoShift.perWorkload, operator defaults: "
@@ -200,8 +210,7 @@ def test_a_gray_zone_is_shifted_away_for_the_opted_in_workloads_only(
             wait_converged(cluster, namespace, name, OUT_OF_B, timeout=90)
         back = []
         for name in OPTED:
-            first = next(t for t, n in sampled.ready[name] if t >= degraded and n >= REPLICAS)
-            back.append(first - degraded)
+            back.append(back_at(sampled, name, degraded) - degraded)
     capacity_after = max(back)
     figure(
         f"gray failure of zone-b, operator defaults: automatic ZoneShift {shifted_after:.0f} s "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,11 +24,12 @@ from zonal_operator.api.workload import Workload
 from zonal_operator.core import headroom, loss_forecast
 from zonal_operator.core.distribution import distribute
 from zonal_operator.core.loss_forecast import NodeRoom
-from zonal_operator.core.model import NodeInfo, Taint
+from zonal_operator.core.model import NodeInfo, Silence, Taint
 from zonal_operator.core.plan import PerZoneObserved
 from zonal_operator.core.requests import pod_requests_milli, quantity_milli
 
 ZONE_KEY = "topology.kubernetes.io/zone"
+T = datetime(2026, 12, 8, tzinfo=UTC)
 RESOURCES = ("cpu", "memory")
 
 
@@ -110,9 +112,11 @@ def test_only_nodes_the_scheduler_would_use_count() -> None:
         ),
         NodeRoom(node("gpu", "b", labels={ZONE_KEY: "b", "kind": "gpu"}), free=free, free_pods=10),
         NodeRoom(NodeInfo("no-zone", ready="True"), free=free, free_pods=10),
+        # Silent but Ready: the scheduler still places pods there, and so does the forecast.
+        NodeRoom(node("silent", "b", silence=Silence(T, T)), free=free, free_pods=10),
     ]
     spec: dict[str, object] = {"nodeSelector": {}}
-    assert loss_forecast.zone_rooms(rooms, spec, ZONE_KEY, need, cap=99) == {"a": 4, "b": 4}
+    assert loss_forecast.zone_rooms(rooms, spec, ZONE_KEY, need, cap=99) == {"a": 4, "b": 8}
     picky = {"nodeSelector": {"kind": "gpu"}}
     assert loss_forecast.zone_rooms(rooms, picky, ZONE_KEY, need, cap=99) == {"a": 0, "b": 4}
     # A resource the node does not have at all fits nothing; a pod asking nothing fits the
@@ -121,7 +125,7 @@ def test_only_nodes_the_scheduler_would_use_count() -> None:
         "a": 0,
         "b": 0,
     }
-    assert loss_forecast.zone_rooms(rooms, spec, ZONE_KEY, {}, cap=99) == {"a": 10, "b": 10}
+    assert loss_forecast.zone_rooms(rooms, spec, ZONE_KEY, {}, cap=99) == {"a": 10, "b": 20}
     assert loss_forecast.zone_rooms(rooms, spec, ZONE_KEY, {}, cap=3) == {"a": 3, "b": 3}
 
 

@@ -7,10 +7,9 @@ pod slots, where free is allocatable minus the requests of the pods bound to it 
 scheduler's NodeResourcesFit counts). Identical pods fit on a node whatever the other nodes
 take, so a zone takes the sum of its nodes' k: no placement does better, and the scheduler's
 reaches it (tests/unit/test_loss_forecast.py checks that against a brute-force placement).
-A node counts when it is Ready, not cordoned, not silent (its Lease renewals stopped), and the
-pod template may run on it (nodeSelector, required node affinity, taints it does not
-tolerate: core/eligibility.py). The workload's own headroom placeholders count as room: the
-surge preempts them (core/headroom.py).
+A node counts when it is Ready, not cordoned, and the pod template may run on it (nodeSelector,
+required node affinity, taints it does not tolerate: core/eligibility.py). The workload's own
+headroom placeholders count as room: the surge preempts them (core/headroom.py).
 
 Moves. PerZone: the lost zone's share goes to the other zones as the failover would put it
 (core/headroom.after_loss), and each zone must take its own extra, for its Deployment's pods
@@ -62,8 +61,11 @@ def node_takes(free: Mapping[str, int], free_pods: int, need: Mapping[str, int])
 
 
 def usable(node: NodeInfo) -> bool:
-    """Whether the scheduler would place a new pod on the node at all."""
-    return node.ready == "True" and not node.unschedulable and node.silence is None
+    """Whether the scheduler would place a new pod on the node at all. A silent node still
+    counts, as it does for the scheduler: a blip shorter than the heartbeat timeout changes
+    no forecast (and writes nothing), and a zone judged lost is no longer one its workloads
+    serve, so no loss is sized into it."""
+    return node.ready == "True" and not node.unschedulable
 
 
 def zone_rooms(

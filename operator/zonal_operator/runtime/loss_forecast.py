@@ -11,7 +11,7 @@ snapshot of that room. The snapshot is taken again on a timer (--zone-loss-forec
 never while a backlog of workloads waits, so a zone loss's reconciles all see one and its
 writes carry no forecast of their own; a workload is queued only when its room changed in a
 zone it serves, capped at its replicas (beyond that no answer changes), so a roomy cluster
-queues nothing as pods come and go, nor a lost zone's nodes going silent. Workloads with the
+queues nothing as pods come and go, nor a lost zone's nodes going down. Workloads with the
 same placement and requests share one computation.
 """
 

@@ -17,13 +17,12 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from zonal_operator.api.group import ZONE_LABEL
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import ZoneShift
 from zonal_operator.core import drills
 from zonal_operator.core import shifts as shifting
+from zonal_operator.core.deployment import owned_zone
 from zonal_operator.core.drills import Key, Measure, Reading
-from zonal_operator.core.headroom_render import is_placeholder
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Store
 
@@ -40,13 +39,10 @@ def reading(store: Store, key: Key, zone: str) -> Reading | None:
         return _spread_reading(store, key, wl, zone)
     ready = elsewhere = 0
     for deployment in store.deployments_for(wl).values():
-        meta = deployment.get("metadata") or {}
-        owners = meta.get("ownerReferences") or []
-        if not any(o.get("uid") == wl.uid and o.get("controller") for o in owners):
+        # Its zone Deployments only: headroom placeholders are never capacity.
+        where = owned_zone(deployment, wl)
+        if where is None:
             continue
-        if is_placeholder(deployment):  # headroom, never capacity
-            continue
-        where = (meta.get("labels") or {}).get(ZONE_LABEL)
         count = int((deployment.get("status") or {}).get("readyReplicas") or 0)
         ready += count
         elsewhere += count if where != zone else 0

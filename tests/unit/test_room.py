@@ -141,3 +141,27 @@ def test_preempted_placeholders_are_counted_once_each() -> None:
     own = {**victim, "metadata": {"name": "p", "namespace": "shop", "uid": "u3", "labels": {}}}
     room.on_pod("DELETED", own)
     assert store.preempted == {KEY: 2}
+
+
+def test_a_pods_requests_are_read_again_only_when_its_spec_changes() -> None:
+    """The generation grows with every spec change, an in-place resize too."""
+    store, room = Store(), Room()
+    for info in cluster_nodes(("zone-a",), per_zone=1):
+        store.put_node(info)
+    room.on_node(None, node_body("zone-a-0"))
+    body = pod_body("p", "zone-a-0", cpu="1")
+    body["metadata"].update(uid="u1", generation=1)
+    room.on_pod(None, body)
+    resized = pod_body("p", "zone-a-0", cpu="3")
+    resized["metadata"].update(uid="u1", generation=1)  # not possible: shows what is read
+    room.on_pod("MODIFIED", resized)
+    assert free_cpu(room, store) == {"zone-a-0": (7000, 109)}
+    resized["metadata"]["generation"] = 2
+    room.on_pod("MODIFIED", resized)
+    assert free_cpu(room, store) == {"zone-a-0": (5000, 109)}
+    del resized["metadata"]["generation"]  # an API server without pod generations
+    resized["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "2"
+    room.on_pod("MODIFIED", resized)
+    assert free_cpu(room, store) == {"zone-a-0": (6000, 109)}
+    room.on_pod("DELETED", resized)
+    assert free_cpu(room, store) == {"zone-a-0": (8000, 110)}

@@ -7,7 +7,8 @@ from typing import Any
 
 from tests.kit.fake_kube import FakeKube
 
-from zonal_operator.runtime.controller import Controller
+from zonal_operator.runtime.controller import Controller, Settings
+from zonal_operator.runtime.loss_forecast import UNFINISHED
 from zonal_operator.runtime.namespaces import select_namespaces
 from zonal_operator.runtime.watch import Deliver, Source
 
@@ -15,7 +16,10 @@ from zonal_operator.runtime.watch import Deliver, Source
 def _node(name: str, zone: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "allocatable": {"cpu": "4", "pods": "110"},
+        },
     }
 
 
@@ -37,7 +41,15 @@ _LISTS: dict[str, list[dict[str, Any]]] = {
                 "labels": {"zonal.dev/workload": "web", "zonal.dev/zone": "zone-b"},
             },
             "status": _PENDING,
-        }
+        },
+        {  # no workload's, but it holds room on its node
+            "metadata": {"name": "dns", "namespace": "kube-system"},
+            "spec": {
+                "nodeName": "n-zone-a",
+                "containers": [{"resources": {"requests": {"cpu": "1"}}}],
+            },
+            "status": {"phase": "Running"},
+        },
     ],
     "leases": [
         {
@@ -151,7 +163,7 @@ def test_sync_goes_on_when_node_leases_cannot_be_listed() -> None:
 
 
 def test_sync_watches_plain_namespaces_one_by_one() -> None:
-    _, api = _sync(["team-a", "team-b"])
+    controller, api = _sync(["team-a", "team-b"])
     paths = sorted(r.source.path for r in _Reflector.made)
     assert paths == [
         *SHIFT_PATHS[:1],
@@ -165,11 +177,26 @@ def test_sync_watches_plain_namespaces_one_by_one() -> None:
     ]
     pods = [r.source for r in _Reflector.made if r.source.resource == "pods"]
     assert {s.label_selector for s in pods} == {"zonal.dev/workload"}
+    assert {s.field_selector for s in pods} == {UNFINISHED}
     assert api.scopes == ["team-a", "team-b"]
+    # The forecast's room has a cluster-wide watch of its own, started with the workers.
+    assert not controller.forecasts.room.listed
 
 
 def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
-    controller, api = _sync(["team-*", "!team-b"])
+    team_b = {
+        "metadata": {
+            "name": "q",
+            "namespace": "team-b",
+            "labels": {"zonal.dev/workload": "web", "zonal.dev/zone": "zone-b"},
+        },
+        "status": _PENDING,
+    }
+    _LISTS["pods"].append(team_b)
+    try:
+        controller, api = _sync(["team-*", "!team-b"])
+    finally:
+        _LISTS["pods"].remove(team_b)
     assert sorted(r.source.path for r in _Reflector.made) == [
         *SHIFT_PATHS[:1],
         "/api/v1/nodes",
@@ -181,6 +208,30 @@ def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
     assert "team-b" not in controller.store.deployments
     assert "web-zone-a" in controller.store.deployments["team-a"]
     assert api.scopes == ["team-a"]  # workloads: listed in the namespaces that match
+    # One watch of every unfinished pod feeds the workloads' pods (of the namespaces that
+    # match) and the forecast's room (every pod on a node), listed with the rest.
+    (pods,) = [r.source for r in _Reflector.made if r.source.resource == "pods"]
+    assert (pods.label_selector, pods.field_selector) == ("", UNFINISHED)
+    assert list(controller.store.unschedulable) == [("team-a", "web")]
+    room = controller.forecasts.room
+    assert room.listed
+    free = {r.node.name: r.free["cpu"] for r in room.rooms(controller.store.nodes)}
+    assert free == {"n-zone-a": 3000, "n-zone-b": 4000, "n-zone-c": 4000}
+
+
+def test_without_the_forecast_the_workloads_pods_are_watched_alone() -> None:
+    api = _ListingApi()
+    _Reflector.made = []
+
+    async def run() -> Controller:
+        controller = Controller(api, Settings(zone_loss_forecast=False), reflector=_Reflector)
+        await controller.sync([])
+        return controller
+
+    controller = asyncio.run(run())
+    (pods,) = [r.source for r in _Reflector.made if r.source.resource == "pods"]
+    assert (pods.path, pods.label_selector) == ("/api/v1/pods", "zonal.dev/workload")
+    assert not controller.forecasts.room.listed
 
 
 def test_namespace_patterns_read_as_kopf_reads_them() -> None:

@@ -40,14 +40,14 @@ from zonal_operator.runtime.executor import Executor, Outcome, held_until
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
 from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
-from zonal_operator.runtime.loss_forecast import Forecasts, tee
+from zonal_operator.runtime.loss_forecast import UNFINISHED, Forecasts
 from zonal_operator.runtime.namespaces import list_scopes, watch_scopes
 from zonal_operator.runtime.priority_classes import SOURCE as PRIORITY_CLASSES
 from zonal_operator.runtime.priority_classes import PriorityClasses
 from zonal_operator.runtime.records import Record
 from zonal_operator.runtime.shift_status import ShiftStatusController
 from zonal_operator.runtime.shifts import ShiftApi, list_shifts, shifts_selecting
-from zonal_operator.runtime.watch import Deliver, Source, list_until_done
+from zonal_operator.runtime.watch import Deliver, Source, list_until_done, tee
 from zonal_operator.runtime.workqueue import WorkQueue
 from zonal_operator.runtime.zone_budgets import BudgetApi, ZoneBudgets, source
 
@@ -130,6 +130,7 @@ class Controller:
         self.priority_classes = PriorityClasses(self.store, self.queue)
         self._reflector = reflector
         self._reflectors: list[Reflecting] = []
+        self._room_shared = False  # the forecast's room fed by the workloads' pod watch
         self._lease_reflector: Reflecting | None = None
         self.heartbeats = Heartbeats(self.store, self.intake.nodes_changed, read_lease)
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
@@ -227,6 +228,7 @@ class Controller:
                 ),
             ]
         await asyncio.gather(*map(list_until_done, self._reflectors))
+        self.forecasts.room.listed |= self._room_shared
         await list_shifts(self._shift_reflectors)
         if self._lease_reflector is not None:
             try:
@@ -265,15 +267,25 @@ class Controller:
         workloads' pods and the operator's PodDisruptionBudgets."""
         assert self._reflector is not None
         scopes, accept = watch_scopes(patterns)
-        on_node = tee(self.intake.on_node, self.forecasts.room.on_node)
+        room = self.forecasts.room
+        on_node = tee(self.intake.on_node, room.on_node)
         made = [self._reflector(Source("nodes", "/api/v1/nodes"), on_node, None)]
         made.append(self._reflector(PRIORITY_CLASSES, self.priority_classes.on_event, None))
+        # Watching cluster-wide with the forecast on, one pod watch feeds both the workloads'
+        # pods and the forecast's room: the API server sends each pod event once, not twice.
+        self._room_shared = self.forecasts.enabled and scopes == [None]
         for scope in scopes:
             within = "" if scope is None else f"/namespaces/{scope}"
             deployments = Source("deployments", f"/apis/apps/v1{within}/deployments")
-            pods = Source("pods", f"/api/v1{within}/pods", WORKLOAD_LABEL)
             made.append(self._reflector(deployments, self.intake.on_deployment, accept))
-            made.append(self._reflector(pods, self.intake.on_pod, accept))
+            if self._room_shared:
+                pods = Source("pods", "/api/v1/pods", field_selector=UNFINISHED)
+                made.append(
+                    self._reflector(pods, tee(room.on_pod, self.intake.pods_within(accept)), None)
+                )
+            else:
+                pods = Source("pods", f"/api/v1{within}/pods", WORKLOAD_LABEL, UNFINISHED)
+                made.append(self._reflector(pods, self.intake.on_pod, accept))
             if self.budgets.api is not None:
                 made.append(self._reflector(source(within), self.budgets.on_budget, accept))
         return made
@@ -294,7 +306,7 @@ class Controller:
         for i in range(self.settings.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"zonal-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="zonal-resync"))
-        self._tasks.extend(self.forecasts.tasks(self._reflector))
+        self._tasks.extend(self.forecasts.tasks(self._reflector, shared=self._room_shared))
 
     async def stop(self, flush_seconds: float = 10.0) -> None:
         for task in self._tasks:

@@ -24,6 +24,7 @@ from zonal_operator.core.health import node_failed
 from zonal_operator.core.model import NodeInfo, PodInfo
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.cache import Key, Store, newer_or_same
+from zonal_operator.runtime.watch import Deliver
 from zonal_operator.runtime.workqueue import WorkQueue
 
 
@@ -189,6 +190,19 @@ class Intake:
             self.queue.add((namespace, wl_name))
         if (namespace, name) in self.store.workloads:  # Spread placement's name
             self.queue.add((namespace, name))
+
+    def pods_within(self, accept: Callable[[str], bool] | None) -> Deliver:
+        """`on_pod` for the workloads' pods in the watched namespaces, out of a watch of every
+        pod (shared with the zone-loss forecast)."""
+
+        def deliver(event_type: str | None, body: dict[str, Any]) -> None:
+            meta = body.get("metadata") or {}
+            if WORKLOAD_LABEL in (meta.get("labels") or {}) and (
+                accept is None or accept(meta.get("namespace", ""))
+            ):
+                self.on_pod(event_type, body)
+
+        return deliver
 
     def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """PerZone pods: per zone, the node of each, and which sit Pending as Unschedulable.

@@ -4,7 +4,9 @@ decides; this module only counts and schedules).
 `Room` keeps each node's allocatable (from the nodes' watch) and the requests of every pod
 bound to a node and not finished (a cluster-wide pod watch with a field selector, trimmed to
 node, requests and whether it is a workload's headroom placeholder): what the scheduler's
-NodeResourcesFit sees as used.
+NodeResourcesFit sees as used. An operator that watches cluster-wide shares that watch with
+its workloads' pods (runtime/controller.py), so the API server sends each pod event once; a
+pod's requests are read again only when its spec changes (its generation: a resize).
 
 `Forecasts` answers a reconcile's question, the room per zone for the workload's pods, from a
 snapshot of that room. The snapshot is taken again on a timer (--zone-loss-forecast-seconds),
@@ -36,12 +38,11 @@ from zonal_operator.runtime.workqueue import WorkQueue
 
 log = logging.getLogger("zonal_operator")
 
+# Pods that have not finished: the only ones that hold room on a node (once bound), or that a
+# workload counts (runtime/intake.py).
+UNFINISHED = "status.phase!=Succeeded,status.phase!=Failed"
 # Every pod that holds room on a node: bound, and not finished (the scheduler counts the same).
-SOURCE = Source(
-    "pods (room)",
-    "/api/v1/pods",
-    field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
-)
+SOURCE = Source("pods (room)", "/api/v1/pods", field_selector=f"spec.nodeName!=,{UNFINISHED}")
 Resources = dict[str, int]
 
 
@@ -66,6 +67,8 @@ class Room:
         self.allocatable: dict[str, Resources] = {}
         # (namespace, name) -> (node, requests, the workload whose placeholder it is)
         self._pods: dict[Key, tuple[str, Resources, Key | None]] = {}
+        # (uid, generation) of each pod's requests as read: only a spec change makes them new
+        self._read: dict[Key, tuple[object, Resources]] = {}
         self._used: dict[str, Resources] = {}
         self._count: dict[str, int] = {}
         self.held: dict[Key, dict[str, int]] = {}  # workload -> node -> its placeholders
@@ -96,13 +99,10 @@ class Room:
             if gone:
                 self._victims.discard(str(meta.get("uid", "")))
         now = None
-        if not gone and spec.get("nodeName"):
-            try:
-                requests = pod_requests_milli(spec)
-            except ValueError as exc:  # the API server validated it: not expected
-                log.warning("pod %s/%s: %s; counted as asking nothing", *key, exc)
-                requests = {}
-            now = (str(spec["nodeName"]), requests, owner)
+        if gone:
+            self._read.pop(key, None)
+        elif spec.get("nodeName"):
+            now = (str(spec["nodeName"]), self._requests(key, meta, spec), owner)
         before = self._pods.get(key)
         if now == before:
             return
@@ -113,6 +113,22 @@ class Room:
             self._account(now, 1)
             self._pods[key] = now
         self.version += 1
+
+    def _requests(self, key: Key, meta: Mapping[str, Any], spec: Mapping[str, Any]) -> Resources:
+        """The pod's requests, read once per spec: its generation grows with every spec change
+        (an in-place resize too); a pod without one is read every time."""
+        generation = meta.get("generation")
+        version = (meta.get("uid"), generation)
+        known = self._read.get(key)
+        if generation is not None and known is not None and known[0] == version:
+            return known[1]
+        try:
+            requests = pod_requests_milli(spec)
+        except ValueError as exc:  # the API server validated it: not expected
+            log.warning("pod %s/%s: %s; counted as asking nothing", *key, exc)
+            requests = {}
+        self._read[key] = (version, requests)
+        return requests
 
     def _preemption(self, owner: Key, body: Mapping[str, Any]) -> None:
         """A placeholder the scheduler chose as a victim: its DisruptionTarget condition."""
@@ -282,16 +298,17 @@ class Forecasts:
                     log.exception("zone-loss forecast pass failed")
 
     def tasks(
-        self, reflector: Callable[[Source, Deliver, None], Reflecting] | None
+        self, reflector: Callable[[Source, Deliver, None], Reflecting] | None, *, shared: bool
     ) -> list[asyncio.Task[None]]:
-        """The pod watch and the pass, when the forecast is on (none without watches)."""
+        """The pass, when the forecast is on (none without watches), and the pod watch unless
+        the room is `shared`: fed by the controller's cluster-wide pod watch, listed with it."""
         if not self.enabled or reflector is None:
             return []
-        pods = reflector(SOURCE, self.room.on_pod, None)
-        return [
-            asyncio.create_task(self._watch(pods), name="zonal-room-pods"),
-            asyncio.create_task(self.run(), name="zonal-loss-forecast"),
-        ]
+        tasks = [asyncio.create_task(self.run(), name="zonal-loss-forecast")]
+        if not shared:
+            pods = reflector(SOURCE, self.room.on_pod, None)
+            tasks.append(asyncio.create_task(self._watch(pods), name="zonal-room-pods"))
+        return tasks
 
     async def _watch(self, pods: Reflecting) -> None:
         # Not part of the start-up lists: without the room (RBAC, say) there is no forecast,
@@ -299,13 +316,3 @@ class Forecasts:
         await list_until_done(pods)
         self.room.listed = True
         await pods.run()
-
-
-def tee(*delivers: Deliver) -> Deliver:
-    """One watch's events to several consumers."""
-
-    def deliver(event_type: str | None, body: dict[str, Any]) -> None:
-        for each in delivers:
-            each(event_type, body)
-
-    return deliver

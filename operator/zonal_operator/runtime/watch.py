@@ -261,6 +261,16 @@ async def _check(response: aiohttp.ClientResponse, verb: str, resource: str) -> 
     )
 
 
+def tee(*delivers: Deliver) -> Deliver:
+    """One watch's events to several consumers."""
+
+    def deliver(event_type: str | None, body: dict[str, Any]) -> None:
+        for each in delivers:
+            each(event_type, body)
+
+    return deliver
+
+
 class Listing(Protocol):
     async def list(self) -> None: ...
 

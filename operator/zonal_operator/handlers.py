@@ -22,7 +22,7 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from zonal_operator.api.group import GROUP, VERSION
+from zonal_operator.api.group import GROUP, SILENCES_ANNOTATION, VERSION
 from zonal_operator.api.workload import PLURAL
 from zonal_operator.runtime import metrics
 from zonal_operator.runtime.controller import Controller, Settings
@@ -139,9 +139,14 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
             lease_api,
             election,
             leadership,
-            on_started=controller.lead,
+            # A new leader resumes the silences its predecessor recorded on the Lease.
+            on_started=lambda: controller.lead(elector.inherited.get(SILENCES_ANNOTATION, "")),
             on_stopped=controller.follow,
             events=api,
+            # What the renewals record of the node silences this leader has proven.
+            record=(lambda: {SILENCES_ANNOTATION: controller.heartbeats.record()})
+            if options.node_heartbeats
+            else None,
         )
         # A watch of the one Lease wakes a standby when it changes (released, or renewed).
         lease_watch = reflector(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.kit.kind import (
     leader,
     operator_pods,
     pause,
+    recorded_silent,
     unpause_all,
     wait_operator_settled,
     wait_workload_ready,
@@ -29,6 +31,7 @@ from tests.kit.kind import (
     worker_zones,
     zone_of_pod,
 )
+from zonal_operator.api.workload import FailoverPolicy
 
 pytestmark = pytest.mark.kind
 
@@ -41,6 +44,7 @@ CHART = str(ROOT / "charts" / "zonal-operator")
 # releases its Lease on SIGTERM, so a new one leads 30-35 s in at the latest, and the
 # replacements are Ready about 10 s after they are asked for (the "zone lost" test: 24-39 s).
 UPGRADE_TARGET = 45
+HEARTBEAT_TIMEOUT = FailoverPolicy().heartbeat_timeout_seconds  # the default, 20 s
 
 
 def args(pod: dict[str, object]) -> list[str]:
@@ -72,13 +76,6 @@ def upgrade(value: str, *flags: str) -> None:
     )
 
 
-def zone_health(namespace: str, name: str, zone: str) -> str:
-    workload = get("-n", namespace, f"zonalworkload/{name}")
-    zones: list[dict[str, str]] = workload.get("status", {}).get("zones", [])
-    entry = next((z for z in zones if z["name"] == zone), {})
-    return str(entry.get("health", ""))
-
-
 def test_helm_upgrade_during_a_failover(
     namespace: str,
     verbose_afterwards: None,
@@ -96,12 +93,20 @@ def test_helm_upgrade_during_a_failover(
     old_leader = leader()
     start = pause(lost)
     with ReadyByZone(namespace, "upgraded", start=start) as outage:
-        # The operator has seen the zone fail and counts its grace period: roll the operator.
-        wait_for(
-            lambda: zone_health(namespace, "upgraded", lost) in ("Degraded", "Unhealthy"),
-            timeout=120,
-            what=f"{lost} judged failing",
-        )
+        # The operator has judged the zone failing (its nodes silent for the 20 s heartbeat
+        # timeout, as its record on the Lease says, what a new leader resumes) and counts its
+        # grace period: roll the operator.
+        lost_nodes = {n for n, zone in worker_zones().items() if zone == lost}
+
+        def judged() -> bool:
+            silent = recorded_silent()
+            now = datetime.now(UTC)
+            return bool(lost_nodes) and all(
+                n in silent and now - silent[n] >= timedelta(seconds=HEARTBEAT_TIMEOUT)
+                for n in lost_nodes
+            )
+
+        wait_for(judged, timeout=120, what=f"{lost} judged failing")
         upgraded_at = outage.samples[-1][0] if outage.samples else 0.0
         upgrade("operator.verbose=true")
         wait_for(

@@ -269,6 +269,13 @@ def running_pods_per_zone(cluster: LocalCluster, namespace: str, name: str) -> C
     return counts
 
 
+class Unmet(str):
+    """A condition not met yet, falsy, saying what is missing (wait_for reports the last)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def wait_converged(
     cluster: LocalCluster,
     namespace: str,
@@ -279,14 +286,18 @@ def wait_converged(
     """Wait until the Deployments hold `expected` replicas per zone, that many pods run Ready
     in each zone, and the workload's status says Ready for its current generation."""
 
-    def done() -> dict[str, Any] | None:
-        if split(cluster, namespace, name) != expected:
-            return None
-        if dict(running_pods_per_zone(cluster, namespace, name)) != {
-            z: n for z, n in expected.items() if n
-        }:
-            return None
-        return settled_status(cluster, namespace, name)
+    def done() -> dict[str, Any] | Unmet:
+        # What is not there yet goes into the timeout's message.
+        if (replicas := split(cluster, namespace, name)) != expected:
+            return Unmet(f"Deployments' replicas {replicas}")
+        running = dict(running_pods_per_zone(cluster, namespace, name))
+        if running != {z: n for z, n in expected.items() if n}:
+            return Unmet(f"pods running Ready {running}")
+        st = settled_status(cluster, namespace, name)
+        if st is None:
+            found = get_json(cluster, "zonalworkload", name, "-n", namespace).get("status")
+            return Unmet(f"status not settled: {found}")
+        return st
 
     result: dict[str, Any] = wait_for(
         done, timeout=timeout, what=f"{namespace}/{name} converged to {expected}"

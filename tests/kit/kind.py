@@ -18,6 +18,7 @@ import re
 import subprocess
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ import yaml
 from kubernetes import client, config
 
 from tests.kit.e2e import Poller, wait_for
+from zonal_operator.api.group import SILENCES_ANNOTATION
 from zonal_operator.core.requests import pod_requests_milli, quantity_milli
+from zonal_operator.core.resume import recorded
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = os.environ.get("KIND_CLUSTER", "zonal")
@@ -139,6 +142,14 @@ def leader() -> str:
     """The operator pod holding the leader Lease."""
     lease = get("lease", "-n", OPERATOR_NAMESPACE, RELEASE)
     return str(lease["spec"].get("holderIdentity") or "")
+
+
+def recorded_silent() -> dict[str, datetime]:
+    """The nodes whose silence the leader records on its Lease, for a new leader to resume,
+    and when each was last seen renewing."""
+    lease = get("lease", "-n", OPERATOR_NAMESPACE, RELEASE)
+    annotations = lease["metadata"].get("annotations") or {}
+    return {n: r[0].since for n, r in recorded(annotations.get(SILENCES_ANNOTATION)).items()}
 
 
 def zone_of_pod(pod_name: str) -> str:

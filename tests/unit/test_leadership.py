@@ -65,6 +65,7 @@ class Replica:
     def __init__(self, leases: Leases, identity: str) -> None:
         self.leadership = Leadership(DEADLINE)
         self.started = self.stopped = 0
+        self.record: dict[str, str] = {}  # what its renewals carry
         settings = ElectionSettings("ns", "zonal-operator", identity, LEASE, DEADLINE, RETRY)
         self.elector = LeaderElector(
             leases,
@@ -72,6 +73,7 @@ class Replica:
             self.leadership,
             on_started=self._started,
             on_stopped=self._stopped,
+            record=lambda: self.record,
         )
         leases.watchers.append(self.elector)
         self.task = asyncio.create_task(self.elector.run())
@@ -152,6 +154,35 @@ def test_release_hands_over_within_a_round_trip() -> None:
         await until(lambda: b.elector.leading, LEASE)
         # Woken by the watch of the released lease, not by its next try.
         assert time.monotonic() - released < RETRY / 2
+        b.kill()
+
+    run(scenario)
+
+
+def test_the_renewals_carry_the_record_and_the_next_leader_inherits_it() -> None:
+    """What a new leader resumes (the node silences proven, core/resume.py) rides on the
+    leader's renewals, and the replica that acquires the lease takes it as it found it."""
+
+    async def scenario() -> None:
+        leases = Leases()
+        a = Replica(leases, "a")
+        await until(lambda: a.elector.leading, 1)
+        assert a.elector.inherited == {}
+        writes = leases.version
+        a.record = {"zonal.dev/silent-nodes": '{"n1": ["r1", "2025-03-01T11:59:30Z"]}'}
+        await until(lambda: "annotations" in leases.objects["zonal-operator"]["metadata"], 1)
+        assert leases.version == writes + 1  # the next renewal: no write of its own
+        b = Replica(leases, "b")
+        b.record = {"zonal.dev/silent-nodes": ""}  # it has proven no silence
+        a.kill()
+        await a.elector.release()
+        await until(lambda: b.elector.leading, LEASE)
+        assert b.elector.inherited == a.record
+        # The new leader's own record replaces it (empty: the annotation goes).
+        await asyncio.sleep(2 * RETRY)
+        assert "zonal.dev/silent-nodes" not in (
+            leases.objects["zonal-operator"]["metadata"].get("annotations") or {}
+        )
         b.kill()
 
     run(scenario)

@@ -1,11 +1,12 @@
 """A new leader resumes a heartbeat verdict in progress (core/resume.py, runtime/heartbeats.py,
-Controller.lead): the silence a previous leader recorded in the status counts from where it
-was, once a fresh read of the node's Lease shows no renewal since; any renewal discards it."""
+Controller.lead): the silence a previous leader recorded on the leader-election Lease counts
+from where it was, once a fresh read of the node's Lease shows no renewal since; any renewal
+discards it."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from tests.kit.perzone_sim import (
 from zonal_operator.core.health import zone_health
 from zonal_operator.core.heartbeat import silent
 from zonal_operator.core.model import NodeInfo, Silence
-from zonal_operator.core.resume import Recorded, entries, recorded, resume
+from zonal_operator.core.resume import Recorded, record, recorded, resume
 from zonal_operator.runtime.controller import Controller, Settings
 from zonal_operator.runtime.heartbeats import Heartbeats
 
@@ -49,42 +50,52 @@ def others(nodes: list[NodeInfo], zone: str) -> list[NodeInfo]:
 # --- what the leader that proved the silence records ------------------------------------------
 
 
-def test_a_zone_failed_by_silence_records_the_fewest_nodes_that_fail_it() -> None:
-    nodes = silenced("zone-a", LAST, NOW)
-    earlier = Silence(LAST - timedelta(seconds=1), NOW, renew_time=RENEW)
-    nodes[2] = replace(nodes[2], silence=earlier)
-    health = zone_health("zone-a", nodes, threshold_percent=50, heartbeat_timeout=TIMEOUT)
-    # 50 % of 3 nodes: two fail the zone; the earliest silent first.
-    assert [name for name, _ in health.silenced] == [nodes[2].name, nodes[0].name]
-    # One silent node fails no zone: nothing to record.
-    lone = zone_nodes("zone-a")
-    lone[0] = nodes[0]
-    assert zone_health("zone-a", lone, 1, heartbeat_timeout=TIMEOUT).silenced == ()
+def test_the_record_holds_every_proven_silence_the_longest_first() -> None:
+    early = LAST - timedelta(seconds=5)
+    text = record(
+        [
+            ("n2", Silence(LAST, NOW, renew_time=f"{RENEW}-n2")),
+            ("n1", Silence(early, NOW, renew_time=f"{RENEW}-n1")),
+        ]
+    )
+    assert list(json.loads(text)) == ["n1", "n2"]
+    assert recorded(text) == {
+        "n1": [Recorded(f"{RENEW}-n1", early)],
+        "n2": [Recorded(f"{RENEW}-n2", LAST)],
+    }
+    assert record([]) == ""  # no silence: nothing on the Lease
+    # Bounded: what does not fit is left out, the latest silences first.
+    many = [(f"n{i:03}", Silence(LAST + timedelta(seconds=i), NOW, RENEW)) for i in range(100)]
+    bounded = record(many, limit=1000)
+    assert len(bounded) <= 1000 and 0 < len(json.loads(bounded)) < 100
+    assert list(json.loads(bounded)) == [f"n{i:03}" for i in range(len(json.loads(bounded)))]
 
 
 def test_the_record_rounds_the_time_up_and_keeps_the_renew_time_as_served() -> None:
     since = datetime(2025, 3, 1, 11, 59, 29, 400000, tzinfo=UTC)
-    [entry] = entries([("n1", Silence(since, NOW, renew_time=RENEW))])
-    assert entry == {"name": "n1", "renewTime": RENEW, "lastHeartbeat": "2025-03-01T11:59:30Z"}
+    assert json.loads(record([("n1", Silence(since, NOW, renew_time=RENEW))])) == {
+        "n1": [RENEW, "2025-03-01T11:59:30Z"]
+    }
     exact = since.replace(microsecond=0)
-    assert (
-        entries([("n1", Silence(exact, NOW, RENEW))])[0]["lastHeartbeat"] == "2025-03-01T11:59:29Z"
+    assert json.loads(record([("n1", Silence(exact, NOW, RENEW))]))["n1"][1] == (
+        "2025-03-01T11:59:29Z"
     )
-    assert entries([("n1", Silence(exact, NOW))]) == []  # no renewTime seen: nothing to resume
+    assert record([("n1", Silence(exact, NOW))]) == ""  # no renewTime seen: nothing to resume
 
 
-def test_the_status_of_a_silent_zone_records_it_and_a_healthy_one_does_not() -> None:
+def test_a_record_that_cannot_be_read_is_no_evidence() -> None:
+    for text in ("", "not json", "[]", '{"n1": "x"}', '{"n1": ["", "2025-03-01T11:59:29Z"]}',
+                 '{"n1": ["r", "yesterday"]}', '{"n1": ["r"]}'):  # fmt: skip
+        assert recorded(text) == {}, text
+
+
+def test_no_status_records_silent_nodes() -> None:
+    """A zone's silence is the zone's: recorded once, on the leader's Lease, never in each
+    workload's status (a thousand workloads would write it a thousand times)."""
     sim = steady(9)
     sim.nodes = others(sim.nodes, "zone-a") + silenced("zone-a", LAST, NOW)
-    result = sim.plan()
-    entry = zone_entry(result.status, "zone-a")
-    assert entry["health"] == "Unhealthy"
-    assert [n["name"] for n in entry["silentNodes"]] == ["zone-a-0", "zone-a-1"]
-    assert entry["silentNodes"][0]["renewTime"] == f"{RENEW}-zone-a-0"
-    assert "silentNodes" not in zone_entry(result.status, "zone-b")
-    assert recorded([result.status or {}]) == {
-        f"zone-a-{i}": [Recorded(f"{RENEW}-zone-a-{i}", LAST)] for i in range(2)
-    }
+    entry = zone_entry(sim.plan().status, "zone-a")
+    assert entry["health"] == "Unhealthy" and "silentNodes" not in entry
 
 
 # --- the decision --------------------------------------------------------------------------
@@ -163,19 +174,21 @@ def test_resumed_verdicts_never_come_sooner_than_the_evidence(
 
 def test_a_new_leader_resuming_fails_the_zone_over_at_once_past_the_grace_period() -> None:
     sim = steady(9)
-    # The previous leader judged zone-a Degraded 25 s into its silence (grace 30 s).
+    # The previous leader had proven zone-a silent 25 s in (grace 30 s): failing, not yet
+    # failed over (its status may not say Degraded yet: that is an observation, coalesced).
     sim.now = LAST + timedelta(seconds=25)
     sim.nodes = others(sim.nodes, "zone-a") + silenced("zone-a", LAST, sim.now)
     sim.apply(sim.plan())
-    assert zone_entry(sim.status, "zone-a")["health"] == "Degraded"
+    assert zone_entry(sim.status, "zone-a").get("health", "Healthy") != "Unhealthy"
     # The new leader, 10 s later, first saw the Leases 3 s ago: on its own, nothing yet.
     sim.now += timedelta(seconds=10)
     own_since = sim.now - timedelta(seconds=3)
     sim.nodes = others(sim.nodes, "zone-a") + silenced("zone-a", own_since, sim.now)
-    assert zone_entry(sim.plan().status, "zone-a").get("health", "Healthy") != "Unhealthy"
-    # Resumed from the status' record (zone-a-0 and -1; -2 keeps its own sight): failed over
-    # now, counted from the last heartbeat.
-    records = recorded([sim.status])
+    assert scales(sim.plan()) == {}  # nothing moves yet
+    # Resumed from the previous leader's record (zone-a-0 and -1, say; -2 keeps its own
+    # sight): failed over now, counted from the last heartbeat.
+    previous = silenced("zone-a", LAST, LAST + timedelta(seconds=25))[:2]
+    records = recorded(record((n.name, n.silence) for n in previous if n.silence))
     assert sorted(records) == ["zone-a-0", "zone-a-1"]
 
     def resumed(node: NodeInfo) -> NodeInfo:
@@ -215,21 +228,9 @@ class Leases:
         return self.served.get(name)
 
 
-def silent_workload(name: str, nodes: Mapping[str, str], since: str) -> dict[str, Any]:
-    body = status_workload(name)
-    body["status"] = {
-        "zones": [
-            {
-                "name": "zone-a",
-                "health": "Degraded",
-                "unhealthySince": since,
-                "silentNodes": [
-                    {"name": n, "renewTime": r, "lastHeartbeat": since} for n, r in nodes.items()
-                ],
-            }
-        ]
-    }
-    return body
+def lease_record(nodes: Mapping[str, str], since: str) -> str:
+    """The record a previous leader left on the leader-election Lease."""
+    return json.dumps({n: [r, since] for n, r in nodes.items()})
 
 
 def controller_with(leases: Leases, now: datetime) -> Controller:
@@ -250,11 +251,9 @@ def test_a_new_leader_reads_the_recorded_nodes_and_resumes_before_its_first_reco
         controller = controller_with(leases, NOW)
         renewed = leases.put("a1", "2025-03-01T11:59:59.000000Z")  # a1 renewed: not seen yet
         records = {"a0": f"{RENEW}-a0", "a1": f"{RENEW}-a1"}
-        controller.intake.on_workload(
-            "ADDED", silent_workload("web", records, "2025-03-01T11:59:29Z")
-        )
+        controller.intake.on_workload("ADDED", status_workload("web"))
         controller.active.clear()  # a standby
-        controller.lead()
+        controller.lead(lease_record(records, "2025-03-01T11:59:29Z"))
         assert not controller.active.is_set()  # not before the reads
         await asyncio.sleep(0.05)
         assert controller.active.is_set()
@@ -274,10 +273,9 @@ def test_a_leader_that_stood_down_while_resuming_does_not_start_its_workers() ->
     async def scenario() -> None:
         leases = Leases()
         controller = controller_with(leases, NOW)
-        body = silent_workload("web", {"a0": f"{RENEW}-a0"}, "2025-03-01T11:59:29Z")
-        controller.intake.on_workload("ADDED", body)
+        controller.intake.on_workload("ADDED", status_workload("web"))
         controller.active.clear()
-        controller.lead()
+        controller.lead(lease_record({"a0": f"{RENEW}-a0"}, "2025-03-01T11:59:29Z"))
         controller.follow()
         await asyncio.sleep(0.05)
         assert not controller.active.is_set()
@@ -309,12 +307,6 @@ def test_a_failed_read_resumes_nothing() -> None:
     assert hb.store.nodes["a0"].silence is None
 
 
-def test_the_record_in_a_copy_of_the_status_is_what_resume_reads() -> None:
-    status = copy.deepcopy(silent_workload("web", {"a0": RENEW}, "2025-03-01T11:59:29Z")["status"])
-    assert recorded([status, status]) == {"a0": [Recorded(RENEW, LAST)]}
-    assert recorded([{}, {"zones": [{"name": "zone-a", "health": "Healthy"}]}]) == {}
-
-
 @given(
     onsets=st.lists(st.integers(min_value=0, max_value=30_000), min_size=3, max_size=3),
     judged_at=st.integers(min_value=20_001, max_value=60_000),
@@ -339,7 +331,7 @@ def test_a_resumed_zone_never_fails_before_its_recorded_unhealthy_since_plus_the
         return
     assert health.failing_since is not None
     unhealthy_since = health.failing_since.replace(microsecond=0)  # as the status writes it
-    records = recorded([{"zones": [{"name": "zone-a", "silentNodes": entries(health.silenced)}]}])
+    records = recorded(record((n.name, n.silence) for n in old if n.silence))
     own_since = judged + timedelta(milliseconds=own_at)
     sent = own_since + timedelta(milliseconds=read_at)
     new = []

@@ -23,6 +23,9 @@ MANAGED_BY = "zonal-operator"
 WORKLOAD_LABEL = f"{RESERVED_LABEL_PREFIX}workload"
 ZONE_LABEL = f"{RESERVED_LABEL_PREFIX}zone"
 HEADROOM_LABEL = f"{RESERVED_LABEL_PREFIX}headroom"
+# On the leader-election Lease: the node silences the leader has proven, which a new leader
+# resumes a heartbeat verdict from (core/resume.py).
+SILENCES_ANNOTATION = f"{GROUP}/silent-nodes"
 
 DEFAULT_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 

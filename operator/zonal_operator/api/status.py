@@ -206,26 +206,6 @@ class ZoneRevision(TypedDict, total=False):
     ]
 
 
-class SilentNode(TypedDict, total=False):
-    """A node whose silence failed its zone, as the leader that proved it recorded it: what a
-    new leader resumes the verdict from (core/resume.py)."""
-
-    name: Required[Annotated[str, doc("The node.")]]
-    renewTime: Required[
-        Annotated[
-            str,
-            doc(
-                "spec.renewTime of the node's Lease at the last renewal the operator saw, as "
-                "the API server served it: compared with later reads, never parsed (it is the "
-                "kubelet's clock)."
-            ),
-        ]
-    ]
-    lastHeartbeat: Required[
-        Annotated[Timestamp, doc("When the operator saw that renewal, on its own clock.")]
-    ]
-
-
 class ZoneStatus(ZoneRevision, total=False):
     """The state of one zone."""
 
@@ -286,16 +266,6 @@ class ZoneStatus(ZoneRevision, total=False):
         doc(
             "The ZoneShifts applied to the zone: its share runs in other zones until they end "
             "(see the ZoneShifted condition).",
-            **ATOMIC,
-        ),
-    ]
-    silentNodes: Annotated[
-        list[SilentNode],
-        doc(
-            "While the zone fails from its nodes' silence (heartbeatTimeoutSeconds): the fewest "
-            "silent nodes that fail it, earliest first, so that a new leader resumes the "
-            f"verdict instead of counting the silence again (at most {MAX_LISTED}).",
-            maxItems=MAX_LISTED,
             **ATOMIC,
         ),
     ]

@@ -19,9 +19,11 @@ what tells). A node's silence growing (core/heartbeat.py) is a node changing too
 writes what the silence has shown by then.
 
 A zone lost is two writes: the verdict with the move (a decision, at once), and the move's end
-(Progressing False, at once); three when its silence is proven before its grace period ends,
-for the record of its silent nodes is a decision too (status_diff.decisions: a new leader
-resumes the verdict from it, core/resume.py). In between, the lost zone's pods stop counting
+(Progressing False, at once). Its silence proven within the grace period (Degraded) is an
+observation: it waits with the nodes' other changes, at most NODE_CHANGES_COALESCE_SECONDS,
+so with the defaults (proof at 20 s, the grace period's end at 30 s) it goes with the verdict;
+the metrics say it at once, and what a new leader resumes from is on the leader's Lease, not
+in the status (core/resume.py). In between, the lost zone's pods stop counting
 Ready and its Deployments are cut: the Ready condition that changes while Progressing waits up to
 PROGRESS_READY_COALESCE_SECONDS, and a plan whose only writes cut a failed or dark zone holds its
 status as long (`hold_until`; the runtime keeps it and plans on it, runtime/controller.py).

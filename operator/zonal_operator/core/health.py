@@ -34,7 +34,7 @@ from typing import Any, overload
 
 from zonal_operator.core import heartbeat
 from zonal_operator.core.eligibility import eligible_zones
-from zonal_operator.core.model import NODE_FAILURE_TAINTS, NodeInfo, Silence
+from zonal_operator.core.model import NODE_FAILURE_TAINTS, NodeInfo
 
 LIFECYCLE_TAINTS = frozenset(NODE_FAILURE_TAINTS)
 # A node with no transition time on record is taken to have been in its state for a long time:
@@ -62,9 +62,6 @@ class ZoneHealth:
     silence_due: datetime | None = None
     # Failed nodes without the silent ones: did the zone fail only because of its silence?
     by_silence: bool = False
-    # While failing: the fewest of its silent nodes that fail it, earliest first, with their
-    # silence; the status records them for a new leader (core/resume.py).
-    silenced: tuple[tuple[str, Silence], ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -120,14 +117,9 @@ def zone_health(
     k = failed_nodes_to_fail(len(nodes), threshold_percent)
     failing = bool(nodes) and len(failed) >= k
     failing_since = healthy_since = None
-    recorded: tuple[tuple[str, Silence], ...] = ()
     if failing:
         silenced = {n.name for n in counted}
         failing_since = sorted(_failed_since(n, n.name in silenced) for n in failed)[k - 1]
-        # Enough to fail the zone again by themselves: k nodes, and silence correlated.
-        fewest = max(k, min(2, len(nodes)))
-        onsets = sorted((n.silence.since, n.name, n.silence) for n in counted if n.silence)
-        recorded = tuple((name, silence) for _, name, silence in onsets[:fewest])
     elif nodes:
         needed = len(nodes) - k + 1  # fine nodes that keep failed ones below k
         healthy_since = sorted(n.ready_since or _LONG_AGO for n in fine)[needed - 1]
@@ -149,7 +141,6 @@ def zone_health(
         last_heartbeat=max((n.silence.since for n in silent_only if n.silence), default=None),
         silence_due=heartbeat.due(nodes, heartbeat_timeout, trusted),
         by_silence=failing and len(not_ready) < k,
-        silenced=recorded,
     )
 
 

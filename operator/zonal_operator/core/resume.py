@@ -4,16 +4,19 @@ previous leader proved, and when it throws that away.
 A leader that starts in the middle of a zone's outage (a `helm upgrade`, a failover) has seen
 no renewal of the zone's Leases, so on its own it counts their silence from its start
 (core/heartbeat.py): the verdict would start over, and the zone fail over a whole heartbeat
-timeout and grace period late. So the leader that proves a zone silent records, in each
-workload's `status.zones[].silentNodes`, the fewest silent nodes that fail the zone (`entries`):
-each node's Lease `renewTime` at the last renewal it saw, exactly as the API server served it,
-and when it saw that renewal (`lastHeartbeat`, on its own clock, rounded up to the second).
+timeout and grace period late. So the leader records every node silence it has proven (`record`)
+on its leader-election Lease (annotation `zonal.dev/silent-nodes`), carried by the renewals it
+writes anyway: each node's Lease `renewTime` at the last renewal it saw, exactly as the API
+server served it, and when it saw that renewal (on its own clock, rounded up to the second).
+One record for the whole cluster, none in the workloads' status: a zone's silence is the
+zone's, whatever the number of workloads in it.
 
-A new leader reads those nodes' Leases from the API server, never from its cache, before its
-first reconcile (runtime/heartbeats.py `Heartbeats.resume`), and decides per node (`resume`):
+The replica that acquires the Lease takes the record from the Lease as it read it, reads those
+nodes' Leases from the API server, never from its cache, before its first reconcile
+(runtime/heartbeats.py `Heartbeats.resume`), and decides per node (`resume`):
 - the read shows a recorded renewTime: the node has not renewed since a previous leader saw
-  that renewal; its silence runs from that leader's `lastHeartbeat` (or from this leader's own
-  first sight of the renewal, if earlier), proven up to the moment the read was sent;
+  that renewal; its silence runs from that leader's sight (or from this leader's own first
+  sight of the renewal, if earlier), proven up to the moment the read was sent;
 - it shows any other renewTime (a renewal since the record), or no Lease: the record is
   discarded for the node, and its silence, if any, is counted from this leader's own sight.
 
@@ -26,20 +29,26 @@ the nodes' Ready transition times). Skew between the two replicas moves the mome
 verdict by that skew, no more; the record rounds its time up, so its 1 s resolution never
 makes the verdict sooner. Where several records of a node match (leaders that saw the same
 renewal at different moments), the latest counts.
+
+Size: about 80 bytes a node. The record keeps the longest silences first and stops at
+RECORD_BYTES, well inside the API server's 256 KiB for an object's annotations; a node left
+out is counted afresh by a new leader, later, never sooner. Without leader election there is
+no Lease and no record: a restarted operator counts a silence from its own start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from zonal_operator.api.group import format_time, parse_time
-from zonal_operator.api.status import SilentNode, WorkloadStatus
 from zonal_operator.core.model import Silence
 
-__all__ = ["Recorded", "entries", "recorded", "resume"]
+__all__ = ["RECORD_BYTES", "Recorded", "record", "recorded", "resume"]
+
+RECORD_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,33 +59,36 @@ class Recorded:
     since: datetime  # when that leader saw that renewal (rounded up to the second)
 
 
-def entries(silenced: Sequence[tuple[str, Silence]]) -> list[SilentNode]:
-    """The status record of a zone's silent nodes (name and its proven Silence)."""
-    return [
-        {
-            "name": name,
-            "renewTime": silence.renew_time,
-            "lastHeartbeat": format_time(_ceil_second(silence.since)),
-        }
-        for name, silence in silenced
-        if silence.renew_time
-    ]
+def record(silences: Iterable[tuple[str, Silence]], limit: int = RECORD_BYTES) -> str:
+    """The record of the proven node silences: a JSON object, node -> [renewTime, when the
+    last renewal was seen]; the longest silences first, at most `limit` bytes; "" for none."""
+    entries: list[str] = []
+    size = 2
+    for since, name, renew_time in sorted(
+        (s.since, name, s.renew_time) for name, s in silences if s.renew_time
+    ):
+        entry = f"{json.dumps(name)}:{json.dumps([renew_time, format_time(_ceil_second(since))])}"
+        size += len(entry) + 1
+        if size > limit:
+            break
+        entries.append(entry)
+    return "{" + ",".join(entries) + "}" if entries else ""
 
 
-def recorded(statuses: Iterable[WorkloadStatus | Mapping[str, Any]]) -> dict[str, list[Recorded]]:
-    """Node -> what the workloads' statuses record of its silence, over every zone entry that
-    records one (a zone the status no longer calls failing records nothing)."""
+def recorded(text: str | None) -> dict[str, list[Recorded]]:
+    """Node -> what the record says of its silence; nothing of what cannot be read (a record
+    written by hand, or by another version, is no evidence)."""
+    try:
+        raw = json.loads(text) if text else {}
+    except ValueError:
+        return {}
     found: dict[str, list[Recorded]] = {}
-    for status in statuses:
-        for zone in status.get("zones") or []:
-            for entry in zone.get("silentNodes") or []:
-                name, renew = entry.get("name"), entry.get("renewTime")
-                since = parse_time(entry.get("lastHeartbeat"))
-                if not name or not renew or since is None:
-                    continue
-                record = Recorded(str(renew), since)
-                if record not in found.setdefault(str(name), []):
-                    found[str(name)].append(record)
+    for name, entry in raw.items() if isinstance(raw, dict) else ():
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0]):
+            continue
+        since = parse_time(entry[1]) if isinstance(entry[1], str) else None
+        if since is not None:
+            found[str(name)] = [Recorded(str(entry[0]), since)]
     return found
 
 

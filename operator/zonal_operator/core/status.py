@@ -22,7 +22,7 @@ from zonal_operator.api.status import (
     ZoneStatus,
 )
 from zonal_operator.api.workload import Workload
-from zonal_operator.core import resume, zone_summary
+from zonal_operator.core import zone_summary
 from zonal_operator.core.plan import Event, Plan
 from zonal_operator.core.wording import Wording
 from zonal_operator.core.zones import SERVING, ZoneView, zone_reason
@@ -138,8 +138,6 @@ def zone_entry(
         entry["healthySince"] = format_time(zone.since)
     elif zone.since is not None and zone.state is not ZoneState.HEALTHY:
         entry["unhealthySince"] = format_time(zone.since)
-        if zone.health is not None and zone.health.failing and zone.health.silenced:
-            entry["silentNodes"] = resume.entries(zone.health.silenced)
     return entry
 
 

@@ -4,9 +4,9 @@ operator writes (`status_change`) both read them from here.
 
 Decisions: the spec generation the operator acts on (observedGeneration), and per zone its
 share (desiredReplicas), its failover state (Healthy and Degraded both serve: which of the two
-is an observation; Shifted is a decision), the Deployment generation the operator's own
-last write produced, and which silent nodes it records (silentNodes: what a new leader resumes
-a heartbeat verdict from, so it is written when the verdict is reached, not with the move).
+is an observation; Shifted is a decision), and the Deployment generation the operator's own
+last write produced. (What a new leader resumes a heartbeat verdict from is not in the status:
+core/resume.py.)
 Observations: replica counts (totals, and per zone), node counts per zone, and the messages
 that spell those counts out.
 Neither: status.zonesNotHealthy (core/zone_summary.py) is the zones' health in a word, read
@@ -58,9 +58,6 @@ def decisions(status: WorkloadStatus) -> tuple[Any, ...]:
             z.get("desiredReplicas"),
             z.get("health") if z.get("health") in (*FAILED_OVER, ZoneState.SHIFTED) else None,
             z.get("deploymentGeneration"),
-            # The record a new leader resumes a heartbeat verdict from (core/resume.py): it
-            # must be in the status before this leader may be replaced, not after the move.
-            tuple(n.get("name") for n in z.get("silentNodes") or []),
         )
         for z in status.get("zones") or []
     )

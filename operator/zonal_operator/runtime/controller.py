@@ -163,13 +163,14 @@ class Controller:
             self.shift_status.nudge(drilled)
 
     # -- leader election (runtime/leadership.py) ---------------------------------------------
-    def lead(self) -> None:
+    def lead(self, record: str = "") -> None:
         """This replica became the leader: reconcile every workload at once, from the caches
-        its reflectors kept current while it stood by; first, when the workloads' status
-        records silent nodes, resume that silence from fresh reads of their Leases (core/
-        resume.py), so that a verdict in progress neither starts over nor flaps to Healthy."""
+        its reflectors kept current while it stood by; first, when the leader-election Lease
+        it acquired records silent nodes (`record`), resume that silence from fresh reads of
+        their Leases (core/resume.py), so that a verdict in progress neither starts over nor
+        flaps to Healthy."""
         self._term += 1
-        records = self._recorded_silences()
+        records = recorded(record) if self.settings.heartbeats else {}
         if not records:
             self._start_leading()
             return
@@ -185,10 +186,6 @@ class Controller:
             self.queue.add(key)
         self.active.set()
         self.shifts_changed()  # and the ZoneShifts' status, which a standby does not write
-
-    def _recorded_silences(self) -> dict[str, list[Recorded]]:
-        workloads = self.store.workloads.values() if self.settings.heartbeats else ()
-        return recorded(body.get("status") or {} for body in workloads)
 
     def follow(self) -> None:
         """This replica stands by: its workers stop taking workloads (writes are refused by
@@ -250,9 +247,6 @@ class Controller:
                 await asyncio.sleep(5)
         for workload in workloads:
             self.intake.on_workload(None, workload)
-        if self.active.is_set() and (records := self._recorded_silences()):
-            # The only replica (no leader election), restarted: resume as a new leader does.
-            await self.heartbeats.resume(records)
         log.info(
             "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
             len(self.store.nodes),

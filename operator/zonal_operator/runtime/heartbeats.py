@@ -9,9 +9,10 @@ silent. A read that still shows the last renewal seen proves the silence up to t
 read was sent, and puts a `Silence` on the node in the cache; a renewal (watched or read) takes
 it off again.
 
-A new leader first resumes what its predecessor proved (core/resume.py): `resume` re-reads the
-Leases of the nodes the workloads' status records as silent, and a read that still shows the
-recorded renewal puts the recorded silence on the node at once.
+The leader records the silences it has proven (`record`, written with its leader-election Lease,
+runtime/leadership.py), and a new leader first resumes them (core/resume.py): `resume` re-reads
+the Leases of the nodes recorded as silent, and a read that still shows the recorded renewal
+puts the recorded silence on the node at once.
 
 The signal is distrusted, and silence counts for nothing, while the Lease watch delivers no
 event for two renew intervals although nodes hold Leases, or while every zone looks silent:
@@ -173,10 +174,19 @@ class Heartbeats:
         self._set_silence(name, Silence(since=seen.seen, confirmed=sent, renew_time=renew_time))
 
     # -- a new leader ----------------------------------------------------------------------------
+    def record(self) -> str:
+        """The record of every silence proven now, for a new leader (core/resume.py)."""
+        nodes = self.store.nodes
+        return resuming.record(
+            (name, silence)
+            for name in self.leases
+            if (node := nodes.get(name)) is not None and (silence := node.silence) is not None
+        )
+
     async def resume(self, records: Mapping[str, list[resuming.Recorded]]) -> None:
-        """Resume the silences that the workloads' status records (core/resume.py): read each
-        recorded node's Lease from the API server, and take the record where the read shows
-        the renewal it names. Reads only: a standby may do it too."""
+        """Resume the silences a previous leader recorded (core/resume.py): read each recorded
+        node's Lease from the API server, and take the record where the read shows the
+        renewal it names. Reads only: a standby may do it too."""
         names = [n for n in records if n in self.leases and n in self.store.nodes]
         if self.read is None or not names:
             return

@@ -33,7 +33,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,6 +140,7 @@ class LeaderElector:
         on_started: Callable[[], None],
         on_stopped: Callable[[], None],
         events: KubeApi | None = None,
+        record: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.api = api  # its own client, without the gate: the lease is how the gate opens
         self.settings = settings
@@ -147,6 +148,13 @@ class LeaderElector:
         self.on_started = on_started
         self.on_stopped = on_stopped
         self.events = events  # where the LeaderElected event goes (the gated client)
+        # Annotations each write of the lease carries while leading ("" removes one): what a
+        # new leader takes over (the node silences proven, core/resume.py). They ride on the
+        # renewals, which are written anyway: no write of their own.
+        self.record = record
+        # The lease's annotations as this replica read them when it acquired it: what the
+        # previous leader recorded.
+        self.inherited: Mapping[str, str] = {}
         self.leading = False
         self.error = ""  # why the lease could not be read or written lately; "" when it could
         self._seen: Observation | None = None
@@ -197,8 +205,9 @@ class LeaderElector:
         """One try to acquire or renew, and what follows from it."""
         loop = asyncio.get_running_loop()
         sent = time.monotonic()  # before the read: the deadline counts from no later than this
+        annotations = dict(self.record()) if self.record is not None else {}  # on the loop
         try:
-            held = await loop.run_in_executor(self._pool, self._acquire_or_renew)
+            held = await loop.run_in_executor(self._pool, self._acquire_or_renew, annotations)
         except Exception as exc:
             self._failed(exc)
             if self.leading and not self.leadership.may_write():
@@ -296,9 +305,10 @@ class LeaderElector:
             log.warning("could not record event LeaderElected: %s", _describe(exc))
 
     # -- lease I/O (its thread) ----------------------------------------------------------------
-    def _acquire_or_renew(self) -> bool:
+    def _acquire_or_renew(self, annotations: Mapping[str, str]) -> bool:
         """Whether this replica holds the lease after the try: it read the lease, and wrote it
-        with its own identity if it may. A write that loses a race (409) holds nothing."""
+        with its own identity (and `annotations`) if it may. A write that loses a race (409)
+        holds nothing."""
         s = self.settings
         body = self.api.get_lease(s.namespace, s.name, s.request_timeout)
         now = time.monotonic()
@@ -309,12 +319,15 @@ class LeaderElector:
         if not election.may_acquire(s.identity, self._seen, now, s.lease_duration):
             return False
         new = election.next_record(s.identity, record, _micro_now(), int(s.lease_duration))
+        acquiring = not self.leading
         try:
             if body is None:
-                written = self.api.create_lease(s.namespace, _lease(s, new), s.request_timeout)
+                written = self.api.create_lease(
+                    s.namespace, _annotated(_lease(s, new), annotations), s.request_timeout
+                )
             else:
                 written = self.api.replace_lease(
-                    s.namespace, _with_spec(body, new), s.request_timeout
+                    s.namespace, _annotated(_with_spec(body, new), annotations), s.request_timeout
                 )
         except ApiException as exc:
             if exc.status == 409:  # someone wrote it since it was read: look again next time
@@ -322,6 +335,8 @@ class LeaderElector:
             raise
         self._lease = written
         self._seen = Observation(new, now)
+        if acquiring:
+            self.inherited = dict(((body or {}).get("metadata") or {}).get("annotations") or {})
         return True
 
     def _release(self) -> bool:
@@ -370,6 +385,16 @@ def _with_spec(body: dict[str, Any], record: LeaseRecord) -> dict[str, Any]:
     """The lease as read (its resourceVersion included: the PUT is refused if it moved), with
     the new record."""
     return {**body, "spec": {**(body.get("spec") or {}), **_spec(record)}}
+
+
+def _annotated(body: dict[str, Any], annotations: Mapping[str, str]) -> dict[str, Any]:
+    """The lease with `annotations` set (an empty value removes the annotation)."""
+    if not annotations:
+        return body
+    meta = dict(body.get("metadata") or {})
+    merged = {**(meta.get("annotations") or {}), **annotations}
+    meta["annotations"] = {k: v for k, v in merged.items() if v}
+    return {**body, "metadata": meta}
 
 
 def _micro_now() -> str:

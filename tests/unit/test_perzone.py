@@ -777,6 +777,38 @@ def test_counts_while_replicas_move_are_written_together() -> None:
     assert condition(done.status, "Progressing")["status"] == "False"
 
 
+def test_a_failover_is_two_status_writes_however_long_the_replacements_take() -> None:
+    """A zone lost: the verdict with the move, then the move's end. Replacements Ready one by
+    one over 90 s (a loaded control plane), the lost zone's pods no longer Ready and its
+    Deployment cut meanwhile: none of that is a write of its own (FAILOVER_COALESCE_SECONDS)."""
+    sim = steady(9)
+    fail_zone(sim, "zone-a", NOW - timedelta(seconds=60))
+    verdict = sim.plan()
+    # Its nodes NotReady: its pods serve no more, and are cut with the surge.
+    assert verdict.status is not None
+    assert scales(verdict) == {dep("zone-a"): 0, dep("zone-b"): 5, dep("zone-c"): 4}
+    sim.apply(verdict, ready={dep("zone-b"): 3, dep("zone-c"): 3})
+    writes = []
+    ready = {dep("zone-b"): 3, dep("zone-c"): 3, dep("zone-a"): 0}
+    for step in range(17):  # 85 s; the last replacement Ready at 90 s
+        sim.now += timedelta(seconds=5)
+        if step % 6 == 5:  # a replacement Ready every 30 s
+            ready[dep("zone-b") if ready[dep("zone-b")] < 5 else dep("zone-c")] += 1
+        sim.settle(ready)
+        result = sim.step(ready)
+        if result.status is not None:
+            writes.append(step)
+    assert writes == []
+    sim.now += timedelta(seconds=5)
+    sim.settle({dep("zone-b"): 5, dep("zone-c"): 4, dep("zone-a"): 0})
+    end = sim.step({dep("zone-b"): 5, dep("zone-c"): 4, dep("zone-a"): 0})
+    assert end.status is not None
+    assert condition(end.status, "Progressing")["status"] == "False"
+    assert condition(end.status, "Ready")["status"] == "True"
+    assert sim.replicas()[dep("zone-a")] == 0
+    assert sim.plan().status is None
+
+
 def test_zone_recovering_within_the_grace_period_says_so_once() -> None:
     sim = steady(9)
     fail_zone(sim, "zone-a", NOW - timedelta(seconds=15))

@@ -26,7 +26,8 @@ the metrics say it at once, and what a new leader resumes from is on the leader'
 in the status (core/resume.py). In between, the lost zone's pods stop counting
 Ready and its Deployments are cut: the Ready condition that changes while Progressing waits up to
 PROGRESS_READY_COALESCE_SECONDS, and a plan whose only writes cut a failed or dark zone holds its
-status as long (`hold_until`; the runtime keeps it and plans on it, runtime/controller.py).
+status as long (`hold_until`; the runtime keeps it and plans on it, runtime/controller.py); in a
+failover, both wait up to FAILOVER_COALESCE_SECONDS, and so do the replica counts.
 
 PerZone placement coalesces; Spread placement does not (see spread.py).
 """
@@ -44,6 +45,7 @@ from zonal_operator.core.status_diff import (
     decisions,
     without,
 )
+from zonal_operator.core.zones import FAILED_OVER
 
 NODE_COUNTS_SETTLE_SECONDS = 10
 NODE_COUNTS_PROGRESS_COALESCE_SECONDS = 120
@@ -61,6 +63,13 @@ PROGRESS_COALESCE_SECONDS = 10
 # capacity is under way and said so (Progressing, FailedOver), and the write that ends it
 # carries where Ready got to. Capacity as it is, second by second, is in the metrics.
 PROGRESS_READY_COALESCE_SECONDS = 60
+# While the workload moves replicas out of a zone it has failed over (or back into it), both
+# wait up to this long instead, and so does the held cut: a zone lost is lost by every workload
+# in it at once, the replacements of a loaded control plane take a minute or more to be Ready
+# (docs/benchmarks.md: 54 s at p50 for a thousand workloads on 2 cores), and each window that
+# runs out before the move ends is another write per workload in the worst minute. The move's
+# verdict and its end are written at once; the metrics say capacity as it is meanwhile.
+FAILOVER_COALESCE_SECONDS = 120
 
 
 def coalesce_until(
@@ -83,15 +92,18 @@ def coalesce_until(
         return min(settled, since + timedelta(seconds=NODE_CHANGES_COALESCE_SECONDS))
     if not progressing:
         return None
+    failover = _failed_over(after)
     counts = ZONE_NODE_COUNTS | ZONE_READY_COUNTS
     if without(before, counts, counts=True) == without(after, counts, counts=True):
-        until = since + timedelta(seconds=PROGRESS_COALESCE_SECONDS)
+        window = FAILOVER_COALESCE_SECONDS if failover else PROGRESS_COALESCE_SECONDS
+        until = since + timedelta(seconds=window)
         # Counts that follow a held cut wait with it.
         return until if observed.held_until is None else max(until, observed.held_until)
     if _without_ready(without(before, counts, counts=True)) == _without_ready(
         without(after, counts, counts=True)
     ):
-        return since + timedelta(seconds=PROGRESS_READY_COALESCE_SECONDS)
+        window = FAILOVER_COALESCE_SECONDS if failover else PROGRESS_READY_COALESCE_SECONDS
+        return since + timedelta(seconds=window)
     return None
 
 
@@ -103,7 +115,8 @@ def hold_until(observed: PerZoneObserved, after: WorkloadStatus) -> datetime | N
     if not _progressing(after):
         return None
     since = observed.coalesced_since or observed.now
-    return since + timedelta(seconds=PROGRESS_READY_COALESCE_SECONDS)
+    window = FAILOVER_COALESCE_SECONDS if _failed_over(after) else PROGRESS_READY_COALESCE_SECONDS
+    return since + timedelta(seconds=window)
 
 
 def _progressing(status: WorkloadStatus) -> bool:
@@ -111,6 +124,11 @@ def _progressing(status: WorkloadStatus) -> bool:
         c.get("type") == ConditionType.PROGRESSING and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
+
+
+def _failed_over(status: WorkloadStatus) -> bool:
+    """Whether a zone is failed over (Unhealthy, or Recovering on its way back)."""
+    return any(z.get("health") in FAILED_OVER for z in status.get("zones") or [])
 
 
 def _node_changes(observed: PerZoneObserved) -> list[datetime]:

@@ -53,7 +53,7 @@ from zonal_operator.core.coalesce import (
     NODE_COUNTS_SETTLE_SECONDS,
     PROGRESS_COALESCE_SECONDS,
 )
-from zonal_operator.core.model import NodeInfo
+from zonal_operator.core.model import NodeInfo, Silence
 from zonal_operator.core.perzone import plan
 from zonal_operator.core.plan import Create, Delete, PerZoneObserved, Replace, Scale
 from zonal_operator.core.render import SPEC_HASH_ANNOTATION, render_deployment
@@ -807,6 +807,45 @@ def test_a_failover_is_two_status_writes_however_long_the_replacements_take() ->
     assert condition(end.status, "Ready")["status"] == "True"
     assert sim.replicas()[dep("zone-a")] == 0
     assert sim.plan().status is None
+
+
+def test_a_zone_whose_nodes_turn_not_ready_one_by_one_is_still_two_status_writes() -> None:
+    """The node lifecycle controller marks a lost zone's nodes NotReady batch by batch, for
+    a minute on a large zone; the nodes never settle meanwhile, and the move's own changes
+    wait with them for as long as the move's counts do (FAILOVER_COALESCE_SECONDS)."""
+    sim = Sim(workload_body(3, failover={"gracePeriodSeconds": 10}), cluster_nodes(per_zone=10))
+    sim.converge()
+    others = [n for n in sim.nodes if not n.name.startswith("zone-a")]
+    start, last = sim.now, sim.now - timedelta(seconds=5)
+    before, written = sim.writes, []
+    for second in range(0, 120, 2):
+        sim.now = start + timedelta(seconds=second)
+        zone_a = []
+        for i, healthy in enumerate(zone_nodes("zone-a", 10)):
+            gone = 25 + 5 * i  # one NotReady every 5 s, from 25 s to 70 s
+            node = (
+                down("zone-a", start + timedelta(seconds=gone), 10)[i]
+                if second >= gone
+                else healthy
+            )
+            silence = Silence(last, sim.now, renew_time=f"r-{node.name}")
+            zone_a.append(replace(node, silence=silence))  # the cache keeps a node's silence
+        sim.nodes = others + zone_a
+        writes = sim.writes
+        result = sim.plan()
+        ready = {n: d["spec"]["replicas"] for n, d in sim.deployments.items()}
+        if second < 70:  # the replacements Ready at 70 s
+            ready.update({dep("zone-b"): 1, dep("zone-c"): 1})
+        if second >= 25:
+            ready[dep("zone-a")] = 0
+        sim.apply(result, ready=ready)
+        sim.settle(ready)
+        if sim.writes != writes:
+            written.append(second)
+    assert len(written) == 2 and written[0] == 16, written  # the verdict, the move's end
+    assert sim.writes - before == 2
+    assert condition(sim.status, "Progressing")["status"] == "False"
+    assert sim.replicas()[dep("zone-a")] == 0
 
 
 def test_zone_recovering_within_the_grace_period_says_so_once() -> None:

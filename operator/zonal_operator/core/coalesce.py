@@ -27,7 +27,8 @@ in the status (core/resume.py). In between, the lost zone's pods stop counting
 Ready and its Deployments are cut: the Ready condition that changes while Progressing waits up to
 PROGRESS_READY_COALESCE_SECONDS, and a plan whose only writes cut a failed or dark zone holds its
 status as long (`hold_until`; the runtime keeps it and plans on it, runtime/controller.py); in a
-failover, both wait up to FAILOVER_COALESCE_SECONDS, and so do the replica counts.
+failover, both wait up to FAILOVER_COALESCE_SECONDS, and so do the replica counts and what
+follows from nodes still changing.
 
 PerZone placement coalesces; Spread placement does not (see spread.py).
 """
@@ -88,11 +89,14 @@ def coalesce_until(
             return None
         # A silence that neither ends nor turns its node NotReady keeps `settled` moving.
         return min(settled, since + timedelta(seconds=NODE_COUNTS_PROGRESS_COALESCE_SECONDS))
+    failover = progressing and _failed_over(after)
     if settled is not None and settled > observed.now and decisions(before) == decisions(after):
-        return min(settled, since + timedelta(seconds=NODE_CHANGES_COALESCE_SECONDS))
+        # A lost zone's nodes turn NotReady batch by batch for a minute or more: in the
+        # failover's move, what follows from them waits as long as the move's counts do.
+        cap = FAILOVER_COALESCE_SECONDS if failover else NODE_CHANGES_COALESCE_SECONDS
+        return min(settled, since + timedelta(seconds=cap))
     if not progressing:
         return None
-    failover = _failed_over(after)
     counts = ZONE_NODE_COUNTS | ZONE_READY_COUNTS
     if without(before, counts, counts=True) == without(after, counts, counts=True):
         window = FAILOVER_COALESCE_SECONDS if failover else PROGRESS_COALESCE_SECONDS

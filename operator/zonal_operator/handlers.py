@@ -144,9 +144,7 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
             on_stopped=controller.follow,
             events=api,
             # What the renewals record of the node silences this leader has proven.
-            record=(lambda: {SILENCES_ANNOTATION: controller.heartbeats.record()})
-            if options.node_heartbeats
-            else None,
+            record=controller.lease_record,
         )
         # A watch of the one Lease wakes a standby when it changes (released, or renewed).
         lease_watch = reflector(

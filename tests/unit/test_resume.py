@@ -24,6 +24,7 @@ from tests.kit.perzone_sim import (
     zone_nodes,
 )
 
+from zonal_operator.api.group import SILENCES_ANNOTATION
 from zonal_operator.core.health import zone_health
 from zonal_operator.core.heartbeat import silent
 from zonal_operator.core.model import NodeInfo, Silence
@@ -255,8 +256,12 @@ def test_a_new_leader_reads_the_recorded_nodes_and_resumes_before_its_first_reco
         controller.active.clear()  # a standby
         controller.lead(lease_record(records, "2025-03-01T11:59:29Z"))
         assert not controller.active.is_set()  # not before the reads
+        assert controller.lease_record() == {}  # the predecessor's record stays meanwhile
         await asyncio.sleep(0.05)
         assert controller.active.is_set()
+        # From its next renewal on, the Lease records what this leader has resumed.
+        mine = json.loads(controller.lease_record()[SILENCES_ANNOTATION])
+        assert mine == {"a0": [f"{RENEW}-a0", "2025-03-01T11:59:29Z"]}
         assert sorted(leases.reads) == ["a0", "a1"]
         assert controller.store.nodes["a0"].silence == Silence(LAST, NOW, f"{RENEW}-a0")
         assert controller.store.nodes["a1"].silence is None  # a renewal discards the record

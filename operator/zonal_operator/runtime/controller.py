@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from zonal_operator.api.group import GROUP, VERSION, WORKLOAD_LABEL
+from zonal_operator.api.group import GROUP, SILENCES_ANNOTATION, VERSION, WORKLOAD_LABEL
 from zonal_operator.api.workload import Workload
 from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
@@ -186,6 +186,14 @@ class Controller:
             self.queue.add(key)
         self.active.set()
         self.shifts_changed()  # and the ZoneShifts' status, which a standby does not write
+
+    def lease_record(self) -> dict[str, str]:
+        """What the leader's Lease is to record for a new leader (core/resume.py); nothing
+        until this replica leads and has resumed its predecessor's record, which stays on the
+        Lease meanwhile."""
+        if not self.settings.heartbeats or not self.active.is_set():
+            return {}
+        return {SILENCES_ANNOTATION: self.heartbeats.record()}
 
     def follow(self) -> None:
         """This replica stands by: its workers stop taking workloads (writes are refused by

@@ -65,6 +65,10 @@ _LISTS: dict[str, list[dict[str, Any]]] = {
         }
     ],
     "priorityclasses": [{"metadata": {"name": "zonal-headroom"}, "value": -10}],
+    "zonalworkloads": [
+        {"metadata": {"name": "web", "namespace": "team-a", "resourceVersion": "3"}},
+        {"metadata": {"name": "web", "namespace": "team-b", "resourceVersion": "4"}},
+    ],
     "namespaces": [
         {"metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n}}}
         for n in ("team-a", "team-b")
@@ -135,7 +139,7 @@ def test_sync_fills_every_cache_and_queues_each_workload_once() -> None:
     assert sorted(controller.heartbeats.leases) == ["n-zone-a", "n-zone-b", "n-zone-c"]
     assert list(controller.store.zoneshifts) == ["maint-b"]
     assert controller.store.namespaces["team-b"] == {"kubernetes.io/metadata.name": "team-b"}
-    assert len(controller.queue) == 1
+    assert len(controller.queue) == 2  # team-a's web and team-b's, each once
 
 
 def test_sync_goes_on_when_zoneshifts_cannot_be_listed() -> None:
@@ -147,7 +151,7 @@ def test_sync_goes_on_when_zoneshifts_cannot_be_listed() -> None:
         _LISTS["zoneshifts"] = shifts
     assert controller.store.zoneshifts == {}
     assert sorted(controller.store.nodes) == ["n-zone-a", "n-zone-b", "n-zone-c"]
-    assert len(controller.queue) == 1
+    assert len(controller.queue) == 2  # team-a's web and team-b's, each once
 
 
 def test_sync_goes_on_when_node_leases_cannot_be_listed() -> None:
@@ -159,7 +163,7 @@ def test_sync_goes_on_when_node_leases_cannot_be_listed() -> None:
         _LISTS["leases"] = leases
     assert sorted(controller.store.nodes) == ["n-zone-a", "n-zone-b", "n-zone-c"]
     assert controller.heartbeats.leases == {}
-    assert len(controller.queue) == 1
+    assert len(controller.queue) == 2  # team-a's web and team-b's, each once
 
 
 def test_sync_watches_plain_namespaces_one_by_one() -> None:
@@ -173,12 +177,15 @@ def test_sync_watches_plain_namespaces_one_by_one() -> None:
         "/apis/apps/v1/namespaces/team-a/deployments",
         "/apis/apps/v1/namespaces/team-b/deployments",
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-        *SHIFT_PATHS[1:],
+        *SHIFT_PATHS[1:2],
+        "/apis/zonal.dev/v1alpha1/namespaces/team-a/zonalworkloads",
+        "/apis/zonal.dev/v1alpha1/namespaces/team-b/zonalworkloads",
+        *SHIFT_PATHS[2:],
     ]
     pods = [r.source for r in _Reflector.made if r.source.resource == "pods"]
     assert {s.label_selector for s in pods} == {"zonal.dev/workload"}
     assert {s.field_selector for s in pods} == {UNFINISHED}
-    assert api.scopes == ["team-a", "team-b"]
+    assert api.scopes == []  # the workloads come from reflectors, one per namespace
     # The forecast's room has a cluster-wide watch of its own, started with the workers.
     assert not controller.forecasts.room.listed
 
@@ -194,7 +201,7 @@ def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
     }
     _LISTS["pods"].append(team_b)
     try:
-        controller, api = _sync(["team-*", "!team-b"])
+        controller, _ = _sync(["team-*", "!team-b"])
     finally:
         _LISTS["pods"].remove(team_b)
     assert sorted(r.source.path for r in _Reflector.made) == [
@@ -203,11 +210,14 @@ def test_sync_watches_glob_patterns_cluster_wide_and_filters() -> None:
         "/api/v1/pods",
         "/apis/apps/v1/deployments",
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-        *SHIFT_PATHS[1:],
+        *SHIFT_PATHS[1:2],
+        "/apis/zonal.dev/v1alpha1/zonalworkloads",
+        *SHIFT_PATHS[2:],
     ]
     assert "team-b" not in controller.store.deployments
     assert "web-zone-a" in controller.store.deployments["team-a"]
-    assert api.scopes == ["team-a"]  # workloads: listed in the namespaces that match
+    # The workloads: listed and watched cluster-wide, kept in the namespaces that match.
+    assert sorted(controller.store.workloads) == [("team-a", "web")]
     # One watch of every unfinished pod feeds the workloads' pods (of the namespaces that
     # match) and the forecast's room (every pod on a node), listed with the rest.
     (pods,) = [r.source for r in _Reflector.made if r.source.resource == "pods"]

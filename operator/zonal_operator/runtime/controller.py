@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from zonal_operator.api.group import GROUP, SILENCES_ANNOTATION, VERSION, WORKLOAD_LABEL
-from zonal_operator.api.workload import Workload
+from zonal_operator.api.workload import PLURAL, Workload
 from zonal_operator.api.zoneshift import PLURAL as SHIFT_PLURAL
 from zonal_operator.core import perzone, spread
 from zonal_operator.core.headroom_render import DEFAULT_PAUSE_IMAGE
@@ -131,6 +131,7 @@ class Controller:
         self._reflector = reflector
         self._reflectors: list[Reflecting] = []
         self._room_shared = False  # the forecast's room fed by the workloads' pod watch
+        self._workload_reflectors: list[Reflecting] = []
         self._lease_reflector: Reflecting | None = None
         self.heartbeats = Heartbeats(self.store, self.intake.nodes_changed, read_lease)
         self.pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reconcile")
@@ -245,23 +246,22 @@ class Controller:
                     LEASE_NAMESPACE,
                     exc,
                 )
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                workloads = await loop.run_in_executor(self.pool, self._list_workloads, namespaces)
-                break
-            except ApiException as exc:
-                log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
-                await asyncio.sleep(5)
-        for workload in workloads:
-            self.intake.on_workload(None, workload)
+        if self._reflector is not None:
+            # The ZonalWorkloads last, once every cache they are planned from is full. kopf
+            # watches them too, but with namespace globs it can miss, until something else
+            # changes it, a namespace created as it starts: it lists the namespaces once, then
+            # watches them from a second list whose objects it ignores.
+            await asyncio.gather(*map(list_until_done, self._workload_reflectors))
+        else:
+            for workload in await self._list_workloads(namespaces):
+                self.intake.on_workload(None, workload)
         log.info(
             "caches filled: %d nodes, %d Deployments, %d workload pods, %d ZonalWorkloads",
             len(self.store.nodes),
             sum(map(len, self.store.deployments.values())),
             sum(map(len, self.store.pods.values()))
             + sum(len(n) for zones in self.store.placed.values() for n in zones.values()),
-            len(workloads),
+            len(self.store.workloads),
         )
 
     def _make_reflectors(self, patterns: Sequence[str]) -> list[Reflecting]:
@@ -280,6 +280,10 @@ class Controller:
             within = "" if scope is None else f"/namespaces/{scope}"
             deployments = Source("deployments", f"/apis/apps/v1{within}/deployments")
             made.append(self._reflector(deployments, self.intake.on_deployment, accept))
+            workloads = Source(PLURAL, f"/apis/{GROUP}/{VERSION}{within}/{PLURAL}")
+            self._workload_reflectors.append(
+                self._reflector(workloads, self.intake.on_workload, accept)
+            )
             if self._room_shared:
                 pods = Source("pods", "/api/v1/pods", field_selector=UNFINISHED)
                 made.append(
@@ -292,13 +296,24 @@ class Controller:
                 made.append(self._reflector(source(within), self.budgets.on_budget, accept))
         return made
 
-    def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
-        scopes = list_scopes(patterns, self.api.list_namespaces)
-        return [w for ns in scopes for w in self.api.list_workloads(ns)]
+    async def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
+        """Without reflectors (tests): the workloads listed once through the client."""
+
+        def listed() -> list[dict[str, Any]]:
+            scopes = list_scopes(patterns, self.api.list_namespaces)
+            return [w for ns in scopes for w in self.api.list_workloads(ns)]
+
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return await loop.run_in_executor(self.pool, listed)
+            except ApiException as exc:
+                log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
+                await asyncio.sleep(5)
 
     # -- workers ---------------------------------------------------------------------------------
     def start(self) -> None:
-        for reflector in [*self._reflectors, *self._shift_reflectors]:
+        for reflector in [*self._reflectors, *self._workload_reflectors, *self._shift_reflectors]:
             self._tasks.append(asyncio.create_task(reflector.run()))
         if self.shift_status is not None:
             self._tasks.append(asyncio.create_task(self.shift_status.run(), name="zonal-shifts"))

@@ -146,6 +146,11 @@ class Intake:
         self.last_event = time.monotonic()
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
+        # Each change comes twice, from kopf's watch and from the controller's own reflector
+        # (runtime/controller.py): the second, of the version cached already, is not news.
+        cached = self.store.workloads.get(key)
+        if event_type != "DELETED" and cached is not None and _version(cached) == _version(body):
+            return
         echo = self._echo(KIND, event_type, body)
         if event_type == "DELETED":
             if self.store.workloads.pop(key, None) is not None:
@@ -297,3 +302,7 @@ class Intake:
                 self.queue.add(key)
         metrics.NODE_CHANGE_REQUEUES.labels(when="later").inc(later)
         metrics.NODE_CHANGE_REQUEUES.labels(when="now").inc(len(self.store.workloads) - later)
+
+
+def _version(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("resourceVersion") or "")

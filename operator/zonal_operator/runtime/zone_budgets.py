@@ -136,14 +136,17 @@ class ZoneBudgets:
         try:
             for want, have in closes:
                 await self._write(loop, want, have)
+            for want, have in opens:
+                await self._write(loop, want, have)
         except ApiException as exc:
             if exc.status not in (409, 404):
                 raise
+            # An eviction granted since the read changed the budget: read again shortly, not
+            # after a reconcile's backoff (a drain waits on it).
             log.info("zone budget of %s/%s changed since read; again shortly", *wl.key)
             self.queue.add_after(wl.key, RETRY_SECONDS)
             return
-        for want, have in opens:
-            await self._write(loop, want, have)
+        if opens:  # one zone at most
             was = next((v.zone for v in views if v.open), None)
             message = f"zone {target} is open to voluntary disruptions" + (
                 f" (was {was})" if was else ""

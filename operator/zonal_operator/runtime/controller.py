@@ -39,7 +39,7 @@ from zonal_operator.runtime.cache import Key, Store
 from zonal_operator.runtime.executor import Executor, Outcome, held_until
 from zonal_operator.runtime.heartbeats import LEASE_NAMESPACE, LEASES_PATH, Heartbeats, ReadLease
 from zonal_operator.runtime.intake import Intake
-from zonal_operator.runtime.kube import ApiException, Kube, NotLeader
+from zonal_operator.runtime.kube import Kube, NotLeader
 from zonal_operator.runtime.loss_forecast import UNFINISHED, Forecasts
 from zonal_operator.runtime.namespaces import list_scopes, watch_scopes
 from zonal_operator.runtime.priority_classes import SOURCE as PRIORITY_CLASSES
@@ -297,19 +297,13 @@ class Controller:
         return made
 
     async def _list_workloads(self, patterns: Sequence[str]) -> list[dict[str, Any]]:
-        """Without reflectors (tests): the workloads listed once through the client."""
+        """Without reflectors (the unit tests' controllers): listed once through the client."""
 
         def listed() -> list[dict[str, Any]]:
             scopes = list_scopes(patterns, self.api.list_namespaces)
             return [w for ns in scopes for w in self.api.list_workloads(ns)]
 
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                return await loop.run_in_executor(self.pool, listed)
-            except ApiException as exc:
-                log.warning("listing at start-up failed (%s); retrying in 5s", exc.reason)
-                await asyncio.sleep(5)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, listed)
 
     # -- workers ---------------------------------------------------------------------------------
     def start(self) -> None:
